@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds the real components the integration tests talk to, from the Go module proxy, into a cache
+# outside the checkout so fresh clones and CI runs on the same machine reuse them.
+# Usage: test/harness/build-binaries.sh [kopia|etcd|kube-apiserver|all]
+set -euo pipefail
+
+CACHE="${PVC_GUARDIAN_CACHE:-$HOME/.cache/pvc-guardian}"
+BIN="$CACHE/bin"
+WORK="$CACHE/build"
+mkdir -p "$BIN" "$WORK"
+
+# Versions: kopia as VolSync's Kopia mover ships it (plus an older one for a version matrix), a
+# current Kubernetes minor (volume populators are GA), and the etcd minor that Kubernetes tests with.
+KOPIA_VERSIONS="${KOPIA_VERSIONS:-v0.22.3 v0.21.1}"
+KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.35.4}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.5}"  # the etcd that Kubernetes v1.35 itself requires
+
+export CGO_ENABLED=0
+export GOFLAGS="-trimpath"
+
+log() { echo "[build-binaries] $*" >&2; }
+
+build_kopia() {
+  for version in $KOPIA_VERSIONS; do
+    local out="$BIN/kopia-$version"
+    if [[ -x "$out" ]]; then log "kopia $version cached"; continue; fi
+    log "building kopia $version (a few minutes on first run)"
+    # Not `go install kopia@version`: it asks the proxy for the module's version list, which the
+    # proxy refuses for kopia; requiring an exact version in our own module does not.
+    build_in_module "$WORK/kopia-$version" github.com/kopia/kopia "$version" github.com/kopia/kopia "$out"
+  done
+}
+
+# A throwaway module: `go install pkg@version` refuses modules with replace directives, so we
+# require the module and build its main package from inside our own go.mod.
+build_in_module() {
+  local dir="$1" module="$2" version="$3" pkg="$4" out="$5"
+  rm -rf "$dir" && mkdir -p "$dir"
+  (
+    cd "$dir"
+    go mod init pvc-guardian-harness/build >/dev/null 2>&1
+    printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$pkg" > tools.go
+    go mod edit -require="$module@$version"
+    if [[ -n "${REPLACES:-}" ]]; then
+      for r in $REPLACES; do go mod edit -replace="$r"; done
+    fi
+    go mod tidy -e >/dev/null 2>&1 || true
+    go build -o "$out" "$pkg"
+  )
+}
+
+build_etcd() {
+  local out="$BIN/etcd-$ETCD_VERSION"
+  if [[ -x "$out" ]]; then log "etcd $ETCD_VERSION cached"; return; fi
+  log "building etcd $ETCD_VERSION"
+  build_in_module "$WORK/etcd" go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3 "$out"
+}
+
+build_kube_apiserver() {
+  local out="$BIN/kube-apiserver-$KUBERNETES_VERSION"
+  if [[ -x "$out" ]]; then log "kube-apiserver $KUBERNETES_VERSION cached"; return; fi
+  log "building kube-apiserver $KUBERNETES_VERSION (10-20 minutes on first run)"
+  # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with local
+  # directories; each published staging module v0.X.Y is the twin of Kubernetes v1.X.Y.
+  local staging_version="v0.${KUBERNETES_VERSION#v1.}"
+  local dir="$WORK/kube-apiserver"
+  rm -rf "$dir" && mkdir -p "$dir"
+  local gomod
+  gomod=$(curl -fsS "${GOPROXY_URL:-https://proxy.golang.org}/k8s.io/kubernetes/@v/$KUBERNETES_VERSION.mod")
+  local replaces=""
+  for m in $(echo "$gomod" | grep -oE '^\s*k8s.io/[a-z0-9-]+ => ./staging' | awk '{print $1}'); do
+    replaces+=" $m=$m@$staging_version"
+  done
+  (
+    cd "$dir"
+    go mod init pvc-guardian-harness/kube >/dev/null 2>&1
+    printf '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' > tools.go
+    go mod edit -require="k8s.io/kubernetes@$KUBERNETES_VERSION"
+    for r in $replaces; do go mod edit -replace="$r"; done
+    go mod tidy >/dev/null
+    go build -o "$out" k8s.io/kubernetes/cmd/kube-apiserver
+  )
+}
+
+what="${1:-all}"
+case "$what" in
+  kopia) build_kopia ;;
+  etcd) build_etcd ;;
+  kube-apiserver) build_kube_apiserver ;;
+  all) build_kopia; build_etcd; build_kube_apiserver ;;
+  *) echo "usage: $0 [kopia|etcd|kube-apiserver|all]" >&2; exit 2 ;;
+esac
+log "done: $(ls "$BIN" | tr '\n' ' ')"
