@@ -1,0 +1,31 @@
+// Every string that crosses a wire (label and annotation keys, API groups, field managers) lives
+// here and nowhere else, so a typo cannot split one concept into two.
+
+export const BACKUP_LABEL = "backup";
+
+export const ANNOTATION_SCHEDULE = "volsync.backup/schedule";
+export const ANNOTATION_RESTORE_AS_OF = "volsync.backup/restore-as-of";
+export const ANNOTATION_SKIP_RESTORE = "volsync.backup/skip-restore";
+export const ANNOTATION_SKIP_RESTORE_REASON = "volsync.backup/skip-restore-reason";
+
+/** On generated objects: which PVC they serve (label value may be hashed, see resource-names). */
+export const LABEL_PVC = "volsync.backup/pvc";
+/** On generated objects: the PVC's full name when the label value had to be hashed. */
+export const ANNOTATION_PVC_NAME = "volsync.backup/pvc-name";
+export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
+export const MANAGED_BY_GUARDIAN = "pvc-guardian";
+/** What the Kyverno policy stack put on the objects it generated; adoption looks for it. */
+export const MANAGED_BY_KYVERNO = "kyverno";
+
+export const FIELD_MANAGER = "pvc-guardian";
+
+export const VOLSYNC_API_GROUP = "volsync.backube";
+export const VOLSYNC_API_VERSION = "volsync.backube/v1alpha1";
+export const KIND_REPLICATION_SOURCE = "ReplicationSource";
+export const KIND_REPLICATION_DESTINATION = "ReplicationDestination";
+
+/** The manual trigger value on every ReplicationDestination we generate. */
+export const RESTORE_ONCE_TRIGGER = "restore-once";
+
+/** The path VolSync's Kopia mover snapshots the volume under. */
+export const KOPIA_SOURCE_PATH = "/data";
