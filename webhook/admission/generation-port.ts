@@ -1,0 +1,27 @@
+import type { PvcEvaluation } from "../domain/pvc-admission.ts";
+import type { PersistentVolumeClaim } from "../domain/pvc.ts";
+
+// The port through which the validating webhook creates a protected PVC's Secret and
+// ReplicationDestination once it has decided to allow it (product.md 2.4). The Kubernetes-backed
+// implementation lives with the reconciler; the admission handler only knows this shape.
+
+export type ProtectedEvaluation = Extract<PvcEvaluation, { scope: "protected" }>;
+
+export type GenerationRequest = {
+  pvc: PersistentVolumeClaim;
+  evaluation: ProtectedEvaluation;
+};
+
+export type GenerationResult =
+  | { ok: true; warnings: string[] }
+  /** `message` is a full sentence for the person whose apply failed. */
+  | { ok: false; message: string };
+
+export interface BackupObjectGenerator {
+  /**
+   * Creates or repairs the Secret and ReplicationDestination, replacing a stale RD that already
+   * restored an earlier image when the decision is `restore`. Must finish or give up when
+   * `signal` aborts; never throws for expected failures.
+   */
+  generate(request: GenerationRequest, signal: AbortSignal): Promise<GenerationResult>;
+}
