@@ -1,0 +1,59 @@
+// Named readiness checks, aggregated the way the Kubernetes API server reports its own /readyz:
+// one `[+]name ok` or `[-]name failed: detail` line per check. Checks are synchronous reads of
+// state kept fresh elsewhere (a probe loop, the catalog loader), so /readyz never waits on I/O.
+
+export type ReadinessResult = { ok: boolean; detail?: string };
+export type ReadinessCheck = () => ReadinessResult;
+
+export type ReadinessReport = {
+  ok: boolean;
+  checks: { name: string; ok: boolean; detail?: string }[];
+};
+
+export type Readiness = {
+  /** Adds a check; the returned function removes it. Names are unique. */
+  register(name: string, check: ReadinessCheck): () => void;
+  evaluate(): ReadinessReport;
+};
+
+export function createReadiness(): Readiness {
+  const checks = new Map<string, ReadinessCheck>();
+  return {
+    register(name, check) {
+      if (checks.has(name)) throw new Error(`readiness check ${name} is already registered`);
+      checks.set(name, check);
+      return () => {
+        if (checks.get(name) === check) checks.delete(name);
+      };
+    },
+    evaluate() {
+      const report: ReadinessReport = { ok: true, checks: [] };
+      for (const [name, check] of checks) {
+        let result: ReadinessResult;
+        try {
+          result = check();
+        } catch (error) {
+          result = { ok: false, detail: `check threw: ${errorMessage(error)}` };
+        }
+        if (!result.ok) report.ok = false;
+        report.checks.push(result.detail === undefined ? { name, ok: result.ok } : { name, ok: result.ok, detail: result.detail });
+      }
+      return report;
+    },
+  };
+}
+
+/** The Kubernetes /readyz body: "ok" alone when healthy and terse, one line per check otherwise. */
+export function formatReadiness(report: ReadinessReport, isVerbose: boolean): string {
+  if (report.ok && !isVerbose) return 'ok\n';
+  let body = '';
+  for (const check of report.checks) {
+    body += check.ok ? `[+]${check.name} ok\n` : `[-]${check.name} failed: ${check.detail ?? 'no detail'}\n`;
+  }
+  body += report.ok ? 'readyz check passed\n' : 'readyz check failed\n';
+  return body;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
