@@ -34,7 +34,10 @@ export function createContentCipher(algorithm: EncryptionAlgorithm, masterKey: B
       const tag = frame.subarray(frame.length - tagBytes);
       const ciphertext = frame.subarray(nonceBytes, frame.length - tagBytes);
       try {
-        const decipher = createDecipheriv(cipherName, key, nonce, { authTagLength: tagBytes } as never);
+        const decipher =
+          cipherName === "aes-256-gcm"
+            ? createDecipheriv(cipherName, key, nonce, { authTagLength: tagBytes })
+            : createDecipheriv(cipherName, key, nonce, { authTagLength: tagBytes });
         decipher.setAAD(iv, { plaintextLength: ciphertext.length });
         decipher.setAuthTag(tag);
         return Buffer.concat([decipher.update(ciphertext), decipher.final()]);

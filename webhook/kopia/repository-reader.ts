@@ -1,0 +1,189 @@
+// Reads the snapshot manifests of a Kopia repository: format blob → master key → live index
+// blobs → manifest contents in `q` packs → latest-wins merge. Index blobs and manifest contents
+// are immutable by ID, so each is read once and kept; a later read touches only IDs it has not
+// seen. A read either completes or throws: there is no partial answer.
+
+import { setTimeout as sleep } from "node:timers/promises";
+import type { BlobMetadata, BlobStore } from "./blob-store.ts";
+import { type ContentCipher, blobIv, contentIv, createContentCipher } from "./content-cipher.ts";
+import { decompressContent } from "./content-compression.ts";
+import { type IndexEntry, mergeLiveEntries, parseIndexEntries } from "./content-index.ts";
+import {
+  type RepositoryConfig,
+  decryptConfigJson,
+  deriveFormatKey,
+  formatBlobId,
+  formatKeyCacheKey,
+  parseFormatEnvelope,
+  parseRepositoryConfig,
+} from "./format-blob.ts";
+import {
+  type CompactionLog,
+  type IndexBlobSet,
+  parseCompactionLog,
+  selectCompactionLogIndexBlobs,
+  selectEpochIndexBlobs,
+} from "./index-blob-set.ts";
+import { type ManifestEntry, mergeManifestEntries, parseManifestContent } from "./manifest-entries.ts";
+import { RepositoryError, isRepositoryError } from "./repository-error.ts";
+import { type SnapshotManifest, toSnapshotManifest } from "./snapshot-manifest.ts";
+
+const manifestContentPrefix = "m";
+const snapshotManifestType = "snapshot";
+
+export type RepositoryReadResult = {
+  snapshots: readonly SnapshotManifest[];
+  /** Blobs (index blobs, compaction logs, pack ranges, format blob) read by this call. */
+  blobsRead: number;
+  indexBlobCount: number;
+  manifestContentCount: number;
+  /** Time spent deriving the format key from the password (0 when it came from the cache). */
+  keyDerivationMs: number;
+  attempts: number;
+};
+
+export type RepositoryReader = {
+  read(): Promise<RepositoryReadResult>;
+};
+
+export type RepositoryReaderDeps = {
+  store: BlobStore;
+  /** Called on every read, so a rotated password takes effect without a restart. */
+  readPassword: () => Promise<string>;
+  /** Extra full attempts when a blob vanishes between listing and reading (kopia's cleanup). */
+  missingBlobRetries?: number;
+  retryDelayMs?: number;
+};
+
+type OpenRepository = { formatBlob: Buffer; config: RepositoryConfig; cipher: ContentCipher };
+
+export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryReader {
+  const { store } = deps;
+  const missingBlobRetries = deps.missingBlobRetries ?? 3;
+  const retryDelayMs = deps.retryDelayMs ?? 100;
+
+  const formatKeys = new Map<string, Buffer>();
+  let open: OpenRepository | undefined;
+  const indexEntriesByBlob = new Map<string, readonly IndexEntry[]>();
+  const compactionLogsByBlob = new Map<string, CompactionLog>();
+  const manifestsByContent = new Map<string, readonly ManifestEntry[]>();
+  /** The last merge, reused while neither the index set nor the manifest contents change. */
+  let lastMerge: { key: string; snapshots: SnapshotManifest[] } | undefined;
+
+  async function openRepository(counter: { blobsRead: number; keyDerivationMs: number }): Promise<OpenRepository> {
+    const formatBlob = await store.read(formatBlobId);
+    counter.blobsRead++;
+    const password = await deps.readPassword();
+    const envelope = parseFormatEnvelope(formatBlob);
+    const cacheKey = formatKeyCacheKey(password, envelope);
+    if (open !== undefined && open.formatBlob.equals(formatBlob) && formatKeys.has(cacheKey)) return open;
+    let formatKey = formatKeys.get(cacheKey);
+    if (formatKey === undefined) {
+      const started = performance.now();
+      formatKey = await deriveFormatKey(password, envelope);
+      counter.keyDerivationMs += performance.now() - started;
+      // One repository, one password at a time; a couple of entries cover a rotation.
+      if (formatKeys.size >= 4) formatKeys.clear();
+      formatKeys.set(cacheKey, formatKey);
+    }
+    const config = parseRepositoryConfig(decryptConfigJson(envelope, formatKey));
+    const changedRepository = open !== undefined && !open.formatBlob.equals(formatBlob);
+    if (changedRepository) {
+      indexEntriesByBlob.clear();
+      compactionLogsByBlob.clear();
+      manifestsByContent.clear();
+      lastMerge = undefined;
+    }
+    open = { formatBlob, config, cipher: createContentCipher(config.encryption, config.masterKey) };
+    return open;
+  }
+
+  async function readWholeBlob(repository: OpenRepository, blob: BlobMetadata, counter: { blobsRead: number }): Promise<Buffer> {
+    const bytes = await store.read(blob.id);
+    counter.blobsRead++;
+    return repository.cipher.decrypt(blobIv(blob.id), bytes, `blob ${blob.id}`);
+  }
+
+  async function selectIndexBlobs(repository: OpenRepository, counter: { blobsRead: number }): Promise<IndexBlobSet> {
+    if (repository.config.epochParameters.enabled) return selectEpochIndexBlobs(await store.list("x"));
+    return selectCompactionLogIndexBlobs(store, async (blob) => {
+      const known = compactionLogsByBlob.get(blob.id);
+      if (known !== undefined) return known;
+      const log = parseCompactionLog(await readWholeBlob(repository, blob, counter), `compaction log ${blob.id}`);
+      compactionLogsByBlob.set(blob.id, log);
+      return log;
+    });
+  }
+
+  async function loadIndexEntries(repository: OpenRepository, blobs: readonly BlobMetadata[], counter: { blobsRead: number }) {
+    const missing = blobs.filter((blob) => !indexEntriesByBlob.has(blob.id));
+    await forEachLimited(missing, 16, async (blob) => {
+      const what = `index blob ${blob.id}`;
+      const entries = parseIndexEntries(await readWholeBlob(repository, blob, counter), what, manifestContentPrefix);
+      indexEntriesByBlob.set(blob.id, entries);
+    });
+    const live = new Set(blobs.map((b) => b.id));
+    for (const id of indexEntriesByBlob.keys()) if (!live.has(id)) indexEntriesByBlob.delete(id);
+    return blobs.map((blob) => indexEntriesByBlob.get(blob.id)!);
+  }
+
+  async function loadManifestContents(repository: OpenRepository, live: Map<string, IndexEntry>, counter: { blobsRead: number }) {
+    const missing = [...live.values()].filter((entry) => !manifestsByContent.has(entry.contentId));
+    await forEachLimited(missing, 16, async (entry) => {
+      const what = `manifest content ${entry.contentId} in ${entry.packBlobId}`;
+      if (entry.encryptionKeyId !== 0) throw new RepositoryError("unsupported", `${what} uses encryption key ${entry.encryptionKeyId}`);
+      if (entry.formatVersion < 1 || entry.formatVersion > 3) {
+        throw new RepositoryError("unsupported", `${what} has content format version ${entry.formatVersion}`);
+      }
+      const frame = await store.readRange(entry.packBlobId, entry.packOffset, entry.packedLength);
+      counter.blobsRead++;
+      const plaintext = repository.cipher.decrypt(contentIv(entry.contentId), frame, what);
+      manifestsByContent.set(entry.contentId, parseManifestContent(decompressContent(entry.compressionHeaderId, plaintext, what), what));
+    });
+    for (const id of manifestsByContent.keys()) if (!live.has(id)) manifestsByContent.delete(id);
+  }
+
+  async function attempt(counter: { blobsRead: number; keyDerivationMs: number }) {
+    const repository = await openRepository(counter);
+    const set = await selectIndexBlobs(repository, counter);
+    const entryLists = await loadIndexEntries(repository, set.blobs, counter);
+    const liveContents = mergeLiveEntries(entryLists);
+    await loadManifestContents(repository, liveContents, counter);
+    const mergeKey = [...liveContents.keys()].sort().join(",");
+    if (lastMerge?.key !== mergeKey) {
+      const ordered = [...liveContents.keys()].sort().map((id) => manifestsByContent.get(id)!);
+      const snapshots: SnapshotManifest[] = [];
+      for (const entry of mergeManifestEntries(ordered).values()) {
+        if (entry.labels.type === snapshotManifestType) snapshots.push(toSnapshotManifest(entry));
+      }
+      lastMerge = { key: mergeKey, snapshots };
+    }
+    return { snapshots: lastMerge.snapshots, indexBlobCount: set.blobs.length, manifestContentCount: liveContents.size };
+  }
+
+  return {
+    async read() {
+      const counter = { blobsRead: 0, keyDerivationMs: 0 };
+      for (let attempts = 1; ; attempts++) {
+        try {
+          const result = await attempt(counter);
+          return { ...result, blobsRead: counter.blobsRead, keyDerivationMs: counter.keyDerivationMs, attempts };
+        } catch (error) {
+          // A blob listed a moment ago and gone now was removed by kopia's cleanup: the next
+          // listing no longer contains it. The format blob going missing is not that.
+          const vanished = isRepositoryError(error, "not-found") && open !== undefined;
+          if (!vanished || attempts > missingBlobRetries) throw error;
+          await sleep(retryDelayMs);
+        }
+      }
+    },
+  };
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  });
+  await Promise.all(workers);
+}
