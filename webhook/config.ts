@@ -1,0 +1,293 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import { z } from "zod";
+import { checkScheduleTemplate } from "./domain/backup-schedule.ts";
+import { DEFAULT_POLICY, DEFAULT_RETENTION, type Policy } from "./domain/policy.ts";
+
+// The one reader of process.env and the policy file. Everything is validated together so a bad
+// start lists every problem at once, not the first one per restart.
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses "500ms", "90s", "1h30m", "2h"; undefined when it is not a duration. */
+export function parseDurationMs(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (!/^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(trimmed)) return undefined;
+  let total = 0;
+  for (const [, amount, unit] of trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(amount) * DURATION_UNITS_MS[unit!]!;
+  return total;
+}
+
+const duration = z
+  .string()
+  .transform((text, ctx) => {
+    const ms = parseDurationMs(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: "custom", message: `"${text}" is not a duration such as 500ms, 90s, 15m or 2h` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const count = z.number().int().min(0);
+const kubeName = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a Kubernetes object name").max(253);
+const schedule = z.string().superRefine((text, ctx) => {
+  const problem = checkScheduleTemplate(text);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+const retentionSchema = z
+  .object({ hourly: count, daily: count, weekly: count, monthly: count, yearly: count, latest: count })
+  .partial()
+  .strict();
+
+const tierSchema = z.object({ schedule, retain: retentionSchema.default(DEFAULT_RETENTION) }).strict();
+
+const d = DEFAULT_POLICY;
+const TIER_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const policyFileSchema = z
+  .object({
+    tiers: z
+      .record(z.string(), tierSchema)
+      .superRefine((tiers, ctx) => {
+        if (Object.keys(tiers).length === 0) ctx.addIssue({ code: "custom", message: "at least one tier is needed" });
+        for (const name of Object.keys(tiers)) {
+          if (!TIER_NAME.test(name)) {
+            ctx.addIssue({ code: "custom", path: [name], message: `tier name "${name}" is not a valid label value (letters, digits, -, _, ., at most 63)` });
+          }
+        }
+      })
+      .prefault(Object.fromEntries(Object.entries(d.tiers).map(([name, tier]) => [name, { schedule: tier.schedule, retain: { ...tier.retain } }]))),
+    resources: z
+      .object({
+        copyMethod: z.enum(["Snapshot", "Clone", "Direct", "None"]).default(d.resources.copyMethod),
+        storageClassName: z.string().min(1).default(d.resources.storageClassName),
+        volumeSnapshotClassName: z.string().min(1).default(d.resources.volumeSnapshotClassName),
+        cacheCapacity: z.string().regex(/^\d+(\.\d+)?([KMGTPE]i?)?$/, "must be a Kubernetes quantity such as 2Gi").default(d.resources.cacheCapacity),
+        compression: z.string().min(1).default(d.resources.compression),
+        parallelism: z.number().int().min(1).max(64).default(d.resources.parallelism),
+        moverSecurityContext: z
+          .object({
+            runAsUser: count.default(d.resources.moverSecurityContext.runAsUser),
+            runAsGroup: count.default(d.resources.moverSecurityContext.runAsGroup),
+            fsGroup: count.default(d.resources.moverSecurityContext.fsGroup),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    firstBackupDelay: duration.prefault("2h"),
+    sourceSecret: z.object({ namespace: kubeName, name: kubeName }).strict().default({ ...d.sourceSecret }),
+    repository: z
+      .object({
+        path: z.string().min(1).optional(),
+        passwordFile: z.string().min(1).optional(),
+        nfs: z
+          .object({ server: z.string().min(1), path: z.string().startsWith("/"), mountPath: z.string().min(1).default("repository") })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
+    excludedNamespaces: z.array(kubeName).default([...d.excludedNamespaces]),
+    admission: z
+      .object({
+        deadline: duration.prefault("4s"),
+        webhookTimeoutSeconds: z.number().int().min(1).max(30).default(10),
+      })
+      .strict()
+      .prefault({}),
+    catalog: z
+      .object({
+        refreshInterval: duration.prefault("1m"),
+        freshnessBound: duration.prefault("10m"),
+        missRefreshTimeout: duration.prefault("1500ms"),
+      })
+      .strict()
+      .prefault({}),
+    reconcile: z
+      .object({
+        interval: duration.prefault("1m"),
+        leaseDuration: duration.prefault("15s"),
+        adoptKyverno: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    sweep: z
+      .object({ schedule: schedule.prefault("*/15 * * * *"), gracePeriod: duration.prefault("1h"), dryRun: z.boolean().default(false) })
+      .strict()
+      .prefault({}),
+    readApi: z
+      .object({
+        audience: z.string().min(1).default("pvc-guardian"),
+        allowedServiceAccounts: z.array(z.string().regex(/^system:serviceaccount:[^:]+:[^:]+$/, "must be system:serviceaccount:<namespace>:<name>")).default([]),
+      })
+      .strict()
+      .prefault({}),
+    dormant: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((file, ctx) => {
+    if (file.admission.deadline >= file.admission.webhookTimeoutSeconds * 1_000) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["admission", "deadline"],
+        message: `must be below the webhook timeout (${file.admission.webhookTimeoutSeconds}s), so pvc-guardian answers before the API server gives up`,
+      });
+    }
+    if (file.catalog.missRefreshTimeout >= file.admission.deadline) {
+      ctx.addIssue({ code: "custom", path: ["catalog", "missRefreshTimeout"], message: "must be below admission.deadline" });
+    }
+    if (file.catalog.refreshInterval >= file.catalog.freshnessBound) {
+      ctx.addIssue({ code: "custom", path: ["catalog", "freshnessBound"], message: "must be longer than catalog.refreshInterval, or every answer goes stale between refreshes" });
+    }
+  });
+
+export type PolicyFile = z.output<typeof policyFileSchema>;
+
+const envSchema = z.object({
+  PVC_GUARDIAN_POLICY_FILE: z.string().min(1).optional(),
+  PVC_GUARDIAN_TLS_CERT_FILE: z.string().min(1).default("/etc/pvc-guardian/tls/tls.crt"),
+  PVC_GUARDIAN_TLS_KEY_FILE: z.string().min(1).default("/etc/pvc-guardian/tls/tls.key"),
+  PVC_GUARDIAN_LISTEN_HOST: z.string().min(1).default("0.0.0.0"),
+  PVC_GUARDIAN_PORT: z.coerce.number().int().min(0).max(65535).default(8443),
+  PVC_GUARDIAN_NAMESPACE: kubeName.default("pvc-guardian"),
+  PVC_GUARDIAN_POD_NAME: z.string().min(1).optional(),
+  PVC_GUARDIAN_REPOSITORY_PATH: z.string().min(1).optional(),
+  PVC_GUARDIAN_PASSWORD_FILE: z.string().min(1).optional(),
+  PVC_GUARDIAN_KUBERNETES: z.enum(["in-cluster", "kubeconfig", "off"]).default("in-cluster"),
+  PVC_GUARDIAN_KUBECONFIG: z.string().min(1).optional(),
+  PVC_GUARDIAN_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Config = {
+  policy: Policy;
+  listen: { host: string; port: number };
+  tls: { certFile: string; keyFile: string; reloadIntervalMs: number };
+  /** The namespace pvc-guardian runs in: its Leases live there and its PVCs are never ours. */
+  namespace: string;
+  podName: string;
+  repository?: { path: string; passwordFile: string };
+  catalog: { refreshIntervalMs: number; freshnessBoundMs: number; missRefreshTimeoutMs: number };
+  admission: { deadlineMs: number; webhookTimeoutSeconds: number; maxBodyBytes: number };
+  kubernetes: { mode: "in-cluster" | "kubeconfig" | "off"; kubeconfigPath?: string };
+  reconcile: { intervalMs: number; leaseDurationMs: number; adoptKyverno: boolean };
+  sweep: { schedule: string; gracePeriodMs: number; dryRun: boolean };
+  readApi: { audience: string; allowedServiceAccounts: string[] };
+  logLevel: string;
+};
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+/** The Kubernetes API server's own limit on an admission request, plus headroom. */
+const MAX_ADMISSION_BODY_BYTES = 7 * 1024 * 1024;
+
+function formatIssues(source: string, issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const where = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
+    return `${source}: ${where}: ${issue.message}`;
+  });
+}
+
+export type FileReader = (path: string) => string;
+
+/** Parses a policy file's text; exported for the plan CLI and tests. */
+export function parsePolicyFile(text: string, source: string): { ok: true; file: PolicyFile } | { ok: false; problems: string[] } {
+  let raw: unknown;
+  try {
+    raw = text.trim() === "" ? {} : parseYaml(text);
+  } catch (error) {
+    const where = error instanceof YAMLParseError && error.linePos ? ` at line ${error.linePos[0].line}` : "";
+    return { ok: false, problems: [`${source}: not valid YAML${where}: ${(error as Error).message.split("\n")[0]}`] };
+  }
+  if (raw === null || raw === undefined) raw = {};
+  const parsed = policyFileSchema.safeParse(raw);
+  return parsed.success ? { ok: true, file: parsed.data } : { ok: false, problems: formatIssues(source, parsed.error.issues) };
+}
+
+export function toPolicy(file: PolicyFile): Policy {
+  return {
+    tiers: file.tiers,
+    resources: file.resources,
+    firstBackupDelayMs: file.firstBackupDelay,
+    sourceSecret: file.sourceSecret,
+    ...(file.repository.nfs ? { nfs: file.repository.nfs } : {}),
+    excludedNamespaces: file.excludedNamespaces,
+    dormant: file.dormant,
+  };
+}
+
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, readFile: FileReader = (p) => readFileSync(p, "utf8")): ConfigResult {
+  const problems: string[] = [];
+  const envResult = envSchema.safeParse(env);
+  if (!envResult.success) problems.push(...formatIssues("environment", envResult.error.issues));
+
+  let file: PolicyFile | undefined;
+  const policyPath = env["PVC_GUARDIAN_POLICY_FILE"];
+  let policyText = "";
+  if (policyPath) {
+    try {
+      policyText = readFile(policyPath);
+    } catch (error) {
+      problems.push(`policy file ${policyPath}: cannot be read: ${(error as Error).message}`);
+    }
+  }
+  if (problems.every((p) => !p.startsWith("policy file"))) {
+    const parsed = parsePolicyFile(policyText, policyPath ? `policy file ${policyPath}` : "built-in policy");
+    if (parsed.ok) file = parsed.file;
+    else problems.push(...parsed.problems);
+  }
+
+  if (envResult.success && file) {
+    const e = envResult.data;
+    const repositoryPath = e.PVC_GUARDIAN_REPOSITORY_PATH ?? file.repository.path;
+    const passwordFile = e.PVC_GUARDIAN_PASSWORD_FILE ?? file.repository.passwordFile;
+    if ((repositoryPath === undefined) !== (passwordFile === undefined)) {
+      problems.push("repository: a repository path and a password file go together; set both or neither");
+    }
+    if (e.PVC_GUARDIAN_KUBERNETES === "kubeconfig" && !e.PVC_GUARDIAN_KUBECONFIG) {
+      problems.push("environment: PVC_GUARDIAN_KUBECONFIG is required when PVC_GUARDIAN_KUBERNETES=kubeconfig");
+    }
+    if (problems.length === 0) {
+      const policy = toPolicy(file);
+      if (!policy.excludedNamespaces.includes(e.PVC_GUARDIAN_NAMESPACE)) {
+        policy.excludedNamespaces = [...policy.excludedNamespaces, e.PVC_GUARDIAN_NAMESPACE];
+      }
+      return {
+        ok: true,
+        config: {
+          policy,
+          listen: { host: e.PVC_GUARDIAN_LISTEN_HOST, port: e.PVC_GUARDIAN_PORT },
+          tls: { certFile: e.PVC_GUARDIAN_TLS_CERT_FILE, keyFile: e.PVC_GUARDIAN_TLS_KEY_FILE, reloadIntervalMs: 10_000 },
+          namespace: e.PVC_GUARDIAN_NAMESPACE,
+          podName: e.PVC_GUARDIAN_POD_NAME ?? `pvc-guardian-${process.pid}`,
+          ...(repositoryPath && passwordFile ? { repository: { path: repositoryPath, passwordFile } } : {}),
+          catalog: {
+            refreshIntervalMs: file.catalog.refreshInterval,
+            freshnessBoundMs: file.catalog.freshnessBound,
+            missRefreshTimeoutMs: file.catalog.missRefreshTimeout,
+          },
+          admission: {
+            deadlineMs: file.admission.deadline,
+            webhookTimeoutSeconds: file.admission.webhookTimeoutSeconds,
+            maxBodyBytes: MAX_ADMISSION_BODY_BYTES,
+          },
+          kubernetes: {
+            mode: e.PVC_GUARDIAN_KUBERNETES,
+            ...(e.PVC_GUARDIAN_KUBECONFIG ? { kubeconfigPath: e.PVC_GUARDIAN_KUBECONFIG } : {}),
+          },
+          reconcile: {
+            intervalMs: file.reconcile.interval,
+            leaseDurationMs: file.reconcile.leaseDuration,
+            adoptKyverno: file.reconcile.adoptKyverno,
+          },
+          sweep: { schedule: file.sweep.schedule, gracePeriodMs: file.sweep.gracePeriod, dryRun: file.sweep.dryRun },
+          readApi: { audience: file.readApi.audience, allowedServiceAccounts: file.readApi.allowedServiceAccounts },
+          logLevel: e.PVC_GUARDIAN_LOG_LEVEL,
+        },
+      };
+    }
+  }
+  return { ok: false, problems };
+}
