@@ -10,6 +10,13 @@ export type ProtectedEvaluation = Extract<PvcEvaluation, { scope: "protected" }>
 export type GenerationRequest = {
   pvc: PersistentVolumeClaim;
   evaluation: ProtectedEvaluation;
+  /**
+   * True when the PVC will be populated from the ReplicationDestination: the decision is
+   * `restore` and no valid skip-restore was given. Then the RD is active (restore-once, stale
+   * image replaced) and a failed write denies; otherwise the RD is created paused and a failed
+   * write only warns.
+   */
+  restoring: boolean;
 };
 
 export type GenerationResult =

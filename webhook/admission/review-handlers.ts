@@ -1,0 +1,144 @@
+import { evaluatePvc, decideMutation, decideValidation, type AdmissionRequestFacts, type PvcEvaluation } from "../domain/pvc-admission.ts";
+import type { Policy } from "../domain/policy.ts";
+import type { PersistentVolumeClaim } from "../domain/pvc.ts";
+import type { CatalogLookup, SnapshotCatalog } from "../domain/snapshot-catalog.ts";
+import { allowed, denied, parsePvcReview, patched, rejectMalformedReview, type AdmissionRequest, type ReviewHandler, type ReviewOutcome } from "./admission-review.ts";
+import type { BackupObjectGenerator } from "./generation-port.ts";
+import { jsonPointer, type JsonPatchOperation } from "./json-patch.ts";
+
+// The mutating and validating handlers: an AdmissionReview in, a decision from domain/, an
+// AdmissionReview out. The only waiting they do is bounded by the internal deadline: a
+// single-flight catalog refresh when an identity has no snapshots, and the validator's writes.
+
+/** A catalog that can also re-read the repository once when an identity is missing. */
+export type AdmissionCatalog = SnapshotCatalog & {
+  lookupWithRefreshOnMiss?(identity: string, nowMs: number): Promise<CatalogLookup>;
+};
+
+export type ReviewHandlerDeps = {
+  policy: Pick<Policy, "tiers" | "excludedNamespaces" | "dormant">;
+  catalog: AdmissionCatalog;
+  /** Absent where pvc-guardian has no API access (local runs): nothing is generated. */
+  generator?: BackupObjectGenerator;
+  /** Answer well before the API server's webhook timeout. */
+  deadlineMs: number;
+  now?: () => number;
+  onGenerationFailure?: (path: "restore" | "fresh") => void;
+};
+
+export type ReviewHandlers = { mutate: ReviewHandler; validate: ReviewHandler };
+
+const DEADLINE_PASSED = "pvc-guardian's internal deadline passed before the repository could be re-read";
+
+function requestFacts(request: AdmissionRequest, pvc: PersistentVolumeClaim): AdmissionRequestFacts {
+  return {
+    operation: request.operation,
+    name: request.name || pvc.metadata?.name || undefined,
+    namespace: request.namespace || pvc.metadata?.namespace || "",
+  };
+}
+
+/** Resolves with `fallback` if `signal` aborts first; never leaves the caller waiting. */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal, fallback: () => T): Promise<T> {
+  if (signal.aborted) return Promise.resolve(fallback());
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(fallback());
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(fallback());
+        void error;
+      },
+    );
+  });
+}
+
+export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
+  const now = deps.now ?? Date.now;
+  const { policy, catalog } = deps;
+
+  async function evaluate(pvc: PersistentVolumeClaim, facts: AdmissionRequestFacts, signal: AbortSignal): Promise<PvcEvaluation> {
+    const first = evaluatePvc(pvc, facts, policy, (identity) => catalog.lookup(identity, now()));
+    if (first.scope !== "protected" || first.decision.answer !== "fresh" || !catalog.lookupWithRefreshOnMiss) return first;
+    // A miss may only mean the backup landed after our last refresh: read the new blobs once.
+    const refreshed = await raceAbort(catalog.lookupWithRefreshOnMiss(first.identity.key, now()), signal, (): CatalogLookup => ({
+      readable: false,
+      reason: DEADLINE_PASSED,
+    }));
+    return evaluatePvc(pvc, facts, policy, () => refreshed);
+  }
+
+  function readPvc(body: unknown): { ok: true; request: AdmissionRequest; pvc: PersistentVolumeClaim } | { ok: false; outcome: ReviewOutcome } {
+    const parsed = parsePvcReview(body);
+    if (!parsed.ok) return parsed;
+    const { request } = parsed;
+    const pvc = (request.object ?? undefined) as PersistentVolumeClaim | undefined;
+    if (request.operation === "CREATE" && !pvc) {
+      return {
+        ok: false,
+        outcome: { review: rejectMalformedReview(400, "The CREATE request carries no object to review.", body), operation: request.operation, reason: "malformed" },
+      };
+    }
+    return { ok: true, request, pvc: pvc ?? {} };
+  }
+
+  function deadlineSignal(signal: AbortSignal): AbortSignal {
+    return AbortSignal.any([signal, AbortSignal.timeout(deps.deadlineMs)]);
+  }
+
+  const mutate: ReviewHandler = async (body, signal) => {
+    const read = readPvc(body);
+    if (!read.ok) return read.outcome;
+    const { request, pvc } = read;
+    const evaluation = await evaluate(pvc, requestFacts(request, pvc), deadlineSignal(signal));
+    const mutation = decideMutation(pvc, evaluation, policy.dormant);
+    const operations: JsonPatchOperation[] = [];
+    if (mutation.addDataSourceRef) {
+      operations.push(
+        pvc.spec === undefined
+          ? { op: "add", path: jsonPointer("spec"), value: { dataSourceRef: mutation.addDataSourceRef } }
+          : { op: "add", path: jsonPointer("spec", "dataSourceRef"), value: mutation.addDataSourceRef },
+      );
+    }
+    return { review: patched(request.uid, operations, mutation.warnings), operation: request.operation, reason: mutation.reason };
+  };
+
+  const validate: ReviewHandler = async (body, signal) => {
+    const read = readPvc(body);
+    if (!read.ok) return read.outcome;
+    const { request, pvc } = read;
+    const bounded = deadlineSignal(signal);
+    const evaluation = await evaluate(pvc, requestFacts(request, pvc), bounded);
+    const verdict = decideValidation(pvc, evaluation, policy.dormant);
+    const base = { operation: request.operation, reason: verdict.reason };
+    if (!verdict.allowed) return { ...base, review: denied(request.uid, verdict.message, verdict.warnings) };
+    if (evaluation.scope !== "protected" || policy.dormant || request.dryRun || !deps.generator) {
+      return { ...base, review: allowed(request.uid, verdict.warnings) };
+    }
+
+    const skip = evaluation.annotations.skipRestore;
+    const restoring = evaluation.decision.answer === "restore" && !(skip.requested && skip.reason !== undefined);
+    const result = await raceAbort(deps.generator.generate({ pvc, evaluation, restoring }, bounded), bounded, () => ({
+      ok: false as const,
+      message: "the backup objects could not be written before pvc-guardian's internal deadline",
+    }));
+    if (result.ok) return { ...base, review: allowed(request.uid, [...verdict.warnings, ...result.warnings]) };
+    deps.onGenerationFailure?.(restoring ? "restore" : "fresh");
+    if (restoring) {
+      const message =
+        `pvc-guardian blocked PVC ${evaluation.namespace}/${evaluation.pvcName}: a backup exists and must be restored, ` +
+        `but ${result.message}. Without its ReplicationDestination the volume would be created from a stale image or not at all. ` +
+        `Retry the apply; GitOps tools retry on their own.`;
+      return { ...base, reason: "generation-failed", review: denied(request.uid, message, verdict.warnings) };
+    }
+    const warning = `backup objects were not written yet (${result.message}); pvc-guardian's reconciler will create them`;
+    return { ...base, reason: "generation-deferred", review: allowed(request.uid, [...verdict.warnings, warning]) };
+  };
+
+  return { mutate, validate };
+}
