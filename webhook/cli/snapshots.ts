@@ -1,0 +1,57 @@
+// `pvc-guardian snapshots`: lists every snapshot of a Kopia filesystem repository with the same
+// reader the server uses, in kopia's own JSON shape, so the two can be diffed.
+
+import { parseArgs } from "node:util";
+import { createFilesystemBlobStore } from "../kopia/filesystem-blob-store.ts";
+import { readPasswordFile } from "../kopia/password-file.ts";
+import { isRepositoryError } from "../kopia/repository-error.ts";
+import { createRepositoryReader } from "../kopia/repository-reader.ts";
+import { formatSnapshotListJson, formatSnapshotListTable } from "../kopia/snapshot-list-output.ts";
+
+const usage = "usage: pvc-guardian snapshots --repository <dir> --password-file <file> [--json]\n";
+
+export async function runSnapshotsCommand(
+  args: string[],
+  io: { stdout: (s: string) => void; stderr: (s: string) => void },
+): Promise<number> {
+  let values: { repository?: string; "password-file"?: string; json?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        repository: { type: "string" },
+        "password-file": { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    io.stderr(`${(error as Error).message}\n${usage}`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout(usage);
+    return 0;
+  }
+  const repositoryPath = values.repository;
+  const passwordFile = values["password-file"];
+  if (!repositoryPath || !passwordFile) {
+    io.stderr(usage);
+    return 2;
+  }
+  const reader = createRepositoryReader({
+    store: createFilesystemBlobStore({ rootPath: repositoryPath }),
+    readPassword: () => readPasswordFile(passwordFile),
+  });
+  try {
+    const { snapshots } = await reader.read();
+    io.stdout(values.json ? formatSnapshotListJson(snapshots) : formatSnapshotListTable(snapshots));
+    return 0;
+  } catch (error) {
+    const kind = isRepositoryError(error) ? ` (${error.kind})` : "";
+    io.stderr(`cannot read the Kopia repository at ${repositoryPath}${kind}: ${(error as Error).message}\n`);
+    return 1;
+  }
+}

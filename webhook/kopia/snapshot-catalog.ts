@@ -1,0 +1,213 @@
+// The in-memory snapshot catalog: identity (`username@hostname:/path`) → snapshots, loaded from
+// the repository at start and refreshed on a timer. Admission reads memory only; an answer is
+// authoritative only while the last read succeeded and is younger than the freshness bound.
+
+import type { CatalogLookup, SnapshotCatalog, SnapshotRecord } from "../domain/snapshot-catalog.ts";
+import { createFilesystemBlobStore } from "./filesystem-blob-store.ts";
+import type { BlobStore } from "./blob-store.ts";
+import { readPasswordFile } from "./password-file.ts";
+import { isRepositoryError } from "./repository-error.ts";
+import { type RepositoryReader, createRepositoryReader } from "./repository-reader.ts";
+import { type SnapshotManifest, sourceIdentity } from "./snapshot-manifest.ts";
+
+export type CatalogRefreshOutcome =
+  | { ok: true; durationMs: number; blobsRead: number; keyDerivationMs: number; sources: number; snapshots: number }
+  | { ok: false; durationMs: number; blobsRead: number; error: string };
+
+export type CatalogHealth = {
+  lastSuccessMs: number | null;
+  lastError: string | null;
+  ageMs: number | null;
+  sources: number;
+  snapshots: number;
+  lastRefreshDurationMs: number | null;
+  refreshFailuresTotal: number;
+  /** Blobs read since start, across all refreshes. */
+  blobsRead: number;
+};
+
+export type KopiaCatalog = SnapshotCatalog & {
+  /** The initial load. Never throws: a failure is recorded as the last error. */
+  start(): Promise<void>;
+  stop(): void;
+  /** Reads only blobs not seen before; concurrent calls share one read. */
+  refresh(): Promise<CatalogRefreshOutcome>;
+  /** On a miss, one shared refresh bounded by missRefreshTimeoutMs, then memory again. */
+  lookupWithRefreshOnMiss(identity: string, nowMs: number): Promise<CatalogLookup>;
+  health(): CatalogHealth;
+};
+
+export type KopiaCatalogDeps = {
+  repositoryPath: string;
+  passwordFile: string;
+  refreshIntervalMs: number;
+  freshnessBoundMs: number;
+  missRefreshTimeoutMs: number;
+  now?: () => number;
+  onRefresh?: (outcome: CatalogRefreshOutcome) => void;
+  log?: { info: (...args: unknown[]) => void; warn: (...args: unknown[]) => void; error: (...args: unknown[]) => void };
+  /** Another blob store (tests, later S3); defaults to the filesystem at repositoryPath. */
+  store?: BlobStore;
+};
+
+const noSnapshots: readonly SnapshotRecord[] = Object.freeze([]);
+
+function toRecord(snapshot: SnapshotManifest): SnapshotRecord {
+  const stats = snapshot.data.stats;
+  return {
+    id: snapshot.id,
+    startTime: snapshot.startTime,
+    endTime: snapshot.endTime,
+    startTimeMs: Number(snapshot.startTimeNs / 1_000_000n),
+    incomplete: snapshot.incompleteReason !== undefined,
+    ...(typeof stats === "object" && stats !== null ? { stats: stats as Record<string, unknown> } : {}),
+  };
+}
+
+function indexByIdentity(snapshots: readonly SnapshotManifest[]): Map<string, readonly SnapshotRecord[]> {
+  const grouped = new Map<string, SnapshotManifest[]>();
+  for (const snapshot of snapshots) {
+    const identity = sourceIdentity(snapshot.source);
+    const list = grouped.get(identity);
+    if (list === undefined) grouped.set(identity, [snapshot]);
+    else list.push(snapshot);
+  }
+  const result = new Map<string, readonly SnapshotRecord[]>();
+  for (const [identity, list] of grouped) {
+    list.sort((a, b) => (a.startTimeNs < b.startTimeNs ? -1 : a.startTimeNs > b.startTimeNs ? 1 : 0));
+    result.set(identity, Object.freeze(list.map(toRecord)));
+  }
+  return result;
+}
+
+function describeError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return isRepositoryError(error) ? `${error.kind}: ${message}` : message;
+}
+
+export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
+  const now = deps.now ?? Date.now;
+  const reader: RepositoryReader = createRepositoryReader({
+    store: deps.store ?? createFilesystemBlobStore({ rootPath: deps.repositoryPath }),
+    readPassword: () => readPasswordFile(deps.passwordFile),
+  });
+
+  let byIdentity = new Map<string, readonly SnapshotRecord[]>();
+  let snapshotCount = 0;
+  let lastSuccessMs: number | null = null;
+  let lastError: string | null = null;
+  let lastRefreshFailed = false;
+  let lastRefreshDurationMs: number | null = null;
+  let refreshFailuresTotal = 0;
+  let blobsReadTotal = 0;
+  let inFlight: Promise<CatalogRefreshOutcome> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+
+  async function refreshOnce(): Promise<CatalogRefreshOutcome> {
+    const started = performance.now();
+    let outcome: CatalogRefreshOutcome;
+    try {
+      const result = await reader.read();
+      byIdentity = indexByIdentity(result.snapshots);
+      snapshotCount = result.snapshots.length;
+      lastSuccessMs = now();
+      lastRefreshFailed = false;
+      lastError = null;
+      blobsReadTotal += result.blobsRead;
+      outcome = {
+        ok: true,
+        durationMs: performance.now() - started,
+        blobsRead: result.blobsRead,
+        keyDerivationMs: result.keyDerivationMs,
+        sources: byIdentity.size,
+        snapshots: snapshotCount,
+      };
+    } catch (error) {
+      lastRefreshFailed = true;
+      lastError = describeError(error);
+      refreshFailuresTotal++;
+      outcome = { ok: false, durationMs: performance.now() - started, blobsRead: 0, error: lastError };
+      deps.log?.warn({ err: lastError, repository: deps.repositoryPath }, "kopia catalog refresh failed");
+    }
+    lastRefreshDurationMs = outcome.durationMs;
+    deps.onRefresh?.(outcome);
+    return outcome;
+  }
+
+  function refresh(): Promise<CatalogRefreshOutcome> {
+    inFlight ??= refreshOnce().finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
+  }
+
+  function lookup(identity: string, nowMs: number): CatalogLookup {
+    if (lastSuccessMs === null) {
+      return {
+        readable: false,
+        reason: lastError === null
+          ? "the Kopia snapshot catalog has not read the repository yet"
+          : `the Kopia repository at ${deps.repositoryPath} could not be read: ${lastError}`,
+      };
+    }
+    if (lastRefreshFailed) {
+      return { readable: false, reason: `the last read of the Kopia repository at ${deps.repositoryPath} failed: ${lastError}` };
+    }
+    const ageMs = nowMs - lastSuccessMs;
+    if (ageMs > deps.freshnessBoundMs) {
+      return {
+        readable: false,
+        reason: `the Kopia snapshot catalog is stale: last read ${Math.round(ageMs / 1000)} s ago, over the ${Math.round(deps.freshnessBoundMs / 1000)} s bound`,
+      };
+    }
+    return { readable: true, snapshots: byIdentity.get(identity) ?? noSnapshots, refreshedAtMs: lastSuccessMs };
+  }
+
+  return {
+    lookup,
+
+    async start() {
+      const outcome = await refresh();
+      if (outcome.ok) deps.log?.info({ sources: outcome.sources, snapshots: outcome.snapshots, durationMs: Math.round(outcome.durationMs) }, "kopia catalog loaded");
+      timer ??= setInterval(() => {
+        void refresh();
+      }, deps.refreshIntervalMs);
+      timer.unref();
+    },
+
+    stop() {
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+    },
+
+    refresh,
+
+    async lookupWithRefreshOnMiss(identity, nowMs) {
+      const first = lookup(identity, nowMs);
+      if (first.readable && first.snapshots.length > 0) return first;
+      let deadline: NodeJS.Timeout | undefined;
+      await Promise.race([
+        refresh(),
+        new Promise<void>((resolve) => {
+          deadline = setTimeout(resolve, deps.missRefreshTimeoutMs);
+        }),
+      ]);
+      clearTimeout(deadline);
+      return lookup(identity, Math.max(nowMs, now()));
+    },
+
+    health() {
+      const nowMs = now();
+      return {
+        lastSuccessMs,
+        lastError,
+        ageMs: lastSuccessMs === null ? null : nowMs - lastSuccessMs,
+        sources: byIdentity.size,
+        snapshots: snapshotCount,
+        lastRefreshDurationMs,
+        refreshFailuresTotal,
+        blobsRead: blobsReadTotal,
+      };
+    },
+  };
+}
