@@ -6,10 +6,13 @@
 
 import { Hono, type Context } from 'hono';
 import {
+  allowed,
+  denied,
   rejectMalformedReview,
   type AdmissionReviewOut,
   type ReviewHandler,
-} from './admission-contract.ts';
+  type ReviewOutcome,
+} from '../admission/admission-review.ts';
 import type { Logger } from './logger.ts';
 import type { AdmissionMetrics, AdmissionOutcome, AdmissionWebhook } from './metrics.ts';
 
@@ -60,22 +63,21 @@ const textDecoder = new TextDecoder();
 export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => Promise<Response> {
   const { webhook, handler, maxBodyBytes, deadlineMs, log, metrics } = route;
 
-  function finish(c: Context, startedMs: number, raw: unknown, review: AdmissionReviewOut, failure: RouteFailure | undefined): Response {
+  function finish(c: Context, startedMs: number, outcome: ReviewOutcome, failure: RouteFailure | undefined): Response {
     const durationMs = performance.now() - startedMs;
-    const response = review.response;
+    const response = outcome.review.response;
     const isPatched = response.allowed && response.patch !== undefined;
-    const outcome: AdmissionOutcome =
-      failure !== undefined ? 'error' : isPatched ? 'patched' : response.allowed ? 'allowed' : 'denied';
-    metrics.observeAdmission(webhook, outcome, durationMs / 1000);
+    const counted: AdmissionOutcome = failure !== undefined ? 'error' : isPatched ? 'patched' : response.allowed ? 'allowed' : 'denied';
+    metrics.observeAdmission(webhook, counted, durationMs / 1000);
     log.info(
       {
         webhook,
-        operation: operationOf(raw),
+        operation: outcome.operation,
         uid: response.uid,
         allowed: response.allowed,
         patched: isPatched,
         code: response.status?.code,
-        reason: failure ?? response.status?.reason,
+        reason: outcome.reason,
         durationMs: Math.round(durationMs * 1000) / 1000,
       },
       'admission review answered',
@@ -85,7 +87,7 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
       // another review.
       c.header('Connection', 'close');
     }
-    return c.json(review, 200);
+    return c.json(outcome.review, 200);
   }
 
   return async function answerAdmission(c: Context): Promise<Response> {
@@ -93,21 +95,22 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
     const contentType = c.req.header('content-type');
     if (!isJsonContentType(contentType)) {
       const message = `The admission request must have content type application/json, not ${contentType === undefined ? 'none' : JSON.stringify(contentType)}.`;
-      return finish(c, startedMs, undefined, rejectMalformedReview(400, message), 'UnsupportedContentType');
+      return finish(c, startedMs, { review: rejectMalformedReview(400, message), reason: 'UnsupportedContentType' }, 'UnsupportedContentType');
     }
     const body = await readJsonBody(c.req.raw, maxBodyBytes);
-    if (!body.ok) return finish(c, startedMs, undefined, rejectMalformedReview(body.code, body.message), body.reason);
+    if (!body.ok) return finish(c, startedMs, { review: rejectMalformedReview(body.code, body.message), reason: body.reason }, body.reason);
 
-    let review: AdmissionReviewOut;
+    let outcome: ReviewOutcome;
     try {
-      review = deadlineMs === undefined ? await handler(body.value, neverAborted) : await runWithDeadline(handler, body.value, deadlineMs);
-      if (!isAdmissionReviewOut(review)) throw new Error('handler returned something that is not an AdmissionReview');
+      outcome = deadlineMs === undefined ? await handler(body.value, neverAborted) : await runWithDeadline(handler, body.value, deadlineMs);
+      if (!isReviewOutcome(outcome)) throw new Error('handler returned something that is not an AdmissionReview');
     } catch (error) {
       const failure: RouteFailure = error instanceof DeadlineExceededError ? 'DeadlineExceeded' : 'HandlerError';
       if (failure === 'HandlerError') log.error({ webhook, err: error }, 'admission handler failed');
-      return finish(c, startedMs, body.value, fallbackReview(route.onHandlerError, body.value, failure, error), failure);
+      const review = fallbackReview(route.onHandlerError, body.value, failure, error);
+      return finish(c, startedMs, { review, operation: operationOf(body.value), reason: failure }, failure);
     }
-    return finish(c, startedMs, body.value, review, undefined);
+    return finish(c, startedMs, outcome, undefined);
   };
 }
 
@@ -171,7 +174,7 @@ class DeadlineExceededError extends Error {
   override name = 'DeadlineExceededError';
 }
 
-function runWithDeadline(handler: ReviewHandler, body: unknown, deadlineMs: number): Promise<AdmissionReviewOut> {
+function runWithDeadline(handler: ReviewHandler, body: unknown, deadlineMs: number): Promise<ReviewOutcome> {
   const controller = new AbortController();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -179,7 +182,7 @@ function runWithDeadline(handler: ReviewHandler, body: unknown, deadlineMs: numb
       controller.abort(error);
       reject(error);
     }, deadlineMs);
-    let pending: Promise<AdmissionReviewOut>;
+    let pending: Promise<ReviewOutcome>;
     try {
       pending = handler(body, controller.signal);
     } catch (error) {
@@ -188,9 +191,9 @@ function runWithDeadline(handler: ReviewHandler, body: unknown, deadlineMs: numb
       return;
     }
     pending.then(
-      (review) => {
+      (outcome) => {
         clearTimeout(timer);
-        resolve(review);
+        resolve(outcome);
       },
       (error: unknown) => {
         clearTimeout(timer);
@@ -201,32 +204,17 @@ function runWithDeadline(handler: ReviewHandler, body: unknown, deadlineMs: numb
 }
 
 function fallbackReview(policy: HandlerErrorPolicy, raw: unknown, failure: RouteFailure, error: unknown): AdmissionReviewOut {
-  const { uid, apiVersion } = identityOf(raw);
+  const uid = uidOf(raw);
   const cause = failure === 'DeadlineExceeded' ? 'it did not answer in time' : `of an internal error (${errorMessage(error)})`;
   if (policy === 'allow') {
-    return {
-      apiVersion,
-      kind: 'AdmissionReview',
-      response: {
-        uid,
-        allowed: true,
-        warnings: [`pvc-guardian could not evaluate this request because ${cause}, so it was admitted unchanged.`],
-      },
-    };
+    return allowed(uid, [`pvc-guardian could not evaluate this request because ${cause}, so it was admitted unchanged.`]);
   }
-  return {
-    apiVersion,
-    kind: 'AdmissionReview',
-    response: {
-      uid,
-      allowed: false,
-      status: {
-        code: 500,
-        reason: 'InternalError',
-        message: `pvc-guardian could not evaluate this request because ${cause}. It is blocked because this check fails closed; retry, and if it keeps failing read the pvc-guardian logs.`,
-      },
-    },
-  };
+  return denied(
+    uid,
+    `pvc-guardian could not evaluate this request because ${cause}. It is blocked because this check fails closed; retry, and if it keeps failing read the pvc-guardian logs.`,
+    [],
+    500,
+  );
 }
 
 function isJsonContentType(value: string | undefined): boolean {
@@ -236,9 +224,11 @@ function isJsonContentType(value: string | undefined): boolean {
   return mediaType.length === 16 && mediaType.toLowerCase() === 'application/json';
 }
 
-function isAdmissionReviewOut(value: unknown): value is AdmissionReviewOut {
+function isReviewOutcome(value: unknown): value is ReviewOutcome {
   if (typeof value !== 'object' || value === null) return false;
-  const response = (value as { response?: unknown }).response;
+  const review = (value as { review?: unknown }).review;
+  if (typeof review !== 'object' || review === null) return false;
+  const response = (review as { response?: unknown }).response;
   return typeof response === 'object' && response !== null && typeof (response as { allowed?: unknown }).allowed === 'boolean';
 }
 
@@ -253,13 +243,9 @@ function operationOf(raw: unknown): string | undefined {
   return typeof operation === 'string' ? operation : undefined;
 }
 
-function identityOf(raw: unknown): { uid: string; apiVersion: string } {
+function uidOf(raw: unknown): string {
   const uid = requestOf(raw)?.['uid'];
-  const apiVersion = typeof raw === 'object' && raw !== null ? (raw as { apiVersion?: unknown }).apiVersion : undefined;
-  return {
-    uid: typeof uid === 'string' ? uid : '',
-    apiVersion: typeof apiVersion === 'string' ? apiVersion : 'admission.k8s.io/v1',
-  };
+  return typeof uid === 'string' ? uid : '';
 }
 
 function errorMessage(error: unknown): string {

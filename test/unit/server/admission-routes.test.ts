@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAdmissionRoutes, mutatePath, validatePath } from '../../../webhook/server/admission-routes.ts';
-import type { AdmissionReviewOut, ReviewHandler } from '../../../webhook/server/admission-contract.ts';
+import type { AdmissionReviewOut, ReviewHandler, ReviewOutcome } from '../../../webhook/admission/admission-review.ts';
 import { createMetrics } from '../../../webhook/server/metrics.ts';
 import type { Logger } from '../../../webhook/server/logger.ts';
 
@@ -23,13 +23,17 @@ function review(uid: string, operation = 'CREATE'): Record<string, unknown> {
   };
 }
 
-// A real handler in miniature: echoes the uid and answers from the request, as the protocol layer does.
+// A handler in miniature: echoes the uid and answers from the request, as the protocol layer does.
 function answering(response: Partial<AdmissionReviewOut['response']>): ReviewHandler & { seen: unknown[] } {
   const seen: unknown[] = [];
-  const handler = async (body: unknown) => {
+  const handler = async (body: unknown): Promise<ReviewOutcome> => {
     seen.push(body);
-    const uid = (body as { request: { uid: string } }).request.uid;
-    return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' as const, response: { uid, allowed: true, ...response } };
+    const request = (body as { request: { uid: string; operation: string } }).request;
+    return {
+      review: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid, allowed: true, ...response } },
+      operation: request.operation,
+      reason: 'fresh',
+    };
   };
   return Object.assign(handler, { seen });
 }
@@ -80,14 +84,19 @@ test('passes the parsed review to the handler and answers with its AdmissionRevi
   assert.equal(line.fields['operation'], 'CREATE');
   assert.equal(line.fields['allowed'], true);
   assert.equal(line.fields['patched'], false);
+  assert.equal(line.fields['reason'], 'fresh');
   assert.equal(typeof line.fields['durationMs'], 'number');
 });
 
 test('routes mutate and validate to their own handlers and counts patched and denied outcomes', async () => {
   const validate: ReviewHandler = async (body) => ({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    response: { uid: (body as { request: { uid: string } }).request.uid, allowed: false, status: { code: 403, message: 'no', reason: 'Forbidden' } },
+    review: {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response: { uid: (body as { request: { uid: string } }).request.uid, allowed: false, status: { code: 403, message: 'no', reason: 'Forbidden' } },
+    },
+    operation: 'CREATE',
+    reason: 'unknown',
   });
   const { app, metrics, log } = setup({ validate });
   const mutated = await send(app, post(mutatePath, JSON.stringify(review('m-1'))));
@@ -98,7 +107,7 @@ test('routes mutate and validate to their own handlers and counts patched and de
   assert.equal(counterValue(text, 'mutate', 'patched'), 1);
   assert.equal(counterValue(text, 'validate', 'denied'), 1);
   assert.equal(counterValue(text, 'validate', 'allowed'), 0);
-  assert.equal(log.entries.filter((e) => e.message === 'admission review answered').at(-1)?.fields['reason'], 'Forbidden');
+  assert.equal(log.entries.filter((e) => e.message === 'admission review answered').at(-1)?.fields['reason'], 'unknown');
 });
 
 test('accepts application/json with parameters and in any case', async () => {
@@ -200,7 +209,7 @@ test('allows with a warning and no patch when the mutating handler throws', asyn
 });
 
 test('treats a handler answer that is not an AdmissionReview as a handler error', async () => {
-  const { app } = setup({ validate: async () => undefined as unknown as AdmissionReviewOut });
+  const { app } = setup({ validate: async () => ({ review: undefined }) as unknown as ReviewOutcome });
   const { body } = await send(app, post(validatePath, JSON.stringify(review('odd'))));
   assert.equal(body.response.allowed, false);
   assert.equal(body.response.status?.code, 500);
