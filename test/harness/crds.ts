@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAllDocuments } from 'yaml';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { cacheDir, isCi } from './binaries.ts';
-import { applyObject, requestJson, type ClusterAccess } from './kube-objects.ts';
+import { requestJson, testFieldManager, type ClusterAccess } from './kube-objects.ts';
 
 export type VolSyncCrdVersion = 'v0.17.11' | 'v0.17.7';
 
@@ -90,10 +90,30 @@ export async function installCrds(cluster: ClusterAccess, options: InstallCrdsOp
   }
   const crds: KubernetesObject[] = [];
   for (const file of files) crds.push(...(await readCrds(file)));
-  await Promise.all(crds.map((crd) => applyObject(cluster, crd)));
+  await Promise.all(crds.map((crd) => applyCrd(cluster, crd)));
   const timeoutMs = options.establishedTimeoutMs ?? 30_000;
   await Promise.all(crds.map((crd) => waitForCrdServed(cluster, crd, timeoutMs)));
   return { names: crds.map((crd) => crd.metadata?.name ?? ''), certManagerSkipReason };
+}
+
+/**
+ * Server-side apply as raw JSON. Not through KubernetesObjectApi: client-node serializes known kinds
+ * through its typed models, which drop wire-only keys such as `x-kubernetes-int-or-string` and
+ * `x-kubernetes-preserve-unknown-fields` (kubernetes-client/javascript#2483, #2962), and the
+ * apiserver then rejects VolSync's and cert-manager's schemas as non-structural.
+ */
+async function applyCrd(cluster: ClusterAccess, crd: KubernetesObject): Promise<void> {
+  const name = crd.metadata?.name ?? '';
+  const response = await requestJson(
+    cluster,
+    'PATCH',
+    `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}?fieldManager=${testFieldManager}&force=true`,
+    { body: crd, contentType: 'application/apply-patch+yaml' },
+  );
+  if (response.status !== 200 && response.status !== 201) {
+    const message = (response.body as { message?: string } | undefined)?.message ?? JSON.stringify(response.body);
+    throw new Error(`applying CRD ${name}: HTTP ${response.status}: ${message}`);
+  }
 }
 
 async function readCrds(file: string): Promise<KubernetesObject[]> {

@@ -28,7 +28,12 @@ export function createObjectApi(cluster: ClusterAccess): KubernetesObjectApi {
   return KubernetesObjectApi.makeApiClient(cluster.kubeConfig());
 }
 
-/** Server-side apply as the test field manager, forcing ownership of conflicting fields. */
+/**
+ * Server-side apply as the test field manager, forcing ownership of conflicting fields.
+ * Beware: for kinds client-node knows (core, apps, apiextensions...) it serializes through typed
+ * models that drop keys with no model property (e.g. `x-kubernetes-*` in CRD schemas); custom
+ * resources such as ReplicationSource pass through untouched.
+ */
 export async function applyObject<T extends KubernetesObject>(cluster: ClusterAccess, object: T): Promise<T> {
   const api = createObjectApi(cluster);
   // Apply needs no server-assigned fields; dropping them lets tests re-apply objects they read.
