@@ -101,7 +101,6 @@ export async function createKopiaRepository(options: KopiaRepositoryOptions): Pr
   ];
   if (options.encryption) createArgs.push(`--encryption=${options.encryption}`);
   if (options.formatVersion) createArgs.push(`--format-version=${options.formatVersion}`);
-  if (options.formatVersion === 1) createArgs.push("--index-version=1");
   if (options.keyDerivation) createArgs.push(`--format-block-key-derivation-algorithm=${options.keyDerivation}`);
   if (options.layout === "connect-then-create") {
     const connected = await repository

@@ -1,0 +1,71 @@
+// Shared by the real-repository tests: our listing next to kopia's, and a blob store that records
+// which blobs were read.
+
+import assert from "node:assert/strict";
+import type { BlobStore } from "../../../webhook/kopia/blob-store.ts";
+import { runSnapshotsCommand } from "../../../webhook/cli/snapshots.ts";
+import type { KopiaRepository } from "../../harness/kopia.ts";
+
+export async function runOurListing(repository: { rootPath: string; passwordFile: string }, json = true) {
+  let stdout = "";
+  let stderr = "";
+  const exitCode = await runSnapshotsCommand(
+    ["--repository", repository.rootPath, "--password-file", repository.passwordFile, ...(json ? ["--json"] : [])],
+    { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) },
+  );
+  return { exitCode, stdout, stderr };
+}
+
+type ListedSnapshot = { id: string; source: { host: string; userName: string; path: string }; retentionReason?: unknown; incomplete?: string };
+
+/**
+ * Asserts that `pvc-guardian snapshots --json` equals `kopia snapshot list --all --json`: the
+ * same entries, field for field, once kopia's computed retention reasons are set aside, and the
+ * same bytes as kopia's `--no-retention` output.
+ */
+export async function assertListingMatchesKopia(repository: KopiaRepository): Promise<ListedSnapshot[]> {
+  const ours = await runOurListing(repository);
+  assert.equal(ours.exitCode, 0, ours.stderr);
+  const kopiaDefault = JSON.parse(await repository.listSnapshotsJson()) as ListedSnapshot[];
+  const withoutRetention = kopiaDefault.map(({ retentionReason: _computed, ...rest }) => rest);
+  assert.deepEqual(JSON.parse(ours.stdout), withoutRetention);
+  assert.equal(ours.stdout, await repository.listSnapshotsJson(["--no-retention"]));
+  return withoutRetention;
+}
+
+export function identityOf(snapshot: ListedSnapshot): string {
+  return `${snapshot.source.userName}@${snapshot.source.host}:${snapshot.source.path}`;
+}
+
+export function groupByIdentity(snapshots: ListedSnapshot[]): Map<string, ListedSnapshot[]> {
+  const groups = new Map<string, ListedSnapshot[]>();
+  for (const s of snapshots) groups.set(identityOf(s), [...(groups.get(identityOf(s)) ?? []), s]);
+  return groups;
+}
+
+/** A BlobStore that remembers every blob it was asked to read, whole or by range. */
+export function createRecordingBlobStore(inner: BlobStore) {
+  const reads: string[] = [];
+  const store: BlobStore = {
+    location: inner.location,
+    list: (prefix) => inner.list(prefix),
+    read: (id) => {
+      reads.push(id);
+      return inner.read(id);
+    },
+    readRange: (id, offset, length) => {
+      reads.push(`${id}@${offset}+${length}`);
+      return inner.readRange(id, offset, length);
+    },
+  };
+  return { store, reads, takeReads: () => reads.splice(0, reads.length) };
+}
+
+export async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
+}

@@ -1,0 +1,171 @@
+// Real repositories made by the real kopia binary: our listing must equal kopia's, and the
+// catalog must give every identity exactly kopia's snapshots.
+
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import { createFilesystemBlobStore } from "../../../webhook/kopia/filesystem-blob-store.ts";
+import { createKopiaCatalog } from "../../../webhook/kopia/snapshot-catalog.ts";
+import {
+  type KopiaEncryption,
+  type KopiaRepository,
+  type KopiaRepositoryOptions,
+  type KopiaVersion,
+  createKopiaRepository,
+  findKopiaBinary,
+  kopiaSkip,
+  readShards,
+} from "../../harness/kopia.ts";
+import {
+  assertListingMatchesKopia,
+  createRecordingBlobStore,
+  groupByIdentity,
+  inParallel,
+} from "./kopia-comparison.ts";
+
+/** Identities the way VolSync's mover builds them: ReplicationSource name (≤ 50) @ namespace. */
+const volsyncIdentities = [
+  "app@default:/data",
+  "postgres-data-0@team-a.prod.example.com:/data",
+  "very-long-replication-source-name-for-a-database-x@a.b.c.d.e.f.g.h:/data",
+  "vol_sync-default@ns-1:/data",
+  "app@other-namespace:/data",
+  "app@default:/srv/override",
+];
+
+const repositories: KopiaRepository[] = [];
+after(async () => {
+  await Promise.all(repositories.map((r) => r.dispose()));
+});
+
+async function makeRepository(version: KopiaVersion, options: Omit<KopiaRepositoryOptions, "binaryPath">) {
+  const found = findKopiaBinary(version);
+  if (!("path" in found)) throw new Error(found.skipReason);
+  const repository = await createKopiaRepository({ binaryPath: found.path, ...options });
+  repositories.push(repository);
+  return repository;
+}
+
+async function takeSnapshots(repository: KopiaRepository, identities: string[], perIdentity: number) {
+  const jobs = identities.flatMap((identity, i) => Array.from({ length: perIdentity }, (_, n) => ({ identity, i, n })));
+  const ids: { identity: string; id: string }[] = [];
+  await inParallel(jobs, 2, async ({ identity, i, n }) => {
+    const dir = await repository.makeSourceDir(`src-${i}-${n}`, { "file.txt": `${identity} #${n}`, "other.bin": "x".repeat(n * 100) });
+    ids.push({ identity, id: await repository.snapshot(dir, { source: identity }) });
+  });
+  return ids;
+}
+
+/** Every identity kopia lists gets exactly those snapshot IDs from the catalog, in start order. */
+async function assertCatalogMatches(repository: KopiaRepository, expected: ReturnType<typeof groupByIdentity>) {
+  const catalog = createKopiaCatalog({
+    repositoryPath: repository.rootPath,
+    passwordFile: repository.passwordFile,
+    refreshIntervalMs: 3_600_000,
+    freshnessBoundMs: 60_000,
+    missRefreshTimeoutMs: 2_000,
+  });
+  await catalog.start();
+  catalog.stop();
+  assert.equal(catalog.health().lastError, null);
+  const nowMs = Date.now();
+  for (const [identity, snapshots] of expected) {
+    const answer = catalog.lookup(identity, nowMs);
+    assert.ok(answer.readable, `catalog unreadable for ${identity}`);
+    assert.deepEqual(answer.snapshots.map((s) => s.id), snapshots.map((s) => s.id), identity);
+    assert.ok(answer.snapshots.every((s) => !s.incomplete && s.startTimeMs > 0));
+  }
+  const never = catalog.lookup("nobody@nowhere:/data", nowMs);
+  assert.ok(never.readable && never.snapshots.length === 0, "an identity without snapshots is an authoritative empty answer");
+  assert.equal(catalog.health().sources, expected.size);
+}
+
+const matrix: { version: KopiaVersion; layout: "create" | "connect-then-create"; encryption: KopiaEncryption; shards: number[] }[] = [
+  { version: "v0.22.3", layout: "create", encryption: "AES256-GCM-HMAC-SHA256", shards: [1, 3] },
+  { version: "v0.22.3", layout: "connect-then-create", encryption: "CHACHA20-POLY1305-HMAC-SHA256", shards: [3, 3] },
+  { version: "v0.21.1", layout: "create", encryption: "CHACHA20-POLY1305-HMAC-SHA256", shards: [1, 3] },
+  { version: "v0.21.1", layout: "connect-then-create", encryption: "AES256-GCM-HMAC-SHA256", shards: [3, 3] },
+];
+
+for (const row of matrix) {
+  describe(`kopia ${row.version}, ${row.layout}, ${row.encryption}`, { skip: kopiaSkip(row.version) }, () => {
+    it("lists what kopia lists through snapshots, deletions and full maintenance", async () => {
+      const repository = await makeRepository(row.version, { layout: row.layout, encryption: row.encryption });
+      assert.deepEqual((await readShards(repository.rootPath) as { default: number[] }).default, row.shards);
+
+      const empty = await assertListingMatchesKopia(repository);
+      assert.deepEqual(empty, []);
+
+      const identities = row.version === "v0.22.3" ? volsyncIdentities : volsyncIdentities.slice(0, 3);
+      const taken = await takeSnapshots(repository, identities, 2);
+      // Mass-copied history, as after a namespace rename: many sources at once.
+      await repository.run(["snapshot", "copy-history", "@default", "@renamed.namespace"]);
+      await assertListingMatchesKopia(repository);
+
+      await repository.deleteSnapshot(taken[0]!.id);
+      await repository.deleteSnapshot(taken[3]!.id);
+      const afterDelete = await assertListingMatchesKopia(repository);
+      assert.ok(!afterDelete.some((s) => s.id === taken[0]!.id || s.id === taken[3]!.id), "deleted snapshots stay deleted");
+
+      await repository.runFullMaintenance();
+      const afterMaintenance = await assertListingMatchesKopia(repository);
+      assert.deepEqual(afterMaintenance, afterDelete);
+      await assertCatalogMatches(repository, groupByIdentity(afterMaintenance));
+    });
+  });
+}
+
+describe("kopia v0.22.3, format version 1 (compaction-log index) with pbkdf2", { skip: kopiaSkip("v0.22.3") }, () => {
+  it("lists what kopia lists before and after index compaction", async () => {
+    const repository = await makeRepository("v0.22.3", { layout: "connect-then-create", formatVersion: 1, keyDerivation: "pbkdf2-sha256-600000" });
+    const taken = await takeSnapshots(repository, volsyncIdentities.slice(0, 3), 2);
+    await repository.deleteSnapshot(taken[1]!.id);
+    const store = createFilesystemBlobStore({ rootPath: repository.rootPath });
+    assert.ok((await store.list("n")).length >= 3, "format version 1 keeps its index in n blobs");
+    assert.deepEqual(await store.list("x"), [], "and has no epoch index blobs");
+    await assertListingMatchesKopia(repository);
+    await repository.runFullMaintenance();
+    assert.equal((await store.list("n")).length, 1, "full maintenance compacted the n blobs into one");
+    const listed = await assertListingMatchesKopia(repository);
+    await assertCatalogMatches(repository, groupByIdentity(listed));
+  });
+});
+
+describe("incremental refresh against kopia v0.22.3", { skip: kopiaSkip("v0.22.3") }, () => {
+  it("reads only new blobs after a new snapshot, and only the format blob when nothing changed", async () => {
+    const repository = await makeRepository("v0.22.3", { layout: "connect-then-create" });
+    await takeSnapshots(repository, volsyncIdentities.slice(0, 2), 2);
+    const recording = createRecordingBlobStore(createFilesystemBlobStore({ rootPath: repository.rootPath }));
+    const catalog = createKopiaCatalog({
+      repositoryPath: repository.rootPath,
+      passwordFile: repository.passwordFile,
+      refreshIntervalMs: 3_600_000,
+      freshnessBoundMs: 60_000,
+      missRefreshTimeoutMs: 5_000,
+      store: recording.store,
+    });
+    await catalog.start();
+    catalog.stop();
+    const coldReads = new Set(recording.takeReads());
+    assert.ok(coldReads.size > 2);
+
+    const unchanged = await catalog.refresh();
+    assert.ok(unchanged.ok);
+    assert.deepEqual(recording.takeReads(), ["kopia.repository"]);
+
+    const newIdentity = "fresh-app@new.namespace:/data";
+    assert.deepEqual(catalog.lookup(newIdentity, Date.now()), { readable: true, snapshots: [], refreshedAtMs: catalog.health().lastSuccessMs });
+    const dir = await repository.makeSourceDir("new", { "a.txt": "new data" });
+    const newId = await repository.snapshot(dir, { source: newIdentity });
+
+    // A miss triggers one bounded refresh that finds the snapshot taken a moment ago.
+    const found = await catalog.lookupWithRefreshOnMiss(newIdentity, Date.now());
+    assert.ok(found.readable);
+    assert.deepEqual(found.snapshots.map((s) => s.id), [newId]);
+    const incrementalReads = recording.takeReads();
+    assert.ok(incrementalReads.length >= 3, `expected the format blob, a new index blob and a manifest: ${incrementalReads}`);
+    for (const read of incrementalReads.filter((r) => r !== "kopia.repository")) {
+      assert.ok(!coldReads.has(read), `${read} was read again`);
+    }
+    assert.equal(catalog.health().snapshots, 5);
+  });
+});
