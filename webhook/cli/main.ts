@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import { serve } from "../main.ts";
+import type { CliIo } from "./cli-io.ts";
+import { runPlanCommand } from "./plan.ts";
+import { runSnapshotsCommand } from "./snapshots.ts";
+
+// `pvc-guardian <command>`: the one entry point of the bundle in dist/.
+
+const USAGE = `usage: pvc-guardian <command> [options]
+
+commands:
+  serve       run the admission webhook, catalog, reconciler and sweeper (configured by environment)
+  plan        show, offline, what admission would do with the PVCs in a YAML stream
+  snapshots   list a Kopia repository's snapshots as \`kopia snapshot list --all --json\` does
+`;
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case "serve":
+      return serve(io.env);
+    case "plan":
+      return runPlanCommand(args, io);
+    case "snapshots":
+      return runSnapshotsCommand(args, io);
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      io.stdout(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      io.stderr(`unknown command "${command}"\n${USAGE}`);
+      return 2;
+  }
+}
+
+const isEntryPoint = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("pvc-guardian.mjs");
+if (isEntryPoint) {
+  const io: CliIo = {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    readFile: (path) => readFileSync(path, "utf8"),
+    readStdin,
+    env: process.env,
+    now: Date.now,
+  };
+  runCli(process.argv.slice(2), io).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`pvc-guardian: ${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
