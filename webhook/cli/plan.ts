@@ -74,17 +74,16 @@ export function planPvc(pvc: PersistentVolumeClaim, documentIndex: number, names
     document: documentIndex,
     pvc: `${namespace}/${name ?? "(generateName)"}`,
     protected: evaluation.scope !== "not-ours",
+    ...(evaluation.scope === "not-ours" ? {} : { tier: evaluation.tierName }),
+    ...(evaluation.scope === "protected" ? { identity: evaluation.identity.key } : {}),
     ...describeDecision(evaluation),
     admission: { allowed: verdict.allowed, ...(verdict.allowed ? {} : { message: verdict.message }), ...(warnings.length ? { warnings } : {}) },
     patch,
     generated: [],
     notes: [],
   };
-  if (evaluation.scope === "undecidable") entry.tier = evaluation.tierName;
   if (evaluation.scope !== "protected" || !verdict.allowed) return entry;
 
-  entry.tier = evaluation.tierName;
-  entry.identity = evaluation.identity.key;
   const target = backupTargetOf(pvc, evaluation.pvcName, evaluation.namespace, evaluation.annotations.restoreAsOf);
   const skip = evaluation.annotations.skipRestore;
   const restoring = evaluation.decision.answer === "restore" && !(skip.requested && skip.reason !== undefined);
