@@ -129,6 +129,8 @@ export interface RequestOptions {
   contentType?: string;
   /** Bearer token; the admin's by default, null for an anonymous request. */
   token?: string | null;
+  /** Default application/json; /openid/v1/jwks answers only application/jwk-set+json. */
+  accept?: string;
 }
 
 /** A request as the admin, for paths the typed clients do not cover (discovery, OIDC, subresources). */
@@ -141,7 +143,7 @@ export function requestJson<T = unknown>(
   const token = options.token === undefined ? cluster.adminToken : options.token;
   return new Promise((resolve, reject) => {
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: options.accept ?? 'application/json' };
     if (token !== null) headers.authorization = `Bearer ${token}`;
     if (payload !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
     const req = httpsRequest(new URL(apiPath, cluster.server), { method, ca: cluster.caPem, headers, timeout: 10_000 }, (res) => {
