@@ -1,0 +1,165 @@
+import { readBackupAnnotations } from "../domain/backup-annotations.ts";
+import { resolveSchedule } from "../domain/backup-schedule.ts";
+import {
+  backupTargetOf,
+  desiredReplicationDestination,
+  desiredReplicationSource,
+  desiredSecret,
+  isDueForFirstBackup,
+} from "../domain/desired-resources.ts";
+import type { Policy } from "../domain/policy.ts";
+import { resolveProtection } from "../domain/protection.ts";
+import type { PersistentVolumeClaim } from "../domain/pvc.ts";
+import { LABEL_MANAGED_BY, MANAGED_BY_GUARDIAN, MANAGED_BY_KYVERNO } from "../domain/wire-names.ts";
+import type { KubeObject } from "../kube/kube-objects.ts";
+import { observeBound } from "./bound-observation.ts";
+import { planDrift } from "./drift-plan.ts";
+
+// What one reconcile pass must write, computed from one list of each kind: a pure function, so
+// every rule is table-tested and a pass costs a request per kind plus one per difference.
+
+export type GeneratedKind = "Secret" | "ReplicationDestination" | "ReplicationSource";
+
+export type PlannedWrite = {
+  /** create: POST, fails if the name is taken. apply: server-side apply of fields we own. */
+  action: "create" | "apply" | "adopt";
+  kind: GeneratedKind;
+  object: KubeObject;
+  pvc: { namespace: string; name: string; uid?: string };
+  /** Short and lowercase, for logs. */
+  reason: string;
+  /** Set on the write that schedules a PVC's first backup. */
+  schedulesFirstBackup?: boolean;
+};
+
+export type PlanNote = { namespace: string; pvcName: string; note: string };
+
+export type ReconcilePlan = {
+  writes: PlannedWrite[];
+  /** Protected PVCs whose objects could not be planned, or whose objects belong to someone else. */
+  notes: PlanNote[];
+  protectedPvcs: number;
+  /** Protected PVCs still waiting to be Bound, or for the first-backup delay. */
+  awaitingFirstBackup: number;
+};
+
+export type ReconcileView = {
+  nowMs: number;
+  policy: Pick<Policy, "tiers" | "excludedNamespaces" | "resources" | "nfs" | "firstBackupDelayMs">;
+  /** PVCs carrying the backup label. */
+  pvcs: readonly KubeObject[];
+  /** Objects carrying the volsync.backup/pvc label, of any manager. */
+  secrets: readonly KubeObject[];
+  replicationDestinations: readonly KubeObject[];
+  replicationSources: readonly KubeObject[];
+  /** The source Secret's data; undefined when it could not be read (Secrets are then left alone). */
+  sourceSecretData: Readonly<Record<string, string>> | undefined;
+  /** Take over objects the Kyverno policy generated for protected PVCs. */
+  adoptKyverno: boolean;
+};
+
+const keyOf = (namespace: string | undefined, name: string): string => `${namespace ?? ""}/${name}`;
+
+function indexByName(objects: readonly KubeObject[]): Map<string, KubeObject> {
+  const index = new Map<string, KubeObject>();
+  for (const object of objects) index.set(keyOf(object.metadata.namespace, object.metadata.name), object);
+  return index;
+}
+
+type Ownership = "ours" | "kyverno" | "foreign";
+
+function ownershipOf(object: KubeObject): Ownership {
+  const managedBy = object.metadata.labels?.[LABEL_MANAGED_BY];
+  if (managedBy === MANAGED_BY_GUARDIAN) return "ours";
+  if (managedBy === MANAGED_BY_KYVERNO) return "kyverno";
+  return "foreign";
+}
+
+export function planReconcile(view: ReconcileView): ReconcilePlan {
+  const secrets = indexByName(view.secrets);
+  const destinations = indexByName(view.replicationDestinations);
+  const sources = indexByName(view.replicationSources);
+  const plan: ReconcilePlan = { writes: [], notes: [], protectedPvcs: 0, awaitingFirstBackup: 0 };
+
+  for (const pvcObject of view.pvcs) {
+    const pvc = pvcObject as unknown as PersistentVolumeClaim;
+    const name = pvcObject.metadata.name;
+    const namespace = pvcObject.metadata.namespace ?? "";
+    // A PVC on its way out gets nothing new; the sweeper handles what it leaves behind.
+    if (pvcObject.metadata.deletionTimestamp) continue;
+    const protection = resolveProtection(pvcObject.metadata.labels, namespace, view.policy);
+    if (protection.kind !== "protected") continue;
+    plan.protectedPvcs++;
+
+    const pvcRef = { namespace, name, ...(pvcObject.metadata.uid === undefined ? {} : { uid: pvcObject.metadata.uid }) };
+    const annotations = readBackupAnnotations(pvcObject.metadata.annotations);
+    const target = backupTargetOf(pvc, name, namespace, annotations.restoreAsOf);
+    const note = (text: string): void => void plan.notes.push({ namespace, pvcName: name, note: text });
+
+    const consider = (kind: GeneratedKind, desired: KubeObject, live: KubeObject | undefined, extra: Partial<PlannedWrite> = {}): boolean => {
+      if (live === undefined) {
+        plan.writes.push({ action: "create", kind, object: desired, pvc: pvcRef, reason: `${kind} missing`, ...extra });
+        return true;
+      }
+      const ownership = ownershipOf(live);
+      if (ownership === "kyverno") {
+        if (view.adoptKyverno) {
+          plan.writes.push({ action: "adopt", kind, object: desired, pvc: pvcRef, reason: `${kind} generated by kyverno` });
+        } else {
+          note(`${kind} ${live.metadata.name} is managed by kyverno; adoption is off, so it is left alone`);
+        }
+        return false;
+      }
+      if (ownership === "foreign") {
+        note(`${kind} ${live.metadata.name} exists and is not managed by pvc-guardian; it is left alone`);
+        return false;
+      }
+      const drift = planDrift(desired, live);
+      if (drift.state === "drifted") {
+        plan.writes.push({ action: "apply", kind, object: desired, pvc: pvcRef, reason: `${kind} drifted: ${drift.paths.slice(0, 5).join(", ")}` });
+      }
+      return false;
+    };
+
+    // The Secret clone, when the source could be read.
+    const liveSecret = secrets.get(keyOf(namespace, target.names.secret));
+    if (view.sourceSecretData === undefined) note("source Secret unreadable; the Secret clone is not checked");
+    else consider("Secret", desiredSecret(target, view.sourceSecretData) as unknown as KubeObject, liveSecret);
+
+    // The ReplicationDestination. Whether it restores (paused or not) was decided at admission
+    // from the repository; the reconciler has no catalog answer, so it keeps the live value and
+    // recreates a missing RD paused: the PVC exists already, so there is nothing to populate.
+    const liveDestination = destinations.get(keyOf(namespace, target.names.replicationDestination));
+    const livePaused = (liveDestination?.["spec"] as { paused?: unknown } | undefined)?.paused;
+    const destination = desiredReplicationDestination(target, view.policy, { paused: typeof livePaused === "boolean" ? livePaused : true }) as unknown as KubeObject;
+    const bound = observeBound(
+      { uid: pvcObject.metadata.uid, phase: pvc.status?.phase },
+      ownershipOf(liveDestination ?? destination) === "ours" ? liveDestination?.metadata.annotations : undefined,
+      view.nowMs,
+    );
+    if (bound) destination.metadata.annotations = { ...destination.metadata.annotations, ...bound.annotations };
+    const destinationCreated = consider("ReplicationDestination", destination, liveDestination);
+    const destinationUsable = destinationCreated || (liveDestination !== undefined && ownershipOf(liveDestination) === "ours") ||
+      (liveDestination !== undefined && ownershipOf(liveDestination) === "kyverno" && view.adoptKyverno);
+
+    // The ReplicationSource: repaired whenever it exists, created only once the PVC has been
+    // Bound for the first-backup delay, as recorded on our own ReplicationDestination.
+    const schedule = resolveSchedule(annotations.scheduleOverride ?? protection.tier.schedule, `${namespace}/${name}`);
+    const liveSource = sources.get(keyOf(namespace, target.names.replicationSource));
+    if (!schedule.ok) {
+      note(`backup schedule unusable (${schedule.problem}); the ReplicationSource is not written`);
+      continue;
+    }
+    const source = desiredReplicationSource(target, view.policy, { schedule: schedule.schedule, retain: protection.tier.retain }) as unknown as KubeObject;
+    if (liveSource !== undefined) {
+      consider("ReplicationSource", source, liveSource);
+      continue;
+    }
+    if (!destinationUsable || !isDueForFirstBackup(bound?.observedAtMs, view.nowMs, view.policy.firstBackupDelayMs)) {
+      plan.awaitingFirstBackup++;
+      continue;
+    }
+    consider("ReplicationSource", source, undefined, { schedulesFirstBackup: true, reason: "first backup due" });
+  }
+  return plan;
+}
