@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real components the integration tests talk to, from the Go module proxy, into a cache
 # outside the checkout so fresh clones and CI runs on the same machine reuse them.
-# Usage: test/harness/build-binaries.sh [kopia|etcd|kube-apiserver|all]
+# Usage: test/harness/build-binaries.sh [kopia|etcd|kube-apiserver|kustomize|all]
 set -euo pipefail
 
 CACHE="${PVC_GUARDIAN_CACHE:-$HOME/.cache/pvc-guardian}"
@@ -14,6 +14,7 @@ mkdir -p "$BIN" "$WORK"
 KOPIA_VERSIONS="${KOPIA_VERSIONS:-v0.22.3 v0.21.1}"
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.35.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.5}"  # the etcd that Kubernetes v1.35 itself requires
+KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.3}"  # renders manifests/ as `kubectl apply -k` would
 
 export CGO_ENABLED=0
 export GOFLAGS="-trimpath"
@@ -82,12 +83,20 @@ build_kube_apiserver() {
   )
 }
 
+build_kustomize() {
+  local out="$BIN/kustomize-$KUSTOMIZE_VERSION"
+  if [[ -x "$out" ]]; then log "kustomize $KUSTOMIZE_VERSION cached"; return; fi
+  log "building kustomize $KUSTOMIZE_VERSION"
+  build_in_module "$WORK/kustomize" sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION" sigs.k8s.io/kustomize/kustomize/v5 "$out"
+}
+
 what="${1:-all}"
 case "$what" in
   kopia) build_kopia ;;
   etcd) build_etcd ;;
   kube-apiserver) build_kube_apiserver ;;
-  all) build_kopia; build_etcd; build_kube_apiserver ;;
-  *) echo "usage: $0 [kopia|etcd|kube-apiserver|all]" >&2; exit 2 ;;
+  kustomize) build_kustomize ;;
+  all) build_kopia; build_etcd; build_kube_apiserver; build_kustomize ;;
+  *) echo "usage: $0 [kopia|etcd|kube-apiserver|kustomize|all]" >&2; exit 2 ;;
 esac
 log "done: $(ls "$BIN" | tr '\n' ' ')"
