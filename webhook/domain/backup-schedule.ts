@@ -9,6 +9,10 @@ import { stableBucket } from "./resource-names.ts";
 const VOLSYNC_SCHEDULE_PATTERN =
   /^(@(annually|yearly|monthly|weekly|daily|hourly))|((((\d+,)*\d+|(\d+(\/|-)\d+)|\*(\/\d+)?)\s?){5})$/;
 
+// The CRD pattern's descriptor branch is only anchored at the start, so "@daily extra" passes it
+// and then fails in VolSync's cron parser: a descriptor must be the whole schedule.
+const DESCRIPTOR = /^@(annually|yearly|monthly|weekly|daily|hourly)$/;
+
 export type ScheduleResult = { ok: true; schedule: string } | { ok: false; problem: string };
 
 function expandHashedMinute(minuteField: string, hashKey: string): string | undefined {
@@ -29,7 +33,7 @@ function expandHashedMinute(minuteField: string, hashKey: string): string | unde
 export function resolveSchedule(template: string, hashKey: string): ScheduleResult {
   const trimmed = template.trim();
   if (trimmed.startsWith("@")) {
-    return VOLSYNC_SCHEDULE_PATTERN.test(trimmed)
+    return DESCRIPTOR.test(trimmed) && VOLSYNC_SCHEDULE_PATTERN.test(trimmed)
       ? { ok: true, schedule: trimmed }
       : { ok: false, problem: `"${template}" is not a descriptor VolSync accepts (@hourly, @daily, @weekly, @monthly, @yearly)` };
   }
