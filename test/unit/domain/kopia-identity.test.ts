@@ -1,0 +1,91 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  DEFAULT_KOPIA_USERNAME,
+  MAX_KOPIA_USERNAME,
+  kopiaHostname,
+  kopiaIdentity,
+  kopiaUsername,
+} from "../../../webhook/domain/kopia-identity.ts";
+import { generatedNames } from "../../../webhook/domain/resource-names.ts";
+
+// The rules are VolSync's Kopia mover (sanitizeForIdentifier / generateUsername /
+// generateHostname): usernames keep [A-Za-z0-9_-] and are trimmed of - and _, then cut to 50
+// without trimming again; hostnames turn _ into -, keep [A-Za-z0-9.-] and are trimmed of - and .;
+// anything that sanitises to nothing becomes volsync-default.
+
+const a49 = "a".repeat(49);
+
+const usernames: Array<{ name: string; customResourceName: string; expected: string }> = [
+  { name: "a plain name is kept", customResourceName: "app-data-backup", expected: "app-data-backup" },
+  { name: "upper case is kept", customResourceName: "App-Data-Backup", expected: "App-Data-Backup" },
+  { name: "dots are dropped", customResourceName: "my.app.v2-backup", expected: "myappv2-backup" },
+  { name: "underscores are kept", customResourceName: "my_app_backup", expected: "my_app_backup" },
+  { name: "leading and trailing - and _ are trimmed", customResourceName: "-_app-backup_-", expected: "app-backup" },
+  { name: "inner runs of separators are kept", customResourceName: "app--__backup", expected: "app--__backup" },
+  { name: "accented letters are dropped, not transliterated", customResourceName: "données-backup", expected: "donnes-backup" },
+  { name: "decomposed accents drop only the combining mark", customResourceName: "cafe\u0301-backup", expected: "cafe-backup" },
+  { name: "a CJK prefix is dropped and the exposed - trimmed", customResourceName: "日本-backup", expected: "backup" },
+  { name: "astral characters are dropped whole", customResourceName: "💾db-backup", expected: "db-backup" },
+  { name: "spaces, slashes and colons are dropped", customResourceName: "a b/c:d@e-backup", expected: "abcde-backup" },
+  { name: "an empty name becomes volsync-default", customResourceName: "", expected: DEFAULT_KOPIA_USERNAME },
+  { name: "only separators becomes volsync-default", customResourceName: "-_-_", expected: DEFAULT_KOPIA_USERNAME },
+  { name: "only dots becomes volsync-default", customResourceName: "...", expected: DEFAULT_KOPIA_USERNAME },
+  { name: "only unicode becomes volsync-default", customResourceName: "データ", expected: DEFAULT_KOPIA_USERNAME },
+  { name: "exactly 50 characters are kept", customResourceName: "b".repeat(50), expected: "b".repeat(50) },
+  { name: "51 characters are cut to 50", customResourceName: "c".repeat(51), expected: "c".repeat(50) },
+  { name: "63 characters are cut to 50", customResourceName: "d".repeat(63), expected: "d".repeat(50) },
+  { name: "the cut keeps a separator it lands on (VolSync does not trim again)", customResourceName: `${a49}-b`, expected: `${a49}-` },
+  { name: "trimming happens before the cut", customResourceName: `__${"e".repeat(50)}x`, expected: "e".repeat(50) },
+  { name: "dropped characters do not count toward 50", customResourceName: `${".".repeat(10)}${"f".repeat(50)}`, expected: "f".repeat(50) },
+];
+
+for (const row of usernames) {
+  test(`kopiaUsername: ${row.name}`, () => {
+    const username = kopiaUsername(row.customResourceName);
+    assert.equal(username, row.expected);
+    assert.ok(username.length <= MAX_KOPIA_USERNAME);
+    assert.match(username, /^[A-Za-z0-9_-]+$/);
+  });
+}
+
+const hostnames: Array<{ name: string; namespace: string; expected: string }> = [
+  { name: "a plain namespace is kept", namespace: "media", expected: "media" },
+  { name: "dots are kept", namespace: "team.alpha", expected: "team.alpha" },
+  { name: "underscores become hyphens", namespace: "dev_tools_ns", expected: "dev-tools-ns" },
+  { name: "leading and trailing - and . are trimmed", namespace: "-.media.-", expected: "media" },
+  { name: "underscores at the ends become hyphens and are trimmed", namespace: "_media_", expected: "media" },
+  { name: "unicode is dropped", namespace: "médiathèque", expected: "mdiathque" },
+  { name: "long namespaces are not cut", namespace: "n".repeat(63), expected: "n".repeat(63) },
+  { name: "an empty namespace becomes volsync-default", namespace: "", expected: DEFAULT_KOPIA_USERNAME },
+  { name: "only separators becomes volsync-default", namespace: "_.-", expected: DEFAULT_KOPIA_USERNAME },
+];
+
+for (const row of hostnames) {
+  test(`kopiaHostname: ${row.name}`, () => {
+    assert.equal(kopiaHostname(row.namespace), row.expected);
+  });
+}
+
+test("kopiaIdentity joins username, hostname and /data into the catalog key", () => {
+  assert.deepEqual(kopiaIdentity("app-data-backup", "media"), {
+    username: "app-data-backup",
+    hostname: "media",
+    path: "/data",
+    key: "app-data-backup@media:/data",
+  });
+});
+
+test("kopiaIdentity of a shortened RD name cuts the hashed name to 50 characters", () => {
+  const pvcName = `${"x".repeat(60)}.archive`;
+  const rdName = generatedNames(pvcName).replicationDestination;
+  assert.equal(rdName.length, 63);
+  const identity = kopiaIdentity(rdName, "media");
+  assert.equal(identity.username, rdName.replaceAll(".", "").slice(0, 50));
+  assert.equal(identity.key, `${identity.username}@media:/data`);
+});
+
+test("kopiaIdentity is the same for the same inputs (no hidden state)", () => {
+  assert.deepEqual(kopiaIdentity("db_main.backup", "prod_eu"), kopiaIdentity("db_main.backup", "prod_eu"));
+  assert.equal(kopiaIdentity("db_main.backup", "prod_eu").key, "db_mainbackup@prod-eu:/data");
+});
