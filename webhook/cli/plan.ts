@@ -8,6 +8,7 @@ import type { PersistentVolumeClaim } from "../domain/pvc.ts";
 import type { CatalogLookup, SnapshotCatalog } from "../domain/snapshot-catalog.ts";
 import { createUnconfiguredCatalog } from "../domain/snapshot-catalog.ts";
 import { jsonPointer, type JsonPatchOperation } from "../admission/json-patch.ts";
+import { createKopiaCatalog } from "../kopia/snapshot-catalog.ts";
 import type { CliIo } from "./cli-io.ts";
 
 // `pvc-guardian plan -f <manifests>`: for every PVC in a YAML stream (kustomize or Helm output),
@@ -15,10 +16,12 @@ import type { CliIo } from "./cli-io.ts";
 // generate. A review tool for data protection in GitOps pull requests.
 
 export const PLAN_USAGE = `usage: pvc-guardian plan -f <file|-> [--policy <policy.yaml>] [--assume restore|fresh]
+                         [--repository <dir> --password-file <file>]
                          [--namespace <default namespace>] [--output yaml|json]
 
 Without --assume or a repository the decision is "unknown": offline, nothing can tell whether a
-backup exists, and the validator would deny such a PVC. --assume previews each path.
+backup exists, and the validator would deny such a PVC. --assume previews each path;
+--repository reads a Kopia filesystem repository (read-only) for the real decision.
 `;
 
 type AssumedAnswer = "restore" | "fresh";
@@ -138,6 +141,8 @@ export async function runPlanCommand(args: string[], io: CliIo): Promise<number>
         policy: { type: "string" },
         assume: { type: "string" },
         namespace: { type: "string", short: "n" },
+        repository: { type: "string" },
+        "password-file": { type: "string" },
         output: { type: "string", short: "o", default: "yaml" },
         help: { type: "boolean", short: "h" },
       },
@@ -161,6 +166,15 @@ export async function runPlanCommand(args: string[], io: CliIo): Promise<number>
   }
   if (values.assume !== undefined && values.assume !== "restore" && values.assume !== "fresh") {
     io.stderr(`--assume must be restore or fresh, not ${values.assume}\n`);
+    return 2;
+  }
+
+  if ((values.repository === undefined) !== (values["password-file"] === undefined)) {
+    io.stderr("--repository and --password-file go together\n");
+    return 2;
+  }
+  if (values.repository !== undefined && values.assume !== undefined) {
+    io.stderr("--assume and --repository exclude each other: one previews, the other reads\n");
     return 2;
   }
 
@@ -190,7 +204,22 @@ export async function runPlanCommand(args: string[], io: CliIo): Promise<number>
   }
 
   const nowMs = io.now();
-  const catalog = values.assume ? createAssumedCatalog(values.assume as AssumedAnswer, nowMs) : createUnconfiguredCatalog();
+  let catalog: SnapshotCatalog = values.assume ? createAssumedCatalog(values.assume as AssumedAnswer, nowMs) : createUnconfiguredCatalog();
+  if (values.repository !== undefined && values["password-file"] !== undefined) {
+    const kopia = createKopiaCatalog({
+      repositoryPath: values.repository,
+      passwordFile: values["password-file"],
+      refreshIntervalMs: 3_600_000,
+      freshnessBoundMs: 3_600_000,
+      missRefreshTimeoutMs: 1,
+      now: io.now,
+    });
+    await kopia.start();
+    kopia.stop();
+    const health = kopia.health();
+    if (health.lastError !== null) io.stderr(`warning: the repository could not be read, so protected PVCs are unknown: ${health.lastError}\n`);
+    catalog = kopia;
+  }
   const source = values.file === "-" ? "stdin" : values.file;
   const problems: string[] = [];
   const entries: PlanEntry[] = [];
