@@ -1,0 +1,180 @@
+// Admission benchmark: the real server (main.ts's composition, in a child process) against a bare
+// Hono HTTPS server answering a fixed AdmissionReview (the transport floor, in another child), with
+// the same keep-alive TLS load from autocannon on loopback. Prints throughput, latency and peak RSS
+// for both, the throughput ratio, and latency at a fixed 1,000 requests/s.
+//
+//   ./node_modules/.bin/node bench/admission/run.ts [--duration 10] [--connections 10]
+
+import { createRequire } from 'node:module';
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createCertificateAuthority, issueServerCertificate } from '../../certs/pki.ts';
+import { pvcCreateReview } from './reviews.ts';
+
+// autocannon ships no type declarations; this is the part of its API used here.
+type AutocannonResult = { requests: { total: number }; latency: { p99: number }; non2xx: number; errors: number; timeouts: number };
+type AutocannonInstance = Promise<AutocannonResult> & {
+  on(event: 'response', listener: (client: unknown, statusCode: number, resBytes: number, responseTimeMs: number) => void): void;
+};
+const autocannon = createRequire(import.meta.url)('autocannon') as (options: Record<string, unknown>) => AutocannonInstance;
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '1000' },
+    warmup: { type: 'string', default: '3' },
+  },
+});
+const durationSeconds = Number(args.duration);
+const connections = Number(args.connections);
+const fixedRate = Number(args.rate);
+const warmupSeconds = Number(args.warmup);
+
+type Server = { name: string; child: ChildProcess; port: number };
+type LoadResult = { requestsPerSecond: number; p50Ms: number; p99Ms: number; autocannonP99Ms: number; non2xx: number; errors: number; total: number };
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+
+async function startChild(name: string, script: string, env: Record<string, string>): Promise<Server> {
+  const child = fork(path.join(here, script), [], {
+    env: { ...process.env, ...env },
+    // Logs go nowhere (as to a container runtime's pipe, but without a reader to slow down).
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    execArgv: [],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message) => resolve((message as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before listening`)));
+  });
+  return { name, child, port };
+}
+
+async function stopChild(server: Server): Promise<void> {
+  const exited = new Promise<void>((resolve) => server.child.once('exit', () => resolve()));
+  server.child.send('stop');
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Peak resident set of a process, from the kernel's high-water mark. */
+async function peakRssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+  return match ? Number(match[1]) / 1024 : Number.NaN;
+}
+
+/** One real request with full certificate verification against the test CA, to show what is measured. */
+function verifiedPost(ca: string, port: number, pathName: string, body: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: pathName, method: 'POST', ca, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve(text));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+async function load(port: number, bodies: { mutate: string; validate: string }, options: { seconds: number; overallRate?: number }): Promise<LoadResult> {
+  const headers = { 'content-type': 'application/json' };
+  // autocannon's histogram has 1 ms resolution; collect sub-millisecond times from its events.
+  let times = new Float64Array(1 << 16);
+  let count = 0;
+  const instance = autocannon({
+    url: `https://127.0.0.1:${port}`,
+    connections,
+    pipelining: 1,
+    duration: options.seconds,
+    ...(options.overallRate !== undefined ? { overallRate: options.overallRate } : {}),
+    requests: [
+      { method: 'POST', path: '/mutate-v1-pvc', headers, body: bodies.mutate },
+      { method: 'POST', path: '/validate-v1-pvc', headers, body: bodies.validate },
+    ],
+  });
+  instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTimeMs: number) => {
+    if (count === times.length) {
+      const grown = new Float64Array(times.length * 2);
+      grown.set(times);
+      times = grown;
+    }
+    times[count++] = responseTimeMs;
+  });
+  const result = await instance;
+  const sorted = times.slice(0, count).sort();
+  return {
+    requestsPerSecond: result.requests.total / options.seconds,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    autocannonP99Ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    total: result.requests.total,
+  };
+}
+
+async function measure(server: Server, ca: string, bodies: { mutate: string; validate: string }) {
+  const mutateAnswer = JSON.parse(await verifiedPost(ca, server.port, '/mutate-v1-pvc', bodies.mutate)) as { response: { allowed: boolean; status?: { message: string } } };
+  const validateAnswer = JSON.parse(await verifiedPost(ca, server.port, '/validate-v1-pvc', bodies.validate)) as { response: { allowed: boolean; status?: { message: string } } };
+  console.log(`\n${server.name} (pid ${server.child.pid}, port ${server.port})`);
+  console.log(`  mutate answers allowed=${mutateAnswer.response.allowed}; validate answers allowed=${validateAnswer.response.allowed}${validateAnswer.response.status ? ` (${validateAnswer.response.status.message.slice(0, 90)}…)` : ''}`);
+  await load(server.port, bodies, { seconds: warmupSeconds });
+  const saturated = await load(server.port, bodies, { seconds: durationSeconds });
+  const paced = await load(server.port, bodies, { seconds: durationSeconds, overallRate: fixedRate });
+  const rssMiB = await peakRssMiB(server.child.pid ?? 0);
+  const line = (label: string, r: LoadResult) =>
+    `  ${label.padEnd(20)} ${r.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms (autocannon p99 ${r.autocannonP99Ms} ms)  non-2xx ${r.non2xx}  errors ${r.errors}`;
+  console.log(line(`${connections} connections`, saturated));
+  console.log(line(`${fixedRate} req/s fixed`, paced));
+  console.log(`  peak RSS (VmHWM)     ${rssMiB.toFixed(1)} MiB`);
+  return { saturated, paced, rssMiB };
+}
+
+const scratch = await mkdtemp(path.join(tmpdir(), 'pvc-guardian-bench-'));
+try {
+  const ca = await createCertificateAuthority(path.join(scratch, 'ca'), { commonName: 'pvc-guardian bench CA' });
+  const tls = await issueServerCertificate(ca, path.join(scratch, 'tls'), { commonName: 'pvc-guardian', ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
+  const bodies = {
+    mutate: JSON.stringify(pvcCreateReview('5c0f3a5e-0000-4000-8000-000000000001')),
+    validate: JSON.stringify(pvcCreateReview('5c0f3a5e-0000-4000-8000-000000000002')),
+  };
+  console.log(`node ${process.version}, ${durationSeconds}s per phase, ${connections} keep-alive TLS connections, review body ${Buffer.byteLength(bodies.mutate)} bytes`);
+
+  const bare = await startChild('bare Hono HTTPS (fixed AdmissionReview)', 'bare-child.ts', { BENCH_TLS_CERT_FILE: tls.certPath, BENCH_TLS_KEY_FILE: tls.keyPath });
+  const bareResult = await measure(bare, ca.certPem, bodies);
+  await stopChild(bare);
+
+  const guardian = await startChild('pvc-guardian (main.ts composition, no repository configured)', 'guardian-child.ts', {
+    PVC_GUARDIAN_TLS_CERT_FILE: tls.certPath,
+    PVC_GUARDIAN_TLS_KEY_FILE: tls.keyPath,
+    PVC_GUARDIAN_LISTEN_HOST: '127.0.0.1',
+    PVC_GUARDIAN_PORT: '0',
+    PVC_GUARDIAN_KUBERNETES: 'off',
+    PVC_GUARDIAN_LOG_LEVEL: 'info',
+  });
+  const guardianResult = await measure(guardian, ca.certPem, bodies);
+  await stopChild(guardian);
+
+  const ratio = guardianResult.saturated.requestsPerSecond / bareResult.saturated.requestsPerSecond;
+  console.log('\nsummary');
+  console.log(`  throughput ratio     ${(ratio * 100).toFixed(1)}% of bare (target >= 70%)`);
+  console.log(`  p99 at ${fixedRate} req/s    ${guardianResult.paced.p99Ms.toFixed(2)} ms (target <= 5 ms)`);
+  console.log(`  peak RSS             ${guardianResult.rssMiB.toFixed(1)} MiB (target <= 100 MiB)`);
+} finally {
+  await rm(scratch, { recursive: true, force: true });
+}
