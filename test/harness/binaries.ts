@@ -13,7 +13,7 @@ export const binaryVersions: Readonly<Record<BinaryName, string>> = {
   'kube-apiserver': process.env.KUBERNETES_VERSION ?? 'v1.35.4',
   etcd: process.env.ETCD_VERSION ?? 'v3.6.5',
   kopia: (process.env.KOPIA_VERSIONS ?? 'v0.22.3').split(/\s+/).filter(Boolean)[0] ?? 'v0.22.3',
-  kustomize: process.env.KUSTOMIZE_VERSION ?? 'v5.8.3',
+  kustomize: process.env.KUSTOMIZE_VERSION ?? 'v5.8.2',
 };
 
 /** `$PVC_GUARDIAN_CACHE`, or `~/.cache/pvc-guardian`. */

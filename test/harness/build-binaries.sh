@@ -14,7 +14,7 @@ mkdir -p "$BIN" "$WORK"
 KOPIA_VERSIONS="${KOPIA_VERSIONS:-v0.22.3 v0.21.1}"
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.35.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.5}"  # the etcd that Kubernetes v1.35 itself requires
-KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.3}"  # renders manifests/ as `kubectl apply -k` would
+KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.2}"  # renders manifests/ as `kubectl apply -k` would (v5.8.3 needs Go 1.27)
 
 export CGO_ENABLED=0
 export GOFLAGS="-trimpath"
