@@ -1,0 +1,147 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { planReconcile, type ReconcileView } from "../../../webhook/reconciler/reconcile-plan.ts";
+import { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID, observeBound } from "../../../webhook/reconciler/bound-observation.ts";
+import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
+import { backupTargetOf, desiredReplicationDestination, desiredReplicationSource, desiredSecret } from "../../../webhook/domain/desired-resources.ts";
+import type { KubeObject } from "../../../webhook/kube/kube-objects.ts";
+
+const HOUR = 3_600_000;
+const now = Date.parse("2026-11-25T12:00:00Z");
+const policy = { ...DEFAULT_POLICY, firstBackupDelayMs: 2 * HOUR };
+const sourceData = { KOPIA_PASSWORD: "cA==", KOPIA_REPOSITORY: "cg==" };
+
+function pvc(phase: string | undefined, labels: Record<string, string> = { backup: "hourly" }, annotations?: Record<string, string>): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "PersistentVolumeClaim",
+    metadata: { name: "data", namespace: "app", uid: "uid-1", labels, ...(annotations ? { annotations } : {}) },
+    spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+    ...(phase ? { status: { phase } } : {}),
+  };
+}
+
+const target = backupTargetOf(pvc("Bound") as never, "data", "app");
+const secret = (): KubeObject => desiredSecret(target, sourceData) as unknown as KubeObject;
+function destination(boundAt?: string, uid = "uid-1", paused = true): KubeObject {
+  const rd = desiredReplicationDestination(target, policy, { paused }) as unknown as KubeObject;
+  if (boundAt) rd.metadata.annotations = { [ANNOTATION_BOUND_OBSERVED_AT]: boundAt, [ANNOTATION_BOUND_PVC_UID]: uid };
+  return rd;
+}
+const source = (schedule = "0 * * * *"): KubeObject =>
+  desiredReplicationSource(target, policy, { schedule, retain: policy.tiers["hourly"]!.retain }) as unknown as KubeObject;
+
+function view(overrides: Partial<ReconcileView>): ReconcileView {
+  return {
+    nowMs: now,
+    policy,
+    pvcs: [],
+    secrets: [],
+    replicationDestinations: [],
+    replicationSources: [],
+    sourceSecretData: sourceData,
+    adoptKyverno: false,
+    ...overrides,
+  };
+}
+
+const summary = (v: ReconcileView): string[] => planReconcile(v).writes.map((w) => `${w.action} ${w.kind}`);
+
+describe("planReconcile", () => {
+  it("creates the Secret and a paused RD for a protected PVC that has none, and no RS while Pending", () => {
+    const plan = planReconcile(view({ pvcs: [pvc("Pending")] }));
+    assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["create Secret", "create ReplicationDestination"]);
+    assert.equal((plan.writes[1]!.object["spec"] as { paused: boolean }).paused, true);
+    assert.equal(plan.awaitingFirstBackup, 1);
+  });
+
+  it("writes nothing when every object is in sync and the PVC waits for its first backup", () => {
+    const boundAt = new Date(now - HOUR).toISOString();
+    assert.deepEqual(summary(view({ pvcs: [pvc("Bound")], secrets: [secret()], replicationDestinations: [destination(boundAt)] })), []);
+  });
+
+  it("records the first Bound sighting on the RD", () => {
+    const plan = planReconcile(view({ pvcs: [pvc("Bound")], secrets: [secret()], replicationDestinations: [destination()] }));
+    assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["apply ReplicationDestination"]);
+    assert.equal(plan.writes[0]!.object.metadata.annotations?.[ANNOTATION_BOUND_OBSERVED_AT], new Date(now).toISOString());
+  });
+
+  it("creates the RS once the PVC has been Bound for the delay", () => {
+    const boundAt = new Date(now - 2 * HOUR).toISOString();
+    const plan = planReconcile(view({ pvcs: [pvc("Bound")], secrets: [secret()], replicationDestinations: [destination(boundAt)] }));
+    assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["create ReplicationSource"]);
+    assert.equal(plan.writes[0]!.schedulesFirstBackup, true);
+  });
+
+  it("starts the clock again for a PVC recreated under the same name", () => {
+    const boundAt = new Date(now - 5 * HOUR).toISOString();
+    const plan = planReconcile(view({ pvcs: [pvc("Bound")], secrets: [secret()], replicationDestinations: [destination(boundAt, "uid-old")] }));
+    assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["apply ReplicationDestination"]);
+  });
+
+  it("keeps a live RD's paused value: the reconciler has no catalog answer", () => {
+    const boundAt = new Date(now - HOUR).toISOString();
+    assert.deepEqual(summary(view({ pvcs: [pvc("Bound")], secrets: [secret()], replicationDestinations: [destination(boundAt, "uid-1", false)] })), []);
+  });
+
+  it("updates the RS schedule on a tier change", () => {
+    const boundAt = new Date(now - 3 * HOUR).toISOString();
+    const plan = planReconcile(
+      view({ pvcs: [pvc("Bound", { backup: "daily" })], secrets: [secret()], replicationDestinations: [destination(boundAt)], replicationSources: [source()] }),
+    );
+    assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["apply ReplicationSource"]);
+    assert.match(plan.writes[0]!.reason, /spec\.trigger\.schedule/);
+  });
+
+  it("re-syncs the Secret when the source changes", () => {
+    const boundAt = new Date(now - HOUR).toISOString();
+    const plan = planReconcile(
+      view({ pvcs: [pvc("Bound")], secrets: [secret()], replicationDestinations: [destination(boundAt)], sourceSecretData: { ...sourceData, KOPIA_PASSWORD: "cTI=" } }),
+    );
+    assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["apply Secret"]);
+  });
+
+  it("leaves the Secret alone when the source cannot be read", () => {
+    const plan = planReconcile(view({ pvcs: [pvc("Pending")], sourceSecretData: undefined }));
+    assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["create ReplicationDestination"]);
+    assert.match(plan.notes[0]!.note, /source Secret unreadable/);
+  });
+
+  it("ignores unprotected and terminating PVCs", () => {
+    const terminating = pvc("Bound");
+    terminating.metadata.deletionTimestamp = "2026-11-25T11:00:00Z";
+    assert.deepEqual(summary(view({ pvcs: [pvc("Bound", { backup: "weekly" }), pvc("Bound", {}), terminating] })), []);
+  });
+
+  it("adopts objects Kyverno generated only when configured", () => {
+    const kyverno = secret();
+    kyverno.metadata.labels = { "app.kubernetes.io/managed-by": "kyverno", "volsync.backup/pvc": "data" };
+    const boundAt = new Date(now - HOUR).toISOString();
+    const base = { pvcs: [pvc("Bound")], secrets: [kyverno], replicationDestinations: [destination(boundAt)] };
+    assert.deepEqual(summary(view(base)), []);
+    assert.deepEqual(summary(view({ ...base, adoptKyverno: true })), ["adopt Secret"]);
+  });
+
+  it("never touches a same-named object someone else manages", () => {
+    const foreign = secret();
+    foreign.metadata.labels = { "volsync.backup/pvc": "data" };
+    const boundAt = new Date(now - HOUR).toISOString();
+    const plan = planReconcile(view({ pvcs: [pvc("Bound")], secrets: [foreign], replicationDestinations: [destination(boundAt)], adoptKyverno: true }));
+    assert.deepEqual(plan.writes, []);
+    assert.match(plan.notes[0]!.note, /not managed by pvc-guardian/);
+  });
+});
+
+describe("observeBound", () => {
+  const cases: Array<[string, { uid: string | undefined; phase: string | undefined }, Record<string, string> | undefined, number | undefined]> = [
+    ["not Bound", { uid: "u", phase: "Pending" }, undefined, undefined],
+    ["Bound, nothing recorded", { uid: "u", phase: "Bound" }, undefined, now],
+    ["Bound, recorded for this uid", { uid: "u", phase: "Bound" }, { [ANNOTATION_BOUND_OBSERVED_AT]: "2026-11-25T10:00:00.000Z", [ANNOTATION_BOUND_PVC_UID]: "u" }, now - 2 * HOUR],
+    ["Bound, recorded for another uid", { uid: "u", phase: "Bound" }, { [ANNOTATION_BOUND_OBSERVED_AT]: "2026-11-25T10:00:00.000Z", [ANNOTATION_BOUND_PVC_UID]: "v" }, now],
+    ["Bound, recorded in the future", { uid: "u", phase: "Bound" }, { [ANNOTATION_BOUND_OBSERVED_AT]: "2026-11-26T10:00:00.000Z", [ANNOTATION_BOUND_PVC_UID]: "u" }, now],
+    ["Bound, garbage recorded", { uid: "u", phase: "Bound" }, { [ANNOTATION_BOUND_OBSERVED_AT]: "soon", [ANNOTATION_BOUND_PVC_UID]: "u" }, now],
+  ];
+  for (const [name, pvcState, recorded, expected] of cases) {
+    it(name, () => assert.equal(observeBound(pvcState, recorded, now)?.observedAtMs, expected));
+  }
+});

@@ -1,0 +1,180 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { CronExpressionParser } from "cron-parser";
+import type { Policy } from "../domain/policy.ts";
+import { BACKUP_LABEL } from "../domain/wire-names.ts";
+import { PERSISTENT_VOLUME_CLAIMS, type KubeObjects } from "../kube/kube-objects.ts";
+import type { PvcEventRecorder } from "../kube/pvc-events.ts";
+import { createLeaderElector } from "./leader-election.ts";
+import { createReconciler, type ReconcileReport } from "./reconciler.ts";
+import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+import { createSweeper, type SweepReport } from "./sweeper.ts";
+
+// The reconciler and the sweeper as main.ts runs them: every replica campaigns for the Lease;
+// the leader reconciles on start, on an interval and shortly after PVC changes (a watch, which
+// costs one long-lived request), and sweeps on a cron schedule. Passes run one at a time.
+// Losing the lease aborts whatever pass is running.
+
+export type BackgroundControllerOptions = {
+  objects: KubeObjects;
+  policy: Pick<Policy, "tiers" | "excludedNamespaces" | "resources" | "nfs" | "firstBackupDelayMs" | "sourceSecret">;
+  log: Log;
+  metrics: ReconcilerMetrics;
+  events?: PvcEventRecorder;
+  /** pvc-guardian's namespace: the Lease and the sweep acknowledgement live here. */
+  namespace: string;
+  /** This replica's name in the Lease, e.g. the pod name. */
+  identity: string;
+  leaseName?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  reconcileIntervalMs?: number;
+  /** Reconcile shortly after a PVC change; the delay batches bursts into one pass. */
+  watchPvcs?: boolean;
+  watchDebounceMs?: number;
+  sweepSchedule?: string;
+  sweepGracePeriodMs?: number;
+  sweepDryRun?: boolean;
+  adoptKyverno?: boolean;
+  pageSize?: number;
+};
+
+export type BackgroundControllers = {
+  start(): void;
+  stop(): Promise<void>;
+  isLeader(): boolean;
+};
+
+export const DEFAULT_LEASE_NAME = "pvc-guardian-leader";
+export const DEFAULT_SWEEP_SCHEDULE = "*/15 * * * *";
+
+export function createBackgroundControllers(options: BackgroundControllerOptions): BackgroundControllers {
+  const { log } = options;
+  const reconcileIntervalMs = options.reconcileIntervalMs ?? 60_000;
+  const watchDebounceMs = options.watchDebounceMs ?? 1_000;
+  const sweepSchedule = options.sweepSchedule ?? DEFAULT_SWEEP_SCHEDULE;
+  CronExpressionParser.parse(sweepSchedule, { tz: "UTC" }); // a bad schedule fails at start-up
+  const reconciler = createReconciler({
+    objects: options.objects,
+    policy: options.policy,
+    log,
+    metrics: options.metrics,
+    ...(options.events ? { events: options.events } : {}),
+    adoptKyverno: options.adoptKyverno ?? false,
+    ...(options.pageSize ? { pageSize: options.pageSize } : {}),
+  });
+  const sweeper = createSweeper({
+    objects: options.objects,
+    policy: options.policy,
+    log,
+    metrics: options.metrics,
+    ...(options.events ? { events: options.events } : {}),
+    namespace: options.namespace,
+    gracePeriodMs: options.sweepGracePeriodMs ?? 60 * 60_000,
+    dryRun: options.sweepDryRun ?? false,
+    ...(options.pageSize ? { pageSize: options.pageSize } : {}),
+  });
+
+  // One pass at a time, across both loops.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serialised = <T>(pass: () => Promise<T>): Promise<T> => {
+    const run = queue.then(pass, pass);
+    queue = run.catch(() => undefined);
+    return run;
+  };
+
+  async function lead(signal: AbortSignal): Promise<void> {
+    let reconcileRequested = true;
+    let wake: (() => void) | undefined;
+    const requestReconcile = (): void => {
+      reconcileRequested = true;
+      wake?.();
+    };
+
+    const reconcileLoop = async (): Promise<void> => {
+      while (!signal.aborted) {
+        if (reconcileRequested) {
+          reconcileRequested = false;
+          await serialised<ReconcileReport>(() => reconciler.runPass(signal));
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          const timer = setTimeout(() => {
+            reconcileRequested = true;
+            resolve();
+          }, reconcileIntervalMs);
+          signal.addEventListener("abort", () => {
+            clearTimeout(timer);
+            resolve();
+          }, { once: true });
+        });
+        wake = undefined;
+      }
+    };
+
+    const sweepLoop = async (): Promise<void> => {
+      // A sweep at once starts the grace-period clocks; deletions wait for later sweeps.
+      await serialised<SweepReport>(() => sweeper.runPass(signal));
+      while (!signal.aborted) {
+        const next = CronExpressionParser.parse(sweepSchedule, { tz: "UTC", currentDate: new Date() }).next().getTime();
+        await sleep(Math.max(0, next - Date.now()), undefined, { signal }).catch(() => {});
+        if (signal.aborted) break;
+        await serialised<SweepReport>(() => sweeper.runPass(signal));
+      }
+    };
+
+    const watchLoop = async (): Promise<void> => {
+      let pending: NodeJS.Timeout | undefined;
+      while (!signal.aborted) {
+        try {
+          // Events only trigger a pass, so the watch starts from "now" and needs no list of its own.
+          await options.objects.watch(
+            PERSISTENT_VOLUME_CLAIMS,
+            { labelSelector: BACKUP_LABEL },
+            (event) => {
+              if (event.type === "BOOKMARK" || pending) return;
+              pending = setTimeout(() => {
+                pending = undefined;
+                requestReconcile();
+              }, watchDebounceMs);
+            },
+            signal,
+          );
+        } catch (error) {
+          log.debug({ err: (error as Error).message }, "pvc watch ended");
+          await sleep(1_000, undefined, { signal }).catch(() => {});
+        }
+      }
+      clearTimeout(pending);
+    };
+
+    const loops = [reconcileLoop(), sweepLoop(), ...(options.watchPvcs === false ? [] : [watchLoop()])];
+    await Promise.all(loops.map((loop) => loop.catch((error: unknown) => log.error({ err: (error as Error).message }, "background loop failed"))));
+  }
+
+  let leading: Promise<void> | undefined;
+  const elector = createLeaderElector({
+    objects: options.objects,
+    namespace: options.namespace,
+    leaseName: options.leaseName ?? DEFAULT_LEASE_NAME,
+    identity: options.identity,
+    leaseDurationMs: options.leaseDurationMs ?? 15_000,
+    ...(options.renewDeadlineMs ? { renewDeadlineMs: options.renewDeadlineMs } : {}),
+    retryPeriodMs: options.retryPeriodMs ?? 2_000,
+    log,
+    metrics: options.metrics,
+    onStartedLeading: (signal) => {
+      leading = lead(signal);
+    },
+  });
+
+  return {
+    start: () => elector.start(),
+    async stop() {
+      await elector.stop();
+      await leading;
+      await queue;
+    },
+    isLeader: () => elector.isLeader(),
+  };
+}

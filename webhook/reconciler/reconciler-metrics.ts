@@ -1,0 +1,40 @@
+// The metrics the reconciler, sweeper, leader election and admission generator report, as the
+// small shape they need. prom-client's Counter and Gauge satisfy it structurally; the metric
+// names (server/metrics.ts) are:
+//   pvc_guardian_reconcile_passes_total{outcome="ok|partial|error"}
+//   pvc_guardian_sweep_passes_total{outcome="ok|partial|error|held|dry-run"}
+//   pvc_guardian_objects_created_total{kind="Secret|ReplicationDestination|ReplicationSource"}
+//   pvc_guardian_objects_repaired_total{kind=...}
+//   pvc_guardian_objects_deleted_total{kind=...}
+//   pvc_guardian_generation_failures_total{path="restore|fresh"}
+//   pvc_guardian_leader (gauge, 1 while this replica leads)
+
+export type CounterPort = { inc(labels: Record<string, string>, value?: number): void };
+export type GaugePort = { set(value: number): void };
+
+export type ReconcilerMetrics = {
+  reconcilePasses: CounterPort;
+  sweepPasses: CounterPort;
+  objectsCreated: CounterPort;
+  objectsRepaired: CounterPort;
+  objectsDeleted: CounterPort;
+  generationFailures: CounterPort;
+  leader: GaugePort;
+};
+
+export function createNoopReconcilerMetrics(): ReconcilerMetrics {
+  const counter: CounterPort = { inc: () => {} };
+  return {
+    reconcilePasses: counter,
+    sweepPasses: counter,
+    objectsCreated: counter,
+    objectsRepaired: counter,
+    objectsDeleted: counter,
+    generationFailures: counter,
+    leader: { set: () => {} },
+  };
+}
+
+/** The logging shape used here; pino's Logger satisfies it. */
+export type LogFn = (fields: object, message?: string) => void;
+export type Log = { debug: LogFn; info: LogFn; warn: LogFn; error: LogFn };

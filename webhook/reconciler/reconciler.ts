@@ -1,0 +1,167 @@
+import type { Policy } from "../domain/policy.ts";
+import { BACKUP_LABEL, LABEL_PVC } from "../domain/wire-names.ts";
+import {
+  PERSISTENT_VOLUME_CLAIMS,
+  REPLICATION_DESTINATIONS,
+  REPLICATION_SOURCES,
+  SECRETS,
+  isAlreadyExists,
+  type KubeObjects,
+} from "../kube/kube-objects.ts";
+import type { PvcEventRecorder } from "../kube/pvc-events.ts";
+import { forEachConcurrently } from "./bounded-concurrency.ts";
+import { planReconcile, type PlannedWrite } from "./reconcile-plan.ts";
+import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+
+// One level-triggered reconcile pass: list each kind once, plan in memory, write only what
+// differs. Requests per pass are (kinds x pages) + 1 (the source Secret) + one per write, so a
+// thousand in-sync PVCs cost the same handful of requests as ten.
+
+export type ReconcilerDeps = {
+  objects: KubeObjects;
+  policy: Pick<Policy, "tiers" | "excludedNamespaces" | "resources" | "nfs" | "firstBackupDelayMs" | "sourceSecret">;
+  log: Log;
+  metrics: ReconcilerMetrics;
+  events?: PvcEventRecorder;
+  adoptKyverno?: boolean;
+  pageSize?: number;
+  writeConcurrency?: number;
+  now?: () => number;
+};
+
+export type ReconcileReport = {
+  outcome: "ok" | "partial" | "error";
+  protectedPvcs: number;
+  awaitingFirstBackup: number;
+  created: number;
+  repaired: number;
+  failed: number;
+  notes: number;
+  /** Why the pass did nothing, when a list failed. */
+  problem?: string;
+};
+
+export type Reconciler = { runPass(signal?: AbortSignal): Promise<ReconcileReport> };
+
+export function createReconciler(deps: ReconcilerDeps): Reconciler {
+  const { objects, policy, log, metrics } = deps;
+  const now = deps.now ?? Date.now;
+  const pageSize = deps.pageSize ?? 500;
+
+  async function write(planned: PlannedWrite, signal: AbortSignal | undefined): Promise<"created" | "repaired" | "skipped"> {
+    const { namespace, name } = planned.object.metadata;
+    if (planned.action === "create") {
+      try {
+        await objects.create(planned.object, signal);
+      } catch (error) {
+        // Someone made it since we listed (admission, another pass): next pass looks again.
+        if (isAlreadyExists(error)) return "skipped";
+        throw error;
+      }
+      log.info({ namespace, name, kind: planned.kind, pvc: planned.pvc.name, reason: planned.reason }, "generated object created");
+      return "created";
+    }
+    await objects.apply(planned.object, { force: true }, signal);
+    log.info({ namespace, name, kind: planned.kind, pvc: planned.pvc.name, reason: planned.reason, action: planned.action }, "generated object repaired");
+    return "repaired";
+  }
+
+  return {
+    async runPass(signal) {
+      const report: ReconcileReport = { outcome: "ok", protectedPvcs: 0, awaitingFirstBackup: 0, created: 0, repaired: 0, failed: 0, notes: 0 };
+      try {
+        const ours = { labelSelector: LABEL_PVC, pageSize };
+        const [pvcs, secrets, destinations, sources, sourceSecret] = await Promise.all([
+          objects.list(PERSISTENT_VOLUME_CLAIMS, { labelSelector: BACKUP_LABEL, pageSize }, signal),
+          objects.list(SECRETS, ours, signal),
+          objects.list(REPLICATION_DESTINATIONS, ours, signal),
+          objects.list(REPLICATION_SOURCES, ours, signal),
+          objects.get(SECRETS, policy.sourceSecret.namespace, policy.sourceSecret.name, signal).catch((error: unknown) => {
+            log.warn({ err: (error as Error).message }, "source secret unreadable");
+            return undefined;
+          }),
+        ]);
+        const partial = [pvcs, secrets, destinations, sources].find((list) => !list.complete);
+        if (partial && !partial.complete) {
+          // Acting on half a view would only produce AlreadyExists noise or miss repairs; the
+          // next pass sees everything.
+          report.outcome = "partial";
+          report.problem = partial.error;
+          metrics.reconcilePasses.inc({ outcome: "partial" });
+          log.warn({ problem: partial.error }, "reconcile pass skipped: a list was incomplete");
+          return report;
+        }
+        if (sourceSecret === undefined) log.warn({ secret: `${policy.sourceSecret.namespace}/${policy.sourceSecret.name}` }, "source secret missing");
+        const plan = planReconcile({
+          nowMs: now(),
+          policy,
+          pvcs: pvcs.items,
+          secrets: secrets.items,
+          replicationDestinations: destinations.items,
+          replicationSources: sources.items,
+          sourceSecretData: sourceSecret ? ((sourceSecret["data"] as Record<string, string> | undefined) ?? {}) : undefined,
+          adoptKyverno: deps.adoptKyverno ?? false,
+        });
+        report.protectedPvcs = plan.protectedPvcs;
+        report.awaitingFirstBackup = plan.awaitingFirstBackup;
+        report.notes = plan.notes.length;
+        for (const note of plan.notes) log.debug({ namespace: note.namespace, pvc: note.pvcName }, note.note);
+
+        // Secrets and RDs before RSs: a ReplicationSource must never run without its Secret.
+        const firstWave = plan.writes.filter((planned) => planned.kind !== "ReplicationSource");
+        const secondWave = plan.writes.filter((planned) => planned.kind === "ReplicationSource");
+        const failedPvcs = new Set<string>();
+        const createdByPvc = new Map<string, string[]>();
+        const runWave = (wave: PlannedWrite[]) =>
+          forEachConcurrently(wave, deps.writeConcurrency ?? 8, async (planned) => {
+            const pvcKey = `${planned.pvc.namespace}/${planned.pvc.name}`;
+            if (failedPvcs.has(pvcKey)) return;
+            try {
+              const outcome = await write(planned, signal);
+              if (outcome === "created") {
+                report.created++;
+                metrics.objectsCreated.inc({ kind: planned.kind });
+                createdByPvc.set(pvcKey, [...(createdByPvc.get(pvcKey) ?? []), `${planned.kind} ${planned.object.metadata.name}`]);
+                if (planned.schedulesFirstBackup) {
+                  void deps.events?.record({
+                    namespace: planned.pvc.namespace,
+                    pvcName: planned.pvc.name,
+                    ...(planned.pvc.uid === undefined ? {} : { pvcUid: planned.pvc.uid }),
+                    type: "Normal",
+                    reason: "FirstBackupScheduled",
+                    action: "Create",
+                    note: `Created ReplicationSource ${planned.object.metadata.name}: the PVC has been Bound for the first-backup delay; backups run on schedule "${(planned.object["spec"] as { trigger: { schedule: string } }).trigger.schedule}".`,
+                  });
+                }
+              } else if (outcome === "repaired") {
+                report.repaired++;
+                metrics.objectsRepaired.inc({ kind: planned.kind });
+              }
+            } catch (error) {
+              report.failed++;
+              failedPvcs.add(pvcKey);
+              log.warn({ namespace: planned.pvc.namespace, pvc: planned.pvc.name, kind: planned.kind, err: (error as Error).message }, "reconcile write failed");
+            }
+          });
+        await runWave(firstWave);
+        await runWave(secondWave);
+        for (const [pvcKey, created] of createdByPvc) {
+          const nonSource = created.filter((entry) => !entry.startsWith("ReplicationSource"));
+          if (nonSource.length === 0) continue;
+          const [namespace, pvcName] = pvcKey.split("/") as [string, string];
+          void deps.events?.record({ namespace, pvcName, type: "Normal", reason: "BackupObjectsCreated", action: "Create", note: `Created ${nonSource.join(" and ")} (repair by the reconciler).` });
+        }
+        report.outcome = report.failed > 0 ? "error" : "ok";
+        metrics.reconcilePasses.inc({ outcome: report.outcome });
+        log.info({ ...report }, "reconcile pass done");
+        return report;
+      } catch (error) {
+        report.outcome = "error";
+        report.problem = (error as Error).message;
+        metrics.reconcilePasses.inc({ outcome: "error" });
+        log.error({ err: (error as Error).message }, "reconcile pass failed");
+        return report;
+      }
+    },
+  };
+}
