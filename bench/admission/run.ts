@@ -3,13 +3,14 @@
 // the same keep-alive TLS load from autocannon on loopback. Prints throughput, latency and peak RSS
 // for both, the throughput ratio, and latency at a fixed 1,000 requests/s.
 //
-//   ./node_modules/.bin/node bench/admission/run.ts [--duration 10] [--connections 10]
+//   ./node_modules/.bin/node bench/admission/run.ts [--duration 10] [--connections 10] [--rate 1000] [--cpu-prof-dir DIR]
 
+import { build } from 'esbuild';
 import { createRequire } from 'node:module';
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createCertificateAuthority, issueServerCertificate } from '../../certs/pki.ts';
@@ -28,6 +29,8 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '10' },
     rate: { type: 'string', default: '1000' },
     warmup: { type: 'string', default: '3' },
+    // Writes a V8 CPU profile of each server child to this directory.
+    'cpu-prof-dir': { type: 'string' },
   },
 });
 const durationSeconds = Number(args.duration);
@@ -40,12 +43,31 @@ type LoadResult = { requestsPerSecond: number; p50Ms: number; p99Ms: number; aut
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 
+/**
+ * Bundles the children the way build.mjs bundles the server for its image, so memory and start-up
+ * are measured as deployed rather than with Node stripping TypeScript at load time.
+ */
+async function bundleChildren(outdir: string): Promise<void> {
+  await build({
+    entryPoints: ['guardian-child.ts', 'transport-child.ts', 'bare-child.ts'].map((name) => path.join(here, name)),
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'esm',
+    minifySyntax: true,
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+}
+
 async function startChild(name: string, script: string, env: Record<string, string>): Promise<Server> {
-  const child = fork(path.join(here, script), [], {
+  const child = fork(script, [], {
     env: { ...process.env, ...env },
     // Logs go nowhere (as to a container runtime's pipe, but without a reader to slow down).
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    execArgv: [],
+    execArgv: args['cpu-prof-dir'] !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof-dir']}`] : [],
   });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (message) => resolve((message as { port: number }).port));
@@ -62,10 +84,10 @@ async function stopChild(server: Server): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Peak resident set of a process, from the kernel's high-water mark. */
-async function peakRssMiB(pid: number): Promise<number> {
+/** Resident set of a process from /proc: VmHWM is the kernel's high-water mark, VmRSS the current value. */
+async function rssMiB(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
   return match ? Number(match[1]) / 1024 : Number.NaN;
 }
 
@@ -129,6 +151,7 @@ async function load(port: number, bodies: { mutate: string; validate: string }, 
 }
 
 async function measure(server: Server, ca: string, bodies: { mutate: string; validate: string }) {
+  const idleRssMiB = await rssMiB(server.child.pid ?? 0, 'VmRSS');
   const mutateAnswer = JSON.parse(await verifiedPost(ca, server.port, '/mutate-v1-pvc', bodies.mutate)) as { response: { allowed: boolean; status?: { message: string } } };
   const validateAnswer = JSON.parse(await verifiedPost(ca, server.port, '/validate-v1-pvc', bodies.validate)) as { response: { allowed: boolean; status?: { message: string } } };
   console.log(`\n${server.name} (pid ${server.child.pid}, port ${server.port})`);
@@ -136,13 +159,13 @@ async function measure(server: Server, ca: string, bodies: { mutate: string; val
   await load(server.port, bodies, { seconds: warmupSeconds });
   const saturated = await load(server.port, bodies, { seconds: durationSeconds });
   const paced = await load(server.port, bodies, { seconds: durationSeconds, overallRate: fixedRate });
-  const rssMiB = await peakRssMiB(server.child.pid ?? 0);
+  const peakRssMiB = await rssMiB(server.child.pid ?? 0, 'VmHWM');
   const line = (label: string, r: LoadResult) =>
     `  ${label.padEnd(20)} ${r.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms (autocannon p99 ${r.autocannonP99Ms} ms)  non-2xx ${r.non2xx}  errors ${r.errors}`;
   console.log(line(`${connections} connections`, saturated));
   console.log(line(`${fixedRate} req/s fixed`, paced));
-  console.log(`  peak RSS (VmHWM)     ${rssMiB.toFixed(1)} MiB`);
-  return { saturated, paced, rssMiB };
+  console.log(`  RSS                  ${idleRssMiB.toFixed(1)} MiB after start, ${peakRssMiB.toFixed(1)} MiB peak (VmHWM)`);
+  return { saturated, paced, rssMiB: peakRssMiB };
 }
 
 const scratch = await mkdtemp(path.join(tmpdir(), 'pvc-guardian-bench-'));
@@ -153,13 +176,23 @@ try {
     mutate: JSON.stringify(pvcCreateReview('5c0f3a5e-0000-4000-8000-000000000001')),
     validate: JSON.stringify(pvcCreateReview('5c0f3a5e-0000-4000-8000-000000000002')),
   };
+  console.log(`load average before the run: ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs`);
   console.log(`node ${process.version}, ${durationSeconds}s per phase, ${connections} keep-alive TLS connections, review body ${Buffer.byteLength(bodies.mutate)} bytes`);
 
-  const bare = await startChild('bare Hono HTTPS (fixed AdmissionReview)', 'bare-child.ts', { BENCH_TLS_CERT_FILE: tls.certPath, BENCH_TLS_KEY_FILE: tls.keyPath });
+  const bundleDir = path.join(scratch, 'bundle');
+  await bundleChildren(bundleDir);
+  const bare = await startChild('bare Hono HTTPS (fixed AdmissionReview)', path.join(bundleDir, 'bare-child.mjs'), { BENCH_TLS_CERT_FILE: tls.certPath, BENCH_TLS_KEY_FILE: tls.keyPath });
   const bareResult = await measure(bare, ca.certPem, bodies);
   await stopChild(bare);
 
-  const guardian = await startChild('pvc-guardian (main.ts composition, no repository configured)', 'guardian-child.ts', {
+  const transport = await startChild('transport only (createGuardianServer, fixed-answer handlers)', path.join(bundleDir, 'transport-child.mjs'), {
+    BENCH_TLS_CERT_FILE: tls.certPath,
+    BENCH_TLS_KEY_FILE: tls.keyPath,
+  });
+  const transportResult = await measure(transport, ca.certPem, bodies);
+  await stopChild(transport);
+
+  const guardian = await startChild('pvc-guardian (main.ts composition, no repository configured)', path.join(bundleDir, 'guardian-child.mjs'), {
     PVC_GUARDIAN_TLS_CERT_FILE: tls.certPath,
     PVC_GUARDIAN_TLS_KEY_FILE: tls.keyPath,
     PVC_GUARDIAN_LISTEN_HOST: '127.0.0.1',
@@ -173,6 +206,7 @@ try {
   const ratio = guardianResult.saturated.requestsPerSecond / bareResult.saturated.requestsPerSecond;
   console.log('\nsummary');
   console.log(`  throughput ratio     ${(ratio * 100).toFixed(1)}% of bare (target >= 70%)`);
+  console.log(`  transport only       ${((transportResult.saturated.requestsPerSecond / bareResult.saturated.requestsPerSecond) * 100).toFixed(1)}% of bare, p99 at ${fixedRate} req/s ${transportResult.paced.p99Ms.toFixed(2)} ms, peak RSS ${transportResult.rssMiB.toFixed(1)} MiB`);
   console.log(`  p99 at ${fixedRate} req/s    ${guardianResult.paced.p99Ms.toFixed(2)} ms (target <= 5 ms)`);
   console.log(`  peak RSS             ${guardianResult.rssMiB.toFixed(1)} MiB (target <= 100 MiB)`);
 } finally {
