@@ -31,6 +31,11 @@ export type GuardianServerOptions = {
   drainDelayMs?: number;
   /** How long in-flight requests get to finish once the listener is closed. */
   drainTimeoutMs: number;
+  /**
+   * Idle keep-alive timeout. The API server's client keeps idle connections to webhooks for 90 s;
+   * if we closed them first, a review sent on a connection we were closing at that moment would
+   * fail and fall to the failurePolicy. So the client must be the one to close: default 120 s.
+   */
   keepAliveTimeoutMs?: number;
   selfProbeIntervalMs?: number;
   selfProbeTimeoutMs?: number;
@@ -44,6 +49,8 @@ export type GuardianServer = {
   readonly port: number | undefined;
   readonly isDraining: boolean;
 };
+
+const defaultKeepAliveTimeoutMs = 120_000;
 
 export const readinessCheckNames = { tls: 'tls', webhookPort: 'webhook-port', shutdown: 'shutdown' } as const;
 
@@ -120,7 +127,7 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
           host: options.host,
           port: options.port,
           log,
-          keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+          keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? defaultKeepAliveTimeoutMs,
         });
       } catch (error) {
         reloader.stop();

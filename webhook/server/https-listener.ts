@@ -17,10 +17,7 @@ export type HttpsListenerOptions = {
   /** 0 picks a free port (tests, the benchmark). */
   port: number;
   log: Logger;
-  /**
-   * Idle keep-alive sockets are closed after this long. The API server reuses connections to
-   * webhooks, so this stays above its idle pool timeout of 90 s only if set so; the default is Node's.
-   */
+  /** Idle keep-alive sockets are closed after this long; Node's own default when absent. */
   keepAliveTimeoutMs?: number;
 };
 
