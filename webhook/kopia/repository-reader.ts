@@ -67,6 +67,8 @@ export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryRe
   const indexEntriesByBlob = new Map<string, readonly IndexEntry[]>();
   const compactionLogsByBlob = new Map<string, CompactionLog>();
   const manifestsByContent = new Map<string, readonly ManifestEntry[]>();
+  /** Parsed snapshot manifests by manifest entry, so a re-merge does not parse them again. */
+  const snapshotsByEntry = new WeakMap<ManifestEntry, SnapshotManifest>();
   /** The last merge, reused while neither the index set nor the manifest contents change. */
   let lastMerge: { key: string; snapshots: SnapshotManifest[] } | undefined;
 
@@ -154,7 +156,13 @@ export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryRe
       const ordered = [...liveContents.keys()].sort().map((id) => manifestsByContent.get(id)!);
       const snapshots: SnapshotManifest[] = [];
       for (const entry of mergeManifestEntries(ordered).values()) {
-        if (entry.labels.type === snapshotManifestType) snapshots.push(toSnapshotManifest(entry));
+        if (entry.labels.type !== snapshotManifestType) continue;
+        let snapshot = snapshotsByEntry.get(entry);
+        if (snapshot === undefined) {
+          snapshot = toSnapshotManifest(entry);
+          snapshotsByEntry.set(entry, snapshot);
+        }
+        snapshots.push(snapshot);
       }
       lastMerge = { key: mergeKey, snapshots };
     }

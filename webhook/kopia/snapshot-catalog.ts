@@ -64,6 +64,18 @@ function toRecord(snapshot: SnapshotManifest): SnapshotRecord {
   };
 }
 
+/** Records by manifest, so a refresh that adds one snapshot does not rebuild the others. */
+const recordsByManifest = new WeakMap<SnapshotManifest, SnapshotRecord>();
+
+function recordOf(snapshot: SnapshotManifest): SnapshotRecord {
+  let record = recordsByManifest.get(snapshot);
+  if (record === undefined) {
+    record = Object.freeze(toRecord(snapshot));
+    recordsByManifest.set(snapshot, record);
+  }
+  return record;
+}
+
 function indexByIdentity(snapshots: readonly SnapshotManifest[]): Map<string, readonly SnapshotRecord[]> {
   const grouped = new Map<string, SnapshotManifest[]>();
   for (const snapshot of snapshots) {
@@ -75,7 +87,7 @@ function indexByIdentity(snapshots: readonly SnapshotManifest[]): Map<string, re
   const result = new Map<string, readonly SnapshotRecord[]>();
   for (const [identity, list] of grouped) {
     list.sort((a, b) => (a.startTimeNs < b.startTimeNs ? -1 : a.startTimeNs > b.startTimeNs ? 1 : 0));
-    result.set(identity, Object.freeze(list.map(toRecord)));
+    result.set(identity, Object.freeze(list.map(recordOf)));
   }
   return result;
 }
