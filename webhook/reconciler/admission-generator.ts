@@ -88,8 +88,8 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
     async generate(request: GenerationRequest, signal: AbortSignal): Promise<GenerationResult> {
       const { pvc, evaluation } = request;
       const { pvcName, namespace, decision, annotations } = evaluation;
-      const skipRestore = annotations.skipRestore.requested && annotations.skipRestore.reason !== undefined;
-      const restoring = decision.answer === "restore" && !skipRestore;
+      // The handler decided: restore (no valid skip-restore, a backup exists) or not.
+      const restoring = request.restoring;
       const path = restoring ? "restore" : "fresh";
       const subject = `PVC ${namespace}/${pvcName}`;
       const created: string[] = [];
@@ -151,14 +151,11 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
         }
         return { ok: true, warnings: [] };
       } catch (error) {
-        metrics.generationFailures.inc({ path });
         const detail = signal.aborted ? "the admission deadline passed before the API server answered" : (error as Error).message;
         log.warn({ namespace, pvc: pvcName, path, err: (error as Error).message }, "backup object generation failed");
-        const message = restoring
-          ? `pvc-guardian could not prepare the restore for ${subject}: ${detail}. ` +
-            `The PVC is blocked so it does not start without its data; retry the apply (GitOps tools retry on their own).`
-          : `pvc-guardian could not create the backup objects for ${subject}: ${detail}. ` +
-            `The PVC is not blocked for this; the reconciler creates them on its next pass.`;
+        // The handler puts this into its own sentence (deny on the restore path, warn on the
+        // fresh path), so it is the clause that says what failed.
+        const message = `the ${restoring ? "restore" : "backup"} objects for ${subject} could not be written (${detail})`;
         return { ok: false, message };
       }
     },

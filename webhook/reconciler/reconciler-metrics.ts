@@ -1,12 +1,11 @@
 // The metrics the reconciler, sweeper, leader election and admission generator report, as the
-// small shape they need. prom-client's Counter and Gauge satisfy it structurally; the metric
+// small shape they need (generation failures are counted by the admission handler's hook). prom-client's Counter and Gauge satisfy it structurally; the metric
 // names (server/metrics.ts) are:
 //   pvc_guardian_reconcile_passes_total{outcome="ok|partial|error"}
 //   pvc_guardian_sweep_passes_total{outcome="ok|partial|error|held|dry-run"}
 //   pvc_guardian_objects_created_total{kind="Secret|ReplicationDestination|ReplicationSource"}
 //   pvc_guardian_objects_repaired_total{kind=...}
 //   pvc_guardian_objects_deleted_total{kind=...}
-//   pvc_guardian_generation_failures_total{path="restore|fresh"}
 //   pvc_guardian_leader (gauge, 1 while this replica leads)
 
 export type CounterPort = { inc(labels: Record<string, string>, value?: number): void };
@@ -18,7 +17,6 @@ export type ReconcilerMetrics = {
   objectsCreated: CounterPort;
   objectsRepaired: CounterPort;
   objectsDeleted: CounterPort;
-  generationFailures: CounterPort;
   leader: GaugePort;
 };
 
@@ -30,7 +28,6 @@ export function createNoopReconcilerMetrics(): ReconcilerMetrics {
     objectsCreated: counter,
     objectsRepaired: counter,
     objectsDeleted: counter,
-    generationFailures: counter,
     leader: { set: () => {} },
   };
 }

@@ -1,0 +1,181 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { requireOrSkip } from "../../harness/binaries.ts";
+import { createNamespace, requestJson } from "../../harness/kube-objects.ts";
+import { createAdmissionGenerator } from "../../../webhook/reconciler/admission-generator.ts";
+import { createReviewHandlers } from "../../../webhook/admission/review-handlers.ts";
+import { createPvcEventRecorder } from "../../../webhook/kube/pvc-events.ts";
+import { EVENTS, REPLICATION_DESTINATIONS, SECRETS, type KubeObject } from "../../../webhook/kube/kube-objects.ts";
+import { countingMetrics, evaluate, failingObjects, pvcObject, recordingLog, startEnvironment, SNAPSHOT, SOURCE_DATA, waitFor, type Environment } from "./support.ts";
+
+// Generate on admission against a real kube-apiserver with VolSync's real CRDs: every object is
+// validated by the published OpenAPI schemas on the way in.
+
+const skip = requireOrSkip(["etcd", "kube-apiserver"]);
+
+describe("admission generator against a real API server", { skip }, () => {
+  let env: Environment;
+  let namespace: string;
+  const log = recordingLog();
+  const metrics = countingMetrics();
+  let generator: ReturnType<typeof createAdmissionGenerator>;
+
+  before(async () => {
+    env = await startEnvironment();
+    namespace = await createNamespace(env.cluster);
+    const events = createPvcEventRecorder(env.kube.objects, { reportingController: "pvc-guardian", reportingInstance: "test" });
+    generator = createAdmissionGenerator({ objects: env.kube.objects, policy: env.policy, log, metrics, events });
+  });
+  after(async () => env?.stop());
+
+  const signal = () => AbortSignal.timeout(8_000);
+  const getRd = (name: string) => env.kube.objects.get(REPLICATION_DESTINATIONS, namespace, `${name}-backup`);
+  const getSecret = (name: string) => env.kube.objects.get(SECRETS, namespace, `volsync-${name}`);
+  const spec = (object: KubeObject | undefined) => object?.["spec"] as { paused: boolean; trigger: { manual: string }; kopia: Record<string, unknown> };
+
+  it("creates the Secret clone and a paused ReplicationDestination on the fresh path", async () => {
+    const pvc = pvcObject(namespace, "fresh-data", { backup: "hourly", "argocd.argoproj.io/instance": "app" });
+    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "fresh"), restoring: false }, signal());
+    assert.deepEqual(result, { ok: true, warnings: [] });
+
+    const secret = await getSecret("fresh-data");
+    assert.deepEqual(secret?.["data"], SOURCE_DATA);
+    assert.deepEqual(secret?.metadata.labels, { "app.kubernetes.io/managed-by": "pvc-guardian", "volsync.backup/pvc": "fresh-data" });
+    assert.equal(secret?.metadata["ownerReferences"], undefined);
+
+    const rd = await getRd("fresh-data");
+    assert.equal(spec(rd).paused, true);
+    assert.equal(spec(rd).trigger.manual, "restore-once");
+    assert.equal(spec(rd).kopia["repository"], "volsync-fresh-data");
+    assert.equal(spec(rd).kopia["username"], "fresh-data-backup");
+    assert.equal(spec(rd).kopia["hostname"], namespace);
+    assert.equal(spec(rd).kopia["restoreAsOf"], undefined);
+
+    const events = await waitFor("a BackupObjectsCreated event", async () => {
+      const list = await env.kube.objects.list(EVENTS, { namespace });
+      return list.items.find((e) => e["reason"] === "BackupObjectsCreated" && (e["regarding"] as { name: string }).name === "fresh-data");
+    });
+    assert.match(String(events["note"]), /Secret volsync-fresh-data and ReplicationDestination fresh-data-backup/);
+  });
+
+  it("creates an active restore-once ReplicationDestination on the restore path and records the decision", async () => {
+    const pvc = pvcObject(namespace, "restored");
+    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, signal());
+    assert.equal(result.ok, true);
+    const rd = await getRd("restored");
+    assert.equal(spec(rd).paused, false);
+    assert.equal(spec(rd).trigger.manual, "restore-once");
+    assert.equal(spec(rd).kopia["capacity"], "1Gi");
+    const event = await waitFor("a RestoreDecided event", async () => {
+      const list = await env.kube.objects.list(EVENTS, { namespace });
+      return list.items.find((e) => e["reason"] === "RestoreDecided" && (e["regarding"] as { name: string }).name === "restored");
+    });
+    assert.match(String(event["note"]), new RegExp(SNAPSHOT.id));
+  });
+
+  it("sets restoreAsOf when the PVC asks for a restore point", async () => {
+    const pvc = pvcObject(namespace, "as-of", { backup: "daily" }, { "volsync.backup/restore-as-of": "2026-11-21T00:00:00Z" });
+    assert.equal((await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, signal())).ok, true);
+    assert.equal(spec(await getRd("as-of")).kopia["restoreAsOf"], "2026-11-21T00:00:00Z");
+  });
+
+  it("creates a paused ReplicationDestination when the restore is skipped with a reason", async () => {
+    const pvc = pvcObject(namespace, "skipped", { backup: "hourly" }, { "volsync.backup/skip-restore": "true", "volsync.backup/skip-restore-reason": "migrated" });
+    const evaluation = evaluate(pvc, env.policy, "restore");
+    // What the handler passes: a backup exists, but the skip is valid, so nothing restores.
+    assert.equal((await generator.generate({ pvc, evaluation, restoring: false }, signal())).ok, true);
+    assert.equal(spec(await getRd("skipped")).paused, true);
+  });
+
+  it("writes nothing for a dry-run review through the real validating handler", async () => {
+    const handlers = createReviewHandlers({
+      policy: env.policy,
+      catalog: { lookup: () => ({ readable: true, snapshots: [SNAPSHOT], refreshedAtMs: Date.now() }) },
+      generator,
+      deadlineMs: 8_000,
+    });
+    const pvc = pvcObject(namespace, "dry-run");
+    pvc.spec = { ...pvc.spec, dataSourceRef: { apiGroup: "volsync.backube", kind: "ReplicationDestination", name: "dry-run-backup" } };
+    const review = (dryRun: boolean) => ({
+      apiVersion: "admission.k8s.io/v1",
+      kind: "AdmissionReview",
+      request: {
+        uid: `uid-${dryRun}`,
+        kind: { group: "", version: "v1", kind: "PersistentVolumeClaim" },
+        resource: { group: "", version: "v1", resource: "persistentvolumeclaims" },
+        name: "dry-run",
+        namespace,
+        operation: "CREATE",
+        userInfo: { username: "tester" },
+        object: pvc,
+        dryRun,
+      },
+    });
+    const outcome = await handlers.validate(review(true), signal());
+    assert.equal((outcome.review.response as { allowed: boolean }).allowed, true);
+    assert.equal(await getRd("dry-run"), undefined);
+    assert.equal(await getSecret("dry-run"), undefined);
+    // The same review without dryRun does write: the absence above is the handler's choice.
+    await handlers.validate(review(false), signal());
+    assert.ok(await getRd("dry-run"));
+  });
+
+  it("leaves existing objects untouched when they are already as desired", async () => {
+    const pvc = pvcObject(namespace, "fresh-data", { backup: "hourly" });
+    const before = [await getSecret("fresh-data"), await getRd("fresh-data")].map((o) => o?.metadata.resourceVersion);
+    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "fresh"), restoring: false }, signal());
+    assert.equal(result.ok, true);
+    const afterVersions = [await getSecret("fresh-data"), await getRd("fresh-data")].map((o) => o?.metadata.resourceVersion);
+    assert.deepEqual(afterVersions, before);
+  });
+
+  it("replaces a ReplicationDestination that holds an earlier restore's image before allowing a restore", async () => {
+    const pvc = pvcObject(namespace, "stale");
+    await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, signal());
+    const first = await getRd("stale");
+    // VolSync would have written this after the earlier restore; no controller runs here.
+    const withImage = await requestJson(env.cluster, "PATCH", `/apis/volsync.backube/v1alpha1/namespaces/${namespace}/replicationdestinations/stale-backup/status`, {
+      body: { status: { latestImage: { apiGroup: "snapshot.storage.k8s.io", kind: "VolumeSnapshot", name: "old-image" } } },
+      contentType: "application/merge-patch+json",
+    });
+    assert.equal(withImage.status, 200, JSON.stringify(withImage.body));
+    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, signal());
+    assert.equal(result.ok, true);
+    const second = await getRd("stale");
+    assert.notEqual(second?.metadata.uid, first?.metadata.uid);
+    assert.equal((second?.["status"] as { latestImage?: unknown } | undefined)?.latestImage, undefined);
+    assert.equal(spec(second).paused, false);
+  });
+
+  it("never takes over a same-named object someone else created", async () => {
+    await env.kube.objects.create({ apiVersion: "v1", kind: "Secret", metadata: { name: "volsync-theirs", namespace }, type: "Opaque", data: { A: "Yg==" } });
+    const pvc = pvcObject(namespace, "theirs");
+    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "fresh"), restoring: false }, signal());
+    assert.equal(result.ok, false);
+    assert.match(result.ok ? "" : result.message, /volsync-theirs already exists and is not managed by pvc-guardian/);
+    const secret = await getSecret("theirs");
+    assert.deepEqual(secret?.["data"], { A: "Yg==" });
+    assert.equal(secret?.metadata.labels, undefined);
+  });
+
+  for (const [path, restoring] of [["fresh", false], ["restore", true]] as const) {
+    for (const failingKind of ["Secret", "ReplicationDestination"]) {
+      it(`reports a failed ${failingKind} write on the ${path} path as a clause the handler can use`, async () => {
+        const objects = failingObjects(env.kube.objects, (verb, kind) => (verb === "create" || verb === "apply") && kind === failingKind);
+        const failing = createAdmissionGenerator({ objects, policy: env.policy, log, metrics });
+        const name = `fail-${path}-${failingKind.toLowerCase()}`;
+        const pvc = pvcObject(namespace, name);
+        const result = await failing.generate({ pvc, evaluation: evaluate(pvc, env.policy, restoring ? "restore" : "fresh"), restoring }, signal());
+        assert.equal(result.ok, false);
+        assert.match(result.ok ? "" : result.message, new RegExp(`the ${restoring ? "restore" : "backup"} objects for PVC ${namespace}/${name} could not be written \\(injected failure`));
+      });
+    }
+  }
+
+  it("gives up when the deadline passes", async () => {
+    const pvc = pvcObject(namespace, "late");
+    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, AbortSignal.abort(new Error("deadline")));
+    assert.equal(result.ok, false);
+    assert.match(result.ok ? "" : result.message, /deadline passed/);
+  });
+});
