@@ -142,7 +142,12 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
       deps.log?.warn({ err: lastError, repository: deps.repositoryPath }, "kopia catalog refresh failed");
     }
     lastRefreshDurationMs = outcome.durationMs;
-    deps.onRefresh?.(outcome);
+    try {
+      deps.onRefresh?.(outcome);
+    } catch (error) {
+      // A failing metrics hook must not turn a good read into a failed refresh.
+      deps.log?.error({ err: String(error) }, "kopia catalog onRefresh hook failed");
+    }
     return outcome;
   }
 
