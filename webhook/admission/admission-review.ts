@@ -31,6 +31,36 @@ export const admissionReviewSchema = z.object({
 
 export type AdmissionRequest = z.output<typeof admissionRequestSchema>;
 
+// The fields of a PersistentVolumeClaim that the decisions read, with the types the Kubernetes API
+// gives them. The API server never sends anything else, so a mismatch is a malformed request
+// (400), not something for the domain to trip over. Everything else passes through untouched.
+const stringMap = z.record(z.string(), z.string());
+const typedObjectReference = z.looseObject({
+  apiGroup: z.string().optional(),
+  kind: z.string().optional(),
+  name: z.string().optional(),
+  namespace: z.string().optional(),
+});
+export const pvcObjectSchema = z.looseObject({
+  metadata: z
+    .looseObject({
+      name: z.string().optional(),
+      generateName: z.string().optional(),
+      namespace: z.string().optional(),
+      labels: stringMap.optional(),
+      annotations: stringMap.optional(),
+    })
+    .optional(),
+  spec: z
+    .looseObject({
+      accessModes: z.array(z.string()).optional(),
+      resources: z.looseObject({ requests: z.record(z.string(), z.union([z.string(), z.number()])).optional() }).optional(),
+      dataSource: typedObjectReference.optional(),
+      dataSourceRef: typedObjectReference.optional(),
+    })
+    .optional(),
+});
+
 export type AdmissionStatus = { code: number; message: string; reason?: string };
 
 export type AdmissionReviewOut = {

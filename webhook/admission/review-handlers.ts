@@ -2,7 +2,17 @@ import { evaluatePvc, decideMutation, decideValidation, type AdmissionRequestFac
 import type { Policy } from "../domain/policy.ts";
 import type { PersistentVolumeClaim } from "../domain/pvc.ts";
 import type { CatalogLookup, SnapshotCatalog } from "../domain/snapshot-catalog.ts";
-import { allowed, denied, parsePvcReview, patched, rejectMalformedReview, type AdmissionRequest, type ReviewHandler, type ReviewOutcome } from "./admission-review.ts";
+import {
+  allowed,
+  denied,
+  parsePvcReview,
+  patched,
+  pvcObjectSchema,
+  rejectMalformedReview,
+  type AdmissionRequest,
+  type ReviewHandler,
+  type ReviewOutcome,
+} from "./admission-review.ts";
 import type { BackupObjectGenerator } from "./generation-port.ts";
 import { jsonPointer, type JsonPatchOperation } from "./json-patch.ts";
 
@@ -77,14 +87,26 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
     const parsed = parsePvcReview(body);
     if (!parsed.ok) return parsed;
     const { request } = parsed;
-    const pvc = (request.object ?? undefined) as PersistentVolumeClaim | undefined;
-    if (request.operation === "CREATE" && !pvc) {
+    if (request.operation === "CREATE" && !request.object) {
       return {
         ok: false,
         outcome: { review: rejectMalformedReview(400, "The CREATE request carries no object to review.", body), operation: request.operation, reason: "malformed" },
       };
     }
-    return { ok: true, request, pvc: pvc ?? {} };
+    if (!request.object) return { ok: true, request, pvc: {} };
+    const object = pvcObjectSchema.safeParse(request.object);
+    if (!object.success) {
+      const details = object.error.issues
+        .slice(0, 5)
+        .map((issue) => `object.${issue.path.join(".")}: ${issue.message}`)
+        .join("; ");
+      return {
+        ok: false,
+        outcome: { review: rejectMalformedReview(400, `The object is not a PersistentVolumeClaim: ${details}.`, body), operation: request.operation, reason: "malformed" },
+      };
+    }
+    // Checked above for every field the decisions read; the rest passes through unread.
+    return { ok: true, request, pvc: request.object as PersistentVolumeClaim };
   }
 
   function deadlineSignal(signal: AbortSignal): AbortSignal {
