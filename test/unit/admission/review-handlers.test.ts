@@ -504,6 +504,24 @@ const malformedBodies: Array<{ name: string; body: () => unknown; uid: string }>
       b.request["object"] = null;
       return b;
     }, uid: "705ab4f5-6393-11e8-b7cc-42010a800002" },
+  ...(
+    [
+      ["a label value that is a number", (o: any) => (o.metadata.labels.backup = 1)],
+      ["labels that are a list", (o: any) => (o.metadata.labels = ["backup"])],
+      ["an annotation value that is a boolean", (o: any) => (o.metadata.annotations = { "volsync.backup/skip-restore": true })],
+      ["a name that is a number", (o: any) => (o.metadata.name = 42)],
+      ["a dataSourceRef that is null", (o: any) => (o.spec.dataSourceRef = null)],
+      ["accessModes that are a string", (o: any) => (o.spec.accessModes = "ReadWriteOnce")],
+    ] as const
+  ).map(([name, edit]) => ({
+    name: `a PVC with ${name}`,
+    body: () => {
+      const b = fixture("protected-create.json");
+      edit(b.request["object"]);
+      return b;
+    },
+    uid: "705ab4f5-6393-11e8-b7cc-42010a800002",
+  })),
 ];
 for (const row of malformedBodies) {
   test(`answers a 400 AdmissionReview to ${row.name} on both webhooks`, async () => {
