@@ -1,0 +1,191 @@
+// What the read API and `pvc-guardian audit` say about each protected PVC: its tier, which
+// generated objects exist, the newest snapshot in the repository, the ReplicationSource's last
+// sync, and one verdict. Pure: the inventory and the catalog view come in as arguments.
+
+import { CronExpressionParser } from 'cron-parser';
+import { readBackupAnnotations } from '../domain/backup-annotations.ts';
+import { resolveSchedule } from '../domain/backup-schedule.ts';
+import { isDueForFirstBackup } from '../domain/desired-resources.ts';
+import { kopiaIdentity, type KopiaIdentity } from '../domain/kopia-identity.ts';
+import type { Policy } from '../domain/policy.ts';
+import { resolveProtection } from '../domain/protection.ts';
+import { generatedNames } from '../domain/resource-names.ts';
+import { decideRestore, type RestoreDecision } from '../domain/restore-decision.ts';
+import type { CatalogLookup, SnapshotRecord } from '../domain/snapshot-catalog.ts';
+// The reconciler records when it first saw the PVC Bound on the RD; the first backup is due from then.
+import { ANNOTATION_BOUND_OBSERVED_AT } from '../reconciler/bound-observation.ts';
+
+/** The parts of a live object the audit reads. */
+export type InventoryObject = {
+  namespace: string;
+  name: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** PVC: status.phase. */
+  phase?: string;
+  /** ReplicationSource: status.lastSyncTime. */
+  lastSyncTime?: string;
+  /** ReplicationDestination: spec.paused. */
+  paused?: boolean;
+};
+
+export type AuditInventory = {
+  pvcs: InventoryObject[];
+  replicationSources: InventoryObject[];
+  replicationDestinations: InventoryObject[];
+  secrets: InventoryObject[];
+};
+
+/**
+ * ok: objects present and a snapshot newer than twice the tier interval;
+ * no-backup-yet: objects present, no snapshot, and the first backup is not overdue;
+ * stale: the newest snapshot (or, without one, the first backup) is overdue;
+ * missing-objects: a generated object that should exist does not;
+ * unknown: the repository could not be read, so nothing can be said about snapshots.
+ */
+export type AuditVerdict = 'ok' | 'no-backup-yet' | 'stale' | 'missing-objects' | 'unknown';
+
+export type AuditRow = {
+  namespace: string;
+  pvc: string;
+  tier: string;
+  phase: string | null;
+  identity: string;
+  objects: { secret: boolean; replicationDestination: boolean; replicationSource: boolean };
+  lastSnapshotTime: string | null;
+  completeSnapshots: number | null;
+  replicationSourceLastSyncTime: string | null;
+  verdict: AuditVerdict;
+  /** Why the verdict is not ok, as a sentence. */
+  detail: string | null;
+};
+
+export type AuditReport = { generatedAt: string; repositoryReadable: boolean; repositoryProblem: string | null; rows: AuditRow[] };
+
+export type AuditPolicy = Pick<Policy, 'tiers' | 'excludedNamespaces' | 'firstBackupDelayMs'>;
+
+/** The time between two consecutive runs of a schedule after `fromMs`; undefined when unparseable. */
+export function scheduleIntervalMs(schedule: string, fromMs: number): number | undefined {
+  try {
+    const expression = CronExpressionParser.parse(schedule, { tz: 'UTC', currentDate: new Date(fromMs) });
+    const first = expression.next().getTime();
+    const second = expression.next().getTime();
+    return second - first;
+  } catch {
+    return undefined;
+  }
+}
+
+function key(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+export function auditProtectedPvcs(inventory: AuditInventory, policy: AuditPolicy, lookup: (identity: string) => CatalogLookup, nowMs: number): AuditReport {
+  const present = (objects: InventoryObject[]) => new Map(objects.map((o) => [key(o.namespace, o.name), o]));
+  const sources = present(inventory.replicationSources);
+  const destinations = present(inventory.replicationDestinations);
+  const secrets = present(inventory.secrets);
+  let repositoryProblem: string | null = null;
+  const rows: AuditRow[] = [];
+
+  for (const pvc of inventory.pvcs) {
+    const protection = resolveProtection(pvc.labels, pvc.namespace, policy);
+    if (protection.kind !== 'protected') continue;
+    const names = generatedNames(pvc.name);
+    const identity = kopiaIdentity(names.replicationDestination, pvc.namespace);
+    const catalog = lookup(identity.key);
+    if (!catalog.readable) repositoryProblem ??= catalog.reason;
+    const rd = destinations.get(key(pvc.namespace, names.replicationDestination));
+    const rs = sources.get(key(pvc.namespace, names.replicationSource));
+    const objects = {
+      secret: secrets.has(key(pvc.namespace, names.secret)),
+      replicationDestination: rd !== undefined,
+      replicationSource: rs !== undefined,
+    };
+    const schedule = resolveSchedule(readBackupAnnotations(pvc.annotations).scheduleOverride ?? protection.tier.schedule, key(pvc.namespace, pvc.name));
+    const intervalMs = schedule.ok ? scheduleIntervalMs(schedule.schedule, nowMs) : undefined;
+    const newest = newestComplete(catalog);
+    const boundAtMs = Date.parse(rd?.annotations?.[ANNOTATION_BOUND_OBSERVED_AT] ?? '');
+    const isSourceDue = isDueForFirstBackup(Number.isFinite(boundAtMs) ? boundAtMs : undefined, nowMs, policy.firstBackupDelayMs);
+    const { verdict, detail } = judge({ catalog, objects, newest, intervalMs, isSourceDue, boundAtMs, nowMs, firstBackupDelayMs: policy.firstBackupDelayMs });
+    rows.push({
+      namespace: pvc.namespace,
+      pvc: pvc.name,
+      tier: protection.tierName,
+      phase: pvc.phase ?? null,
+      identity: identity.key,
+      objects,
+      lastSnapshotTime: newest?.startTime ?? null,
+      completeSnapshots: catalog.readable ? catalog.snapshots.filter((s) => !s.incomplete).length : null,
+      replicationSourceLastSyncTime: rs?.lastSyncTime ?? null,
+      verdict,
+      detail,
+    });
+  }
+  rows.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.pvc.localeCompare(b.pvc));
+  return { generatedAt: new Date(nowMs).toISOString(), repositoryReadable: repositoryProblem === null, repositoryProblem, rows };
+}
+
+function newestComplete(catalog: CatalogLookup): SnapshotRecord | undefined {
+  if (!catalog.readable) return undefined;
+  let newest: SnapshotRecord | undefined;
+  for (const snapshot of catalog.snapshots) if (!snapshot.incomplete && (!newest || snapshot.startTimeMs > newest.startTimeMs)) newest = snapshot;
+  return newest;
+}
+
+function judge(facts: {
+  catalog: CatalogLookup;
+  objects: AuditRow['objects'];
+  newest: SnapshotRecord | undefined;
+  intervalMs: number | undefined;
+  isSourceDue: boolean;
+  boundAtMs: number;
+  nowMs: number;
+  firstBackupDelayMs: number;
+}): { verdict: AuditVerdict; detail: string | null } {
+  const missing = [
+    ...(facts.objects.secret ? [] : ['Secret']),
+    ...(facts.objects.replicationDestination ? [] : ['ReplicationDestination']),
+    ...(facts.objects.replicationSource || !facts.isSourceDue ? [] : ['ReplicationSource']),
+  ];
+  if (missing.length > 0) return { verdict: 'missing-objects', detail: `missing ${missing.join(', ')}; the reconciler should create them` };
+  if (!facts.catalog.readable) return { verdict: 'unknown', detail: `the repository could not be read: ${facts.catalog.reason}` };
+  const allowanceMs = facts.intervalMs === undefined ? undefined : 2 * facts.intervalMs;
+  if (facts.newest === undefined) {
+    // The first backup is due firstBackupDelay after Bound, then runs on the schedule.
+    const firstDueMs = Number.isFinite(facts.boundAtMs) ? facts.boundAtMs + facts.firstBackupDelayMs : undefined;
+    if (firstDueMs !== undefined && allowanceMs !== undefined && facts.nowMs - firstDueMs > allowanceMs) {
+      return { verdict: 'stale', detail: `no snapshot yet, although the first backup was due at ${new Date(firstDueMs).toISOString()}` };
+    }
+    return { verdict: 'no-backup-yet', detail: null };
+  }
+  if (allowanceMs !== undefined && facts.nowMs - facts.newest.startTimeMs > allowanceMs) {
+    return { verdict: 'stale', detail: `the newest snapshot (${facts.newest.startTime}) is older than twice the schedule interval` };
+  }
+  return { verdict: 'ok', detail: null };
+}
+
+/** The decision admission would take for a PVC of this name now, and the snapshots behind it. */
+export type BackupDescription = {
+  namespace: string;
+  pvc: string;
+  identity: KopiaIdentity;
+  decision: RestoreDecision;
+  snapshots: readonly SnapshotRecord[];
+  catalogRefreshedAt: string | null;
+};
+
+export function describeBackups(namespace: string, pvcName: string, restoreAsOf: string | undefined, lookup: (identity: string) => CatalogLookup): BackupDescription {
+  const identity = kopiaIdentity(generatedNames(pvcName).replicationDestination, namespace);
+  const catalog = lookup(identity.key);
+  const restoreAsOfMs = restoreAsOf === undefined ? undefined : Date.parse(restoreAsOf);
+  const decision = decideRestore(identity.key, catalog, restoreAsOfMs !== undefined && Number.isFinite(restoreAsOfMs) ? restoreAsOfMs : undefined);
+  return {
+    namespace,
+    pvc: pvcName,
+    identity,
+    decision,
+    snapshots: catalog.readable ? catalog.snapshots : [],
+    catalogRefreshedAt: catalog.readable ? new Date(catalog.refreshedAtMs).toISOString() : null,
+  };
+}

@@ -1,0 +1,101 @@
+// The authenticated read API, served on the webhook's HTTPS listener:
+//   GET /v1/backups/{namespace}/{pvc}  the restore decision admission would take now, the Kopia
+//                                      identity, and the snapshots the catalog holds for it
+//   GET /v1/audit                      every protected PVC: tier, generated objects, newest
+//                                      snapshot, ReplicationSource last sync, verdict
+// Every route requires a ServiceAccount token on the allow-list (bearer-auth.ts). The data comes
+// through two small ports so the routes run the same over a live cluster and in tests.
+
+import { Hono } from 'hono';
+import type { CatalogLookup } from '../domain/snapshot-catalog.ts';
+import { ANNOTATION_RESTORE_AS_OF, BACKUP_LABEL } from '../domain/wire-names.ts';
+import { auditProtectedPvcs, describeBackups, type AuditInventory, type AuditPolicy, type InventoryObject } from './backup-audit.ts';
+import { createBearerAuth, type ReadApiCaller, type TokenVerifier } from './bearer-auth.ts';
+
+export const backupsPathPrefix = '/v1/backups';
+export const auditPath = '/v1/audit';
+
+/** The in-memory snapshot catalog, read only (never a repository read per request). */
+export type CatalogReader = { lookup(identity: string, nowMs: number): CatalogLookup };
+
+/** What the audit needs from the cluster. */
+export type AuditSource = {
+  /** Throws when any list is partial: an audit on a partial view would report false problems. */
+  inventory(signal?: AbortSignal): Promise<AuditInventory>;
+  /** One PVC, or undefined when it does not exist. */
+  pvc(namespace: string, name: string, signal?: AbortSignal): Promise<InventoryObject | undefined>;
+};
+
+export type ReadApiDeps = {
+  verifier: TokenVerifier;
+  allowedServiceAccounts: readonly string[];
+  catalog: CatalogReader;
+  /** Absent without API access (local runs): /v1/audit answers 503, /v1/backups works by name. */
+  audit?: AuditSource;
+  policy: AuditPolicy;
+  now?: () => number;
+  /** Bound on the cluster reads of one request. */
+  requestTimeoutMs?: number;
+};
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { caller: ReadApiCaller } }> {
+  const now = deps.now ?? Date.now;
+  const timeoutMs = deps.requestTimeoutMs ?? 10_000;
+  const app = new Hono<{ Variables: { caller: ReadApiCaller } }>();
+  app.use('/v1/*', createBearerAuth({ verifier: deps.verifier, allowedServiceAccounts: deps.allowedServiceAccounts }));
+
+  app.get(`${backupsPathPrefix}/:namespace/:pvc`, async (c) => {
+    const namespace = c.req.param('namespace');
+    const pvcName = c.req.param('pvc');
+    if (!DNS_LABEL.test(namespace) || !DNS_SUBDOMAIN.test(pvcName)) {
+      return c.json({ error: 'bad-request', message: `"${namespace}/${pvcName}" is not a namespace and PVC name.` }, 400);
+    }
+    let pvc: InventoryObject | undefined;
+    let clusterProblem: string | null = null;
+    if (deps.audit) {
+      try {
+        pvc = await deps.audit.pvc(namespace, pvcName, AbortSignal.timeout(timeoutMs));
+      } catch (error) {
+        // The decision depends only on the name; the PVC's labels are extra context.
+        clusterProblem = `the PVC could not be read: ${(error as Error).message}`;
+      }
+    }
+    const restoreAsOf = pvc?.annotations?.[ANNOTATION_RESTORE_AS_OF];
+    const description = describeBackups(namespace, pvcName, restoreAsOf, (identity) => deps.catalog.lookup(identity, now()));
+    const { decision } = description;
+    return c.json({
+      namespace,
+      pvc: pvcName,
+      exists: deps.audit && clusterProblem === null ? pvc !== undefined : null,
+      tier: pvc?.labels?.[BACKUP_LABEL] ?? null,
+      identity: description.identity.key,
+      decision: {
+        answer: decision.answer,
+        ...(decision.answer === 'unknown' ? { reason: decision.reason } : {}),
+        ...(decision.answer === 'restore' ? { snapshot: decision.snapshot.id, snapshotTime: decision.snapshot.startTime, completeSnapshots: decision.completeSnapshots } : {}),
+      },
+      snapshots: description.snapshots.map((s) => ({ id: s.id, startTime: s.startTime, endTime: s.endTime, incomplete: s.incomplete })),
+      catalogRefreshedAt: description.catalogRefreshedAt,
+      ...(clusterProblem === null ? {} : { clusterProblem }),
+    });
+  });
+
+  app.get(auditPath, async (c) => {
+    if (!deps.audit) {
+      return c.json({ error: 'unavailable', message: 'pvc-guardian runs without Kubernetes API access, so it cannot list PVCs for an audit.' }, 503);
+    }
+    let inventory: AuditInventory;
+    try {
+      inventory = await deps.audit.inventory(AbortSignal.timeout(timeoutMs));
+    } catch (error) {
+      return c.json({ error: 'unavailable', message: `The cluster could not be listed completely, so no audit is given: ${(error as Error).message}` }, 503);
+    }
+    const nowMs = now();
+    return c.json(auditProtectedPvcs(inventory, deps.policy, (identity) => deps.catalog.lookup(identity, nowMs), nowMs));
+  });
+
+  return app;
+}
