@@ -239,15 +239,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     else problems.push(...parsed.problems);
   }
 
+  // Rules on the environment alone are checked even when the file is bad, so they are listed too.
+  if (envResult.success && envResult.data.PVC_GUARDIAN_KUBERNETES === "kubeconfig" && !envResult.data.PVC_GUARDIAN_KUBECONFIG) {
+    problems.push("environment: PVC_GUARDIAN_KUBECONFIG is required when PVC_GUARDIAN_KUBERNETES=kubeconfig");
+  }
+
   if (envResult.success && file) {
     const e = envResult.data;
     const repositoryPath = e.PVC_GUARDIAN_REPOSITORY_PATH ?? file.repository.path;
     const passwordFile = e.PVC_GUARDIAN_PASSWORD_FILE ?? file.repository.passwordFile;
     if ((repositoryPath === undefined) !== (passwordFile === undefined)) {
       problems.push("repository: a repository path and a password file go together; set both or neither");
-    }
-    if (e.PVC_GUARDIAN_KUBERNETES === "kubeconfig" && !e.PVC_GUARDIAN_KUBECONFIG) {
-      problems.push("environment: PVC_GUARDIAN_KUBECONFIG is required when PVC_GUARDIAN_KUBERNETES=kubeconfig");
     }
     if (problems.length === 0) {
       const policy = toPolicy(file);
