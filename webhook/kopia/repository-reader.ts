@@ -148,6 +148,11 @@ export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryRe
   async function attempt(counter: { blobsRead: number; keyDerivationMs: number }) {
     const repository = await openRepository(counter);
     const set = await selectIndexBlobs(repository, counter);
+    if (set.blobs.length === 0 && (await store.list("q")).length > 0) {
+      // A new repository has neither; packs without any index mean the index was lost or is
+      // hidden from us, and "no snapshots" would be a lie.
+      throw new RepositoryError("corrupt", "the repository has metadata packs but no index blobs");
+    }
     const entryLists = await loadIndexEntries(repository, set.blobs, counter);
     const liveContents = mergeLiveEntries(entryLists);
     await loadManifestContents(repository, liveContents, counter);

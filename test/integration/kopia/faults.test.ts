@@ -118,6 +118,12 @@ describe("faults on a real kopia v0.22.3 repository", { skip }, () => {
     await assertUnreadable(repository, "corrupt");
   });
 
+  it("reports index blobs that disappeared while the packs remain", async () => {
+    const repository = await copyRepository("lost-index");
+    for (const path of await filesUnder(repository.rootPath, "x")) await rm(path);
+    await assertUnreadable(repository, "corrupt");
+  });
+
   it("reports a corrupted pack blob", async () => {
     const repository = await copyRepository("corrupted-pack");
     for (const path of await filesUnder(repository.rootPath, "q")) {
