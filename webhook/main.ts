@@ -7,6 +7,12 @@ import { createGuardianServer } from "./server/guardian-server.ts";
 import type { Logger } from "./server/logger.ts";
 import { createMetrics } from "./server/metrics.ts";
 import { createReadiness } from "./server/readiness.ts";
+import { createKubeClients, type KubeClients } from "./kube/kube-client.ts";
+import { createPvcEventRecorder } from "./kube/pvc-events.ts";
+import { createAdmissionGenerator } from "./reconciler/admission-generator.ts";
+import { createBackgroundControllers, type BackgroundControllers } from "./reconciler/background-controllers.ts";
+import type { BackupObjectGenerator } from "./admission/generation-port.ts";
+import type { Metrics } from "./server/metrics.ts";
 
 // The composition root: configuration → adapters → listeners, catalog and background loops.
 // Nothing else in webhook/ builds a concrete adapter, reads the environment or creates a logger.
@@ -16,7 +22,7 @@ export type RunningGuardian = {
   stop(): Promise<void>;
 };
 
-function createCatalog(config: Config, log: Logger): { catalog: AdmissionCatalog; kopia?: KopiaCatalog } {
+function createCatalog(config: Config, log: Logger, metrics: Metrics): { catalog: AdmissionCatalog; kopia?: KopiaCatalog } {
   if (!config.repository) {
     log.warn({}, "no Kopia repository is configured: every protected PVC is denied until one is");
     return { catalog: createUnconfiguredCatalog() };
@@ -28,6 +34,7 @@ function createCatalog(config: Config, log: Logger): { catalog: AdmissionCatalog
     freshnessBoundMs: config.catalog.freshnessBoundMs,
     missRefreshTimeoutMs: config.catalog.missRefreshTimeoutMs,
     onRefresh: (outcome) => {
+      metrics.observeCatalogRefresh(outcome);
       if (outcome.ok) log.debug({ ...outcome }, "snapshot catalog refreshed");
       else log.warn({ ...outcome }, "snapshot catalog refresh failed");
     },
@@ -37,13 +44,59 @@ function createCatalog(config: Config, log: Logger): { catalog: AdmissionCatalog
       error: (fields, message) => log.error(fields as object, message as string),
     },
   });
+  metrics.trackCatalogAge(() => {
+    const ageMs = kopia.health().ageMs;
+    return ageMs === null ? null : ageMs / 1000;
+  });
   return { catalog: kopia, kopia };
+}
+
+type KubernetesParts = { clients: KubeClients; generator: BackupObjectGenerator; controllers: BackgroundControllers };
+
+/** The API-facing half: generation on admission, and the leader-elected reconciler and sweeper. */
+function createKubernetesParts(config: Config, log: Logger, metrics: Metrics): KubernetesParts | undefined {
+  if (config.kubernetes.mode === "off") {
+    log.warn({}, "Kubernetes access is off: no backup objects are generated and nothing is reconciled or swept");
+    return undefined;
+  }
+  const clients = createKubeClients(config.kubernetes.kubeconfigPath ? { kubeconfigPath: config.kubernetes.kubeconfigPath } : {});
+  const events = createPvcEventRecorder(
+    clients.objects,
+    { reportingController: "pvc-guardian.io/pvc-guardian", reportingInstance: config.podName },
+    (event, error) => log.debug({ reason: event.reason, pvc: `${event.namespace}/${event.pvcName}`, err: (error as Error).message }, "event not recorded"),
+  );
+  const generator = createAdmissionGenerator({
+    objects: clients.objects,
+    policy: config.policy,
+    log,
+    metrics: metrics.reconciler,
+    events,
+    adoptKyverno: config.reconcile.adoptKyverno,
+  });
+  const controllers = createBackgroundControllers({
+    objects: clients.objects,
+    policy: config.policy,
+    log,
+    metrics: metrics.reconciler,
+    events,
+    namespace: config.namespace,
+    identity: config.podName,
+    leaseDurationMs: config.reconcile.leaseDurationMs,
+    reconcileIntervalMs: config.reconcile.intervalMs,
+    sweepSchedule: config.sweep.schedule,
+    sweepGracePeriodMs: config.sweep.gracePeriodMs,
+    sweepDryRun: config.sweep.dryRun,
+    adoptKyverno: config.reconcile.adoptKyverno,
+  });
+  log.info({ server: clients.server }, "using the Kubernetes API");
+  return { clients, generator, controllers };
 }
 
 export async function startGuardian(config: Config, log: Logger): Promise<RunningGuardian> {
   const metrics = createMetrics();
   const readiness = createReadiness();
-  const { catalog, kopia } = createCatalog(config, log);
+  const { catalog, kopia } = createCatalog(config, log, metrics);
+  const kubernetes = createKubernetesParts(config, log, metrics);
 
   if (kopia) {
     readiness.register("catalog", () => {
@@ -59,6 +112,8 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
     policy: config.policy,
     catalog,
     deadlineMs: config.admission.deadlineMs,
+    ...(kubernetes ? { generator: kubernetes.generator } : {}),
+    onGenerationFailure: (path) => metrics.countGenerationFailure(path),
   });
 
   const server = createGuardianServer({
@@ -75,12 +130,15 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
     drainTimeoutMs: 10_000,
   });
   const { port } = await server.start();
+  kubernetes?.controllers.start();
   log.info({ port, host: config.listen.host, repository: config.repository?.path ?? null, dormant: config.policy.dormant }, "pvc-guardian serving");
 
   return {
     port,
     async stop() {
       await server.stop();
+      await kubernetes?.controllers.stop();
+      kubernetes?.clients.close();
       kopia?.stop();
     },
   };

@@ -33,8 +33,37 @@ export type TlsMetrics = {
   countTlsReload(result: TlsReloadResult): void;
 };
 
+/** What the snapshot catalog reports after each refresh; see webhook/kopia/snapshot-catalog.ts. */
+export type CatalogMetrics = {
+  observeCatalogRefresh(outcome: { ok: boolean; durationMs: number; sources?: number; snapshots?: number }): void;
+  /** Reads the catalog's age when scraped, so the gauge is current without a timer. */
+  trackCatalogAge(ageSeconds: () => number | null): void;
+};
+
+export const generationPaths = ['restore', 'fresh'] as const;
+export type GenerationPath = (typeof generationPaths)[number];
+
+export const objectKinds = ['Secret', 'ReplicationDestination', 'ReplicationSource'] as const;
+export const reconcileOutcomes = ['ok', 'partial', 'error'] as const;
+export const sweepOutcomes = ['ok', 'partial', 'error', 'held', 'dry-run'] as const;
+
+type CounterLike = { inc(labels: Record<string, string>, value?: number): void };
+
+/** The shape webhook/reconciler/reconciler-metrics.ts asks for; prom-client satisfies it. */
+export type ReconcilerMetricSet = {
+  reconcilePasses: CounterLike;
+  sweepPasses: CounterLike;
+  objectsCreated: CounterLike;
+  objectsRepaired: CounterLike;
+  objectsDeleted: CounterLike;
+  leader: { set(value: number): void };
+};
+
 export type Metrics = AdmissionMetrics &
-  TlsMetrics & {
+  TlsMetrics &
+  CatalogMetrics & {
+    reconciler: ReconcilerMetricSet;
+    countGenerationFailure(path: GenerationPath): void;
     registry: Registry;
     /** Prometheus text exposition of every metric in the registry. */
     render(): Promise<string>;
@@ -98,8 +127,78 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     tlsReloadChildren.set(result, child);
   }
 
+  const catalogRefreshes = new Counter({
+    name: `${metricPrefix}catalog_refreshes_total`,
+    help: 'Reads of the Kopia repository into the snapshot catalog, by result.',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const catalogRefreshDuration = new Histogram({
+    name: `${metricPrefix}catalog_refresh_duration_seconds`,
+    help: 'Time to read new blobs of the Kopia repository into the catalog.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const catalogSources = new Gauge({
+    name: `${metricPrefix}catalog_sources`,
+    help: 'Kopia source identities (user@host:/path) in the catalog.',
+    registers: [registry],
+  });
+  const catalogSnapshots = new Gauge({
+    name: `${metricPrefix}catalog_snapshots`,
+    help: 'Snapshots in the catalog, complete and incomplete.',
+    registers: [registry],
+  });
+  let catalogAgeSeconds: () => number | null = () => null;
+  new Gauge({
+    name: `${metricPrefix}catalog_age_seconds`,
+    help: 'Seconds since the catalog last read the repository successfully; absent (NaN) before the first read.',
+    registers: [registry],
+    collect() {
+      const age = catalogAgeSeconds();
+      this.set(age === null ? Number.NaN : age);
+    },
+  });
+  for (const result of ['success', 'failure']) catalogRefreshes.labels(result).inc(0);
+
+  const generationFailures = new Counter({
+    name: `${metricPrefix}generation_failures_total`,
+    help: 'Backup objects the validating webhook could not write, by path: restore denies, fresh allows and leaves repair to the reconciler.',
+    labelNames: ['path'],
+    registers: [registry],
+  });
+  for (const path of generationPaths) generationFailures.labels(path).inc(0);
+
+  const counterWith = (name: string, help: string, labelName: string, values: readonly string[]): Counter => {
+    const counter = new Counter({ name: `${metricPrefix}${name}`, help, labelNames: [labelName], registers: [registry] });
+    for (const value of values) counter.labels(value).inc(0);
+    return counter;
+  };
+  const reconciler: ReconcilerMetricSet = {
+    reconcilePasses: counterWith('reconcile_passes_total', 'Reconcile passes, by outcome.', 'outcome', reconcileOutcomes),
+    sweepPasses: counterWith('sweep_passes_total', 'Sweep passes, by outcome; held means the mass-deletion breaker stopped it.', 'outcome', sweepOutcomes),
+    objectsCreated: counterWith('objects_created_total', 'Generated objects created, by kind.', 'kind', objectKinds),
+    objectsRepaired: counterWith('objects_repaired_total', 'Generated objects whose fields we own were put back, by kind.', 'kind', objectKinds),
+    objectsDeleted: counterWith('objects_deleted_total', 'Orphaned generated objects deleted by the sweeper, by kind.', 'kind', objectKinds),
+    leader: new Gauge({ name: `${metricPrefix}leader`, help: '1 while this replica holds the reconciler Lease.', registers: [registry] }),
+  };
+  reconciler.leader.set(0);
+
   return {
     registry,
+    reconciler,
+    countGenerationFailure(path) {
+      generationFailures.labels(path).inc();
+    },
+    observeCatalogRefresh(outcome) {
+      catalogRefreshes.labels(outcome.ok ? 'success' : 'failure').inc();
+      catalogRefreshDuration.observe(outcome.durationMs / 1000);
+      if (outcome.sources !== undefined) catalogSources.set(outcome.sources);
+      if (outcome.snapshots !== undefined) catalogSnapshots.set(outcome.snapshots);
+    },
+    trackCatalogAge(ageSeconds) {
+      catalogAgeSeconds = ageSeconds;
+    },
     contentType: registry.contentType,
     render: () => registry.metrics(),
     observeAdmission(webhook, outcome, durationSeconds) {
