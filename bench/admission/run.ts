@@ -39,7 +39,7 @@ const fixedRate = Number(args.rate);
 const warmupSeconds = Number(args.warmup);
 
 type Server = { name: string; child: ChildProcess; port: number };
-type LoadResult = { requestsPerSecond: number; p50Ms: number; p99Ms: number; autocannonP99Ms: number; non2xx: number; errors: number; total: number };
+type LoadResult = { cpuMsPerRequest: number; requestsPerSecond: number; p50Ms: number; p99Ms: number; autocannonP99Ms: number; non2xx: number; errors: number; total: number };
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 
@@ -108,12 +108,26 @@ function verifiedPost(ca: string, port: number, pathName: string, body: string):
   });
 }
 
+/**
+ * CPU time the process has used (user + system), in ms. On a shared, busy machine wall-clock
+ * throughput swings with the neighbours; CPU per request does not, and for a single-threaded
+ * server its inverse is the capacity of one dedicated core.
+ */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are the 14th and 15th overall.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
+}
+// Linux's USER_HZ is 100 on every architecture Node supports.
+const clockTicksPerSecond = 100;
+
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
 
-async function load(port: number, bodies: { mutate: string; validate: string }, options: { seconds: number; overallRate?: number }): Promise<LoadResult> {
+async function load(pid: number, port: number, bodies: { mutate: string; validate: string }, options: { seconds: number; overallRate?: number }): Promise<LoadResult> {
   const headers = { 'content-type': 'application/json' };
   // autocannon's histogram has 1 ms resolution; collect sub-millisecond times from its events.
   let times = new Float64Array(1 << 16);
@@ -137,9 +151,12 @@ async function load(port: number, bodies: { mutate: string; validate: string }, 
     }
     times[count++] = responseTimeMs;
   });
+  const cpuBeforeMs = await cpuMs(pid);
   const result = await instance;
+  const cpuUsedMs = (await cpuMs(pid)) - cpuBeforeMs;
   const sorted = times.slice(0, count).sort();
   return {
+    cpuMsPerRequest: cpuUsedMs / Math.max(1, result.requests.total),
     requestsPerSecond: result.requests.total / options.seconds,
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
@@ -156,12 +173,13 @@ async function measure(server: Server, ca: string, bodies: { mutate: string; val
   const validateAnswer = JSON.parse(await verifiedPost(ca, server.port, '/validate-v1-pvc', bodies.validate)) as { response: { allowed: boolean; status?: { message: string } } };
   console.log(`\n${server.name} (pid ${server.child.pid}, port ${server.port})`);
   console.log(`  mutate answers allowed=${mutateAnswer.response.allowed}; validate answers allowed=${validateAnswer.response.allowed}${validateAnswer.response.status ? ` (${validateAnswer.response.status.message.slice(0, 90)}…)` : ''}`);
-  await load(server.port, bodies, { seconds: warmupSeconds });
-  const saturated = await load(server.port, bodies, { seconds: durationSeconds });
-  const paced = await load(server.port, bodies, { seconds: durationSeconds, overallRate: fixedRate });
+  const pid = server.child.pid ?? 0;
+  await load(pid, server.port, bodies, { seconds: warmupSeconds });
+  const saturated = await load(pid, server.port, bodies, { seconds: durationSeconds });
+  const paced = await load(pid, server.port, bodies, { seconds: durationSeconds, overallRate: fixedRate });
   const peakRssMiB = await rssMiB(server.child.pid ?? 0, 'VmHWM');
   const line = (label: string, r: LoadResult) =>
-    `  ${label.padEnd(20)} ${r.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms (autocannon p99 ${r.autocannonP99Ms} ms)  non-2xx ${r.non2xx}  errors ${r.errors}`;
+    `  ${label.padEnd(20)} ${r.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms (autocannon p99 ${r.autocannonP99Ms} ms)  CPU ${(r.cpuMsPerRequest * 1000).toFixed(0)} µs/req  non-2xx ${r.non2xx}  errors ${r.errors}`;
   console.log(line(`${connections} connections`, saturated));
   console.log(line(`${fixedRate} req/s fixed`, paced));
   console.log(`  RSS                  ${idleRssMiB.toFixed(1)} MiB after start, ${peakRssMiB.toFixed(1)} MiB peak (VmHWM)`);
@@ -204,9 +222,12 @@ try {
   await stopChild(guardian);
 
   const ratio = guardianResult.saturated.requestsPerSecond / bareResult.saturated.requestsPerSecond;
+  const cpuRatio = bareResult.saturated.cpuMsPerRequest / guardianResult.saturated.cpuMsPerRequest;
+  const transportRatio = transportResult.saturated.requestsPerSecond / bareResult.saturated.requestsPerSecond;
+  const transportCpuRatio = bareResult.saturated.cpuMsPerRequest / transportResult.saturated.cpuMsPerRequest;
   console.log('\nsummary');
-  console.log(`  throughput ratio     ${(ratio * 100).toFixed(1)}% of bare (target >= 70%)`);
-  console.log(`  transport only       ${((transportResult.saturated.requestsPerSecond / bareResult.saturated.requestsPerSecond) * 100).toFixed(1)}% of bare, p99 at ${fixedRate} req/s ${transportResult.paced.p99Ms.toFixed(2)} ms, peak RSS ${transportResult.rssMiB.toFixed(1)} MiB`);
+  console.log(`  throughput ratio     ${(ratio * 100).toFixed(1)}% of bare by req/s, ${(cpuRatio * 100).toFixed(1)}% by CPU per request (target >= 70%)`);
+  console.log(`  transport only       ${(transportRatio * 100).toFixed(1)}% of bare by req/s, ${(transportCpuRatio * 100).toFixed(1)}% by CPU per request, p99 at ${fixedRate} req/s ${transportResult.paced.p99Ms.toFixed(2)} ms, peak RSS ${transportResult.rssMiB.toFixed(1)} MiB`);
   console.log(`  p99 at ${fixedRate} req/s    ${guardianResult.paced.p99Ms.toFixed(2)} ms (target <= 5 ms)`);
   console.log(`  peak RSS             ${guardianResult.rssMiB.toFixed(1)} MiB (target <= 100 MiB)`);
 } finally {

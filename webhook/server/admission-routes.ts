@@ -4,6 +4,7 @@
 // its deadline) still becomes an AdmissionReview. What an AdmissionReview means is the protocol
 // layer's business; this module only moves them.
 
+import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import {
   allowed,
@@ -92,12 +93,16 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
 
   return async function answerAdmission(c: Context): Promise<Response> {
     const startedMs = performance.now();
-    const contentType = c.req.header('content-type');
+    // On Node the parsed header object is already there; building a fetch Headers from it for two
+    // lookups would be the costliest part of reading the request. app.request() has no bindings.
+    const nodeHeaders = (c.env as Partial<HttpBindings> | undefined)?.incoming?.headers;
+    const contentType = nodeHeaders !== undefined ? nodeHeaders['content-type'] : c.req.header('content-type');
     if (!isJsonContentType(contentType)) {
       const message = `The admission request must have content type application/json, not ${contentType === undefined ? 'none' : JSON.stringify(contentType)}.`;
       return finish(c, startedMs, { review: rejectMalformedReview(400, message), reason: 'UnsupportedContentType' }, 'UnsupportedContentType');
     }
-    const body = await readJsonBody(c.req.raw, maxBodyBytes);
+    const declaredLength = nodeHeaders !== undefined ? nodeHeaders['content-length'] : c.req.header('content-length');
+    const body = await readJsonBody(c.req.raw, declaredLength, maxBodyBytes);
     if (!body.ok) return finish(c, startedMs, { review: rejectMalformedReview(body.code, body.message), reason: body.reason }, body.reason);
 
     let outcome: ReviewOutcome;
@@ -118,11 +123,10 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
  * Reads the whole body, never holding more than `maxBodyBytes`. A declared Content-Length over the
  * limit is refused before reading a byte; a chunked body is counted while it streams.
  */
-export async function readJsonBody(request: Request, maxBodyBytes: number): Promise<BodyResult> {
-  const declared = request.headers.get('content-length');
+export async function readJsonBody(request: Request, declared: string | undefined, maxBodyBytes: number): Promise<BodyResult> {
   let text: string;
   try {
-    if (declared !== null) {
+    if (declared !== undefined) {
       const declaredBytes = Number(declared);
       if (declaredBytes > maxBodyBytes) return tooLarge(maxBodyBytes);
       // The HTTP parser stops at Content-Length, so reading it all stays within the limit.
