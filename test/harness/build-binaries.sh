@@ -46,7 +46,9 @@ build_in_module() {
       for r in $REPLACES; do go mod edit -replace="$r"; done
     fi
     go mod tidy -e >/dev/null 2>&1 || true
-    go build -o "$out" "$pkg"
+    # Build beside the target and rename, so an interrupted build never leaves a cached binary.
+    go build -o "$out.partial" "$pkg"
+    mv "$out.partial" "$out"
   )
 }
 
@@ -66,12 +68,22 @@ build_kube_apiserver() {
   local staging_version="v0.${KUBERNETES_VERSION#v1.}"
   local dir="$WORK/kube-apiserver"
   rm -rf "$dir" && mkdir -p "$dir"
-  local gomod
-  gomod=$(curl -fsS "${GOPROXY_URL:-https://proxy.golang.org}/k8s.io/kubernetes/@v/$KUBERNETES_VERSION.mod")
+  # The go.mod through go itself (not curl), so GOPROXY and GONOSUMDB settings apply.
+  local gomod_file
+  gomod_file=$(cd "$dir" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+  [[ -f "$gomod_file" ]] || { log "could not download k8s.io/kubernetes@$KUBERNETES_VERSION"; exit 1; }
   local replaces=""
-  for m in $(echo "$gomod" | grep -oE '^\s*k8s.io/[a-z0-9-]+ => ./staging' | awk '{print $1}'); do
+  for m in $(grep -oE '^\s*k8s.io/[a-z0-9-]+ => ./staging' "$gomod_file" | awk '{print $1}'); do
     replaces+=" $m=$m@$staging_version"
   done
+  # What `kube-apiserver --version` and GET /version report; the Kubernetes release build sets the
+  # same variables (hack/lib/version.sh).
+  local minor="${KUBERNETES_VERSION#v1.}"; minor="${minor%%.*}"
+  local ldflags="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
+  ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+  ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+  ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION"
+  ldflags+=" -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
   (
     cd "$dir"
     go mod init pvc-guardian-harness/kube >/dev/null 2>&1
@@ -79,7 +91,9 @@ build_kube_apiserver() {
     go mod edit -require="k8s.io/kubernetes@$KUBERNETES_VERSION"
     for r in $replaces; do go mod edit -replace="$r"; done
     go mod tidy >/dev/null
-    go build -o "$out" k8s.io/kubernetes/cmd/kube-apiserver
+    # Build beside the target and rename, so an interrupted build never leaves a cached binary.
+    go build -ldflags "$ldflags" -o "$out.partial" k8s.io/kubernetes/cmd/kube-apiserver
+    mv "$out.partial" "$out"
   )
 }
 

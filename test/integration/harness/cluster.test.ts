@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { requireOrSkip } from '../../harness/binaries.ts';
+import { binaryVersions, requireOrSkip } from '../../harness/binaries.ts';
 import { startTestCluster, type TestCluster } from '../../harness/cluster.ts';
 import { createNamespace, deleteNamespace, deletePvc, requestJson, setPvcPhase } from '../../harness/kube-objects.ts';
 
@@ -50,6 +50,11 @@ describe('test cluster', { skip: requireOrSkip(['etcd', 'kube-apiserver']) }, ()
     assert.equal(after.status, 404);
     await deleteNamespace(cluster, namespace);
     assert.equal((await requestJson(cluster, 'GET', `/api/v1/namespaces/${namespace}`)).status, 404);
+  });
+
+  it('reports the Kubernetes version the harness asked for', async () => {
+    const version = await requestJson<{ gitVersion: string; major: string; minor: string }>(cluster, 'GET', '/version');
+    assert.equal(version.body?.gitVersion, binaryVersions['kube-apiserver']);
   });
 
   it('authenticates the admin by client certificate as well as by token', async () => {
