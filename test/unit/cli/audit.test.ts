@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatAuditTable, runAuditCommand } from '../../../webhook/cli/audit.ts';
+import type { AuditReport } from '../../../webhook/server/backup-audit.ts';
+
+const report: AuditReport = {
+  generatedAt: '2026-11-25T12:30:00.000Z',
+  repositoryReadable: true,
+  repositoryProblem: null,
+  rows: [
+    {
+      namespace: 'apps',
+      pvc: 'data',
+      tier: 'hourly',
+      phase: 'Bound',
+      identity: 'data-backup@apps:/data',
+      objects: { secret: true, replicationDestination: true, replicationSource: true },
+      lastSnapshotTime: '2026-11-25T12:00:00Z',
+      completeSnapshots: 3,
+      replicationSourceLastSyncTime: '2026-11-25T12:00:05Z',
+      verdict: 'ok',
+      detail: null,
+    },
+    {
+      namespace: 'media',
+      pvc: 'library',
+      tier: 'daily',
+      phase: 'Bound',
+      identity: 'library-backup@media:/data',
+      objects: { secret: true, replicationDestination: false, replicationSource: false },
+      lastSnapshotTime: null,
+      completeSnapshots: 0,
+      replicationSourceLastSyncTime: null,
+      verdict: 'missing-objects',
+      detail: 'missing ReplicationDestination; the reconciler should create them',
+    },
+  ],
+};
+
+function io(files: Record<string, string>) {
+  const out = { stdout: '', stderr: '' };
+  return {
+    out,
+    io: {
+      stdout: (text: string) => (out.stdout += text),
+      stderr: (text: string) => (out.stderr += text),
+      readFile: (file: string) => {
+        const content = files[file];
+        if (content === undefined) throw new Error(`ENOENT: ${file}`);
+        return content;
+      },
+    },
+  };
+}
+
+test('the table aligns columns, flags objects S D R and explains problems below', () => {
+  assert.equal(
+    formatAuditTable(report),
+    [
+      'NAMESPACE  PVC      TIER    OBJECTS  LAST SNAPSHOT         RS LAST SYNC          VERDICT',
+      'apps       data     hourly  SDR      2026-11-25T12:00:00Z  2026-11-25T12:00:05Z  ok',
+      'media      library  daily   S--      -                     -                     missing-objects',
+      '',
+      'media/library: missing ReplicationDestination; the reconciler should create them',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('audit asks the read API with the token and CA from files and prints the table or JSON', async () => {
+  const calls: { url: string; token: string; caPem: string; serverName?: string }[] = [];
+  const fetchAudit = async (options: { url: URL; token: string; caPem: string; serverName?: string }) => {
+    calls.push({ ...options, url: options.url.href });
+    return { status: 200, text: JSON.stringify(report) };
+  };
+  const table = io({ token: 'eyJ.token\n', 'ca.crt': 'PEM' });
+  assert.equal(await runAuditCommand(['--server', 'https://localhost:8443', '--token-file', 'token', '--ca-file', 'ca.crt', '--server-name', 'pvc-guardian.pvc-guardian.svc'], table.io, fetchAudit), 0);
+  assert.deepEqual(calls[0], { url: 'https://localhost:8443/v1/audit', token: 'eyJ.token', caPem: 'PEM', serverName: 'pvc-guardian.pvc-guardian.svc' });
+  assert.equal(table.out.stdout, formatAuditTable(report));
+  const json = io({ token: 't', 'ca.crt': 'PEM' });
+  assert.equal(await runAuditCommand(['--server', 'https://h', '--token-file', 'token', '--ca-file', 'ca.crt', '-o', 'json'], json.io, fetchAudit), 0);
+  assert.deepEqual(JSON.parse(json.out.stdout), report);
+});
+
+test('audit refuses plain http, reports a refusal with the server message, and exits 2 on bad usage', async () => {
+  const never = async () => assert.fail('no request expected');
+  const plain = io({ token: 't', 'ca.crt': 'PEM' });
+  assert.equal(await runAuditCommand(['--server', 'http://h', '--token-file', 'token', '--ca-file', 'ca.crt'], plain.io, never), 2);
+  assert.match(plain.out.stderr, /https/);
+  const refused = io({ token: 't', 'ca.crt': 'PEM' });
+  const forbidden = async () => ({ status: 403, text: JSON.stringify({ error: 'forbidden', message: 'system:serviceaccount:a:b may not read' }) });
+  assert.equal(await runAuditCommand(['--server', 'https://h', '--token-file', 'token', '--ca-file', 'ca.crt'], refused.io, forbidden), 1);
+  assert.match(refused.out.stderr, /HTTP 403\): system:serviceaccount:a:b may not read/);
+  const usage = io({});
+  assert.equal(await runAuditCommand(['--server', 'https://h'], usage.io, never), 2);
+});
