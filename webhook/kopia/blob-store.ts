@@ -4,7 +4,8 @@
 
 export type BlobMetadata = {
   id: string;
-  lengthBytes: number;
+  /** Present when the backend reports it for free while listing (object stores do). */
+  lengthBytes?: number;
 };
 
 export interface BlobStore {

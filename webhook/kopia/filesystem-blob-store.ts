@@ -145,17 +145,9 @@ export function createFilesystemBlobStore(deps: { rootPath: string }): BlobStore
       if (!isFile || !name.endsWith(blobFileSuffix)) continue;
       const id = accumulated + name.slice(0, -blobFileSuffix.length);
       if (!id.startsWith(prefix) || id === "") continue;
-      let lengthBytes: number;
-      try {
-        lengthBytes = (await stat(fullPath)).size;
-      } catch (error) {
-        const failure = fromFileSystemError(error, fullPath);
-        // Deleted between the listing and the stat: it is simply not part of this listing.
-        if (failure.kind === "not-found") continue;
-        throw failure;
-      }
+      // No stat per file: the reader needs names only, and a refresh lists every index blob.
       listedPaths.set(id, fullPath);
-      out.push({ id, lengthBytes });
+      out.push({ id });
     }
   }
 
