@@ -48,25 +48,32 @@ function requestFacts(request: AdmissionRequest, pvc: PersistentVolumeClaim): Ad
   };
 }
 
-/** Resolves with `fallback` if `signal` aborts first; never leaves the caller waiting. */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal, fallback: () => T): Promise<T> {
-  if (signal.aborted) return Promise.resolve(fallback());
+/**
+ * Resolves with `fallback` if `signal` aborts first or the work fails; never leaves the caller
+ * waiting. The fallback is told which, so the answer names what really happened.
+ */
+function raceAbort<T>(work: () => Promise<T>, signal: AbortSignal, fallback: (failure: { error?: unknown }) => T): Promise<T> {
+  if (signal.aborted) return Promise.resolve(fallback({}));
   return new Promise((resolve) => {
-    const onAbort = () => resolve(fallback());
+    const onAbort = () => resolve(fallback({}));
     signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(fallback());
-        void error;
-      },
-    );
+    // Called inside a promise so that an adapter throwing synchronously is a failure, not a crash.
+    Promise.resolve()
+      .then(work)
+      .then(
+        (value) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(fallback({ error }));
+        },
+      );
   });
 }
+
+const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
   const now = deps.now ?? Date.now;
@@ -76,10 +83,15 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
     const first = evaluatePvc(pvc, facts, policy, (identity) => catalog.lookup(identity, now()));
     if (first.scope !== "protected" || first.decision.answer !== "fresh" || !catalog.lookupWithRefreshOnMiss) return first;
     // A miss may only mean the backup landed after our last refresh: read the new blobs once.
-    const refreshed = await raceAbort(catalog.lookupWithRefreshOnMiss(first.identity.key, now()), signal, (): CatalogLookup => ({
-      readable: false,
-      reason: DEADLINE_PASSED,
-    }));
+    const refreshOnMiss = catalog.lookupWithRefreshOnMiss.bind(catalog);
+    const refreshed = await raceAbort(
+      () => refreshOnMiss(first.identity.key, now()),
+      signal,
+      ({ error }): CatalogLookup => ({
+        readable: false,
+        reason: error === undefined ? DEADLINE_PASSED : `re-reading the repository failed: ${describeError(error)}`,
+      }),
+    );
     return evaluatePvc(pvc, facts, policy, () => refreshed);
   }
 
@@ -145,10 +157,18 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
 
     const skip = evaluation.annotations.skipRestore;
     const restoring = evaluation.decision.answer === "restore" && !(skip.requested && skip.reason !== undefined);
-    const result = await raceAbort(deps.generator.generate({ pvc, evaluation, restoring }, bounded), bounded, () => ({
-      ok: false as const,
-      message: "the backup objects could not be written before pvc-guardian's internal deadline",
-    }));
+    const generator = deps.generator;
+    const result = await raceAbort(
+      () => generator.generate({ pvc, evaluation, restoring }, bounded),
+      bounded,
+      ({ error }) => ({
+        ok: false as const,
+        message:
+          error === undefined
+            ? "the backup objects could not be written before pvc-guardian's internal deadline"
+            : `writing the backup objects failed: ${describeError(error)}`,
+      }),
+    );
     if (result.ok) return { ...base, review: allowed(request.uid, [...verdict.warnings, ...result.warnings]) };
     deps.onGenerationFailure?.(restoring ? "restore" : "fresh");
     if (restoring) {
