@@ -384,19 +384,26 @@ test("a failed generation on the fresh path allows with a warning and is counted
   assert.deepEqual(failures, ["fresh"]);
 });
 
-test("a generator that throws is a failed generation, not a crash", async () => {
+test("a generator that throws is a failed generation naming the error, not a crash", async () => {
   const body = fixture("protected-create.json");
-  const throwing = createRecordingGenerator(async () => {
-    throw new Error("socket hang up");
-  }).generator;
-  const fresh = await setup({ catalog: createMemoryCatalog({}).catalog, generator: throwing }).validate(body, signal());
-  assert.equal(fresh.review.response.allowed, true);
-  assert.equal(fresh.reason, "generation-deferred");
-  const afterMutation = structuredClone(body);
-  afterMutation.request["object"].spec.dataSourceRef = EXPECTED_REF;
-  const restore = await setup({ catalog: restoreCatalog().catalog, generator: throwing }).validate(afterMutation, signal());
-  assert.equal(restore.review.response.allowed, false);
-  assert.equal(restore.reason, "generation-failed");
+  const rejecting: BackupObjectGenerator = { generate: async () => Promise.reject(new Error("socket hang up")) };
+  const throwing: BackupObjectGenerator = {
+    generate: () => {
+      throw new Error("socket hang up");
+    },
+  };
+  for (const generator of [rejecting, throwing]) {
+    const fresh = await setup({ catalog: createMemoryCatalog({}).catalog, generator }).validate(body, signal());
+    assert.equal(fresh.review.response.allowed, true);
+    assert.equal(fresh.reason, "generation-deferred");
+    assert.ok(fresh.review.response.warnings?.some((w) => /writing the backup objects failed: socket hang up/.test(w)));
+    const afterMutation = structuredClone(body);
+    afterMutation.request["object"].spec.dataSourceRef = EXPECTED_REF;
+    const restore = await setup({ catalog: restoreCatalog().catalog, generator }).validate(afterMutation, signal());
+    assert.equal(restore.review.response.allowed, false);
+    assert.equal(restore.reason, "generation-failed");
+    assert.match(restore.review.response.status!.message, /writing the backup objects failed: socket hang up/);
+  }
 });
 
 test("a generation that outlives the deadline denies on the restore path and warns on the fresh path", { timeout: 10_000 }, async () => {
@@ -453,13 +460,27 @@ test("a refresh that confirms the miss stays fresh", async () => {
   assert.equal((await setup({ catalog }).validate(body, signal())).reason, "fresh");
 });
 
-test("a refresh that fails makes the answer unknown and denies", async () => {
+test("a refresh that fails makes the answer unknown and denies, saying why", async () => {
   const body = fixture("protected-create.json");
-  for (const refresh of [async (): Promise<CatalogLookup> => ({ readable: false, reason: "index blob unreadable" }), async (): Promise<CatalogLookup> => Promise.reject(new Error("EIO"))]) {
+  const refreshes: Array<[(identity: string) => Promise<CatalogLookup>, RegExp]> = [
+    [async () => ({ readable: false, reason: "index blob unreadable" }), /index blob unreadable/],
+    [async () => Promise.reject(new Error("EIO: i/o error, read")), /re-reading the repository failed: EIO: i\/o error, read/],
+    [
+      () => {
+        throw new Error("catalog not started");
+      },
+      /re-reading the repository failed: catalog not started/,
+    ],
+  ];
+  for (const [refresh, message] of refreshes) {
     const { catalog } = createMemoryCatalog({ snapshots: {}, refresh });
-    const validation = await setup({ catalog }).validate(body, signal());
+    const { mutate, validate } = setup({ catalog });
+    assert.equal((await mutate(body, signal())).reason, "unknown");
+    const validation = await validate(body, signal());
     assert.equal(validation.review.response.allowed, false);
     assert.equal(validation.reason, "unknown");
+    assert.match(validation.review.response.status!.message, message);
+    assert.doesNotMatch(validation.review.response.status!.message, /deadline/);
   }
 });
 
