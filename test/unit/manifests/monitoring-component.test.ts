@@ -18,12 +18,9 @@ type ServiceMonitor = ManifestObject & {
  * one is added to webhook/server/metrics.ts this test fails until it is removed from this list.
  */
 const pendingMetrics: Record<string, string> = {
-  pvc_guardian_catalog_last_refresh_success: 'gauge, per replica: 1 when the last catalog refresh read the repository, 0 when it failed',
-  pvc_guardian_catalog_last_success_timestamp_seconds: 'gauge: Unix time of the last successful catalog refresh (absent before the first)',
   pvc_guardian_pvc_newest_snapshot_timestamp_seconds:
     'gauge {namespace, pvc, tier}: start time of the newest complete snapshot of each protected PVC identity in the catalog',
   pvc_guardian_tier_interval_seconds: 'gauge {tier}: the nominal interval between two runs of the tier schedule',
-  pvc_guardian_sweep_passes_total: 'counter {outcome=ok|partial|error|held|dry-run}: sweep passes (named in webhook/reconciler/reconciler-metrics.ts)',
 };
 
 const componentDir = path.join(manifestsDir, 'components', 'monitoring');
