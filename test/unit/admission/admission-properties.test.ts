@@ -226,7 +226,7 @@ test("any JSON value gets a valid AdmissionReview from both webhooks, never a th
       counts.randomJson++;
       await bothHandlersAnswer(body, pick);
     }),
-    { numRuns: 600, seed: SEED },
+    { numRuns: 500, seed: SEED },
   );
   report(t, "randomJson");
 });
@@ -237,7 +237,7 @@ test("any generated PVC review gets a valid AdmissionReview whose patch applies 
       counts.randomPvc++;
       await bothHandlersAnswer(body, pick);
     }),
-    { numRuns: 1500, seed: SEED },
+    { numRuns: 1000, seed: SEED },
   );
   report(t, "randomPvc");
 });
@@ -248,7 +248,7 @@ test("any fixture with fields removed or replaced gets a valid AdmissionReview e
       counts.mutatedFixture++;
       await bothHandlersAnswer(body, pick);
     }),
-    { numRuns: 1200, seed: SEED },
+    { numRuns: 800, seed: SEED },
   );
   report(t, "mutatedFixture");
 });
@@ -328,7 +328,7 @@ test("a protected PVC is never allowed by the validator while the catalog cannot
       const outcome = await answerOf(validators[pick % validators.length]!, body);
       assert.equal(outcome.review.response.allowed, false, `allowed (${outcome.reason}): ${JSON.stringify(body["request"].object.metadata)}`);
     }),
-    { numRuns: 1500, seed: SEED },
+    { numRuns: 1300, seed: SEED },
   );
   report(t, "protectedUnreadable");
 });
@@ -338,5 +338,5 @@ test("property case totals", (t) => {
   const line = `property cases in total: ${total} (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")})`;
   t.diagnostic(line);
   console.log(line);
-  assert.ok(total >= 5_000, line);
+  assert.ok(total >= 4_000, line);
 });
