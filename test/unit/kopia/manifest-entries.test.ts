@@ -44,6 +44,32 @@ describe("manifest contents", () => {
   });
 });
 
+describe("snapshot manifests", () => {
+  it("flags a checkpoint manifest as incomplete and lists the field where kopia puts it", () => {
+    const data = {
+      id: "",
+      source: { host: "ns", userName: "app", path: "/data" },
+      description: "",
+      startTime: "2026-01-01T00:00:00.5Z",
+      endTime: "2026-01-01T00:10:00Z",
+      stats: { totalSize: 1 },
+      incomplete: "checkpoint",
+      rootEntry: { name: "data" },
+    };
+    const snapshot = toSnapshotManifest({ id: "c0ffee", labels: snapshotLabels, modifiedNs: 0n, deleted: false, data });
+    assert.equal(snapshot.incompleteReason, "checkpoint");
+    assert.equal(snapshot.startTimeNs, 1767225600500000000n);
+    assert.equal(
+      formatSnapshotListJson([snapshot]),
+      '[\n {"id":"c0ffee","source":{"host":"ns","userName":"app","path":"/data"},"description":"","startTime":"2026-01-01T00:00:00.5Z","endTime":"2026-01-01T00:10:00Z","stats":{"totalSize":1},"incomplete":"checkpoint","rootEntry":{"name":"data"}}\n]',
+    );
+  });
+
+  it("refuses a snapshot manifest without a source", () => {
+    assert.throws(() => toSnapshotManifest({ id: "x", labels: snapshotLabels, modifiedNs: 0n, deleted: false, data: { startTime: "2026-01-01T00:00:00Z" } }), (e) => isRepositoryError(e, "corrupt"));
+  });
+});
+
 describe("snapshot listing output", () => {
   it("escapes strings the way Go's encoding/json does", () => {
     assert.equal(goJson({ p: "/data/<a>&\"b\"\n\u2028é" }), '{"p":"/data/\\u003ca\\u003e\\u0026\\"b\\"\\n\\u2028é"}');
