@@ -21,7 +21,10 @@ export type GenerationRequest = {
 
 export type GenerationResult =
   | { ok: true; warnings: string[] }
-  /** `message` is a full sentence for the person whose apply failed. */
+  /**
+   * `message` is a clause naming what could not be written and why, e.g. "the restore objects
+   * for PVC media/app could not be written (…)"; the handler puts it into its full sentence.
+   */
   | { ok: false; message: string };
 
 export interface BackupObjectGenerator {
