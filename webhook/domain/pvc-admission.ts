@@ -43,6 +43,16 @@ export type PvcEvaluation =
   /** Protected by its label but impossible to decide for, e.g. no fixed name. */
   | { scope: "undecidable"; tierName: string; problem: string; warnings: string[] };
 
+/**
+ * The API server generates the name after mutating admission and before validating admission, so
+ * the mutator sees no name and the validator sees `<generateName><5 random>`. Either way the name
+ * is not one the PVC will have again after a disaster. The base is cut to 58 characters.
+ */
+const GENERATED_NAME_BASE_LENGTH = 58;
+function isGeneratedName(name: string, generateName: string | undefined): boolean {
+  return generateName !== undefined && generateName !== "" && name.startsWith(generateName.slice(0, GENERATED_NAME_BASE_LENGTH));
+}
+
 /** Looks a Kopia identity up; the admission path passes a memory-only catalog read. */
 export type IdentityLookup = (identityKey: string) => CatalogLookup;
 
@@ -65,7 +75,7 @@ export function evaluatePvc(
       break;
   }
   const annotations = readBackupAnnotations(pvc.metadata?.annotations);
-  if (!facts.name) {
+  if (!facts.name || isGeneratedName(facts.name, pvc.metadata?.generateName)) {
     return {
       scope: "undecidable",
       tierName: protection.tierName,
@@ -155,7 +165,7 @@ export function decideValidation(pvc: PersistentVolumeClaim, evaluation: PvcEval
   if (evaluation.scope === "undecidable") {
     return {
       allowed: false,
-      message: `pvc-guardian blocked this PVC: ${evaluation.problem}. Give it a fixed name, or remove the ${BACKUP_LABEL} label.`,
+      message: `pvc-guardian blocked this PVC: ${evaluation.problem}. Give it a fixed metadata.name and no generateName, or remove the ${BACKUP_LABEL} label.`,
       warnings: evaluation.warnings,
       reason: "undecidable",
     };
