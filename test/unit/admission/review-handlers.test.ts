@@ -343,6 +343,19 @@ test("a protected generateName PVC with no name is not patched and is denied", a
   assert.deepEqual(lookups, []);
 });
 
+test("a protected generateName PVC is denied by the validator, which sees the generated name", async () => {
+  const body = fixture("generate-name-validating-create.json");
+  const { catalog, lookups } = createMemoryCatalog({});
+  const { generator, calls } = createRecordingGenerator();
+  const validation = await setup({ catalog, generator }).validate(body, signal());
+  assertEchoes(validation, body);
+  assert.equal(validation.review.response.allowed, false);
+  assert.equal(validation.reason, "undecidable");
+  assert.match(validation.review.response.status!.message, /generateName makes a new name every time/);
+  assert.deepEqual(lookups, []);
+  assert.equal(calls.length, 0, "no backup objects for a name that will never come back");
+});
+
 test("dormant allows a protected PVC while the repository is unreadable, with a warning and no generation", async () => {
   const body = fixture("protected-create.json");
   const { generator, calls } = createRecordingGenerator();

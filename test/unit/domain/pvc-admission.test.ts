@@ -28,6 +28,11 @@ function pvc(overrides: { labels?: Record<string, string>; annotations?: Record<
     spec: overrides.spec ?? { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "10Gi" } }, storageClassName: "longhorn" },
   };
 }
+function withGenerateName(generateName: string, name: string): PersistentVolumeClaim {
+  const claim = pvc();
+  claim.metadata = { ...claim.metadata, name, generateName };
+  return claim;
+}
 const facts: AdmissionRequestFacts = { operation: "CREATE", name: "app-data", namespace: "media" };
 
 function run(claim: PersistentVolumeClaim, answer: keyof typeof lookups, options: { facts?: typeof facts; dormant?: boolean } = {}) {
@@ -108,6 +113,10 @@ const rows: Row[] = [
   { name: "leaves an excluded namespace alone", claim: pvc(), answer: "unknown", facts: { ...facts, namespace: "kube-system" }, addsRef: false, mutationReason: "excluded-namespace", allowed: true, validationReason: "excluded-namespace" },
   { name: "warns about a mistyped tier and leaves the PVC alone", claim: pvc({ labels: { backup: "Hourly" } }), answer: "unknown", addsRef: false, mutationReason: "unknown-tier", allowed: true, validationReason: "unknown-tier", warning: /Did you mean "hourly"/ },
   { name: "denies a protected PVC with no fixed name", claim: pvc(), answer: "fresh", facts: { ...facts, name: undefined }, addsRef: false, mutationReason: "undecidable", allowed: false, validationReason: "undecidable", message: /fixed metadata.name/ },
+  { name: "denies a protected PVC whose name was generated (as the validator sees it)", claim: withGenerateName("scratch-", "scratch-x7k2p"), answer: "fresh", facts: { ...facts, name: "scratch-x7k2p" }, addsRef: false, mutationReason: "undecidable", allowed: false, validationReason: "undecidable", message: /no generateName/ },
+  { name: "denies a generated name whose base was cut to 58 characters", claim: withGenerateName(`${"g".repeat(70)}-`, `${"g".repeat(58)}abcde`), answer: "fresh", facts: { ...facts, name: `${"g".repeat(58)}abcde` }, addsRef: false, mutationReason: "undecidable", allowed: false, validationReason: "undecidable" },
+  { name: "decides normally when a fixed name does not come from generateName", claim: withGenerateName("scratch-", "app-data"), answer: "fresh", addsRef: false, mutationReason: "fresh", allowed: true, validationReason: "fresh" },
+  { name: "decides normally with an empty generateName", claim: withGenerateName("", "app-data"), answer: "restore", addsRef: true, mutationReason: "restore", allowed: false, validationReason: "data-source-mismatch" },
 ];
 
 for (const row of rows) {
