@@ -1,0 +1,300 @@
+// The seed architecture's scenarios end to end: a real kube-apiserver calling pvc-guardian as a
+// real webhook (URL clientConfig with caBundle, and the shipped manifests' selectors and
+// matchConditions), pvc-guardian started through startGuardian with its reconciler and sweeper,
+// and a Kopia repository made by the real kopia. Plus pvc-guardian down, break-glass and dormant.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { createCertificateAuthority, issueServerCertificate, type CertificateAuthority, type IssuedCertificate } from '../../../certs/pki.ts';
+import { requireOrSkip } from '../../harness/binaries.ts';
+import { startTestCluster, type TestCluster } from '../../harness/cluster.ts';
+import { installCrds } from '../../harness/crds.ts';
+import { createKopiaRepository, findKopiaBinary, kopiaSkip, type KopiaRepository } from '../../harness/kopia.ts';
+import { createNamespace, requestJson, setPvcPhase } from '../../harness/kube-objects.ts';
+import { findObject, manifestsDir, readObjects } from '../../unit/manifests/manifest-files.ts';
+import { loadConfig } from '../../../webhook/config.ts';
+import { startGuardian, type RunningGuardian } from '../../../webhook/main.ts';
+
+type Status = { status: number; message: string };
+type Webhook = { name: string; clientConfig: Record<string, unknown> };
+type WebhookConfiguration = { apiVersion: string; kind: string; metadata: { name: string; annotations?: Record<string, string> }; webhooks: Webhook[] };
+
+const quietLog = pino({ level: 'silent' });
+
+async function eventually<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await attempt();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await sleep(200);
+  }
+  throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+describe('the four scenarios with pvc-guardian as a real webhook', { skip: requireOrSkip(['etcd', 'kube-apiserver']) || kopiaSkip() }, () => {
+  let cluster: TestCluster;
+  let repository: KopiaRepository;
+  let workDir: string;
+  let ca: CertificateAuthority;
+  let serving: IssuedCertificate;
+  let guardian: RunningGuardian | undefined;
+  let namespace: string;
+  let hiddenRepositoryPath: string;
+
+  async function startWith(policy: { dormant: boolean }): Promise<void> {
+    const policyFile = path.join(workDir, `policy-${policy.dormant ? 'dormant' : 'active'}.yaml`);
+    await writeFile(
+      policyFile,
+      [
+        // Short delays so the scenarios run in seconds; everything else is the shipped default.
+        'firstBackupDelay: 3s',
+        'catalog: { refreshInterval: 1s, freshnessBound: 4s, missRefreshTimeout: 500ms }',
+        'reconcile: { interval: 1s, leaseDuration: 15s }',
+        'sweep: { schedule: "* * * * *", gracePeriod: 1s }',
+        `dormant: ${policy.dormant}`,
+        '',
+      ].join('\n'),
+    );
+    const loaded = loadConfig({
+      PVC_GUARDIAN_POLICY_FILE: policyFile,
+      PVC_GUARDIAN_TLS_CERT_FILE: serving.certPath,
+      PVC_GUARDIAN_TLS_KEY_FILE: serving.keyPath,
+      PVC_GUARDIAN_LISTEN_HOST: '127.0.0.1',
+      PVC_GUARDIAN_PORT: '0',
+      PVC_GUARDIAN_NAMESPACE: 'pvc-guardian',
+      PVC_GUARDIAN_POD_NAME: 'pvc-guardian-scenarios',
+      PVC_GUARDIAN_REPOSITORY_PATH: repository.rootPath,
+      PVC_GUARDIAN_PASSWORD_FILE: repository.passwordFile,
+      PVC_GUARDIAN_KUBERNETES: 'kubeconfig',
+      PVC_GUARDIAN_KUBECONFIG: cluster.kubeconfigPath,
+    });
+    assert.ok(loaded.ok, loaded.ok ? '' : loaded.problems.join('; '));
+    guardian = await startGuardian(loaded.config, quietLog);
+    await registerWebhooks(guardian.port);
+  }
+
+  async function stopGuardian(): Promise<void> {
+    await guardian?.stop();
+    guardian = undefined;
+  }
+
+  /** The shipped webhook configurations, pointed at this process by URL with the test CA. */
+  async function registerWebhooks(port: number): Promise<void> {
+    const objects = readObjects(manifestsDir);
+    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+      const shipped = findObject<WebhookConfiguration>(objects, kind, 'pvc-guardian');
+      const configuration = structuredClone(shipped);
+      delete configuration.metadata.annotations;
+      for (const webhook of configuration.webhooks) {
+        const service = webhook.clientConfig['service'] as { path: string };
+        webhook.clientConfig = { url: `https://127.0.0.1:${port}${service.path}`, caBundle: Buffer.from(ca.certPem).toString('base64') };
+      }
+      const plural = kind === 'MutatingWebhookConfiguration' ? 'mutatingwebhookconfigurations' : 'validatingwebhookconfigurations';
+      const applied = await requestJson(cluster, 'PATCH', `/apis/admissionregistration.k8s.io/v1/${plural}/pvc-guardian?fieldManager=scenarios&force=true`, {
+        body: configuration,
+        contentType: 'application/apply-patch+yaml',
+      });
+      assert.equal(applied.status === 200 || applied.status === 201, true, JSON.stringify(applied.body));
+    }
+    // The API server picks webhook configurations up asynchronously.
+    await sleep(1_500);
+  }
+
+  function pvcBody(name: string, labels: Record<string, string>, ns = namespace) {
+    return {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name, namespace: ns, labels },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+    };
+  }
+
+  async function createPvc(name: string, labels: Record<string, string>, options: { ns?: string; dryRun?: boolean } = {}): Promise<Status & { body: Record<string, unknown> }> {
+    const ns = options.ns ?? namespace;
+    const response = await requestJson<Record<string, unknown>>(cluster, 'POST', `/api/v1/namespaces/${ns}/persistentvolumeclaims${options.dryRun ? '?dryRun=All' : ''}`, {
+      body: pvcBody(name, labels, ns),
+    });
+    return { status: response.status, message: String(response.body?.['message'] ?? ''), body: response.body ?? {} };
+  }
+
+  async function getObject(apiPath: string): Promise<Record<string, unknown> | undefined> {
+    const response = await requestJson<Record<string, unknown>>(cluster, 'GET', apiPath);
+    return response.status === 200 ? response.body : undefined;
+  }
+
+  const volsync = (plural: string, name: string) => `/apis/volsync.backube/v1alpha1/namespaces/${namespace}/${plural}/${name}`;
+  const secretPath = (name: string) => `/api/v1/namespaces/${namespace}/secrets/${name}`;
+
+  before(async () => {
+    workDir = await mkdtemp(path.join(tmpdir(), 'pvc-guardian-scenarios-'));
+    ca = await createCertificateAuthority(path.join(workDir, 'pki'), { commonName: 'pvc-guardian scenarios CA' });
+    serving = await issueServerCertificate(ca, path.join(workDir, 'pki'), { name: 'serving', commonName: 'pvc-guardian', ipAddresses: ['127.0.0.1'] });
+    cluster = await startTestCluster();
+    await installCrds(cluster, { certManager: false });
+    await createNamespace(cluster, 'pvc-guardian');
+    await createNamespace(cluster, 'volsync-system');
+    await createNamespace(cluster, 'longhorn-system');
+    namespace = await createNamespace(cluster);
+
+    const binary = findKopiaBinary();
+    assert.ok('path' in binary);
+    repository = await createKopiaRepository({ binaryPath: binary.path, layout: 'create' });
+    hiddenRepositoryPath = `${repository.rootPath}.unmounted`;
+    const source = await repository.makeSourceDir('restored', { 'db.sqlite': 'precious' });
+    // The identity VolSync's mover writes for RS/RD `restored-backup` in this namespace.
+    await repository.snapshot(source, { source: `restored-backup@${namespace}:/data` });
+
+    const sourceSecret = await requestJson(cluster, 'POST', '/api/v1/namespaces/volsync-system/secrets', {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'kopia-credentials', namespace: 'volsync-system' },
+        stringData: { KOPIA_PASSWORD: repository.password, KOPIA_REPOSITORY: 'filesystem:///repository' },
+      },
+    });
+    assert.equal(sourceSecret.status, 201);
+    await startWith({ dormant: false });
+  });
+
+  after(async () => {
+    await stopGuardian();
+    await cluster?.stop();
+    await repository?.dispose();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('1. fresh deploy: admits the PVC without dataSourceRef, writes the Secret and a paused RD, and the RS after the delay', async () => {
+    const created = await createPvc('fresh-app', { backup: 'hourly' });
+    assert.equal(created.status, 201, created.message);
+    assert.equal((created.body['spec'] as { dataSourceRef?: unknown }).dataSourceRef, undefined);
+
+    const secret = await getObject(secretPath('volsync-fresh-app'));
+    assert.ok(secret, 'Secret volsync-fresh-app was generated at admission');
+    assert.equal(Buffer.from((secret['data'] as Record<string, string>)['KOPIA_PASSWORD']!, 'base64').toString(), repository.password);
+    const destination = await getObject(volsync('replicationdestinations', 'fresh-app-backup'));
+    assert.ok(destination, 'ReplicationDestination fresh-app-backup was generated at admission');
+    assert.equal((destination['spec'] as { paused?: boolean }).paused, true);
+    assert.equal(await getObject(volsync('replicationsources', 'fresh-app-backup')), undefined, 'no RS before the PVC is Bound');
+
+    const boundAtMs = Date.now();
+    await setPvcPhase(cluster, namespace, 'fresh-app', 'Bound');
+    const source = await eventually('the ReplicationSource appears', () => getObject(volsync('replicationsources', 'fresh-app-backup')));
+    assert.ok(Date.now() - boundAtMs >= 3_000, 'not before firstBackupDelay (3s) after Bound');
+    const spec = source['spec'] as { sourcePVC: string; kopia: { username: string; hostname: string } };
+    assert.equal(spec.sourcePVC, 'fresh-app');
+    assert.deepEqual([spec.kopia.username, spec.kopia.hostname], ['fresh-app-backup', namespace]);
+  });
+
+  it('2. disaster recovery: injects dataSourceRef to the RD when snapshots exist, and the RD is active', async () => {
+    const created = await createPvc('restored', { backup: 'daily' });
+    assert.equal(created.status, 201, created.message);
+    assert.deepEqual((created.body['spec'] as { dataSourceRef?: unknown }).dataSourceRef, {
+      apiGroup: 'volsync.backube',
+      kind: 'ReplicationDestination',
+      name: 'restored-backup',
+    });
+    const destination = await getObject(volsync('replicationdestinations', 'restored-backup'));
+    assert.ok(destination);
+    const spec = destination['spec'] as { paused?: boolean; trigger: { manual: string }; kopia: { username: string; hostname: string } };
+    assert.notEqual(spec.paused, true, 'the RD restores: it is not paused');
+    assert.equal(spec.trigger.manual, 'restore-once');
+    assert.deepEqual([spec.kopia.username, spec.kopia.hostname], ['restored-backup', namespace]);
+  });
+
+  it('3. repository unreadable: denies protected PVCs with the reason, leaves the rest alone, and admits once readable', async () => {
+    await rename(repository.rootPath, hiddenRepositoryPath);
+    try {
+      const denied = await eventually('protected PVCs are denied', async () => {
+        const attempt = await createPvc('while-unreadable', { backup: 'hourly' }, { dryRun: true });
+        return attempt.status === 201 ? undefined : attempt;
+      });
+      assert.equal(denied.status, 403);
+      const real = await createPvc('while-unreadable', { backup: 'hourly' });
+      assert.equal(real.status, 403);
+      assert.match(real.message, /pvc-guardian blocked PVC .*while-unreadable .*cannot tell whether the backup repository holds data/);
+      assert.match(real.message, /Kopia identity while-unreadable-backup@/);
+
+      assert.equal((await createPvc('scratch', {})).status, 201, 'an unlabelled PVC is unaffected');
+      assert.equal((await createPvc('typo', { backup: 'Hourly' })).status, 201, 'an unknown tier is not gated');
+      assert.equal((await createPvc('storage-own', { backup: 'hourly' }, { ns: 'longhorn-system' })).status, 201, 'excluded namespaces are unaffected');
+    } finally {
+      await rename(hiddenRepositoryPath, repository.rootPath);
+    }
+    const admitted = await eventually('the PVC is admitted once the repository is readable', async () => {
+      const attempt = await createPvc('while-unreadable', { backup: 'hourly' });
+      return attempt.status === 201 ? attempt : undefined;
+    });
+    assert.equal((admitted.body['spec'] as { dataSourceRef?: unknown }).dataSourceRef, undefined);
+  });
+
+  it('3. pvc-guardian down: the fail-closed validator denies protected PVCs only; break-glass lifts it', async () => {
+    await stopGuardian();
+    const denied = await createPvc('while-down', { backup: 'hourly' });
+    assert.equal(denied.status, 500);
+    assert.match(denied.message, /failed calling webhook "validate\.pvc-guardian\.volsync\.backup"/);
+    assert.equal((await createPvc('unprotected-while-down', {})).status, 201);
+    assert.equal((await createPvc('typo-while-down', { backup: 'weekly' })).status, 201, 'the validator only selects configured tiers');
+
+    // Break-glass, the documented command's two deletions.
+    for (const plural of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
+      const deleted = await requestJson(cluster, 'DELETE', `/apis/admissionregistration.k8s.io/v1/${plural}/pvc-guardian`);
+      assert.equal(deleted.status, 200);
+    }
+    const created = await eventually('the PVC is admitted after break-glass', async () => {
+      const attempt = await createPvc('after-break-glass', { backup: 'hourly' });
+      return attempt.status === 201 ? attempt : undefined;
+    });
+    assert.equal((created.body['spec'] as { dataSourceRef?: unknown }).dataSourceRef, undefined, 'nothing restores while the webhooks are gone');
+  });
+
+  it('dormant: the validator admits protected PVCs even with the repository unreadable', async () => {
+    await rename(repository.rootPath, hiddenRepositoryPath);
+    try {
+      await startWith({ dormant: true });
+      const created = await createPvc('while-dormant', { backup: 'hourly' });
+      assert.equal(created.status, 201, created.message);
+      assert.equal((created.body['spec'] as { dataSourceRef?: unknown }).dataSourceRef, undefined);
+    } finally {
+      await stopGuardian();
+      await rename(hiddenRepositoryPath, repository.rootPath);
+    }
+    await startWith({ dormant: false });
+    const gated = await eventually('the active guardian answers again', async () => {
+      const attempt = await createPvc('after-dormant', { backup: 'hourly' });
+      return attempt.status === 201 ? attempt : undefined;
+    });
+    assert.equal(gated.status, 201);
+  });
+
+  it('4. label removed: the sweeper deletes the generated objects after the grace period; the repository keeps its snapshots', async () => {
+    const before = await repository.listSnapshotsJson();
+    const pvcPath = `/api/v1/namespaces/${namespace}/persistentvolumeclaims/fresh-app`;
+    const unlabelled = await requestJson(cluster, 'PATCH', pvcPath, { body: { metadata: { labels: { backup: null } } }, contentType: 'application/merge-patch+json' });
+    assert.equal(unlabelled.status, 200);
+    // The sweep runs on a cron schedule (every minute here, the smallest step cron has).
+    await eventually(
+      'the RS, RD and Secret of fresh-app are swept',
+      async () => {
+        const left = await Promise.all([
+          getObject(volsync('replicationsources', 'fresh-app-backup')),
+          getObject(volsync('replicationdestinations', 'fresh-app-backup')),
+          getObject(secretPath('volsync-fresh-app')),
+        ]);
+        return left.every((object) => object === undefined) ? true : undefined;
+      },
+      90_000,
+    );
+    assert.ok(await getObject(volsync('replicationdestinations', 'restored-backup')), 'objects of protected PVCs stay');
+    assert.equal(await repository.listSnapshotsJson(), before, 'the repository is untouched');
+  });
+});
