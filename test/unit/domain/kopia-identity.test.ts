@@ -40,6 +40,17 @@ const usernames: Array<{ name: string; customResourceName: string; expected: str
   { name: "dropped characters do not count toward 50", customResourceName: `${".".repeat(10)}${"f".repeat(50)}`, expected: "f".repeat(50) },
 ];
 
+// Cases from VolSync's own Kopia mover tests (username_split_test.go), where they agree with
+// product.md 3.1 (VolSync versions differ on cutting long names; we follow 3.1 and cut at 50).
+usernames.push(
+  { name: "VolSync: @ and . are removed", customResourceName: "app@backup.service", expected: "appbackupservice" },
+  { name: "VolSync: spaces are removed", customResourceName: "app backup service", expected: "appbackupservice" },
+  { name: "VolSync: ñ is removed, leaving the hyphens around it", customResourceName: "app-backup-ñ-test", expected: "app-backup--test" },
+  { name: "VolSync: leading and trailing underscores are trimmed", customResourceName: "_app_backup_", expected: "app_backup" },
+  { name: "VolSync: only special characters falls back", customResourceName: "@#$%^&*()", expected: DEFAULT_KOPIA_USERNAME },
+  { name: "VolSync: a pod-style name is kept", customResourceName: "my-app-deployment-7d4f8b9c6d", expected: "my-app-deployment-7d4f8b9c6d" },
+);
+
 for (const row of usernames) {
   test(`kopiaUsername: ${row.name}`, () => {
     const username = kopiaUsername(row.customResourceName);
@@ -60,6 +71,14 @@ const hostnames: Array<{ name: string; namespace: string; expected: string }> = 
   { name: "an empty namespace becomes volsync-default", namespace: "", expected: DEFAULT_KOPIA_USERNAME },
   { name: "only separators becomes volsync-default", namespace: "_.-", expected: DEFAULT_KOPIA_USERNAME },
 ];
+
+// Cases from VolSync's hostname_namespace_only_test.go.
+hostnames.push(
+  { name: "VolSync: test_namespace becomes test-namespace", namespace: "test_namespace", expected: "test-namespace" },
+  { name: "VolSync: dots in a namespace are kept", namespace: "prod.region.cluster", expected: "prod.region.cluster" },
+  { name: "VolSync: special characters are removed", namespace: "test@namespace#123", expected: "testnamespace123" },
+  { name: "VolSync: a long namespace is kept whole", namespace: "very-long-namespace-name-that-is-still-valid-in-kubernetes", expected: "very-long-namespace-name-that-is-still-valid-in-kubernetes" },
+);
 
 for (const row of hostnames) {
   test(`kopiaHostname: ${row.name}`, () => {
