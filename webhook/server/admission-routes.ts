@@ -69,20 +69,26 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
     const response = outcome.review.response;
     const isPatched = response.allowed && response.patch !== undefined;
     const counted: AdmissionOutcome = failure !== undefined ? 'error' : isPatched ? 'patched' : response.allowed ? 'allowed' : 'denied';
-    metrics.observeAdmission(webhook, counted, durationMs / 1000);
-    log.info(
-      {
-        webhook,
-        operation: outcome.operation,
-        uid: response.uid,
-        allowed: response.allowed,
-        patched: isPatched,
-        code: response.status?.code,
-        reason: outcome.reason,
-        durationMs: Math.round(durationMs * 1000) / 1000,
-      },
-      'admission review answered',
-    );
+    // Reporting must never cost the answer: a throwing logger or metric would otherwise turn
+    // into a plain-text 500.
+    try {
+      metrics.observeAdmission(webhook, counted, durationMs / 1000);
+      log.info(
+        {
+          webhook,
+          operation: outcome.operation,
+          uid: response.uid,
+          allowed: response.allowed,
+          patched: isPatched,
+          code: response.status?.code,
+          reason: outcome.reason,
+          durationMs: Math.round(durationMs * 1000) / 1000,
+        },
+        'admission review answered',
+      );
+    } catch {
+      // Nothing better to do with a failing reporter than to keep answering.
+    }
     if (failure === 'BodyTooLarge') {
       // The rest of the oversized body is still on the wire; do not reuse this connection for
       // another review.
@@ -111,7 +117,13 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
       if (!isReviewOutcome(outcome)) throw new Error('handler returned something that is not an AdmissionReview');
     } catch (error) {
       const failure: RouteFailure = error instanceof DeadlineExceededError ? 'DeadlineExceeded' : 'HandlerError';
-      if (failure === 'HandlerError') log.error({ webhook, err: error }, 'admission handler failed');
+      if (failure === 'HandlerError') {
+        try {
+          log.error({ webhook, err: error }, 'admission handler failed');
+        } catch {
+          // As in finish(): the answer matters more than the log line.
+        }
+      }
       const review = fallbackReview(route.onHandlerError, body.value, failure, error);
       return finish(c, startedMs, { review, operation: operationOf(body.value), reason: failure }, failure);
     }

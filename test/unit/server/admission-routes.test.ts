@@ -239,3 +239,24 @@ test('never logs the review body at info', async () => {
     assert.doesNotMatch(JSON.stringify(entry), /top-secret-value/);
   }
 });
+
+test('still answers with an AdmissionReview when logging throws', async () => {
+  const throwing = () => {
+    throw new Error('log destination closed');
+  };
+  const app = createAdmissionRoutes({
+    mutate: answering({}),
+    validate: async () => {
+      throw new Error('handler failed too');
+    },
+    maxBodyBytes: 1024,
+    log: { debug: throwing, info: throwing, warn: throwing, error: throwing },
+    metrics: createMetrics({ collectProcessMetrics: false }),
+  });
+  const allowedAnswer = await send(app, post(mutatePath, JSON.stringify(review('logless'))));
+  assert.equal(allowedAnswer.body.response.uid, 'logless');
+  assert.equal(allowedAnswer.body.response.allowed, true);
+  const deniedAnswer = await send(app, post(validatePath, JSON.stringify(review('logless-2'))));
+  assert.equal(deniedAnswer.body.response.allowed, false);
+  assert.equal(deniedAnswer.body.response.status?.code, 500);
+});
