@@ -333,7 +333,7 @@ test("a protected PVC is never allowed by the validator while the catalog cannot
   report(t, "protectedUnreadable");
 });
 
-test("property case totals", (t) => {
+test("runs at least 4,000 property cases and reports how many", (t) => {
   const total = Object.values(counts).reduce((sum, n) => sum + n, 0);
   const line = `property cases in total: ${total} (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")})`;
   t.diagnostic(line);
