@@ -7,14 +7,15 @@ import { readPasswordFile } from "../kopia/password-file.ts";
 import { isRepositoryError } from "../kopia/repository-error.ts";
 import { createRepositoryReader } from "../kopia/repository-reader.ts";
 import { formatSnapshotListJson, formatSnapshotListTable } from "../kopia/snapshot-list-output.ts";
+import { computeRetentionReasons } from "../kopia/snapshot-retention.ts";
 
-const usage = "usage: pvc-guardian snapshots --repository <dir> --password-file <file> [--json]\n";
+const usage = "usage: pvc-guardian snapshots --repository <dir> --password-file <file> [--json] [--no-retention]\n";
 
 export async function runSnapshotsCommand(
   args: string[],
   io: { stdout: (s: string) => void; stderr: (s: string) => void },
 ): Promise<number> {
-  let values: { repository?: string; "password-file"?: string; json?: boolean; help?: boolean };
+  let values: { repository?: string; "password-file"?: string; json?: boolean; retention?: boolean; "no-retention"?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args,
@@ -22,6 +23,8 @@ export async function runSnapshotsCommand(
         repository: { type: "string" },
         "password-file": { type: "string" },
         json: { type: "boolean" },
+        retention: { type: "boolean", default: true },
+        "no-retention": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -31,6 +34,7 @@ export async function runSnapshotsCommand(
     io.stderr(`${(error as Error).message}\n${usage}`);
     return 2;
   }
+  if (values["no-retention"]) values.retention = false;
   if (values.help) {
     io.stdout(usage);
     return 0;
@@ -46,8 +50,9 @@ export async function runSnapshotsCommand(
     readPassword: () => readPasswordFile(passwordFile),
   });
   try {
-    const { snapshots } = await reader.read();
-    io.stdout(values.json ? formatSnapshotListJson(snapshots) : formatSnapshotListTable(snapshots));
+    const { snapshots, policies } = await reader.read();
+    const retentionReasons = values.retention === false ? undefined : computeRetentionReasons(snapshots, policies);
+    io.stdout(values.json ? formatSnapshotListJson(snapshots, retentionReasons) : formatSnapshotListTable(snapshots, retentionReasons));
     return 0;
   } catch (error) {
     const kind = isRepositoryError(error) ? ` (${error.kind})` : "";

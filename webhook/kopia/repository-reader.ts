@@ -27,12 +27,16 @@ import {
 import { type ManifestEntry, mergeManifestEntries, parseManifestContent } from "./manifest-entries.ts";
 import { RepositoryError, isRepositoryError } from "./repository-error.ts";
 import { type SnapshotManifest, toSnapshotManifest } from "./snapshot-manifest.ts";
+import { type PolicyManifest, toPolicyManifest } from "./snapshot-retention.ts";
 
 const manifestContentPrefix = "m";
 const snapshotManifestType = "snapshot";
+const policyManifestType = "policy";
 
 export type RepositoryReadResult = {
   snapshots: readonly SnapshotManifest[];
+  /** Policy manifests, for the retention reasons kopia's listing shows. */
+  policies: readonly PolicyManifest[];
   /** Blobs (index blobs, compaction logs, pack ranges, format blob) read by this call. */
   blobsRead: number;
   indexBlobCount: number;
@@ -70,7 +74,7 @@ export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryRe
   /** Parsed snapshot manifests by manifest entry, so a re-merge does not parse them again. */
   const snapshotsByEntry = new WeakMap<ManifestEntry, SnapshotManifest>();
   /** The last merge, reused while neither the index set nor the manifest contents change. */
-  let lastMerge: { key: string; snapshots: SnapshotManifest[] } | undefined;
+  let lastMerge: { key: string; snapshots: SnapshotManifest[]; policies: PolicyManifest[] } | undefined;
 
   async function openRepository(counter: { blobsRead: number; keyDerivationMs: number }): Promise<OpenRepository> {
     const formatBlob = await store.read(formatBlobId);
@@ -160,7 +164,9 @@ export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryRe
     if (lastMerge?.key !== mergeKey) {
       const ordered = [...liveContents.keys()].sort().map((id) => manifestsByContent.get(id)!);
       const snapshots: SnapshotManifest[] = [];
+      const policies: PolicyManifest[] = [];
       for (const entry of mergeManifestEntries(ordered).values()) {
+        if (entry.labels.type === policyManifestType) policies.push(toPolicyManifest(entry));
         if (entry.labels.type !== snapshotManifestType) continue;
         let snapshot = snapshotsByEntry.get(entry);
         if (snapshot === undefined) {
@@ -169,9 +175,9 @@ export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryRe
         }
         snapshots.push(snapshot);
       }
-      lastMerge = { key: mergeKey, snapshots };
+      lastMerge = { key: mergeKey, snapshots, policies };
     }
-    return { snapshots: lastMerge.snapshots, indexBlobCount: set.blobs.length, manifestContentCount: liveContents.size };
+    return { snapshots: lastMerge.snapshots, policies: lastMerge.policies, indexBlobCount: set.blobs.length, manifestContentCount: liveContents.size };
   }
 
   return {

@@ -36,20 +36,26 @@ export function goJson(value: unknown): string {
   throw new TypeError(`cannot encode ${typeof value} as JSON`);
 }
 
-/** One listing entry: the stored manifest data with its manifest ID filled in. */
-export function snapshotListEntry(snapshot: SnapshotManifest): Record<string, unknown> {
+/**
+ * One listing entry: the stored manifest data with its manifest ID filled in and, last, the
+ * retention reasons when there are any.
+ */
+export function snapshotListEntry(snapshot: SnapshotManifest, retentionReasons?: readonly string[]): Record<string, unknown> {
   const { id: _storedEmpty, ...rest } = snapshot.data;
-  return { id: snapshot.id, ...rest };
+  return { id: snapshot.id, ...rest, ...(retentionReasons?.length ? { retentionReason: retentionReasons } : {}) };
 }
 
-/** Exactly what `kopia snapshot list --all --json --no-retention` prints. */
-export function formatSnapshotListJson(snapshots: readonly SnapshotManifest[]): string {
-  const entries = sortSnapshotsLikeKopia(snapshots).map((s) => goJson(snapshotListEntry(s)));
+/**
+ * Exactly what `kopia snapshot list --all --json` prints; without retention reasons, what it
+ * prints with `--no-retention`.
+ */
+export function formatSnapshotListJson(snapshots: readonly SnapshotManifest[], retentionReasons?: ReadonlyMap<string, readonly string[]>): string {
+  const entries = sortSnapshotsLikeKopia(snapshots).map((s) => goJson(snapshotListEntry(s, retentionReasons?.get(s.id))));
   return entries.length === 0 ? "[\n]" : "[\n " + entries.join(",\n ") + "\n]";
 }
 
 /** A readable table: one block per source, one line per snapshot. */
-export function formatSnapshotListTable(snapshots: readonly SnapshotManifest[]): string {
+export function formatSnapshotListTable(snapshots: readonly SnapshotManifest[], retentionReasons?: ReadonlyMap<string, readonly string[]>): string {
   const lines: string[] = [];
   let currentSource = "";
   for (const snapshot of sortSnapshotsLikeKopia(snapshots)) {
@@ -61,9 +67,10 @@ export function formatSnapshotListTable(snapshots: readonly SnapshotManifest[]):
     }
     const stats = (snapshot.data.stats ?? {}) as { totalSize?: number; fileCount?: number; dirCount?: number };
     const incomplete = snapshot.incompleteReason === undefined ? "" : `  incomplete: ${snapshot.incompleteReason}`;
+    const reasons = retentionReasons?.get(snapshot.id)?.join(",") ?? "";
     lines.push(
       `  ${snapshot.startTime.padEnd(31)} ${snapshot.id}  ${String(stats.totalSize ?? "?").padStart(12)} B  ` +
-        `files:${stats.fileCount ?? "?"} dirs:${stats.dirCount ?? "?"}${incomplete}`,
+        `files:${stats.fileCount ?? "?"} dirs:${stats.dirCount ?? "?"}${incomplete}${reasons === "" ? "" : `  (${reasons})`}`,
     );
   }
   if (lines.length === 0) lines.push("(no snapshots)");

@@ -6,11 +6,11 @@ import type { BlobStore } from "../../../webhook/kopia/blob-store.ts";
 import { runSnapshotsCommand } from "../../../webhook/cli/snapshots.ts";
 import type { KopiaRepository } from "../../harness/kopia.ts";
 
-export async function runOurListing(repository: { rootPath: string; passwordFile: string }, json = true) {
+export async function runOurListing(repository: { rootPath: string; passwordFile: string }, extraArgs: string[] = ["--json"]) {
   let stdout = "";
   let stderr = "";
   const exitCode = await runSnapshotsCommand(
-    ["--repository", repository.rootPath, "--password-file", repository.passwordFile, ...(json ? ["--json"] : [])],
+    ["--repository", repository.rootPath, "--password-file", repository.passwordFile, ...extraArgs],
     { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) },
   );
   return { exitCode, stdout, stderr };
@@ -20,17 +20,18 @@ type ListedSnapshot = { id: string; source: { host: string; userName: string; pa
 
 /**
  * Asserts that `pvc-guardian snapshots --json` equals `kopia snapshot list --all --json`: the
- * same entries, field for field, once kopia's computed retention reasons are set aside, and the
- * same bytes as kopia's `--no-retention` output.
+ * same entries field for field (retention reasons included) and the same bytes, and the same
+ * for both with `--no-retention`. Returns kopia's entries without the retention reasons.
  */
 export async function assertListingMatchesKopia(repository: KopiaRepository): Promise<ListedSnapshot[]> {
   const ours = await runOurListing(repository);
   assert.equal(ours.exitCode, 0, ours.stderr);
-  const kopiaDefault = JSON.parse(await repository.listSnapshotsJson()) as ListedSnapshot[];
-  const withoutRetention = kopiaDefault.map(({ retentionReason: _computed, ...rest }) => rest);
-  assert.deepEqual(JSON.parse(ours.stdout), withoutRetention);
-  assert.equal(ours.stdout, await repository.listSnapshotsJson(["--no-retention"]));
-  return withoutRetention;
+  const kopiaText = await repository.listSnapshotsJson();
+  assert.deepEqual(JSON.parse(ours.stdout), JSON.parse(kopiaText));
+  assert.equal(ours.stdout, kopiaText);
+  const oursWithout = await runOurListing(repository, ["--json", "--no-retention"]);
+  assert.equal(oursWithout.stdout, await repository.listSnapshotsJson(["--no-retention"]));
+  return (JSON.parse(kopiaText) as ListedSnapshot[]).map(({ retentionReason: _computed, ...rest }) => rest);
 }
 
 export function identityOf(snapshot: ListedSnapshot): string {

@@ -130,6 +130,33 @@ describe("kopia v0.22.3, format version 1 (compaction-log index) with pbkdf2", {
   });
 });
 
+describe("retention reasons against kopia v0.22.3", { skip: kopiaSkip("v0.22.3") }, () => {
+  it("computes kopia's retention reasons under global, host, user and path policies", async () => {
+    const repository = await makeRepository("v0.22.3", { layout: "create" });
+    await repository.run(["policy", "set", "--global", "--keep-latest=4", "--keep-hourly=3", "--keep-daily=5", "--keep-weekly=3", "--keep-monthly=6", "--keep-annual=2"]);
+    await repository.run(["policy", "set", "@other.namespace", "--keep-daily=2"]);
+    await repository.run(["policy", "set", "db@other.namespace", "--keep-latest=1"]);
+    await repository.run(["policy", "set", "app@default:/data", "--keep-monthly=1", "--keep-annual=0"]);
+    const dir = await repository.makeSourceDir("history", { "a.txt": "history" });
+    // Start times spread over two years: same hour, same day, same ISO week, month ends, year ends.
+    const starts = [
+      "2024-12-30 23:10:00 UTC", "2025-01-01 00:05:00 UTC", "2025-01-31 12:00:00 UTC", "2025-03-02 08:00:00 UTC",
+      "2025-06-15 10:00:00 UTC", "2025-06-15 10:30:00 UTC", "2025-06-15 11:00:00 UTC", "2025-06-16 09:00:00 UTC",
+      "2025-12-29 07:00:00 UTC", "2026-01-04 07:00:00 UTC", "2026-02-28 22:00:00 UTC",
+    ];
+    const sources = ["app@default:/data", "db@other.namespace:/data", "web@other.namespace:/srv/www"];
+    await inParallel(sources, 2, async (source) => {
+      for (const start of starts) await repository.snapshot(dir, { source, startTime: start });
+    });
+    await assertListingMatchesKopia(repository);
+    // The comparison means something only if kopia's answer uses every kind of reason.
+    const reasons = (JSON.parse(await repository.listSnapshotsJson()) as { retentionReason?: string[] }[]).flatMap((s) => s.retentionReason ?? []);
+    for (const kind of ["latest", "hourly", "daily", "weekly", "monthly", "annual"]) {
+      assert.ok(reasons.some((r) => r.startsWith(`${kind}-`)), `no ${kind} reason in ${JSON.stringify(reasons)}`);
+    }
+  });
+});
+
 describe("incremental refresh against kopia v0.22.3", { skip: kopiaSkip("v0.22.3") }, () => {
   it("reads only new blobs after a new snapshot, and only the format blob when nothing changed", async () => {
     const repository = await makeRepository("v0.22.3", { layout: "connect-then-create" });
