@@ -29,3 +29,16 @@ export const RESTORE_ONCE_TRIGGER = "restore-once";
 
 /** The path VolSync's Kopia mover snapshots the volume under. */
 export const KOPIA_SOURCE_PATH = "/data";
+
+/**
+ * On our ReplicationDestination: when the reconciler first saw the PVC Bound, and the uid of the
+ * PVC it saw. A PVC records no bind time, so this is what the first-backup delay counts from.
+ */
+export const ANNOTATION_BOUND_OBSERVED_AT = "volsync.backup/bound-observed-at";
+export const ANNOTATION_BOUND_PVC_UID = "volsync.backup/bound-pvc-uid";
+
+/** The ConfigMap, in pvc-guardian's namespace, through which an operator releases a held sweep. */
+export const SWEEP_ACKNOWLEDGEMENT_CONFIGMAP = "pvc-guardian-sweep-acknowledgement";
+/** Its keys: the largest sweep allowed, and the RFC 3339 time after which it counts for nothing. */
+export const SWEEP_ACKNOWLEDGEMENT_MAX_DELETIONS_KEY = "maxDeletions";
+export const SWEEP_ACKNOWLEDGEMENT_EXPIRES_AT_KEY = "expiresAt";

@@ -6,12 +6,12 @@
 // first-backup delay is only ever longer than configured: the safe direction, since a backup
 // taken too early writes an empty or half-restored volume over good history. The PVC's uid is
 // recorded with it: a PVC deleted and recreated under the same name starts a new clock.
-//
-// These keys belong with the other wire names in domain/wire-names.ts; they live here until
-// that module's owner moves them.
 
-export const ANNOTATION_BOUND_OBSERVED_AT = "volsync.backup/bound-observed-at";
-export const ANNOTATION_BOUND_PVC_UID = "volsync.backup/bound-pvc-uid";
+import { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID } from "../domain/wire-names.ts";
+
+// server/backup-audit.ts reads the observation time through this module; the keys themselves are
+// defined in domain/wire-names.ts.
+export { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID };
 
 export type BoundObservation = { observedAtMs: number; annotations: Record<string, string> };
 

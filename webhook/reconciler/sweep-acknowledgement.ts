@@ -2,13 +2,11 @@
 // a GitOps commit: a ConfigMap in pvc-guardian's namespace that says how many deletions are
 // acknowledged, until when. It is read only when the breaker trips; pvc-guardian never writes or
 // deletes it (GitOps would fight that), so the expiry is what ends it. See README.md here.
-//
-// These keys belong with the other wire names in domain/wire-names.ts; they live here until that
-// module's owner moves them.
 
-export const SWEEP_ACKNOWLEDGEMENT_CONFIGMAP = "pvc-guardian-sweep-acknowledgement";
-export const ACK_MAX_DELETIONS_KEY = "maxDeletions";
-export const ACK_EXPIRES_AT_KEY = "expiresAt";
+import {
+  SWEEP_ACKNOWLEDGEMENT_EXPIRES_AT_KEY as ACK_EXPIRES_AT_KEY,
+  SWEEP_ACKNOWLEDGEMENT_MAX_DELETIONS_KEY as ACK_MAX_DELETIONS_KEY,
+} from "../domain/wire-names.ts";
 
 export type SweepAcknowledgement =
   | { state: "absent" }

@@ -1,5 +1,11 @@
 import type { Policy } from "../domain/policy.ts";
-import { LABEL_MANAGED_BY, MANAGED_BY_GUARDIAN } from "../domain/wire-names.ts";
+import {
+  LABEL_MANAGED_BY,
+  MANAGED_BY_GUARDIAN,
+  SWEEP_ACKNOWLEDGEMENT_CONFIGMAP,
+  SWEEP_ACKNOWLEDGEMENT_EXPIRES_AT_KEY,
+  SWEEP_ACKNOWLEDGEMENT_MAX_DELETIONS_KEY,
+} from "../domain/wire-names.ts";
 import {
   CONFIG_MAPS,
   PERSISTENT_VOLUME_CLAIMS,
@@ -13,7 +19,7 @@ import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { forEachConcurrently } from "./bounded-concurrency.ts";
 import { planOrphans, type Orphan } from "./orphan-plan.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
-import { SWEEP_ACKNOWLEDGEMENT_CONFIGMAP, readSweepAcknowledgement, releasesBreaker } from "./sweep-acknowledgement.ts";
+import { readSweepAcknowledgement, releasesBreaker } from "./sweep-acknowledgement.ts";
 
 // The sweeper deletes what we generated for PVCs that are gone or no longer protected. It only
 // ever acts on a complete view (every list whole), only on objects labelled as ours, only after
@@ -76,7 +82,7 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
     lastHeldCount = due.length;
     const note =
       `The sweep would delete ${due.length} of ${report.managedObjects} objects pvc-guardian manages (limit ${limit}) and is held. ` +
-      `If this is intended, create ConfigMap ${deps.namespace}/${SWEEP_ACKNOWLEDGEMENT_CONFIGMAP} with maxDeletions: "${due.length}" and expiresAt: <RFC 3339 time>.`;
+      `If this is intended, create ConfigMap ${deps.namespace}/${SWEEP_ACKNOWLEDGEMENT_CONFIGMAP} with ${SWEEP_ACKNOWLEDGEMENT_MAX_DELETIONS_KEY}: "${due.length}" and ${SWEEP_ACKNOWLEDGEMENT_EXPIRES_AT_KEY}: <RFC 3339 time>.`;
     const pvcs = new Map<string, { namespace: string; pvcName: string }>();
     for (const orphan of due) pvcs.set(`${orphan.object.metadata.namespace}/${orphan.pvcName}`, { namespace: orphan.object.metadata.namespace ?? "", pvcName: orphan.pvcName });
     await Promise.all(

@@ -16,7 +16,7 @@ import {
   type KubeObject,
   type KubeObjects,
 } from "../../../webhook/kube/kube-objects.ts";
-import { ANNOTATION_BOUND_OBSERVED_AT } from "../../../webhook/reconciler/bound-observation.ts";
+import { ANNOTATION_BOUND_OBSERVED_AT } from "../../../webhook/domain/wire-names.ts";
 import { countingMetrics, evaluate, pvcObject, recordingLog, startEnvironment, waitFor, type Environment } from "./support.ts";
 
 // The reconciler and the sweeper against a real kube-apiserver. Time is a clock the test moves,

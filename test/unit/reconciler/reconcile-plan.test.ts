@@ -1,7 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { planReconcile, type ReconcileView } from "../../../webhook/reconciler/reconcile-plan.ts";
-import { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID, observeBound } from "../../../webhook/reconciler/bound-observation.ts";
+import { observeBound } from "../../../webhook/reconciler/bound-observation.ts";
+import { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID } from "../../../webhook/domain/wire-names.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { backupTargetOf, desiredReplicationDestination, desiredReplicationSource, desiredSecret } from "../../../webhook/domain/desired-resources.ts";
 import type { KubeObject } from "../../../webhook/kube/kube-objects.ts";
