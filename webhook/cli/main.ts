@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { serve } from "../main.ts";
 import type { CliIo } from "./cli-io.ts";
+import { runAuditCommand } from "./audit.ts";
 import { runPlanCommand } from "./plan.ts";
 import { runSnapshotsCommand } from "./snapshots.ts";
 
@@ -13,6 +14,7 @@ commands:
   serve       run the admission webhook, catalog, reconciler and sweeper (configured by environment)
   plan        show, offline, what admission would do with the PVCs in a YAML stream
   snapshots   list a Kopia repository's snapshots as \`kopia snapshot list --all --json\` does
+  audit       every protected PVC's backup state, from a running server's authenticated read API
 `;
 
 async function readStdin(): Promise<string> {
@@ -30,6 +32,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return runPlanCommand(args, io);
     case "snapshots":
       return runSnapshotsCommand(args, io);
+    case "audit":
+      return runAuditCommand(args, io);
     case undefined:
     case "help":
     case "--help":
