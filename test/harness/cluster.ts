@@ -74,25 +74,28 @@ const liveChildren = new Set<ChildProcess>();
 const dirsToRemove = new Set<string>();
 let exitHookInstalled = false;
 
+function killChildrenNow(): void {
+  for (const child of liveChildren) {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+  for (const dir of dirsToRemove) rmSync(dir, { recursive: true, force: true });
+}
+
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const child of liveChildren) {
-      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(child.pid, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
-    }
-    for (const dir of dirsToRemove) rmSync(dir, { recursive: true, force: true });
-  });
-  // A signal would skip 'exit'; kill the children, then let the signal do what it would have done.
+  process.on('exit', killChildrenNow);
+  // A signal would skip 'exit': kill the children, then let the signal do what it would have done
+  // (the once-listener is gone by then, so the default action applies unless others listen).
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
-      process.emit('exit', 128);
+      killChildrenNow();
       process.kill(process.pid, signal);
     });
   }
