@@ -65,6 +65,8 @@ export type KopiaSnapshotOptions = {
   startTime?: string;
   endTime?: string;
   tags?: Record<string, string>;
+  /** kopia's --upload-limit-mb: a larger source ends as an incomplete ("limit reached") snapshot. */
+  uploadLimitMb?: number;
 };
 
 export type KopiaRepository = {
@@ -156,6 +158,7 @@ export function attachKopiaRepository(options: { binaryPath: string; workDir: st
       if (snapshotOptions.startTime !== undefined) args.push(`--start-time=${snapshotOptions.startTime}`);
       if (snapshotOptions.endTime !== undefined) args.push(`--end-time=${snapshotOptions.endTime}`);
       for (const [key, value] of Object.entries(snapshotOptions.tags ?? {})) args.push(`--tags=${key}:${value}`);
+      if (snapshotOptions.uploadLimitMb !== undefined) args.push(`--upload-limit-mb=${snapshotOptions.uploadLimitMb}`);
       const { stdout } = await run(args);
       const created = JSON.parse(stdout) as { id?: string };
       if (typeof created.id !== "string" || created.id === "") throw new Error(`kopia snapshot create printed no id: ${stdout}`);

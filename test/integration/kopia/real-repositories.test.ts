@@ -2,6 +2,7 @@
 // catalog must give every identity exactly kopia's snapshots.
 
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { after, describe, it } from "node:test";
 import { createFilesystemBlobStore } from "../../../webhook/kopia/filesystem-blob-store.ts";
 import { createKopiaCatalog } from "../../../webhook/kopia/snapshot-catalog.ts";
@@ -154,6 +155,36 @@ describe("retention reasons against kopia v0.22.3", { skip: kopiaSkip("v0.22.3")
     for (const kind of ["latest", "hourly", "daily", "weekly", "monthly", "annual"]) {
       assert.ok(reasons.some((r) => r.startsWith(`${kind}-`)), `no ${kind} reason in ${JSON.stringify(reasons)}`);
     }
+  });
+});
+
+describe("incomplete snapshots from kopia v0.22.3", { skip: kopiaSkip("v0.22.3") }, () => {
+  it("lists them as kopia does and flags them in the catalog", async () => {
+    const repository = await makeRepository("v0.22.3", { layout: "connect-then-create" });
+    const small = await repository.makeSourceDir("small", { "a.txt": "small" });
+    const large = await repository.makeSourceDir("large", { "a.bin": randomBytes(3 << 20).toString("base64") });
+    const complete = await repository.snapshot(small, { source: "app@default:/data" });
+    // An upload limit stops the snapshot early: kopia saves it with incomplete "limit reached".
+    const cut = await repository.snapshot(large, { source: "app@default:/data", uploadLimitMb: 1 });
+    const onlyCut = await repository.snapshot(large, { source: "half@default:/data", uploadLimitMb: 1 });
+    const listed = await assertListingMatchesKopia(repository);
+    assert.deepEqual(listed.filter((s) => s.incomplete !== undefined).map((s) => s.id).sort(), [cut, onlyCut].sort());
+
+    const catalog = createKopiaCatalog({
+      repositoryPath: repository.rootPath,
+      passwordFile: repository.passwordFile,
+      refreshIntervalMs: 3_600_000,
+      freshnessBoundMs: 60_000,
+      missRefreshTimeoutMs: 2_000,
+    });
+    await catalog.start();
+    catalog.stop();
+    const app = catalog.lookup("app@default:/data", Date.now());
+    assert.ok(app.readable);
+    assert.deepEqual(app.snapshots.map((s) => [s.id, s.incomplete]), [[complete, false], [cut, true]]);
+    const half = catalog.lookup("half@default:/data", Date.now());
+    assert.ok(half.readable);
+    assert.deepEqual(half.snapshots.map((s) => [s.id, s.incomplete]), [[onlyCut, true]]);
   });
 });
 
