@@ -37,6 +37,11 @@ export type GuardianServerOptions = {
    * fail and fall to the failurePolicy. So the client must be the one to close: default 120 s.
    */
   keepAliveTimeoutMs?: number;
+  /**
+   * Further apps served on the same listener (the read API), mounted at / after ours. Hono's
+   * type parameters are invariant, so an app with its own Variables only fits as Hono<any>.
+   */
+  extraRoutes?: readonly Hono<any, any, any>[];
   selfProbeIntervalMs?: number;
   selfProbeTimeoutMs?: number;
 };
@@ -69,6 +74,7 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
     }),
   );
   app.route('/', createOpsRoutes({ readiness, metrics }));
+  for (const routes of options.extraRoutes ?? []) app.route('/', routes);
 
   let reloader: TlsReloader | undefined;
   let listener: HttpsListener | undefined;
