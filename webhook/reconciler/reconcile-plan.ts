@@ -10,10 +10,11 @@ import {
 import type { Policy } from "../domain/policy.ts";
 import { resolveProtection } from "../domain/protection.ts";
 import type { PersistentVolumeClaim } from "../domain/pvc.ts";
-import { LABEL_MANAGED_BY, MANAGED_BY_GUARDIAN, MANAGED_BY_KYVERNO } from "../domain/wire-names.ts";
+import { ANNOTATION_BOUND_PVC_UID, LABEL_MANAGED_BY, MANAGED_BY_GUARDIAN, MANAGED_BY_KYVERNO } from "../domain/wire-names.ts";
 import type { KubeObject } from "../kube/kube-objects.ts";
 import { observeBound } from "./bound-observation.ts";
 import { planDrift } from "./drift-plan.ts";
+import { detectEarlierIncarnation } from "./pvc-incarnation.ts";
 
 // What one reconcile pass must write, computed from one list of each kind: a pure function, so
 // every rule is table-tested and a pass costs a request per kind plus one per difference.
@@ -21,9 +22,14 @@ import { planDrift } from "./drift-plan.ts";
 export type GeneratedKind = "Secret" | "ReplicationDestination" | "ReplicationSource";
 
 export type PlannedWrite = {
-  /** create: POST, fails if the name is taken. apply: server-side apply of fields we own. */
-  action: "create" | "apply" | "adopt";
+  /**
+   * create: POST, fails if the name is taken. apply: server-side apply of fields we own.
+   * adopt: forced apply over an object the Kyverno policy generated. delete: the listed object
+   * itself (its uid is the precondition), for a ReplicationSource of an earlier PVC.
+   */
+  action: "create" | "apply" | "adopt" | "delete";
   kind: GeneratedKind;
+  /** What to write; for a delete, the live object as listed. */
   object: KubeObject;
   pvc: { namespace: string; name: string; uid?: string };
   /** Short and lowercase, for logs. */
@@ -132,11 +138,8 @@ export function planReconcile(view: ReconcileView): ReconcilePlan {
     const liveDestination = destinations.get(keyOf(namespace, target.names.replicationDestination));
     const livePaused = (liveDestination?.["spec"] as { paused?: unknown } | undefined)?.paused;
     const destination = desiredReplicationDestination(target, view.policy, { paused: typeof livePaused === "boolean" ? livePaused : true }) as unknown as KubeObject;
-    const bound = observeBound(
-      { uid: pvcObject.metadata.uid, phase: pvc.status?.phase },
-      ownershipOf(liveDestination ?? destination) === "ours" ? liveDestination?.metadata.annotations : undefined,
-      view.nowMs,
-    );
+    const recordedObservation = ownershipOf(liveDestination ?? destination) === "ours" ? liveDestination?.metadata.annotations : undefined;
+    const bound = observeBound({ uid: pvcObject.metadata.uid, phase: pvc.status?.phase }, recordedObservation, view.nowMs);
     if (bound) destination.metadata.annotations = { ...destination.metadata.annotations, ...bound.annotations };
     const destinationCreated = consider("ReplicationDestination", destination, liveDestination);
     const destinationUsable = destinationCreated || (liveDestination !== undefined && ownershipOf(liveDestination) === "ours") ||
@@ -152,6 +155,20 @@ export function planReconcile(view: ReconcileView): ReconcilePlan {
     }
     const source = desiredReplicationSource(target, view.policy, { schedule: schedule.schedule, retain: protection.tier.retain }) as unknown as KubeObject;
     if (liveSource !== undefined) {
+      // An RS scheduled for an earlier PVC of this name must not back up this one: it goes now,
+      // and the new PVC waits out its own delay (the RD's observation restarts above).
+      const sourceOwnership = ownershipOf(liveSource);
+      const earlier = detectEarlierIncarnation({
+        pvc: { uid: pvcObject.metadata.uid, creationTimestamp: pvcObject.metadata.creationTimestamp },
+        recordedPvcUid: recordedObservation?.[ANNOTATION_BOUND_PVC_UID],
+        source: { creationTimestamp: liveSource.metadata.creationTimestamp },
+      });
+      if (earlier !== undefined && (sourceOwnership === "ours" || (sourceOwnership === "kyverno" && view.adoptKyverno))) {
+        plan.writes.push({ action: "delete", kind: "ReplicationSource", object: liveSource, pvc: pvcRef, reason: `ReplicationSource of an earlier PVC: ${earlier}` });
+        plan.awaitingFirstBackup++;
+        continue;
+      }
+      if (earlier !== undefined) note(`ReplicationSource ${liveSource.metadata.name} may belong to an earlier PVC (${earlier}) but is not managed by pvc-guardian; it is left alone`);
       consider("ReplicationSource", source, liveSource);
       continue;
     }

@@ -14,8 +14,8 @@ import { planReconcile, type PlannedWrite } from "./reconcile-plan.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
 
 // One level-triggered reconcile pass: list each kind once, plan in memory, write only what
-// differs. Requests per pass are (kinds x pages) + 1 (the source Secret) + one per write, so a
-// thousand in-sync PVCs cost the same handful of requests as ten.
+// differs. Requests per pass are (kinds x pages) + 1 (the source Secret) + one per write or
+// delete, so a thousand in-sync PVCs cost the same handful of requests as ten.
 
 export type ReconcilerDeps = {
   objects: KubeObjects;
@@ -35,6 +35,8 @@ export type ReconcileReport = {
   awaitingFirstBackup: number;
   created: number;
   repaired: number;
+  /** ReplicationSources of earlier PVCs of the same name, deleted. */
+  deleted: number;
   failed: number;
   notes: number;
   /** Why the pass did nothing, when a list failed. */
@@ -48,8 +50,16 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const now = deps.now ?? Date.now;
   const pageSize = deps.pageSize ?? 500;
 
-  async function write(planned: PlannedWrite, signal: AbortSignal | undefined): Promise<"created" | "repaired" | "skipped"> {
+  async function write(planned: PlannedWrite, signal: AbortSignal | undefined): Promise<"created" | "repaired" | "deleted" | "skipped"> {
     const { namespace, name } = planned.object.metadata;
+    if (planned.action === "delete") {
+      const outcome = await objects.delete(REPLICATION_SOURCES, namespace, name, { uid: planned.object.metadata.uid! }, signal);
+      // Replaced since the list: the PVC's other writes wait, and the next pass judges the new one.
+      if (outcome === "precondition-failed") throw new Error(`${planned.kind} ${namespace}/${name} was replaced since it was listed`);
+      if (outcome === "not-found") return "skipped";
+      log.info({ namespace, name, kind: planned.kind, pvc: planned.pvc.name, reason: planned.reason }, "replication source of an earlier pvc deleted");
+      return "deleted";
+    }
     if (planned.action === "create") {
       try {
         await objects.create(planned.object, signal);
@@ -68,7 +78,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   return {
     async runPass(signal) {
-      const report: ReconcileReport = { outcome: "ok", protectedPvcs: 0, awaitingFirstBackup: 0, created: 0, repaired: 0, failed: 0, notes: 0 };
+      const report: ReconcileReport = { outcome: "ok", protectedPvcs: 0, awaitingFirstBackup: 0, created: 0, repaired: 0, deleted: 0, failed: 0, notes: 0 };
       try {
         const ours = { labelSelector: LABEL_PVC, pageSize };
         const [pvcs, secrets, destinations, sources, sourceSecret] = await Promise.all([
@@ -107,9 +117,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         report.notes = plan.notes.length;
         for (const note of plan.notes) log.debug({ namespace: note.namespace, pvc: note.pvcName }, note.note);
 
-        // Secrets and RDs before RSs: a ReplicationSource must never run without its Secret.
-        const firstWave = plan.writes.filter((planned) => planned.kind !== "ReplicationSource");
-        const secondWave = plan.writes.filter((planned) => planned.kind === "ReplicationSource");
+        // Deletes of earlier PVCs' ReplicationSources first: each one may start a sync on its
+        // schedule, and when one fails the PVC's other writes wait, so its RD keeps recording the
+        // earlier uid that lets the next pass find the RS again. Then Secrets and RDs before RSs:
+        // a ReplicationSource must never run without its Secret.
+        const deleteWave = plan.writes.filter((planned) => planned.action === "delete");
+        const firstWave = plan.writes.filter((planned) => planned.action !== "delete" && planned.kind !== "ReplicationSource");
+        const secondWave = plan.writes.filter((planned) => planned.action !== "delete" && planned.kind === "ReplicationSource");
         const failedPvcs = new Set<string>();
         const createdByPvc = new Map<string, string[]>();
         const runWave = (wave: PlannedWrite[]) =>
@@ -136,6 +150,20 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
               } else if (outcome === "repaired") {
                 report.repaired++;
                 metrics.objectsRepaired.inc({ kind: planned.kind });
+              } else if (outcome === "deleted") {
+                report.deleted++;
+                metrics.objectsDeleted.inc({ kind: planned.kind });
+                void deps.events?.record({
+                  namespace: planned.pvc.namespace,
+                  pvcName: planned.pvc.name,
+                  ...(planned.pvc.uid === undefined ? {} : { pvcUid: planned.pvc.uid }),
+                  type: "Normal",
+                  reason: "StaleReplicationSourceDeleted",
+                  action: "Delete",
+                  note:
+                    `Deleted ReplicationSource ${planned.object.metadata.name}: it was made for an earlier PVC of this name and would back up this one too early. ` +
+                    `It is created again once this PVC has been Bound for the first-backup delay.`,
+                });
               }
             } catch (error) {
               report.failed++;
@@ -143,6 +171,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
               log.warn({ namespace: planned.pvc.namespace, pvc: planned.pvc.name, kind: planned.kind, err: (error as Error).message }, "reconcile write failed");
             }
           });
+        await runWave(deleteWave);
         await runWave(firstWave);
         await runWave(secondWave);
         for (const [pvcKey, created] of createdByPvc) {

@@ -80,6 +80,63 @@ describe("planReconcile", () => {
     assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["apply ReplicationDestination"]);
   });
 
+  describe("a ReplicationSource made for an earlier PVC of the same name", () => {
+    const earlierBoundAt = new Date(now - 5 * HOUR).toISOString();
+    const liveSource = (overrides: { createdAt?: string; labels?: Record<string, string> } = {}): KubeObject => {
+      const rs = source();
+      rs.metadata.uid = "rs-uid";
+      rs.metadata.creationTimestamp = overrides.createdAt ?? "2026-11-25T09:00:00Z";
+      if (overrides.labels) rs.metadata.labels = overrides.labels;
+      return rs;
+    };
+    const recreated = (): KubeObject => {
+      const live = pvc("Bound");
+      live.metadata.creationTimestamp = "2026-11-25T08:00:00Z";
+      return live;
+    };
+
+    it("deletes it, by uid, when the RD records another PVC uid, and restarts the clock for this one", () => {
+      const plan = planReconcile(view({ pvcs: [recreated()], secrets: [secret()], replicationDestinations: [destination(earlierBoundAt, "uid-old")], replicationSources: [liveSource()] }));
+      assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["apply ReplicationDestination", "delete ReplicationSource"]);
+      assert.equal(plan.writes[1]!.object.metadata.uid, "rs-uid");
+      assert.match(plan.writes[1]!.reason, /records PVC uid uid-old, the live PVC is uid-1/);
+      const annotations = plan.writes[0]!.object.metadata.annotations;
+      assert.deepEqual(annotations, { [ANNOTATION_BOUND_OBSERVED_AT]: new Date(now).toISOString(), [ANNOTATION_BOUND_PVC_UID]: "uid-1" });
+      assert.equal(plan.awaitingFirstBackup, 1);
+    });
+
+    it("deletes it while the recreated PVC is still Pending", () => {
+      const pending = recreated();
+      pending["status"] = { phase: "Pending" };
+      const plan = planReconcile(view({ pvcs: [pending], secrets: [secret()], replicationDestinations: [destination(earlierBoundAt, "uid-old")], replicationSources: [liveSource()] }));
+      assert.deepEqual(plan.writes.filter((w) => w.kind === "ReplicationSource").map((w) => w.action), ["delete"]);
+    });
+
+    it("deletes it when it was created before the PVC, even with nothing recorded on the RD", () => {
+      const plan = planReconcile(view({ pvcs: [recreated()], secrets: [secret()], replicationDestinations: [destination()], replicationSources: [liveSource({ createdAt: "2026-11-25T07:59:59Z" })] }));
+      assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["apply ReplicationDestination", "delete ReplicationSource"]);
+      assert.match(plan.writes[1]!.reason, /created at 2026-11-25T07:59:59Z, before the PVC/);
+    });
+
+    it("keeps the RS of this PVC", () => {
+      const plan = planReconcile(view({ pvcs: [recreated()], secrets: [secret()], replicationDestinations: [destination(earlierBoundAt, "uid-1")], replicationSources: [liveSource({ createdAt: "2026-11-25T08:00:00Z" })] }));
+      assert.deepEqual(plan.writes, []);
+    });
+
+    it("leaves alone an RS someone else manages, and one Kyverno made unless adoption is on", () => {
+      const rdOfEarlierPvc = destination(earlierBoundAt, "uid-old");
+      const foreign = liveSource({ labels: { "volsync.backup/pvc": "data" } });
+      const foreignPlan = planReconcile(view({ pvcs: [recreated()], secrets: [secret()], replicationDestinations: [rdOfEarlierPvc], replicationSources: [foreign], adoptKyverno: true }));
+      assert.deepEqual(foreignPlan.writes.filter((w) => w.kind === "ReplicationSource"), []);
+      assert.ok(foreignPlan.notes.some((n) => /may belong to an earlier PVC/.test(n.note)));
+
+      const kyverno = liveSource({ labels: { "app.kubernetes.io/managed-by": "kyverno", "volsync.backup/pvc": "data" } });
+      const base = { pvcs: [recreated()], secrets: [secret()], replicationDestinations: [rdOfEarlierPvc], replicationSources: [kyverno] };
+      assert.deepEqual(planReconcile(view(base)).writes.filter((w) => w.kind === "ReplicationSource"), []);
+      assert.deepEqual(planReconcile(view({ ...base, adoptKyverno: true })).writes.filter((w) => w.kind === "ReplicationSource").map((w) => w.action), ["delete"]);
+    });
+  });
+
   it("keeps a live RD's paused value: the reconciler has no catalog answer", () => {
     const boundAt = new Date(now - HOUR).toISOString();
     assert.deepEqual(summary(view({ pvcs: [pvc("Bound")], secrets: [secret()], replicationDestinations: [destination(boundAt, "uid-1", false)] })), []);
