@@ -100,6 +100,13 @@ export function selectEpochIndexBlobs(listing: readonly BlobMetadata[]): IndexBl
     }
   }
 
+  // Kopia writes an epoch's marker before any index blob of that epoch, so a blob beyond W+1 means
+  // markers are missing; ignoring its blobs, as kopia would, could hide snapshots.
+  const newestIndexEpoch = Math.max(-1, ...uncompacted.keys(), ...singleEpoch.keys());
+  if (newestIndexEpoch > writeEpoch + 1) {
+    throw new RepositoryError("corrupt", `index blobs exist for epoch ${newestIndexEpoch} but the newest epoch marker is ${writeEpoch}`);
+  }
+
   const completeRanges: RangeCheckpoint[] = [];
   for (const [key, blobs] of ranges) {
     const complete = firstCompleteSet(blobs);

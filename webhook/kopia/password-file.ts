@@ -12,6 +12,6 @@ export async function readPasswordFile(path: string): Promise<string> {
     const failure = fromFileSystemError(error, `password file ${path}`);
     throw new RepositoryError(failure.kind, failure.message, { cause: error });
   }
-  // Secret files often end with a newline that is not part of the password.
-  return text.replace(/\r?\n$/, "");
+  // Returned as is: the reader decides whether a trailing newline belongs to the password.
+  return text;
 }

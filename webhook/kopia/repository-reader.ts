@@ -59,7 +59,17 @@ export type RepositoryReaderDeps = {
   retryDelayMs?: number;
 };
 
-type OpenRepository = { formatBlob: Buffer; config: RepositoryConfig; cipher: ContentCipher };
+type OpenRepository = { formatBlob: Buffer; passwordKey: string; config: RepositoryConfig; cipher: ContentCipher };
+
+/**
+ * The password as the file holds it, then without one trailing newline. Kopia takes the password
+ * byte for byte (from KOPIA_PASSWORD), and a secret file may or may not carry the newline its
+ * author typed, so both readings are tried, the exact one first.
+ */
+function passwordCandidates(text: string): string[] {
+  const trimmed = text.replace(/\r?\n$/, "");
+  return trimmed === text ? [text] : [text, trimmed];
+}
 
 export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryReader {
   const { store } = deps;
@@ -79,29 +89,41 @@ export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryRe
   async function openRepository(counter: { blobsRead: number; keyDerivationMs: number }): Promise<OpenRepository> {
     const formatBlob = await store.read(formatBlobId);
     counter.blobsRead++;
-    const password = await deps.readPassword();
     const envelope = parseFormatEnvelope(formatBlob);
-    const cacheKey = formatKeyCacheKey(password, envelope);
-    if (open !== undefined && open.formatBlob.equals(formatBlob) && formatKeys.has(cacheKey)) return open;
-    let formatKey = formatKeys.get(cacheKey);
-    if (formatKey === undefined) {
-      const started = performance.now();
-      formatKey = await deriveFormatKey(password, envelope);
-      counter.keyDerivationMs += performance.now() - started;
-      // One repository, one password at a time; a couple of entries cover a rotation.
+    const candidates = passwordCandidates(await deps.readPassword());
+    const sameFormatBlob = open !== undefined && open.formatBlob.equals(formatBlob);
+    if (sameFormatBlob && candidates.some((p) => formatKeyCacheKey(p, envelope) === open!.passwordKey)) return open!;
+
+    let lastError: unknown;
+    for (const password of candidates) {
+      const passwordKey = formatKeyCacheKey(password, envelope);
+      let formatKey = formatKeys.get(passwordKey);
+      if (formatKey === undefined) {
+        const started = performance.now();
+        formatKey = await deriveFormatKey(password, envelope);
+        counter.keyDerivationMs += performance.now() - started;
+      }
+      let configJson: string;
+      try {
+        configJson = decryptConfigJson(envelope, formatKey);
+      } catch (error) {
+        lastError = error;
+        continue;
+      }
+      // Only keys that opened the format blob are kept: one repository, a rotation or two.
       if (formatKeys.size >= 4) formatKeys.clear();
-      formatKeys.set(cacheKey, formatKey);
+      formatKeys.set(passwordKey, formatKey);
+      const config = parseRepositoryConfig(configJson);
+      if (!sameFormatBlob && open !== undefined) {
+        indexEntriesByBlob.clear();
+        compactionLogsByBlob.clear();
+        manifestsByContent.clear();
+        lastMerge = undefined;
+      }
+      open = { formatBlob, passwordKey, config, cipher: createContentCipher(config.encryption, config.masterKey) };
+      return open;
     }
-    const config = parseRepositoryConfig(decryptConfigJson(envelope, formatKey));
-    const changedRepository = open !== undefined && !open.formatBlob.equals(formatBlob);
-    if (changedRepository) {
-      indexEntriesByBlob.clear();
-      compactionLogsByBlob.clear();
-      manifestsByContent.clear();
-      lastMerge = undefined;
-    }
-    open = { formatBlob, config, cipher: createContentCipher(config.encryption, config.masterKey) };
-    return open;
+    throw lastError;
   }
 
   async function readWholeBlob(repository: OpenRepository, blob: BlobMetadata, counter: { blobsRead: number }): Promise<Buffer> {

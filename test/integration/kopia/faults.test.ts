@@ -100,6 +100,13 @@ describe("faults on a real kopia v0.22.3 repository", { skip }, () => {
     await assertUnreadable(repository, "wrong-password");
   });
 
+  it("accepts a password file that ends with a newline the password does not have", async () => {
+    const repository = await copyRepository("newline");
+    await writeFile(repository.passwordFile, `${original.password}\n`);
+    const listing = await runOurListing(repository);
+    assert.equal(listing.exitCode, 0, listing.stderr);
+  });
+
   it("reports a missing repository folder and an empty one", async () => {
     await assertUnreadable({ rootPath: join(scratch, "does-not-exist"), passwordFile: original.passwordFile }, "not-found");
     const emptyDir = join(scratch, "empty");
@@ -206,6 +213,9 @@ describe("faults on a real kopia v0.22.3 repository", { skip }, () => {
     assert.equal((await catalog.refresh()).ok, false);
     const failed = catalog.lookup(identity, nowMs);
     assert.ok(!failed.readable && failed.reason.includes("wrong-password"));
+    // A wrong password stays wrong: the key it derived is never remembered as a working one.
+    assert.equal((await catalog.refresh()).ok, false);
+    assert.equal(catalog.lookup(identity, nowMs).readable, false);
 
     // The password file is read at refresh time: putting it right needs no restart.
     await writeFile(repository.passwordFile, original.password);

@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { after, describe, it } from "node:test";
 import { createFilesystemBlobStore } from "../../../webhook/kopia/filesystem-blob-store.ts";
 import { createKopiaCatalog } from "../../../webhook/kopia/snapshot-catalog.ts";
@@ -155,6 +156,15 @@ describe("retention reasons against kopia v0.22.3", { skip: kopiaSkip("v0.22.3")
     for (const kind of ["latest", "hourly", "daily", "weekly", "monthly", "annual"]) {
       assert.ok(reasons.some((r) => r.startsWith(`${kind}-`)), `no ${kind} reason in ${JSON.stringify(reasons)}`);
     }
+  });
+});
+
+describe("a password that ends with a newline, as KOPIA_PASSWORD may carry it", { skip: kopiaSkip("v0.22.3") }, () => {
+  it("opens it whichever way kopia took the newline", async () => {
+    const repository = await makeRepository("v0.22.3", { layout: "create", password: "ends with a newline\n" });
+    await takeSnapshots(repository, ["app@default:/data"], 1);
+    assert.equal(await readFile(repository.passwordFile, "utf8"), "ends with a newline\n");
+    await assertListingMatchesKopia(repository);
   });
 });
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { BlobMetadata, BlobStore } from "../../../webhook/kopia/blob-store.ts";
+import { isRepositoryError } from "../../../webhook/kopia/repository-error.ts";
 import { firstCompleteSet, selectCompactionLogIndexBlobs, selectEpochIndexBlobs } from "../../../webhook/kopia/index-blob-set.ts";
 
 const blobs = (...ids: string[]): BlobMetadata[] => ids.map((id) => ({ id, lengthBytes: 1 }));
@@ -20,9 +21,14 @@ describe("complete sets", () => {
 
 describe("epoch index selection", () => {
   it("uses every uncompacted blob of epochs 0..W+1 when nothing is compacted", () => {
-    const listing = blobs("xe0", "xe1", `xn0_${h(1)}-s1-c1`, `xn1_${h(2)}-s2-c1`, `xn2_${h(3)}-s3-c1`, `xn3_${h(4)}-s4-c1`);
-    // W = 1, so epochs 0, 1 and 2 count; epoch 3 is beyond W+1.
+    const listing = blobs("xe0", "xe1", `xn0_${h(1)}-s1-c1`, `xn1_${h(2)}-s2-c1`, `xn2_${h(3)}-s3-c1`);
+    // W = 1, so epochs 0, 1 and 2 count.
     assert.deepEqual(ids(selectEpochIndexBlobs(listing)), [`xn0_${h(1)}-s1-c1`, `xn1_${h(2)}-s2-c1`, `xn2_${h(3)}-s3-c1`]);
+  });
+
+  it("refuses index blobs beyond the epoch after the newest marker instead of ignoring them", () => {
+    const listing = blobs("xe1", `xn0_${h(1)}-s1-c1`, `xn3_${h(4)}-s4-c1`);
+    assert.throws(() => selectEpochIndexBlobs(listing), (e) => isRepositoryError(e, "corrupt"));
   });
 
   it("prefers a complete single-epoch compaction of a settled epoch over its superseded blobs", () => {
