@@ -175,6 +175,12 @@ export type Config = {
   reconcile: { intervalMs: number; leaseDurationMs: number; adoptKyverno: boolean };
   sweep: { schedule: string; gracePeriodMs: number; dryRun: boolean };
   readApi: { audience: string; allowedServiceAccounts: string[] };
+  /**
+   * On SIGTERM: keep serving with /readyz at 503 for drainDelayMs so endpoints stop sending new
+   * connections, then give in-flight reviews drainTimeoutMs. Their sum stays below the pod's
+   * terminationGracePeriodSeconds.
+   */
+  shutdown: { drainDelayMs: number; drainTimeoutMs: number };
   logLevel: string;
 };
 
@@ -220,6 +226,8 @@ export function toPolicy(file: PolicyFile): Policy {
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>>, readFile: FileReader = (p) => readFileSync(p, "utf8")): ConfigResult {
   const problems: string[] = [];
+  // An empty variable (a Deployment's `value: ""`) means unset, never port 0 or an empty path.
+  env = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
   const envResult = envSchema.safeParse(env);
   if (!envResult.success) problems.push(...formatIssues("environment", envResult.error.issues));
 
@@ -286,6 +294,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
           },
           sweep: { schedule: file.sweep.schedule, gracePeriodMs: file.sweep.gracePeriod, dryRun: file.sweep.dryRun },
           readApi: { audience: file.readApi.audience, allowedServiceAccounts: file.readApi.allowedServiceAccounts },
+          shutdown: { drainDelayMs: 5_000, drainTimeoutMs: 10_000 },
           logLevel: e.PVC_GUARDIAN_LOG_LEVEL,
         },
       };

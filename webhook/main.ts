@@ -13,6 +13,9 @@ import { createAdmissionGenerator } from "./reconciler/admission-generator.ts";
 import { createBackgroundControllers, type BackgroundControllers } from "./reconciler/background-controllers.ts";
 import type { BackupObjectGenerator } from "./admission/generation-port.ts";
 import type { Metrics } from "./server/metrics.ts";
+import { createApiServerKeySource, createServiceAccountTokenVerifier } from "./server/bearer-auth.ts";
+import { createClusterAuditSource } from "./server/cluster-audit-source.ts";
+import { createReadApiRoutes } from "./server/read-api-routes.ts";
 
 // The composition root: configuration → adapters → listeners, catalog and background loops.
 // Nothing else in webhook/ builds a concrete adapter, reads the environment or creates a logger.
@@ -116,6 +119,20 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
     onGenerationFailure: (path) => metrics.countGenerationFailure(path),
   });
 
+  // The read API verifies ServiceAccount tokens against the cluster's keys, so it needs API access.
+  const readApi = kubernetes
+    ? createReadApiRoutes({
+        verifier: createServiceAccountTokenVerifier({
+          keys: createApiServerKeySource((path, accept, signal) => kubernetes.clients.getRaw(path, accept, signal)),
+          audience: config.readApi.audience,
+        }),
+        allowedServiceAccounts: config.readApi.allowedServiceAccounts,
+        catalog,
+        audit: createClusterAuditSource(kubernetes.clients.objects),
+        policy: config.policy,
+      })
+    : undefined;
+
   const server = createGuardianServer({
     tls: { certPath: config.tls.certFile, keyPath: config.tls.keyFile, pollIntervalMs: config.tls.reloadIntervalMs },
     host: config.listen.host,
@@ -127,7 +144,9 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
     maxBodyBytes: config.admission.maxBodyBytes,
     // The route's own deadline is the last resort behind the handlers' internal one.
     deadlineMs: config.admission.deadlineMs + 1_000,
-    drainTimeoutMs: 10_000,
+    drainDelayMs: config.shutdown.drainDelayMs,
+    drainTimeoutMs: config.shutdown.drainTimeoutMs,
+    ...(readApi ? { extraRoutes: [readApi] } : {}),
   });
   const { port } = await server.start();
   kubernetes?.controllers.start();

@@ -254,15 +254,14 @@ test("bad environment values are all listed at once", () => {
         PVC_GUARDIAN_LOG_LEVEL: "loud",
         PVC_GUARDIAN_KUBERNETES: "maybe",
         PVC_GUARDIAN_NAMESPACE: "Not_A_Namespace",
-        PVC_GUARDIAN_POLICY_FILE: "",
       },
       noFile,
     ),
   );
-  for (const variable of ["PVC_GUARDIAN_PORT", "PVC_GUARDIAN_LOG_LEVEL", "PVC_GUARDIAN_KUBERNETES", "PVC_GUARDIAN_NAMESPACE", "PVC_GUARDIAN_POLICY_FILE"]) {
+  for (const variable of ["PVC_GUARDIAN_PORT", "PVC_GUARDIAN_LOG_LEVEL", "PVC_GUARDIAN_KUBERNETES", "PVC_GUARDIAN_NAMESPACE"]) {
     assert.ok(problems.some((p) => p.startsWith(`environment: ${variable}:`)), `${variable}\n${problems.join("\n")}`);
   }
-  assert.equal(problems.length, 5, problems.join("\n"));
+  assert.equal(problems.length, 4, problems.join("\n"));
 });
 
 test("a bad environment and a bad file are reported together", () => {
@@ -335,4 +334,11 @@ test("durations in the file reach the configuration in milliseconds", () => {
 test("a duration written as a number is refused rather than guessed", () => {
   const problems = parsePolicyFile("firstBackupDelay: 7200\n", "p");
   assert.equal(problems.ok, false);
+});
+
+test("treats an empty environment variable as unset, never as port 0", () => {
+  const result = loadConfig({ PVC_GUARDIAN_PORT: "", PVC_GUARDIAN_REPOSITORY_PATH: "", PVC_GUARDIAN_PASSWORD_FILE: "" }, () => "");
+  assert.ok(result.ok);
+  assert.equal(result.config.listen.port, 8443);
+  assert.equal(result.config.repository, undefined);
 });

@@ -79,14 +79,14 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
   const now = deps.now ?? Date.now;
   const { policy, catalog } = deps;
 
-  async function evaluate(pvc: PersistentVolumeClaim, facts: AdmissionRequestFacts, signal: AbortSignal): Promise<PvcEvaluation> {
+  async function evaluate(pvc: PersistentVolumeClaim, facts: AdmissionRequestFacts, deadline: () => AbortSignal): Promise<PvcEvaluation> {
     const first = evaluatePvc(pvc, facts, policy, (identity) => catalog.lookup(identity, now()));
     if (first.scope !== "protected" || first.decision.answer !== "fresh" || !catalog.lookupWithRefreshOnMiss) return first;
     // A miss may only mean the backup landed after our last refresh: read the new blobs once.
     const refreshOnMiss = catalog.lookupWithRefreshOnMiss.bind(catalog);
     const refreshed = await raceAbort(
       () => refreshOnMiss(first.identity.key, now()),
-      signal,
+      deadline(),
       ({ error }): CatalogLookup => ({
         readable: false,
         reason: error === undefined ? DEADLINE_PASSED : `re-reading the repository failed: ${describeError(error)}`,
@@ -121,15 +121,48 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
     return { ok: true, request, pvc: request.object as PersistentVolumeClaim };
   }
 
-  function deadlineSignal(signal: AbortSignal): AbortSignal {
-    return AbortSignal.any([signal, AbortSignal.timeout(deps.deadlineMs)]);
+  /**
+   * The internal deadline, armed only when a review has to wait (a refresh on a miss, the
+   * validator's writes), and disarmed as soon as the answer is ready: most reviews read memory
+   * only and should leave no timer behind.
+   */
+  function createDeadline(parent: AbortSignal): { signal(): AbortSignal; dispose(): void } {
+    let controller: AbortController | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const abort = () => controller?.abort();
+    return {
+      signal() {
+        if (!controller) {
+          controller = new AbortController();
+          if (parent.aborted) controller.abort();
+          else {
+            parent.addEventListener("abort", abort, { once: true });
+            timer = setTimeout(abort, deps.deadlineMs);
+          }
+        }
+        return controller.signal;
+      },
+      dispose() {
+        clearTimeout(timer);
+        parent.removeEventListener("abort", abort);
+      },
+    };
   }
 
-  const mutate: ReviewHandler = async (body, signal) => {
+  async function withDeadline(parent: AbortSignal, review: (deadline: () => AbortSignal) => Promise<ReviewOutcome>): Promise<ReviewOutcome> {
+    const deadline = createDeadline(parent);
+    try {
+      return await review(deadline.signal);
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  const mutate: ReviewHandler = (body, signal) => withDeadline(signal, async (deadline) => {
     const read = readPvc(body);
     if (!read.ok) return read.outcome;
     const { request, pvc } = read;
-    const evaluation = await evaluate(pvc, requestFacts(request, pvc), deadlineSignal(signal));
+    const evaluation = await evaluate(pvc, requestFacts(request, pvc), deadline);
     const mutation = decideMutation(pvc, evaluation, policy.dormant);
     const operations: JsonPatchOperation[] = [];
     if (mutation.addDataSourceRef) {
@@ -140,14 +173,13 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
       );
     }
     return { review: patched(request.uid, operations, mutation.warnings), operation: request.operation, reason: mutation.reason };
-  };
+  });
 
-  const validate: ReviewHandler = async (body, signal) => {
+  const validate: ReviewHandler = (body, signal) => withDeadline(signal, async (deadline) => {
     const read = readPvc(body);
     if (!read.ok) return read.outcome;
     const { request, pvc } = read;
-    const bounded = deadlineSignal(signal);
-    const evaluation = await evaluate(pvc, requestFacts(request, pvc), bounded);
+    const evaluation = await evaluate(pvc, requestFacts(request, pvc), deadline);
     const verdict = decideValidation(pvc, evaluation, policy.dormant);
     const base = { operation: request.operation, reason: verdict.reason };
     if (!verdict.allowed) return { ...base, review: denied(request.uid, verdict.message, verdict.warnings) };
@@ -159,8 +191,8 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
     const restoring = evaluation.decision.answer === "restore" && !(skip.requested && skip.reason !== undefined);
     const generator = deps.generator;
     const result = await raceAbort(
-      () => generator.generate({ pvc, evaluation, restoring }, bounded),
-      bounded,
+      () => generator.generate({ pvc, evaluation, restoring }, deadline()),
+      deadline(),
       ({ error }) => ({
         ok: false as const,
         message:
@@ -180,7 +212,7 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
     }
     const warning = `backup objects were not written yet (${result.message}); pvc-guardian's reconciler will create them`;
     return { ...base, reason: "generation-deferred", review: allowed(request.uid, [...verdict.warnings, warning]) };
-  };
+  });
 
   return { mutate, validate };
 }

@@ -31,6 +31,21 @@ function expandHashedMinute(minuteField: string, hashKey: string): string | unde
  * `hashKey` is `namespace/pvc`, so the minute is stable across restarts and replicas.
  */
 export function resolveSchedule(template: string, hashKey: string): ScheduleResult {
+  // Admission resolves the same few templates for the same PVCs over and over; cron parsing is
+  // the one costly step on that path, so results are remembered (bounded, pure either way).
+  const cacheKey = `${template}\u0000${hashKey}`;
+  const cached = resolvedSchedules.get(cacheKey);
+  if (cached) return cached;
+  const result = resolveScheduleUncached(template, hashKey);
+  if (resolvedSchedules.size >= MAX_CACHED_SCHEDULES) resolvedSchedules.clear();
+  resolvedSchedules.set(cacheKey, result);
+  return result;
+}
+
+const MAX_CACHED_SCHEDULES = 10_000;
+const resolvedSchedules = new Map<string, ScheduleResult>();
+
+function resolveScheduleUncached(template: string, hashKey: string): ScheduleResult {
   const trimmed = template.trim();
   if (trimmed.startsWith("@")) {
     return DESCRIPTOR.test(trimmed) && VOLSYNC_SCHEDULE_PATTERN.test(trimmed)

@@ -14,6 +14,8 @@ export type KopiaIdentity = {
   path: string;
   /** `username@hostname:path`, the catalog's key and what `kopia snapshot list` prints. */
   key: string;
+  /** The sanitised name was longer than the username limit and was cut: identities may collide. */
+  usernameTruncated: boolean;
 };
 
 function keepCharacters(text: string, isAllowed: (char: string) => boolean): string {
@@ -31,9 +33,10 @@ function trimCharacters(text: string, trimmed: string): string {
 }
 
 const isAsciiAlphanumeric = (char: string): boolean => /^[A-Za-z0-9]$/.test(char);
+const isUsernameCharacter = (char: string): boolean => isAsciiAlphanumeric(char) || char === "-" || char === "_";
 
 export function kopiaUsername(customResourceName: string): string {
-  const kept = keepCharacters(customResourceName, (c) => isAsciiAlphanumeric(c) || c === "-" || c === "_");
+  const kept = keepCharacters(customResourceName, isUsernameCharacter);
   const trimmed = trimCharacters(kept, "-_");
   if (trimmed === "") return DEFAULT_KOPIA_USERNAME;
   // VolSync cuts without trimming again; so do we, or the identities would differ.
@@ -49,5 +52,12 @@ export function kopiaHostname(namespace: string): string {
 export function kopiaIdentity(customResourceName: string, namespace: string): KopiaIdentity {
   const username = kopiaUsername(customResourceName);
   const hostname = kopiaHostname(namespace);
-  return { username, hostname, path: KOPIA_SOURCE_PATH, key: `${username}@${hostname}:${KOPIA_SOURCE_PATH}` };
+  const sanitisedLength = trimCharacters(keepCharacters(customResourceName, isUsernameCharacter), "-_").length;
+  return {
+    username,
+    hostname,
+    path: KOPIA_SOURCE_PATH,
+    key: `${username}@${hostname}:${KOPIA_SOURCE_PATH}`,
+    usernameTruncated: sanitisedLength > MAX_KOPIA_USERNAME,
+  };
 }

@@ -1,6 +1,6 @@
 import { readBackupAnnotations, type BackupAnnotations } from "./backup-annotations.ts";
 import { resolveSchedule, type ScheduleResult } from "./backup-schedule.ts";
-import { kopiaIdentity, type KopiaIdentity } from "./kopia-identity.ts";
+import { kopiaIdentity, MAX_KOPIA_USERNAME, type KopiaIdentity } from "./kopia-identity.ts";
 import type { Policy, Tier } from "./policy.ts";
 import { resolveProtection } from "./protection.ts";
 import type { PersistentVolumeClaim, TypedObjectReference } from "./pvc.ts";
@@ -90,6 +90,12 @@ export function evaluatePvc(
   const decision = decideRestore(identity.key, lookup(identity.key), annotations.restoreAsOfMs);
   const schedule = resolveSchedule(annotations.scheduleOverride ?? protection.tier.schedule, `${facts.namespace}/${facts.name}`);
   const warnings = [...annotations.warnings];
+  if (identity.usernameTruncated) {
+    warnings.push(
+      `the Kopia username "${identity.username}" is cut to ${MAX_KOPIA_USERNAME} characters, as VolSync cuts it; ` +
+        `another PVC in ${facts.namespace} whose name starts with the same characters would share its backups. Prefer a shorter PVC name`,
+    );
+  }
   if (!schedule.ok) warnings.push(`the backup schedule cannot be used: ${schedule.problem}`);
   return {
     scope: "protected",
@@ -229,7 +235,21 @@ export function decideValidation(pvc: PersistentVolumeClaim, evaluation: PvcEval
         reason: "data-source-mismatch",
       };
     }
-    case "fresh":
-      return { allowed: true, warnings, reason: "fresh" };
+    case "fresh": {
+      // A PVC that already asks for our ReplicationDestination (a manifest exported from a
+      // restored PVC, or a snapshot pruned between mutation and validation) would wait forever on
+      // an RD that is created paused with nothing to restore.
+      const expected = restoreDataSourceRef(names);
+      if (!carriesDataSourceRef(pvc, expected)) return { allowed: true, warnings, reason: "fresh" };
+      return {
+        allowed: false,
+        message:
+          `pvc-guardian blocked ${subject}: it asks to be restored through dataSourceRef ${JSON.stringify(expected)}, ` +
+          `but the repository holds no snapshot for this identity, so the volume would stay Pending forever. ` +
+          `Remove spec.dataSourceRef from the manifest (pvc-guardian adds it itself when a backup exists) and retry.`,
+        warnings,
+        reason: "restore-requested-without-backup",
+      };
+    }
   }
 }

@@ -38,6 +38,12 @@ export type KubeClientOptions = {
 
 export type KubeClients = {
   objects: KubeObjects;
+  /**
+   * A GET of any API server path with our credentials and a chosen Accept header, for the few
+   * non-object endpoints (the service-account signing keys are served only as
+   * application/jwk-set+json). Never throws for an HTTP status: the caller reads it.
+   */
+  getRaw(path: string, accept: string, signal?: AbortSignal): Promise<{ status: number; text: string }>;
   /** The API server URL, for logs. */
   server: string;
   /** Closes idle keep-alive sockets so the process can exit. */
@@ -305,9 +311,25 @@ export function createKubeClients(options: KubeClientOptions = {}): KubeClients 
     });
   }
 
+  async function getRaw(path: string, accept: string, signal?: AbortSignal): Promise<{ status: number; text: string }> {
+    const { headers, agent } = await currentCredentials();
+    const bounded = signal ? AbortSignal.any([signal, AbortSignal.timeout(requestTimeoutMs)]) : AbortSignal.timeout(requestTimeoutMs);
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(new URL(server + path), { method: "GET", agent, signal: bounded, headers: { ...headers, accept } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  }
+
   return {
     objects,
     server,
+    getRaw,
     close() {
       credentials?.agent.destroy();
     },

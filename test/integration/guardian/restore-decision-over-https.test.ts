@@ -94,6 +94,8 @@ describe("restore decision over HTTPS from a real Kopia repository", { skip }, (
       PVC_GUARDIAN_KUBERNETES: "off",
     });
     assert.ok(loaded.ok, loaded.ok ? "" : loaded.problems.join("\n"));
+    // No Service sends traffic here, so there is nothing to wait for when stopping.
+    loaded.config.shutdown.drainDelayMs = 0;
     return startGuardian(loaded.config, pino({ level: "silent" }));
   }
 

@@ -79,6 +79,8 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
       PVC_GUARDIAN_KUBECONFIG: cluster.kubeconfigPath,
     });
     assert.ok(loaded.ok, loaded.ok ? '' : loaded.problems.join('; '));
+    // No Service sends traffic here, so there is nothing to wait for when stopping.
+    loaded.config.shutdown.drainDelayMs = 0;
     guardian = await startGuardian(loaded.config, quietLog);
     await registerWebhooks(guardian.port);
   }

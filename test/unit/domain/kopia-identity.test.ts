@@ -92,7 +92,14 @@ test("kopiaIdentity joins username, hostname and /data into the catalog key", ()
     hostname: "media",
     path: "/data",
     key: "app-data-backup@media:/data",
+    usernameTruncated: false,
   });
+});
+
+test("kopiaIdentity flags a username cut to 50 characters, and only then", () => {
+  assert.equal(kopiaIdentity("a".repeat(50), "media").usernameTruncated, false);
+  assert.equal(kopiaIdentity(`${"a".repeat(50)}-`, "media").usernameTruncated, false);
+  assert.equal(kopiaIdentity("a".repeat(51), "media").usernameTruncated, true);
 });
 
 test("kopiaIdentity of a shortened RD name cuts the hashed name to 50 characters", () => {

@@ -158,3 +158,26 @@ test("an unknown denial tells the person how to fix it and how to start empty on
   assert.match(validation.message, /retry/i);
   assert.match(validation.message, /volsync.backup\/skip-restore: "true"/);
 });
+
+test("denies a PVC that already asks for its ReplicationDestination when the repository holds no backup", () => {
+  const { validation } = run(pvc({ spec: { dataSourceRef: { ...EXPECTED_REF } } }), "fresh");
+  assert.equal(validation.allowed, false);
+  assert.ok(!validation.allowed);
+  assert.equal(validation.reason, "restore-requested-without-backup");
+  assert.match(validation.message, /would stay Pending forever/);
+});
+
+test("allows a fresh PVC that carries somebody else's data source", () => {
+  const { validation } = run(pvc({ spec: { dataSourceRef: { apiGroup: "snapshot.storage.k8s.io", kind: "VolumeSnapshot", name: "seed" } } }), "fresh");
+  assert.equal(validation.allowed, true);
+});
+
+test("warns when the Kopia username had to be cut, since long names may share backups", () => {
+  const longName = "a".repeat(48);
+  const { evaluation } = run(pvc(), "fresh", { facts: { ...facts, name: longName } });
+  assert.ok(evaluation.scope === "protected");
+  assert.ok(evaluation.warnings.some((warning) => /cut to 50 characters/.test(warning)));
+  const { evaluation: short } = run(pvc(), "fresh");
+  assert.ok(short.scope === "protected");
+  assert.ok(!short.warnings.some((warning) => /cut to 50 characters/.test(warning)));
+});
