@@ -59,6 +59,7 @@ test("with no policy file the rest of the configuration has its documented defau
     reconcile: { intervalMs: 60_000, leaseDurationMs: 15_000, adoptKyverno: false },
     sweep: { schedule: "*/15 * * * *", gracePeriodMs: 3_600_000, dryRun: false },
     readApi: { audience: "pvc-guardian", allowedServiceAccounts: [] },
+    shutdown: { drainDelayMs: 5_000, drainTimeoutMs: 10_000 },
     logLevel: "info",
   });
   assert.equal(config.repository, undefined, "no repository configured means every protected PVC is unknown");
