@@ -2,11 +2,20 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { BackupObjectGenerator, GenerationRequest, GenerationResult } from "../admission/generation-port.ts";
 import { backupTargetOf, desiredReplicationDestination, desiredSecret } from "../domain/desired-resources.ts";
 import type { Policy } from "../domain/policy.ts";
-import { LABEL_MANAGED_BY, MANAGED_BY_GUARDIAN, MANAGED_BY_KYVERNO } from "../domain/wire-names.ts";
 import {
+  ANNOTATION_BOUND_OBSERVED_AT,
+  ANNOTATION_BOUND_PVC_UID,
+  LABEL_MANAGED_BY,
+  MANAGED_BY_GUARDIAN,
+  MANAGED_BY_KYVERNO,
+} from "../domain/wire-names.ts";
+import {
+  PERSISTENT_VOLUME_CLAIMS,
   REPLICATION_DESTINATIONS,
+  REPLICATION_SOURCES,
   SECRETS,
   isAlreadyExists,
+  isConflict,
   resourceKindOf,
   type KubeObject,
   type KubeObjects,
@@ -21,6 +30,19 @@ import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
 // someone else owns; repairs are server-side applies of our fields only. On the restore path an
 // RD that already restored an earlier image is deleted (only that exact object, by uid) and made
 // again, or the populator would fill the new PVC from old data.
+//
+// A PVC being created cannot have a legitimate ReplicationSource yet (product.md 3.3: only once
+// this PVC has been Bound for the first-backup delay). One named like ours can only be left from
+// an earlier PVC of the same name, still inside the sweeper's grace period, and it would back up
+// this new, empty or half-restored volume on its schedule. So generation deletes it (that exact
+// object, by uid) and removes the earlier PVC's bound observation from the RD, so the delay
+// starts again. Both only when no PVC of that name exists now: if one does, this CREATE is about
+// to fail with AlreadyExists and the RS belongs to that live PVC.
+// On failure: the restore path denies, like any failed write (the restore must not start with an
+// RS aimed at the volume it fills); the fresh path allows with a warning and leaves the RD's
+// record of the earlier PVC's uid in place, which is how the reconciler finds and deletes the RS
+// on its next pass (reconcile-plan.ts). The same holds if the earlier PVC disappears between our
+// check and the API server storing this one: the reconciler catches it.
 
 export type AdmissionGeneratorDeps = {
   objects: KubeObjects;
@@ -35,38 +57,88 @@ export type AdmissionGeneratorDeps = {
 
 type EnsureOutcome = "created" | "updated" | "unchanged";
 
+/** What became of a ReplicationSource named like ours when the PVC was admitted. */
+type EarlierSource = "none" | "deleted" | "left-to-its-pvc" | "not-ours";
+
+const MAX_PRECONDITION_RETRIES = 3;
+
 class GenerationProblem extends Error {}
 
 export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupObjectGenerator {
   const { objects, policy, log, metrics } = deps;
   const replacePollMs = deps.replacePollMs ?? 100;
 
-  async function ensure(desired: KubeObject, signal: AbortSignal): Promise<EnsureOutcome> {
+  /**
+   * Creates `desired`, or brings a live object we may write up to it. `keptAnnotations` are
+   * carried over from the live object, so the apply neither drops nor counts them as drift.
+   */
+  async function ensure(desired: KubeObject, signal: AbortSignal, keptAnnotations: readonly string[] = []): Promise<{ outcome: EnsureOutcome; live: KubeObject }> {
     const kind = resourceKindOf(desired);
     const { name, namespace } = desired.metadata;
     try {
-      await objects.create(desired, signal);
-      return "created";
+      return { outcome: "created", live: await objects.create(desired, signal) };
     } catch (error) {
       if (!isAlreadyExists(error)) throw error;
     }
     const live = await objects.get(kind, namespace, name, signal);
-    if (live === undefined) {
-      await objects.create(desired, signal);
-      return "created";
-    }
+    if (live === undefined) return { outcome: "created", live: await objects.create(desired, signal) };
     const managedBy = live.metadata.labels?.[LABEL_MANAGED_BY];
     const adoptable = managedBy === MANAGED_BY_KYVERNO && deps.adoptKyverno === true;
     if (managedBy !== MANAGED_BY_GUARDIAN && !adoptable) {
       throw new GenerationProblem(`${kind.kind} ${namespace}/${name} already exists and is not managed by pvc-guardian (managed-by: ${managedBy ?? "none"})`);
     }
-    if (!adoptable && planDrift(desired, live).state === "in-sync") return "unchanged";
-    await objects.apply(desired, { force: true }, signal);
-    return "updated";
+    const kept = Object.entries(live.metadata.annotations ?? {}).filter(([key]) => keptAnnotations.includes(key));
+    if (kept.length > 0) desired = { ...desired, metadata: { ...desired.metadata, annotations: { ...desired.metadata.annotations, ...Object.fromEntries(kept) } } };
+    if (!adoptable && planDrift(desired, live).state === "in-sync") return { outcome: "unchanged", live };
+    return { outcome: "updated", live: await objects.apply(desired, { force: true }, signal) };
+  }
+
+  const isOursToDelete = (object: KubeObject): boolean => {
+    const managedBy = object.metadata.labels?.[LABEL_MANAGED_BY];
+    return managedBy === MANAGED_BY_GUARDIAN || (managedBy === MANAGED_BY_KYVERNO && deps.adoptKyverno === true);
+  };
+
+  /** Deletes the ReplicationSource an earlier PVC of this name left, when no PVC of the name exists. */
+  async function retireEarlierSource(namespace: string, name: string, isNameTaken: () => Promise<boolean>, signal: AbortSignal): Promise<EarlierSource> {
+    for (let attempt = 0; attempt < MAX_PRECONDITION_RETRIES; attempt++) {
+      const live = await objects.get(REPLICATION_SOURCES, namespace, name, signal);
+      if (live === undefined) return "none";
+      if (!isOursToDelete(live)) return "not-ours";
+      if (await isNameTaken()) return "left-to-its-pvc";
+      const deleted = await objects.delete(REPLICATION_SOURCES, namespace, name, { uid: live.metadata.uid! }, signal);
+      if (deleted === "deleted") {
+        log.info({ namespace, replicationSource: name, uid: live.metadata.uid }, "replication source of an earlier pvc deleted");
+        metrics.objectsDeleted.inc({ kind: "ReplicationSource" });
+        return "deleted";
+      }
+      if (deleted === "not-found") return "none";
+      // Replaced between the read and the delete: look at the replacement.
+    }
+    throw new GenerationProblem(`ReplicationSource ${namespace}/${name} of an earlier PVC kept changing while it was being deleted`);
+  }
+
+  /** Removes the earlier PVC's bound observation from the RD, so the first-backup delay starts again. */
+  async function resetBoundObservation(destination: KubeObject, signal: AbortSignal): Promise<boolean> {
+    let live: KubeObject | undefined = destination;
+    for (let attempt = 0; attempt < MAX_PRECONDITION_RETRIES; attempt++) {
+      if (live === undefined) return false;
+      const { [ANNOTATION_BOUND_OBSERVED_AT]: observedAt, [ANNOTATION_BOUND_PVC_UID]: pvcUid, ...kept } = live.metadata.annotations ?? {};
+      if (observedAt === undefined && pvcUid === undefined) return false;
+      try {
+        // A plain update, not an apply: the observation may have been written by a create, which
+        // an apply without it would not remove. The resourceVersion guards against lost updates.
+        await objects.replace({ ...live, metadata: { ...live.metadata, annotations: kept } }, signal);
+        return true;
+      } catch (error) {
+        if (!isConflict(error)) throw error;
+      }
+      live = await objects.get(REPLICATION_DESTINATIONS, live.metadata.namespace, live.metadata.name, signal);
+    }
+    throw new GenerationProblem(`ReplicationDestination ${destination.metadata.namespace}/${destination.metadata.name} kept changing while its bound observation was being reset`);
   }
 
   /** Deletes exactly the stale RD that was read, waits until it is gone, and creates ours. */
-  async function replaceStaleDestination(desired: KubeObject, stale: KubeObject, signal: AbortSignal): Promise<void> {
+  async function replaceStaleDestination(desired: KubeObject, stale: KubeObject, signal: AbortSignal): Promise<KubeObject> {
     const { name, namespace } = desired.metadata;
     const outcome = await objects.delete(REPLICATION_DESTINATIONS, namespace, name, { uid: stale.metadata.uid!, resourceVersion: stale.metadata.resourceVersion }, signal);
     if (outcome === "precondition-failed") {
@@ -75,8 +147,7 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
     // Finalizers can keep it a little while; the caller's deadline bounds the wait.
     for (;;) {
       try {
-        await objects.create(desired, signal);
-        return;
+        return await objects.create(desired, signal);
       } catch (error) {
         if (!isAlreadyExists(error)) throw error;
       }
@@ -93,17 +164,42 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
       const path = restoring ? "restore" : "fresh";
       const subject = `PVC ${namespace}/${pvcName}`;
       const created: string[] = [];
+      const warnings: string[] = [];
       try {
         const target = backupTargetOf(pvc, pvcName, namespace, annotations.restoreAsOf);
-        const { namespace: sourceNamespace, name: sourceName } = policy.sourceSecret;
-        const source = await objects.get(SECRETS, sourceNamespace, sourceName, signal);
-        if (source === undefined) throw new GenerationProblem(`the source Secret ${sourceNamespace}/${sourceName} with the repository credentials does not exist`);
+        // Whether a PVC of this name exists right now (the one under review is not stored yet).
+        let nameTaken: Promise<boolean> | undefined;
+        const isNameTaken = () => (nameTaken ??= objects.get(PERSISTENT_VOLUME_CLAIMS, namespace, pvcName, signal).then((live) => live !== undefined));
+
+        const sourceName = target.names.replicationSource;
+        let earlierSource: EarlierSource | "failed";
+        try {
+          earlierSource = await retireEarlierSource(namespace, sourceName, isNameTaken, signal);
+        } catch (error) {
+          if (signal.aborted) throw error;
+          const detail = (error as Error).message;
+          if (restoring) throw new GenerationProblem(`ReplicationSource ${namespace}/${sourceName}, left by an earlier PVC of this name, could not be deleted: ${detail}`);
+          earlierSource = "failed";
+          log.warn({ namespace, pvc: pvcName, replicationSource: sourceName, err: detail }, "replication source of an earlier pvc not deleted");
+          warnings.push(
+            `ReplicationSource ${namespace}/${sourceName}, left by an earlier PVC of this name, could not be deleted (${detail}); ` +
+              `pvc-guardian's reconciler deletes it on its next pass, and until then it may back up this new volume`,
+          );
+        }
+        if (earlierSource === "not-ours") {
+          log.warn({ namespace, pvc: pvcName, replicationSource: sourceName }, "replication source named like ours is not managed by pvc-guardian");
+        }
+
+        const { namespace: credentialsNamespace, name: credentialsName } = policy.sourceSecret;
+        const source = await objects.get(SECRETS, credentialsNamespace, credentialsName, signal);
+        if (source === undefined) throw new GenerationProblem(`the source Secret ${credentialsNamespace}/${credentialsName} with the repository credentials does not exist`);
         const secret = desiredSecret(target, (source["data"] as Record<string, string> | undefined) ?? {}) as unknown as KubeObject;
-        const secretOutcome = await ensure(secret, signal);
+        const { outcome: secretOutcome } = await ensure(secret, signal);
         if (secretOutcome === "created") created.push(`Secret ${secret.metadata.name}`);
 
         const destination = desiredReplicationDestination(target, policy, { paused: !restoring }) as unknown as KubeObject;
         let destinationOutcome: EnsureOutcome | "replaced";
+        let liveDestination: KubeObject;
         const live = restoring ? await objects.get(REPLICATION_DESTINATIONS, namespace, destination.metadata.name, signal) : undefined;
         const latestImage = (live?.["status"] as { latestImage?: unknown } | undefined)?.latestImage;
         if (live !== undefined && latestImage) {
@@ -112,11 +208,25 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
               `ReplicationDestination ${namespace}/${destination.metadata.name} holds an earlier restore's image and is not managed by pvc-guardian, so it cannot be replaced safely`,
             );
           }
-          await replaceStaleDestination(destination, live, signal);
+          liveDestination = await replaceStaleDestination(destination, live, signal);
           destinationOutcome = "replaced";
           log.info({ namespace, pvc: pvcName, replicationDestination: destination.metadata.name, staleUid: live.metadata.uid }, "stale replication destination replaced");
         } else {
-          destinationOutcome = await ensure(destination, signal);
+          // The bound observation is decided below, not by this repair.
+          ({ outcome: destinationOutcome, live: liveDestination } = await ensure(destination, signal, [ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID]));
+        }
+        // The earlier PVC's observation must not count for this one. Kept when its RS could not
+        // be deleted: the uid it names is what lets the reconciler find that RS.
+        if (earlierSource !== "failed" && earlierSource !== "left-to-its-pvc") {
+          const hasObservation = [ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID].some((key) => liveDestination.metadata.annotations?.[key] !== undefined);
+          if (hasObservation && !(await isNameTaken())) {
+            try {
+              await resetBoundObservation(liveDestination, signal);
+            } catch (error) {
+              if (restoring || signal.aborted) throw error;
+              log.warn({ namespace, pvc: pvcName, err: (error as Error).message }, "bound observation not reset");
+            }
+          }
         }
         if (destinationOutcome === "created" || destinationOutcome === "replaced") created.push(`ReplicationDestination ${destination.metadata.name}`);
         for (const [kind, outcome] of [["Secret", secretOutcome], ["ReplicationDestination", destinationOutcome]] as const) {
@@ -125,6 +235,18 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
         }
 
         if (deps.events) {
+          if (earlierSource === "deleted") {
+            void deps.events.record({
+              namespace,
+              pvcName,
+              type: "Normal",
+              reason: "StaleReplicationSourceDeleted",
+              action: "Delete",
+              note:
+                `Deleted ReplicationSource ${sourceName}: it was made for an earlier PVC of this name and would back up this one too early. ` +
+                `It is created again once this PVC has been Bound for the first-backup delay.`,
+            });
+          }
           if (restoring && decision.answer === "restore") {
             void deps.events.record({
               namespace,
@@ -149,7 +271,7 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
             });
           }
         }
-        return { ok: true, warnings: [] };
+        return { ok: true, warnings };
       } catch (error) {
         const detail = signal.aborted ? "the admission deadline passed before the API server answered" : (error as Error).message;
         log.warn({ namespace, pvc: pvcName, path, err: (error as Error).message }, "backup object generation failed");

@@ -1,7 +1,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { requireOrSkip } from "../../harness/binaries.ts";
-import { applyObject, createNamespace, deletePvc, setPvcPhase } from "../../harness/kube-objects.ts";
+import { randomUUID } from "node:crypto";
+import { applyObject, createNamespace, deletePvc, requestJson, setPvcPhase } from "../../harness/kube-objects.ts";
+import { createReviewHandlers } from "../../../webhook/admission/review-handlers.ts";
 import { createAdmissionGenerator } from "../../../webhook/reconciler/admission-generator.ts";
 import { createReconciler } from "../../../webhook/reconciler/reconciler.ts";
 import { createSweeper } from "../../../webhook/reconciler/sweeper.ts";
@@ -16,8 +18,8 @@ import {
   type KubeObject,
   type KubeObjects,
 } from "../../../webhook/kube/kube-objects.ts";
-import { ANNOTATION_BOUND_OBSERVED_AT } from "../../../webhook/domain/wire-names.ts";
-import { countingMetrics, evaluate, pvcObject, recordingLog, startEnvironment, waitFor, type Environment } from "./support.ts";
+import { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID } from "../../../webhook/domain/wire-names.ts";
+import { countingMetrics, evaluate, failingObjects, pvcObject, recordingLog, startEnvironment, waitFor, type Environment } from "./support.ts";
 
 // The reconciler and the sweeper against a real kube-apiserver. Time is a clock the test moves,
 // so a two-minute first-backup delay and a ten-minute grace period take no wall time; the API
@@ -41,8 +43,16 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
   });
   after(async () => env?.stop());
 
-  const reconcilerFor = (objects: KubeObjects = env.kube.objects) =>
-    createReconciler({ objects, policy, log, metrics, now, events: createPvcEventRecorder(objects, { reportingController: "pvc-guardian", reportingInstance: "test" }) });
+  const reconcilerFor = (objects: KubeObjects = env.kube.objects, options: { adoptKyverno?: boolean } = {}) =>
+    createReconciler({
+      objects,
+      policy,
+      log,
+      metrics,
+      now,
+      events: createPvcEventRecorder(objects, { reportingController: "pvc-guardian", reportingInstance: "test" }),
+      ...(options.adoptKyverno === undefined ? {} : { adoptKyverno: options.adoptKyverno }),
+    });
   const sweeperFor = (options: { objects?: KubeObjects; dryRun?: boolean } = {}) =>
     createSweeper({
       objects: options.objects ?? env.kube.objects,
@@ -335,6 +345,251 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
         assert.ok(await rd(namespace, name), `${name}'s RD survives`);
       }
       for (const name of ["drop-a", "drop-b", "drop-c"]) assert.equal(await secret(namespace, name), undefined);
+    });
+  });
+  describe("a PVC deleted and created again under the same name", () => {
+    const generatorOver = (objects: KubeObjects = env.kube.objects) =>
+      createAdmissionGenerator({ objects, policy, log, metrics, events: createPvcEventRecorder(env.kube.objects, { reportingController: "pvc-guardian", reportingInstance: "test" }) });
+    const observation = async (namespace: string, pvc: string) => {
+      const annotations = (await rd(namespace, pvc))?.metadata.annotations ?? {};
+      return { at: annotations[ANNOTATION_BOUND_OBSERVED_AT], uid: annotations[ANNOTATION_BOUND_PVC_UID] };
+    };
+
+    /** A PVC admitted as the webhook would, Bound, past the delay, and backed up: its RS exists. */
+    async function backedUp(namespace: string, name: string): Promise<KubeObject> {
+      const pvc = pvcObject(namespace, name);
+      assert.equal((await generatorOver().generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000))).ok, true);
+      await createPvc(namespace, name);
+      await setPvcPhase(env.cluster, namespace, name, "Bound");
+      await reconcilerFor().runPass();
+      clockMs += 2 * MINUTE;
+      await reconcilerFor().runPass();
+      const source = await rs(namespace, name);
+      assert.ok(source, "the RS exists once the PVC is Bound and the delay passed");
+      assert.equal((source["spec"] as { sourcePVC: string }).sourcePVC, name);
+      return source;
+    }
+
+    /** The second PVC's RS: absent until it is Bound and the delay passed, then a new object. */
+    async function assertRsWaitsForNewPvc(namespace: string, name: string, earlier: KubeObject): Promise<void> {
+      await reconcilerFor().runPass();
+      assert.equal(await rs(namespace, name), undefined, "no RS while the new PVC is Pending");
+      await setPvcPhase(env.cluster, namespace, name, "Bound");
+      await reconcilerFor().runPass();
+      const live = await env.kube.objects.get(PERSISTENT_VOLUME_CLAIMS, namespace, name);
+      assert.deepEqual(await observation(namespace, name), { at: new Date(clockMs).toISOString(), uid: live?.metadata.uid }, "the clock starts at the new PVC's Bound sighting");
+      clockMs += MINUTE;
+      await reconcilerFor().runPass();
+      assert.equal(await rs(namespace, name), undefined, "no RS before the delay");
+      clockMs += MINUTE;
+      await reconcilerFor().runPass();
+      const again = await rs(namespace, name);
+      assert.ok(again, "the RS comes back once the new PVC has been Bound for the delay");
+      assert.notEqual(again.metadata.uid, earlier.metadata.uid);
+    }
+
+    it("deletes the RS when the validating webhook admits the new PVC, and not on a dry run", async () => {
+      const namespace = await createNamespace(env.cluster);
+      const earlier = await backedUp(namespace, "db");
+      await deletePvc(env.cluster, namespace, "db");
+      const handlers = createReviewHandlers({
+        policy,
+        catalog: { lookup: () => ({ readable: true, snapshots: [], refreshedAtMs: Date.now() }) },
+        generator: generatorOver(),
+        deadlineMs: 8_000,
+      });
+      // The validating webhook sees the object with its uid already assigned.
+      const object = { ...pvcObject(namespace, "db"), metadata: { ...pvcObject(namespace, "db").metadata, uid: randomUUID() } };
+      const review = (dryRun: boolean) => ({
+        apiVersion: "admission.k8s.io/v1",
+        kind: "AdmissionReview",
+        request: {
+          uid: randomUUID(),
+          kind: { group: "", version: "v1", kind: "PersistentVolumeClaim" },
+          resource: { group: "", version: "v1", resource: "persistentvolumeclaims" },
+          name: "db",
+          namespace,
+          operation: "CREATE",
+          userInfo: { username: "tester" },
+          object,
+          dryRun,
+        },
+      });
+      const dryRun = (await handlers.validate(review(true), AbortSignal.timeout(8_000))).review.response as { allowed: boolean };
+      assert.equal(dryRun.allowed, true);
+      assert.equal((await rs(namespace, "db"))?.metadata.uid, earlier.metadata.uid, "a dry run deletes nothing");
+
+      const response = (await handlers.validate(review(false), AbortSignal.timeout(8_000))).review.response as { allowed: boolean; warnings?: string[] };
+      assert.equal(response.allowed, true);
+      assert.equal(response.warnings, undefined);
+      assert.equal(await rs(namespace, "db"), undefined, "the earlier PVC's RS is gone once the new PVC is admitted");
+      assert.deepEqual(await observation(namespace, "db"), { at: undefined, uid: undefined }, "the earlier PVC's Bound sighting is removed");
+      await waitFor("a StaleReplicationSourceDeleted event", async () =>
+        (await env.kube.objects.list(EVENTS, { namespace })).items.find((e) => e["reason"] === "StaleReplicationSourceDeleted"),
+      );
+
+      await createPvc(namespace, "db");
+      await assertRsWaitsForNewPvc(namespace, "db", earlier);
+    });
+
+    it("deletes the RS on the next reconcile pass when admission generation never ran", async () => {
+      const namespace = await createNamespace(env.cluster);
+      const earlier = await backedUp(namespace, "cache");
+      await deletePvc(env.cluster, namespace, "cache");
+      await createPvc(namespace, "cache"); // as if the webhook had been unreachable or bypassed
+      assert.equal((await rs(namespace, "cache"))?.metadata.uid, earlier.metadata.uid);
+
+      const calls: string[] = [];
+      const inner = env.kube.objects;
+      const recording: KubeObjects = {
+        ...inner,
+        get: (kind, ns, name, signal) => (calls.push(`get ${kind.kind} ${ns}/${name}`), inner.get(kind, ns, name, signal)),
+        list: (kind, options, signal) => (calls.push(`list ${kind.kind}`), inner.list(kind, options, signal)),
+        create: (object, signal) => (calls.push(`create ${object.kind} ${object.metadata.namespace}/${object.metadata.name}`), inner.create(object, signal)),
+        apply: (object, options, signal) => (calls.push(`apply ${object.kind} ${object.metadata.namespace}/${object.metadata.name}`), inner.apply(object, options, signal)),
+        replace: (object, signal) => (calls.push(`replace ${object.kind} ${object.metadata.namespace}/${object.metadata.name}`), inner.replace(object, signal)),
+        delete: (kind, ns, name, preconditions, signal) => (calls.push(`delete ${kind.kind} ${ns}/${name}`), inner.delete(kind, ns, name, preconditions, signal)),
+      };
+      const report = await reconcilerFor(recording).runPass();
+      assert.equal(report.deleted, 1);
+      assert.equal(await rs(namespace, "cache"), undefined, "the reconciler deletes the earlier PVC's RS");
+      // A list per kind and the source Secret, then only this PVC's writes: the delete first, and
+      // the RD apply that drops the earlier PVC's sighting (the new PVC is still Pending). The
+      // Event saying so goes out on the side.
+      assert.equal(calls.filter((call) => call.startsWith("list ")).length, 4);
+      assert.deepEqual(calls.filter((call) => call.startsWith("get ")), [`get Secret ${env.systemNamespace}/kopia-credentials`]);
+      assert.ok(calls.some((call) => call.startsWith(`create Event ${namespace}/cache.`)), "a StaleReplicationSourceDeleted event");
+      assert.deepEqual(calls.filter((call) => !/^(list|get|create Event) /.test(call)), [
+        `delete ReplicationSource ${namespace}/cache-backup`,
+        `apply ReplicationDestination ${namespace}/cache-backup`,
+      ]);
+      await assertRsWaitsForNewPvc(namespace, "cache", earlier);
+    });
+
+    it("leaves the RS of a PVC that still exists when its name is created again", async () => {
+      const namespace = await createNamespace(env.cluster);
+      const live = await backedUp(namespace, "twice");
+      const pvc = pvcObject(namespace, "twice");
+      // This CREATE will fail with AlreadyExists after admission: the RS belongs to the live PVC.
+      const result = await generatorOver().generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000));
+      assert.equal(result.ok, true);
+      assert.equal((await rs(namespace, "twice"))?.metadata.uid, live.metadata.uid);
+      assert.ok((await observation(namespace, "twice")).uid, "the live PVC's Bound sighting stays");
+    });
+
+    it("on the fresh path, allows with a warning when the delete fails, and the reconciler deletes the RS", async () => {
+      const namespace = await createNamespace(env.cluster);
+      const earlier = await backedUp(namespace, "warned");
+      const earlierUid = (await observation(namespace, "warned")).uid;
+      await deletePvc(env.cluster, namespace, "warned");
+      const failing = generatorOver(failingObjects(env.kube.objects, (verb, kind) => verb === "delete" && kind === "ReplicationSource"));
+      const pvc = pvcObject(namespace, "warned");
+      const result = await failing.generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000));
+      assert.equal(result.ok, true);
+      assert.match(result.ok ? result.warnings.join("\n") : "", /ReplicationSource .*warned-backup, left by an earlier PVC of this name, could not be deleted \(injected failure/);
+      assert.equal((await rs(namespace, "warned"))?.metadata.uid, earlier.metadata.uid);
+      assert.equal((await observation(namespace, "warned")).uid, earlierUid, "the earlier uid stays on the RD for the reconciler");
+
+      await createPvc(namespace, "warned");
+      assert.equal((await reconcilerFor().runPass()).deleted, 1);
+      assert.equal(await rs(namespace, "warned"), undefined);
+    });
+
+    it("on the restore path, denies when the delete fails and deletes the RS on retry", async () => {
+      const namespace = await createNamespace(env.cluster);
+      const earlier = await backedUp(namespace, "restored");
+      await deletePvc(env.cluster, namespace, "restored");
+      const pvc = pvcObject(namespace, "restored");
+      const request = { pvc, evaluation: evaluate(pvc, policy, "restore"), restoring: true };
+      const failing = generatorOver(failingObjects(env.kube.objects, (verb, kind) => verb === "delete" && kind === "ReplicationSource"));
+      const denied = await failing.generate(request, AbortSignal.timeout(8_000));
+      assert.equal(denied.ok, false);
+      assert.match(denied.ok ? "" : denied.message, /the restore objects for PVC .*\/restored could not be written \(ReplicationSource .*restored-backup, left by an earlier PVC of this name, could not be deleted: injected failure/);
+      assert.equal((await rs(namespace, "restored"))?.metadata.uid, earlier.metadata.uid);
+
+      const retried = await generatorOver().generate(request, AbortSignal.timeout(8_000));
+      assert.deepEqual(retried, { ok: true, warnings: [] });
+      assert.equal(await rs(namespace, "restored"), undefined);
+      assert.equal(((await rd(namespace, "restored"))?.["spec"] as { paused: boolean }).paused, false, "the RD restores");
+    });
+  });
+
+  describe("adopting objects the Kyverno policy generated", () => {
+    /** Objects as the Kyverno policy made them, written with Kyverno's own field manager. */
+    async function kyvernoObjects(namespace: string, pvc: string): Promise<KubeObject[]> {
+      const labels = { "app.kubernetes.io/managed-by": "kyverno", "volsync.backup/pvc": pvc, "generate.kyverno.io/policy-name": "volsync-pvc-backup-restore" };
+      const kopia = { repository: `volsync-${pvc}`, copyMethod: "Snapshot", cacheCapacity: "1Gi", storageClassName: "longhorn", volumeSnapshotClassName: "longhorn-snapclass" };
+      const objects = [
+        { apiVersion: "v1", kind: "Secret", metadata: { name: `volsync-${pvc}`, namespace, labels }, type: "Opaque", data: { KOPIA_PASSWORD: Buffer.from("old").toString("base64") } },
+        {
+          apiVersion: "volsync.backube/v1alpha1",
+          kind: "ReplicationDestination",
+          metadata: { name: `${pvc}-backup`, namespace, labels },
+          spec: { trigger: { manual: "restore-once" }, kopia: { ...kopia, accessModes: ["ReadWriteOnce"], capacity: "1Gi" } },
+        },
+        {
+          apiVersion: "volsync.backube/v1alpha1",
+          kind: "ReplicationSource",
+          metadata: { name: `${pvc}-backup`, namespace, labels },
+          spec: { sourcePVC: pvc, trigger: { schedule: "30 * * * *" }, kopia: { ...kopia, compression: "zstd", retain: { hourly: 6 } } },
+        },
+      ];
+      const created: KubeObject[] = [];
+      for (const object of objects) {
+        const root = object.apiVersion === "v1" ? "/api/v1" : `/apis/${object.apiVersion}`;
+        const plural = object.kind === "Secret" ? "secrets" : `${object.kind.toLowerCase()}s`;
+        const response = await requestJson<KubeObject>(env.cluster, "POST", `${root}/namespaces/${namespace}/${plural}?fieldManager=kyverno`, { body: object });
+        assert.equal(response.status, 201, JSON.stringify(response.body));
+        created.push(response.body!);
+      }
+      return created;
+    }
+    const versions = async (namespace: string, pvc: string) =>
+      Promise.all([secret(namespace, pvc), rd(namespace, pvc), rs(namespace, pvc)]).then((objects) => objects.map((o) => o?.metadata.resourceVersion));
+
+    it("leaves them alone while adoption is off, relabels them as ours and applies the fields we own once it is on", async () => {
+      const namespace = await createNamespace(env.cluster);
+      await createPvc(namespace, "adopted");
+      await setPvcPhase(env.cluster, namespace, "adopted", "Bound");
+      const kyverno = await kyvernoObjects(namespace, "adopted");
+      await reconcilerFor(env.kube.objects, { adoptKyverno: false }).runPass();
+      clockMs += 3 * MINUTE;
+      const report = await reconcilerFor(env.kube.objects, { adoptKyverno: false }).runPass();
+      assert.equal(report.outcome, "ok");
+      assert.equal(report.notes >= 3, true, "each object is noted as left alone");
+      assert.deepEqual(await versions(namespace, "adopted"), kyverno.map((o) => o.metadata.resourceVersion), "not one write to Kyverno's objects");
+      for (const object of [await secret(namespace, "adopted"), await rd(namespace, "adopted"), await rs(namespace, "adopted")]) {
+        assert.equal(object?.metadata.labels?.["app.kubernetes.io/managed-by"], "kyverno");
+      }
+
+      const adopting = await reconcilerFor(env.kube.objects, { adoptKyverno: true }).runPass();
+      assert.equal(adopting.outcome, "ok");
+      assert.equal(adopting.repaired, 3, "three adoptions");
+      assert.equal(adopting.created, 0);
+
+      const [adoptedSecret, adoptedRd, adoptedRs] = [await secret(namespace, "adopted"), await rd(namespace, "adopted"), await rs(namespace, "adopted")];
+      for (const object of [adoptedSecret, adoptedRd, adoptedRs]) {
+        assert.equal(object?.metadata.labels?.["app.kubernetes.io/managed-by"], "pvc-guardian", `${object?.kind} is relabelled`);
+        assert.equal(object?.metadata.labels?.["volsync.backup/pvc"], "adopted");
+      }
+      assert.deepEqual([adoptedSecret, adoptedRd, adoptedRs].map((o) => o?.metadata.uid), kyverno.map((o) => o.metadata.uid), "taken over in place, not recreated");
+      const sourceSecret = await env.kube.objects.get(SECRETS, env.systemNamespace, "kopia-credentials");
+      assert.deepEqual(adoptedSecret?.["data"], sourceSecret?.["data"], "the Secret is a clone of the source again");
+      const rdKopia = (adoptedRd?.["spec"] as { kopia: Record<string, unknown> }).kopia;
+      assert.equal(rdKopia["cacheCapacity"], "2Gi");
+      assert.equal(rdKopia["username"], "adopted-backup");
+      assert.equal(rdKopia["hostname"], namespace);
+      const rsSpecAdopted = adoptedRs?.["spec"] as { trigger: { schedule: string }; kopia: Record<string, unknown> };
+      assert.equal(rsSpecAdopted.trigger.schedule, "0 * * * *");
+      assert.equal(rsSpecAdopted.kopia["compression"], "zstd-fastest");
+      assert.deepEqual(rsSpecAdopted.kopia["retain"], { hourly: 24, daily: 7, weekly: 4, monthly: 2 });
+
+      // Ours now: the next pass records the Bound sighting on the RD and otherwise writes nothing.
+      await reconcilerFor(env.kube.objects, { adoptKyverno: true }).runPass();
+      const settled = await versions(namespace, "adopted");
+      const again = await reconcilerFor(env.kube.objects, { adoptKyverno: true }).runPass();
+      assert.equal(again.created + again.repaired + again.deleted, 0);
+      assert.deepEqual(await versions(namespace, "adopted"), settled);
     });
   });
 });
