@@ -13,6 +13,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // A hung test file must not hold CI until its global timeout; the slowest suite takes about a minute.
 const perTestTimeoutMs = 10 * 60 * 1000;
 const realBinaries: readonly BinaryName[] = ['kube-apiserver', 'etcd', 'kopia'];
+// One integration file at a time by default: each starts its own apiserver and etcd, and timing-
+// sensitive suites (leases, sweeps) should not compete for two cores. Raise it on bigger machines.
+const integrationConcurrency = Number.parseInt(process.env.PVC_GUARDIAN_TEST_CONCURRENCY ?? '1', 10) || 1;
 
 function run(command: string, args: readonly string[]): Promise<number> {
   return new Promise((resolve) => {
@@ -75,7 +78,9 @@ async function main(): Promise<number> {
     ]);
   }
 
-  const integrationStatus = await runNodeTests('integration', testFiles('test/integration/**/*.test.ts'), ['--test-concurrency=1']);
+  const integrationStatus = await runNodeTests('integration', testFiles('test/integration/**/*.test.ts'), [
+    `--test-concurrency=${integrationConcurrency}`,
+  ]);
   if (missing.length > 0) {
     banner([`REMINDER: integration tests ran without ${missing.join(', ')}; suites needing them were skipped`]);
   }
