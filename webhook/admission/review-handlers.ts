@@ -206,7 +206,7 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
     if (restoring) {
       const message =
         `pvc-guardian blocked PVC ${evaluation.namespace}/${evaluation.pvcName}: a backup exists and must be restored, ` +
-        `but ${result.message}. Without its ReplicationDestination the volume would be created from a stale image or not at all. ` +
+        `but ${result.message}. Admitting it without them could restore it from a stale image or back it up before it is restored. ` +
         `Retry the apply; GitOps tools retry on their own.`;
       return { ...base, reason: "generation-failed", review: denied(request.uid, message, verdict.warnings) };
     }

@@ -9,10 +9,6 @@
 
 import { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID } from "../domain/wire-names.ts";
 
-// server/backup-audit.ts reads the observation time through this module; the keys themselves are
-// defined in domain/wire-names.ts.
-export { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID };
-
 export type BoundObservation = { observedAtMs: number; annotations: Record<string, string> };
 
 /**

@@ -13,7 +13,7 @@ import { generatedNames } from '../domain/resource-names.ts';
 import { decideRestore, type RestoreDecision } from '../domain/restore-decision.ts';
 import type { CatalogLookup, SnapshotRecord } from '../domain/snapshot-catalog.ts';
 // The reconciler records when it first saw the PVC Bound on the RD; the first backup is due from then.
-import { ANNOTATION_BOUND_OBSERVED_AT } from '../reconciler/bound-observation.ts';
+import { ANNOTATION_BOUND_OBSERVED_AT } from '../domain/wire-names.ts';
 
 /** The parts of a live object the audit reads. */
 export type InventoryObject = {
