@@ -16,6 +16,11 @@ import type { Metrics } from "./server/metrics.ts";
 import { createApiServerKeySource, createServiceAccountTokenVerifier } from "./server/bearer-auth.ts";
 import { createClusterAuditSource } from "./server/cluster-audit-source.ts";
 import { createReadApiRoutes } from "./server/read-api-routes.ts";
+import { scheduleIntervalMs } from "./server/backup-audit.ts";
+import { resolveSchedule } from "./domain/backup-schedule.ts";
+import { kopiaIdentity } from "./domain/kopia-identity.ts";
+import { generatedNames } from "./domain/resource-names.ts";
+import type { ProtectedPvc } from "./reconciler/reconcile-plan.ts";
 
 // The composition root: configuration → adapters → listeners, catalog and background loops.
 // Nothing else in webhook/ builds a concrete adapter, reads the environment or creates a logger.
@@ -56,8 +61,36 @@ function createCatalog(config: Config, log: Logger, metrics: Metrics): { catalog
 
 type KubernetesParts = { clients: KubeClients; generator: BackupObjectGenerator; controllers: BackgroundControllers };
 
+/**
+ * The backup-age gauge, read at scrape from the leader's last reconcile inventory and the
+ * catalog: the newest complete snapshot per protected PVC, or, before the first one, when it
+ * became due. Non-leaders report nothing, so each PVC has one series.
+ */
+function trackBackupAges(config: Config, metrics: Metrics, catalog: AdmissionCatalog, inventory: () => readonly ProtectedPvc[]): void {
+  const intervals: Record<string, number> = {};
+  for (const [tier, { schedule }] of Object.entries(config.policy.tiers)) {
+    const resolved = resolveSchedule(schedule, "interval/probe");
+    const intervalMs = resolved.ok ? scheduleIntervalMs(resolved.schedule, Date.now()) : undefined;
+    if (intervalMs !== undefined) intervals[tier] = intervalMs / 1000;
+  }
+  metrics.setTierIntervals(intervals);
+  metrics.trackBackupAges(() => {
+    const nowMs = Date.now();
+    return inventory().flatMap((pvc) => {
+      const identity = kopiaIdentity(generatedNames(pvc.name).replicationDestination, pvc.namespace).key;
+      const lookup = catalog.lookup(identity, nowMs);
+      // An unreadable catalog has its own alert; guessing an age here would only add noise.
+      if (!lookup.readable) return [];
+      let newestMs: number | undefined;
+      for (const snapshot of lookup.snapshots) if (!snapshot.incomplete && (newestMs === undefined || snapshot.startTimeMs > newestMs)) newestMs = snapshot.startTimeMs;
+      const timestampMs = newestMs ?? (pvc.createdAtMs === undefined ? undefined : pvc.createdAtMs + config.policy.firstBackupDelayMs);
+      return timestampMs === undefined ? [] : [{ namespace: pvc.namespace, pvc: pvc.name, tier: pvc.tier, timestampMs }];
+    });
+  });
+}
+
 /** The API-facing half: generation on admission, and the leader-elected reconciler and sweeper. */
-function createKubernetesParts(config: Config, log: Logger, metrics: Metrics): KubernetesParts | undefined {
+function createKubernetesParts(config: Config, log: Logger, metrics: Metrics, onInventory: (inventory: ProtectedPvc[]) => void): KubernetesParts | undefined {
   if (config.kubernetes.mode === "off") {
     log.warn({}, "Kubernetes access is off: no backup objects are generated and nothing is reconciled or swept");
     return undefined;
@@ -90,6 +123,9 @@ function createKubernetesParts(config: Config, log: Logger, metrics: Metrics): K
     sweepGracePeriodMs: config.sweep.gracePeriodMs,
     sweepDryRun: config.sweep.dryRun,
     adoptKyverno: config.reconcile.adoptKyverno,
+    onReconciled: (report) => {
+      if (report.outcome !== "error") onInventory(report.inventory);
+    },
   });
   log.info({ server: clients.server }, "using the Kubernetes API");
   return { clients, generator, controllers };
@@ -99,7 +135,11 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
   const metrics = createMetrics();
   const readiness = createReadiness();
   const { catalog, kopia } = createCatalog(config, log, metrics);
-  const kubernetes = createKubernetesParts(config, log, metrics);
+  let inventory: readonly ProtectedPvc[] = [];
+  const kubernetes = createKubernetesParts(config, log, metrics, (latest) => {
+    inventory = latest;
+  });
+  trackBackupAges(config, metrics, catalog, () => (kubernetes?.controllers.isLeader() ? inventory : []));
 
   if (kopia) {
     readiness.register("catalog", () => {

@@ -37,6 +37,8 @@ export type BackgroundControllerOptions = {
   sweepDryRun?: boolean;
   adoptKyverno?: boolean;
   pageSize?: number;
+  /** Called after each reconcile pass this replica runs as leader. */
+  onReconciled?: (report: ReconcileReport) => void;
 };
 
 export type BackgroundControllers = {
@@ -95,7 +97,8 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
       while (!signal.aborted) {
         if (reconcileRequested) {
           reconcileRequested = false;
-          await serialised<ReconcileReport>(() => reconciler.runPass(signal));
+          const report = await serialised<ReconcileReport>(() => reconciler.runPass(signal));
+          options.onReconciled?.(report);
         }
         await new Promise<void>((resolve) => {
           wake = resolve;

@@ -45,9 +45,13 @@ export type ReconcilePlan = {
   /** Protected PVCs whose objects could not be planned, or whose objects belong to someone else. */
   notes: PlanNote[];
   protectedPvcs: number;
+  /** Each protected PVC and its tier: what the backup-age metrics are computed over. */
+  inventory: ProtectedPvc[];
   /** Protected PVCs still waiting to be Bound, or for the first-backup delay. */
   awaitingFirstBackup: number;
 };
+
+export type ProtectedPvc = { namespace: string; name: string; tier: string; createdAtMs?: number };
 
 export type ReconcileView = {
   nowMs: number;
@@ -85,7 +89,7 @@ export function planReconcile(view: ReconcileView): ReconcilePlan {
   const secrets = indexByName(view.secrets);
   const destinations = indexByName(view.replicationDestinations);
   const sources = indexByName(view.replicationSources);
-  const plan: ReconcilePlan = { writes: [], notes: [], protectedPvcs: 0, awaitingFirstBackup: 0 };
+  const plan: ReconcilePlan = { writes: [], notes: [], protectedPvcs: 0, inventory: [], awaitingFirstBackup: 0 };
 
   for (const pvcObject of view.pvcs) {
     const pvc = pvcObject as unknown as PersistentVolumeClaim;
@@ -96,6 +100,8 @@ export function planReconcile(view: ReconcileView): ReconcilePlan {
     const protection = resolveProtection(pvcObject.metadata.labels, namespace, view.policy);
     if (protection.kind !== "protected") continue;
     plan.protectedPvcs++;
+    const createdAtMs = Date.parse(pvcObject.metadata.creationTimestamp ?? "");
+    plan.inventory.push({ namespace, name, tier: protection.tierName, ...(Number.isNaN(createdAtMs) ? {} : { createdAtMs }) });
 
     const pvcRef = { namespace, name, ...(pvcObject.metadata.uid === undefined ? {} : { uid: pvcObject.metadata.uid }) };
     const annotations = readBackupAnnotations(pvcObject.metadata.annotations);

@@ -10,7 +10,7 @@ import {
 } from "../kube/kube-objects.ts";
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { forEachConcurrently } from "./bounded-concurrency.ts";
-import { planReconcile, type PlannedWrite } from "./reconcile-plan.ts";
+import { planReconcile, type PlannedWrite, type ProtectedPvc } from "./reconcile-plan.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
 
 // One level-triggered reconcile pass: list each kind once, plan in memory, write only what
@@ -32,6 +32,8 @@ export type ReconcilerDeps = {
 export type ReconcileReport = {
   outcome: "ok" | "partial" | "error";
   protectedPvcs: number;
+  /** Each protected PVC and its tier, as of this pass (empty when a list failed). */
+  inventory: ProtectedPvc[];
   awaitingFirstBackup: number;
   created: number;
   repaired: number;
@@ -78,7 +80,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   return {
     async runPass(signal) {
-      const report: ReconcileReport = { outcome: "ok", protectedPvcs: 0, awaitingFirstBackup: 0, created: 0, repaired: 0, deleted: 0, failed: 0, notes: 0 };
+      const report: ReconcileReport = { outcome: "ok", protectedPvcs: 0, inventory: [], awaitingFirstBackup: 0, created: 0, repaired: 0, deleted: 0, failed: 0, notes: 0 };
       try {
         const ours = { labelSelector: LABEL_PVC, pageSize };
         const [pvcs, secrets, destinations, sources, sourceSecret] = await Promise.all([
@@ -113,6 +115,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           adoptKyverno: deps.adoptKyverno ?? false,
         });
         report.protectedPvcs = plan.protectedPvcs;
+        report.inventory = plan.inventory;
         report.awaitingFirstBackup = plan.awaitingFirstBackup;
         report.notes = plan.notes.length;
         for (const note of plan.notes) log.debug({ namespace: note.namespace, pvc: note.pvcName }, note.note);

@@ -40,6 +40,15 @@ export type CatalogMetrics = {
   trackCatalogAge(ageSeconds: () => number | null): void;
 };
 
+/** One protected PVC as the backup-age gauge reports it. */
+export type BackupAgeRow = { namespace: string; pvc: string; tier: string; timestampMs: number };
+
+export type BackupAgeMetrics = {
+  /** Read at scrape: the newest complete snapshot of each protected PVC (or when its first was due). */
+  trackBackupAges(rows: () => readonly BackupAgeRow[]): void;
+  setTierIntervals(intervalSeconds: Readonly<Record<string, number>>): void;
+};
+
 export const generationPaths = ['restore', 'fresh'] as const;
 export type GenerationPath = (typeof generationPaths)[number];
 
@@ -61,7 +70,8 @@ export type ReconcilerMetricSet = {
 
 export type Metrics = AdmissionMetrics &
   TlsMetrics &
-  CatalogMetrics & {
+  CatalogMetrics &
+  BackupAgeMetrics & {
     reconciler: ReconcilerMetricSet;
     countGenerationFailure(path: GenerationPath): void;
     registry: Registry;
@@ -161,6 +171,26 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   for (const result of ['success', 'failure']) catalogRefreshes.labels(result).inc(0);
 
+  let backupAgeRows: () => readonly BackupAgeRow[] = () => [];
+  new Gauge({
+    name: `${metricPrefix}pvc_newest_snapshot_timestamp_seconds`,
+    help:
+      'Start time of the newest complete snapshot of each protected PVC, from the catalog; for a PVC with none yet, ' +
+      'the time its first backup became due (creation plus the first-backup delay). Reported by the leader.',
+    labelNames: ['namespace', 'pvc', 'tier'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const row of backupAgeRows()) this.labels(row.namespace, row.pvc, row.tier).set(row.timestampMs / 1000);
+    },
+  });
+  const tierInterval = new Gauge({
+    name: `${metricPrefix}tier_interval_seconds`,
+    help: 'The nominal interval between two runs of each tier schedule.',
+    labelNames: ['tier'],
+    registers: [registry],
+  });
+
   const generationFailures = new Counter({
     name: `${metricPrefix}generation_failures_total`,
     help: 'Backup objects the validating webhook could not write, by path: restore denies, fresh allows and leaves repair to the reconciler.',
@@ -195,6 +225,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       catalogRefreshDuration.observe(outcome.durationMs / 1000);
       if (outcome.sources !== undefined) catalogSources.set(outcome.sources);
       if (outcome.snapshots !== undefined) catalogSnapshots.set(outcome.snapshots);
+    },
+    trackBackupAges(rows) {
+      backupAgeRows = rows;
+    },
+    setTierIntervals(intervalSeconds) {
+      tierInterval.reset();
+      for (const [tier, seconds] of Object.entries(intervalSeconds)) tierInterval.labels(tier).set(seconds);
     },
     trackCatalogAge(ageSeconds) {
       catalogAgeSeconds = ageSeconds;
