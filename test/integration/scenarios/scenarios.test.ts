@@ -283,7 +283,9 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
     const pvcPath = `/api/v1/namespaces/${namespace}/persistentvolumeclaims/fresh-app`;
     const unlabelled = await requestJson(cluster, 'PATCH', pvcPath, { body: { metadata: { labels: { backup: null } } }, contentType: 'application/merge-patch+json' });
     assert.equal(unlabelled.status, 200);
-    // The sweep runs on a cron schedule (every minute here, the smallest step cron has).
+    // The sweep runs on a cron schedule (every minute here, the smallest step cron has). The
+    // first sweep that sees the orphan starts its grace clock and a later one deletes it, so this
+    // takes up to two minutes, more on a loaded machine.
     await eventually(
       'the RS, RD and Secret of fresh-app are swept',
       async () => {
@@ -294,7 +296,7 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
         ]);
         return left.every((object) => object === undefined) ? true : undefined;
       },
-      90_000,
+      200_000,
     );
     assert.ok(await getObject(volsync('replicationdestinations', 'restored-backup')), 'objects of protected PVCs stay');
     assert.equal(await repository.listSnapshotsJson(), before, 'the repository is untouched');
