@@ -2,7 +2,7 @@
 // 20 snapshots made by the real kopia binary. The repository is built once and cached; each run
 // works on a copy, so the "one new snapshot" step never changes the cached original.
 //
-// Run: ./node_modules/.bin/node bench/kopia/run.ts
+// Run: ./node_modules/.bin/node bench/kopia/run.ts [--many-index-blobs]
 
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -67,6 +67,63 @@ async function buildRepository(binaryPath: string, workDir: string): Promise<Kop
   });
   await writeFile(join(workDir, "complete.json"), JSON.stringify({ kopiaVersion, hosts, usersPerHost, snapshotsPerSource }));
   return repository;
+}
+
+/**
+ * The other shape: every snapshot its own `kopia snapshot create`, as VolSync's movers do, so
+ * each one leaves its own index blob (kopia folds them only when an epoch settles, after a day).
+ */
+async function buildIndexHeavyRepository(binaryPath: string, workDir: string, sources: number, perSource: number) {
+  await rm(workDir, { recursive: true, force: true });
+  const repository = await createKopiaRepository({ binaryPath, layout: "connect-then-create", password, workDir });
+  const dir = await repository.makeSourceDir("data", { "config.yaml": "replicas: 1\n" });
+  const jobs = Array.from({ length: sources * perSource }, (_, i) => ({ source: i % sources, n: Math.floor(i / sources) }));
+  await inParallel(jobs, 3, async ({ source, n }) => {
+    await repository.snapshot(dir, { source: `app-${pad(source)}@heavy-${pad(source % 20, 2)}.example:/data`, description: `#${n}` });
+  });
+  await writeFile(join(workDir, "complete.json"), JSON.stringify({ kopiaVersion, sources, perSource }));
+}
+
+async function measureIndexHeavy(binaryPath: string) {
+  const sources = 500;
+  const perSource = 2;
+  const cachedDir = join(binaryCacheDir(), "..", "bench", `kopia-${sources}x${perSource}-separate-${kopiaVersion}`);
+  if (!existsSync(join(cachedDir, "complete.json"))) {
+    const started = performance.now();
+    console.log(`building the index-heavy repository in ${cachedDir} (once, ${sources * perSource} kopia runs)…`);
+    await buildIndexHeavyRepository(binaryPath, cachedDir, sources, perSource);
+    console.log(`built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
+  const repository = attachKopiaRepository({ binaryPath, workDir: cachedDir, password });
+  const indexBlobs = (await createFilesystemBlobStore({ rootPath: repository.rootPath }).list("x")).length;
+  const kopiaStarted = performance.now();
+  const kopiaCount = (JSON.parse(await repository.listSnapshotsJson()) as unknown[]).length;
+  const kopiaMs = performance.now() - kopiaStarted;
+  let keyDerivationMs = 0;
+  const catalog = createKopiaCatalog({
+    repositoryPath: repository.rootPath,
+    passwordFile: repository.passwordFile,
+    refreshIntervalMs: 3_600_000,
+    freshnessBoundMs: 3_600_000,
+    missRefreshTimeoutMs: 2_000,
+    onRefresh: (o) => {
+      if (o.ok) keyDerivationMs += o.keyDerivationMs;
+    },
+  });
+  const started = performance.now();
+  await catalog.start();
+  catalog.stop();
+  const loadMs = performance.now() - started - keyDerivationMs;
+  const unchanged: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    await catalog.refresh();
+    unchanged.push(performance.now() - t);
+  }
+  console.log(`\nindex-heavy repository: ${catalog.health().snapshots} snapshots (kopia lists ${kopiaCount}) from ${sources * perSource} separate kopia runs, ${indexBlobs} x blobs`);
+  console.log(`kopia snapshot list --all --json                 ${kopiaMs.toFixed(0).padStart(8)} ms`);
+  console.log(`full load without key derivation                 ${loadMs.toFixed(0).padStart(8)} ms  ${(kopiaMs / loadMs).toFixed(1)}x faster`);
+  console.log(`refresh, nothing new (median of 5)               ${median(unchanged).toFixed(1).padStart(8)} ms`);
 }
 
 function median(values: number[]) {
@@ -188,3 +245,7 @@ async function main() {
 }
 
 await main();
+if (process.argv.includes("--many-index-blobs")) {
+  const found = findKopiaBinary(kopiaVersion);
+  if ("path" in found) await measureIndexHeavy(found.path);
+}
