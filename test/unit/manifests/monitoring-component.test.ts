@@ -70,7 +70,7 @@ describe('the monitoring component', () => {
     ]);
     for (const alert of alerts) {
       assert.ok(['critical', 'warning'].includes(alert.labels['severity'] ?? ''), `${alert.alert} has a severity`);
-      assert.equal(alert.annotations['runbook'], `docs/operations.md#${alert.alert.toLowerCase()}`);
+      assert.equal(alert.annotations['runbook'], `README.md#${alert.alert.toLowerCase()}`);
       assert.ok(alert.annotations['summary']);
       assert.ok(alert.for === undefined || /^\d+[smh]$/.test(alert.for), `${alert.alert} for: ${alert.for}`);
     }
