@@ -8,6 +8,7 @@ import { pino } from "pino";
 import { createCertificateAuthority, issueServerCertificate } from "../../../certs/pki.ts";
 import { loadConfig } from "../../../webhook/config.ts";
 import { startGuardian, type RunningGuardian } from "../../../webhook/main.ts";
+import { pvcCreateReview } from "../../support/pvc-review.ts";
 import { createKopiaRepository, findKopiaBinary, kopiaSkip, type KopiaRepository } from "../../harness/kopia.ts";
 
 // The whole request path with real parts: a repository written by the real kopia binary, the
@@ -21,29 +22,7 @@ type Review = {
 };
 
 function pvcReview(uid: string, name: string, namespace: string, extra: { dataSourceRef?: unknown; labels?: Record<string, string> } = {}) {
-  return {
-    apiVersion: "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    request: {
-      uid,
-      kind: { group: "", version: "v1", kind: "PersistentVolumeClaim" },
-      resource: { group: "", version: "v1", resource: "persistentvolumeclaims" },
-      name,
-      namespace,
-      operation: "CREATE",
-      dryRun: false,
-      object: {
-        apiVersion: "v1",
-        kind: "PersistentVolumeClaim",
-        metadata: { name, namespace, labels: extra.labels ?? { backup: "hourly" } },
-        spec: {
-          accessModes: ["ReadWriteOnce"],
-          resources: { requests: { storage: "1Gi" } },
-          ...(extra.dataSourceRef ? { dataSourceRef: extra.dataSourceRef } : {}),
-        },
-      },
-    },
-  };
+  return pvcCreateReview({ uid, name, namespace, ...(extra.labels ? { labels: extra.labels } : {}), spec: extra.dataSourceRef ? { dataSourceRef: extra.dataSourceRef } : {} });
 }
 
 describe("restore decision over HTTPS from a real Kopia repository", { skip }, () => {

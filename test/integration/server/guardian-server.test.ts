@@ -16,6 +16,7 @@ import type { Logger } from '../../../webhook/server/logger.ts';
 import { createMetrics } from '../../../webhook/server/metrics.ts';
 import { createReadiness } from '../../../webhook/server/readiness.ts';
 import { callHttps, createTestPki, normaliseSerial, type TestPki } from './tls-fixture.ts';
+import { pvcCreateReview } from '../../support/pvc-review.ts';
 
 type LogEntry = { level: string; fields: Record<string, unknown>; message?: string };
 
@@ -37,26 +38,7 @@ const catalogWithBackups: SnapshotCatalog = {
 };
 
 function pvcReview(uid: string, spec: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group: '', version: 'v1', kind: 'PersistentVolumeClaim' },
-      resource: { group: '', version: 'v1', resource: 'persistentvolumeclaims' },
-      name: 'data',
-      namespace: 'media',
-      operation: 'CREATE',
-      dryRun: false,
-      userInfo: { username: 'system:serviceaccount:flux-system:kustomize-controller' },
-      object: {
-        apiVersion: 'v1',
-        kind: 'PersistentVolumeClaim',
-        metadata: { name: 'data', namespace: 'media', labels: { backup: 'hourly' } },
-        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } }, storageClassName: 'longhorn', ...spec },
-      },
-    },
-  };
+  return pvcCreateReview({ uid, spec });
 }
 
 type Started = {
