@@ -7,6 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
@@ -61,6 +62,7 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
         'catalog: { refreshInterval: 1s, freshnessBound: 4s, missRefreshTimeout: 500ms }',
         'reconcile: { interval: 1s, leaseDuration: 15s }',
         'sweep: { schedule: "* * * * *", gracePeriod: 1s }',
+        'readApi: { audience: pvc-guardian, allowedServiceAccounts: ["system:serviceaccount:pvc-guardian:auditor"] }',
         `dormant: ${policy.dormant}`,
         '',
       ].join('\n'),
@@ -211,6 +213,46 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
     assert.notEqual(spec.paused, true, 'the RD restores: it is not paused');
     assert.equal(spec.trigger.manual, 'restore-once');
     assert.deepEqual([spec.kopia.username, spec.kopia.hostname], ['restored-backup', namespace]);
+  });
+
+  it('serves the authenticated read API on the webhook port, checking tokens the apiserver minted', async () => {
+    assert.ok(guardian);
+    const account = await requestJson(cluster, 'POST', '/api/v1/namespaces/pvc-guardian/serviceaccounts', {
+      body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'auditor', namespace: 'pvc-guardian' } },
+    });
+    assert.ok([201, 409].includes(account.status), JSON.stringify(account.body));
+    const mint = async (audience: string): Promise<string> => {
+      const minted = await requestJson<{ status: { token: string } }>(cluster, 'POST', '/api/v1/namespaces/pvc-guardian/serviceaccounts/auditor/token', {
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [audience], expirationSeconds: 600 } },
+      });
+      assert.equal(minted.status, 201, JSON.stringify(minted.body));
+      assert.ok(minted.body);
+      return minted.body.status.token;
+    };
+    const get = async (route: string, token?: string) =>
+      new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+        const req = httpsRequest(
+          { host: '127.0.0.1', port: guardian!.port, path: route, ca: ca.certPem, headers: token ? { authorization: `Bearer ${token}` } : {} },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (text += chunk));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+
+    assert.equal((await get('/v1/audit')).status, 401);
+    assert.equal((await get('/v1/audit', await mint('someone-else'))).status, 401);
+    const token = await mint('pvc-guardian');
+    const backups = await get(`/v1/backups/${namespace}/restored`, token);
+    assert.equal(backups.status, 200, JSON.stringify(backups.body));
+    assert.match(JSON.stringify(backups.body), /restore/);
+    const audit = await get('/v1/audit', token);
+    assert.equal(audit.status, 200, JSON.stringify(audit.body));
+    assert.match(JSON.stringify(audit.body), /fresh-app/);
   });
 
   it('3. repository unreadable: denies protected PVCs with the reason, leaves the rest alone, and admits once readable', async () => {
