@@ -19,6 +19,7 @@ import { createReadApiRoutes } from "./server/read-api-routes.ts";
 import { scheduleIntervalMs } from "./server/backup-audit.ts";
 import { resolveSchedule } from "./domain/backup-schedule.ts";
 import { kopiaIdentity } from "./domain/kopia-identity.ts";
+import { newestCompleteSnapshot } from "./domain/restore-decision.ts";
 import { generatedNames } from "./domain/resource-names.ts";
 import type { ProtectedPvc } from "./reconciler/reconcile-plan.ts";
 
@@ -81,8 +82,7 @@ function trackBackupAges(config: Config, metrics: Metrics, catalog: AdmissionCat
       const lookup = catalog.lookup(identity, nowMs);
       // An unreadable catalog has its own alert; guessing an age here would only add noise.
       if (!lookup.readable) return [];
-      let newestMs: number | undefined;
-      for (const snapshot of lookup.snapshots) if (!snapshot.incomplete && (newestMs === undefined || snapshot.startTimeMs > newestMs)) newestMs = snapshot.startTimeMs;
+      const newestMs = newestCompleteSnapshot(lookup.snapshots)?.startTimeMs;
       const timestampMs = newestMs ?? (pvc.createdAtMs === undefined ? undefined : pvc.createdAtMs + config.policy.firstBackupDelayMs);
       return timestampMs === undefined ? [] : [{ namespace: pvc.namespace, pvc: pvc.name, tier: pvc.tier, timestampMs }];
     });

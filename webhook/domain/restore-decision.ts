@@ -10,20 +10,25 @@ export type RestoreDecision =
   | { answer: "fresh"; identity: string }
   | { answer: "unknown"; identity: string; reason: string };
 
+/** The newest complete snapshot, at or before `atOrBeforeMs` when given; incomplete ones never count. */
+export function newestCompleteSnapshot(snapshots: readonly SnapshotRecord[], atOrBeforeMs?: number): SnapshotRecord | undefined {
+  let newest: SnapshotRecord | undefined;
+  for (const snapshot of snapshots) {
+    if (snapshot.incomplete) continue;
+    if (atOrBeforeMs !== undefined && snapshot.startTimeMs > atOrBeforeMs) continue;
+    if (!newest || snapshot.startTimeMs > newest.startTimeMs) newest = snapshot;
+  }
+  return newest;
+}
+
 export function decideRestore(identity: string, lookup: CatalogLookup, restoreAsOfMs?: number): RestoreDecision {
   if (!lookup.readable) return { answer: "unknown", identity, reason: lookup.reason };
 
-  let newest: SnapshotRecord | undefined;
-  let complete = 0;
-  let eligible = 0;
-  for (const snapshot of lookup.snapshots) {
-    if (snapshot.incomplete) continue;
-    complete++;
-    if (restoreAsOfMs !== undefined && snapshot.startTimeMs > restoreAsOfMs) continue;
-    eligible++;
-    if (!newest || snapshot.startTimeMs > newest.startTimeMs) newest = snapshot;
-  }
-  if (newest) return { answer: "restore", identity, snapshot: newest, completeSnapshots: eligible };
+  const newest = newestCompleteSnapshot(lookup.snapshots, restoreAsOfMs);
+  const countComplete = (atOrBeforeMs?: number) =>
+    lookup.snapshots.filter((s) => !s.incomplete && (atOrBeforeMs === undefined || s.startTimeMs <= atOrBeforeMs)).length;
+  if (newest) return { answer: "restore", identity, snapshot: newest, completeSnapshots: countComplete(restoreAsOfMs) };
+  const complete = countComplete();
   if (complete > 0) {
     // Backups exist, just none old enough: an empty volume is not what the user asked for.
     return {

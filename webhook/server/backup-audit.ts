@@ -14,6 +14,7 @@ import { decideRestore, type RestoreDecision } from '../domain/restore-decision.
 import type { CatalogLookup, SnapshotRecord } from '../domain/snapshot-catalog.ts';
 // The reconciler records when it first saw the PVC Bound on the RD; the first backup is due from then.
 import { ANNOTATION_BOUND_OBSERVED_AT } from '../domain/wire-names.ts';
+import { newestCompleteSnapshot } from '../domain/restore-decision.ts';
 
 /** The parts of a live object the audit reads. */
 export type InventoryObject = {
@@ -127,10 +128,7 @@ export function auditProtectedPvcs(inventory: AuditInventory, policy: AuditPolic
 }
 
 function newestComplete(catalog: CatalogLookup): SnapshotRecord | undefined {
-  if (!catalog.readable) return undefined;
-  let newest: SnapshotRecord | undefined;
-  for (const snapshot of catalog.snapshots) if (!snapshot.incomplete && (!newest || snapshot.startTimeMs > newest.startTimeMs)) newest = snapshot;
-  return newest;
+  return catalog.readable ? newestCompleteSnapshot(catalog.snapshots) : undefined;
 }
 
 function judge(facts: {

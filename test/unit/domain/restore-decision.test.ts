@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decideRestore } from "../../../webhook/domain/restore-decision.ts";
+import { decideRestore, newestCompleteSnapshot } from "../../../webhook/domain/restore-decision.ts";
 import { createUnconfiguredCatalog, type CatalogLookup, type SnapshotRecord } from "../../../webhook/domain/snapshot-catalog.ts";
 
 const IDENTITY = "app-data-backup@media:/data";
@@ -65,4 +65,13 @@ test("the unconfigured catalog makes every decision unknown, saying no repositor
   const decision = decideRestore(IDENTITY, lookup);
   assert.equal(decision.answer, "unknown");
   assert.ok(decision.answer === "unknown" && /no Kopia repository is configured/.test(decision.reason));
+});
+
+test("newestCompleteSnapshot skips incomplete snapshots and those after the bound", () => {
+  const at = (iso: string, incomplete = false) => ({ id: iso, startTime: iso, endTime: iso, startTimeMs: Date.parse(iso), incomplete });
+  const snapshots = [at("2026-11-01T00:00:00Z"), at("2026-11-03T00:00:00Z", true), at("2026-11-02T00:00:00Z"), at("2026-11-04T00:00:00Z")];
+  assert.equal(newestCompleteSnapshot(snapshots)?.id, "2026-11-04T00:00:00Z");
+  assert.equal(newestCompleteSnapshot(snapshots, Date.parse("2026-11-03T12:00:00Z"))?.id, "2026-11-02T00:00:00Z");
+  assert.equal(newestCompleteSnapshot(snapshots, Date.parse("2026-10-01T00:00:00Z")), undefined);
+  assert.equal(newestCompleteSnapshot([at("2026-11-05T00:00:00Z", true)]), undefined);
 });
