@@ -43,6 +43,11 @@ test("with no policy file and no environment the policy is product.md section 1 
   });
   assert.equal(config.policy.firstBackupDelayMs, 7_200_000);
   assert.deepEqual(config.policy.sourceSecret, { namespace: "volsync-system", name: "kopia-credentials" });
+  for (const namespace of ["kube-system", "pvc-guardian", "volsync-system", "longhorn-system"]) {
+    assert.ok(config.policy.excludedNamespaces.includes(namespace), namespace);
+  }
+  assert.equal(config.policy.dormant, false);
+  assert.equal(config.policy.nfs, undefined);
 });
 
 test("with no policy file the rest of the configuration has its documented defaults", () => {

@@ -83,6 +83,13 @@ function patchedObject(review: AdmissionReviewOut, object: unknown): any {
   return result.document;
 }
 
+/** The same review, carrying the object as the mutating webhook left it. */
+function withObject(body: any, object: unknown): any {
+  const next = structuredClone(body);
+  next.request["object"] = object;
+  return next;
+}
+
 const restoreCatalog = () => createMemoryCatalog({ snapshots: { [APP_DATA]: [nov19, nov21] } });
 
 test("injects dataSourceRef when a snapshot exists, and the patched PVC passes validation", async () => {
@@ -103,8 +110,7 @@ test("injects dataSourceRef when a snapshot exists, and the patched PVC passes v
   assert.deepEqual(restOfSpec, body.request["object"].spec, "nothing else in spec changes");
   assert.deepEqual(pvc.metadata, body.request["object"].metadata, "metadata is untouched");
 
-  const afterMutation = structuredClone(body);
-  afterMutation.request["object"] = pvc;
+  const afterMutation = withObject(body, pvc);
   const validation = await validate(afterMutation, signal());
   assertEchoes(validation, body);
   assert.equal(validation.review.response.allowed, true);
@@ -233,8 +239,7 @@ test("honours dryRun: the patch is returned but the generator is never called", 
   const mutation = await mutate(body, signal());
   const pvc = patchedObject(mutation.review, body.request["object"]);
   assert.deepEqual(pvc.spec.dataSourceRef, EXPECTED_REF);
-  const afterMutation = structuredClone(body);
-  afterMutation.request["object"] = pvc;
+  const afterMutation = withObject(body, pvc);
   const validation = await validate(afterMutation, signal());
   assert.equal(validation.review.response.allowed, true);
   const fresh = await setup({ catalog: createMemoryCatalog({}).catalog, generator }).validate(body, signal());
@@ -311,8 +316,7 @@ test("restore-as-of restores the newest snapshot at or before the time and passe
   const mutation = await mutate(body, signal());
   const pvc = patchedObject(mutation.review, body.request["object"]);
   assert.deepEqual(pvc.spec.dataSourceRef, EXPECTED_REF);
-  const afterMutation = structuredClone(body);
-  afterMutation.request["object"] = pvc;
+  const afterMutation = withObject(body, pvc);
   assert.equal((await validate(afterMutation, signal())).review.response.allowed, true);
   const evaluation = calls[0]!.evaluation;
   assert.equal(evaluation.annotations.restoreAsOf, "2026-11-20T00:00:00Z");
@@ -375,8 +379,7 @@ test("a failed generation on the restore path denies and is counted", async () =
     catalog: restoreCatalog().catalog,
     generator: createRecordingGenerator(async () => ({ ok: false, message: "the API server refused the ReplicationDestination" })).generator,
   });
-  const afterMutation = structuredClone(body);
-  afterMutation.request["object"] = patchedObject((await mutate(body, signal())).review, body.request["object"]);
+  const afterMutation = withObject(body, patchedObject((await mutate(body, signal())).review, body.request["object"]));
   const validation = await validate(afterMutation, signal());
   assert.equal(validation.review.response.allowed, false);
   assert.equal(validation.reason, "generation-failed");
@@ -451,8 +454,7 @@ test("refresh-on-miss turns a miss into a restore when the backup landed after t
   const pvc = patchedObject(mutation.review, body.request["object"]);
   assert.deepEqual(pvc.spec.dataSourceRef, EXPECTED_REF);
   assert.deepEqual(refreshes, [APP_DATA]);
-  const afterMutation = structuredClone(body);
-  afterMutation.request["object"] = pvc;
+  const afterMutation = withObject(body, pvc);
   assert.equal((await validate(afterMutation, signal())).review.response.allowed, true);
   assert.equal(calls[0]!.restoring, true);
 });

@@ -1,31 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFAULT_POLICY, DEFAULT_RETENTION } from "../../../webhook/domain/policy.ts";
+import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { resolveProtection } from "../../../webhook/domain/protection.ts";
-
-test("DEFAULT_POLICY reproduces product.md section 1", () => {
-  assert.deepEqual(DEFAULT_RETENTION, { hourly: 24, daily: 7, weekly: 4, monthly: 2 });
-  assert.deepEqual(DEFAULT_POLICY.tiers, {
-    hourly: { schedule: "0 * * * *", retain: { hourly: 24, daily: 7, weekly: 4, monthly: 2 } },
-    daily: { schedule: "0 2 * * *", retain: { hourly: 24, daily: 7, weekly: 4, monthly: 2 } },
-  });
-  assert.deepEqual(DEFAULT_POLICY.resources, {
-    copyMethod: "Snapshot",
-    storageClassName: "longhorn",
-    volumeSnapshotClassName: "longhorn-snapclass",
-    cacheCapacity: "2Gi",
-    compression: "zstd-fastest",
-    parallelism: 2,
-    moverSecurityContext: { runAsUser: 568, runAsGroup: 568, fsGroup: 568 },
-  });
-  assert.equal(DEFAULT_POLICY.firstBackupDelayMs, 2 * 60 * 60 * 1000);
-  assert.deepEqual(DEFAULT_POLICY.sourceSecret, { namespace: "volsync-system", name: "kopia-credentials" });
-  for (const namespace of ["kube-system", "pvc-guardian", "volsync-system", "longhorn-system"]) {
-    assert.ok(DEFAULT_POLICY.excludedNamespaces.includes(namespace), namespace);
-  }
-  assert.equal(DEFAULT_POLICY.dormant, false);
-  assert.equal(DEFAULT_POLICY.nfs, undefined);
-});
 
 const policy = DEFAULT_POLICY;
 const rows: Array<{ name: string; labels: Record<string, string> | undefined; namespace?: string; kind: string; tierName?: string; hint?: string }> = [
