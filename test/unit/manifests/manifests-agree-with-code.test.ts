@@ -297,6 +297,12 @@ describe('the Deployment agrees with config.ts', () => {
     assert.deepEqual(container.args, ['serve']);
   });
 
+  it('gives the pod longer to terminate than the server drains on SIGTERM', () => {
+    const { shutdown } = builtInConfig();
+    const graceSeconds = (deployment.spec.template.spec as { terminationGracePeriodSeconds?: number }).terminationGracePeriodSeconds ?? 30;
+    assert.ok(graceSeconds * 1000 > shutdown.drainDelayMs + shutdown.drainTimeoutMs, `${graceSeconds}s covers ${shutdown.drainDelayMs} + ${shutdown.drainTimeoutMs} ms`);
+  });
+
   it('runs two replicas spread over nodes, non-root as the mover UID, locked down', () => {
     const mover = DEFAULT_POLICY.resources.moverSecurityContext;
     assert.equal(deployment.spec.replicas, 2);
