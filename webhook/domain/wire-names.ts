@@ -42,3 +42,21 @@ export const SWEEP_ACKNOWLEDGEMENT_CONFIGMAP = "pvc-guardian-sweep-acknowledgeme
 /** Its keys: the largest sweep allowed, and the RFC 3339 time after which it counts for nothing. */
 export const SWEEP_ACKNOWLEDGEMENT_MAX_DELETIONS_KEY = "maxDeletions";
 export const SWEEP_ACKNOWLEDGEMENT_EXPIRES_AT_KEY = "expiresAt";
+
+/**
+ * On a PVC: restore from this Kopia identity (`username@hostname:/data`, in the PVC's own
+ * namespace) when the PVC's own identity holds no backup yet. The way out when a PVC's backups
+ * were written under an identity other PVCs may share (see kopia-identity.ts).
+ */
+export const ANNOTATION_RESTORE_FROM_IDENTITY = "volsync.backup/restore-from-identity";
+
+/**
+ * On a ReplicationDestination activated for a restore: the snapshot the decision chose (its
+ * manifest id) and that snapshot's own statistics, JSON `{"fileCount":N,"dirCount":N,"totalSize":N}`
+ * as its manifest records them. Restore verification compares the mover's report with these.
+ */
+export const ANNOTATION_RESTORE_SNAPSHOT_ID = "volsync.backup/restore-snapshot-id";
+export const ANNOTATION_RESTORE_SNAPSHOT_STATS = "volsync.backup/restore-snapshot-stats";
+/** On that ReplicationDestination, once its mover finished: the verdict and a sentence why. */
+export const ANNOTATION_RESTORE_VERDICT = "volsync.backup/restore-verdict";
+export const ANNOTATION_RESTORE_VERDICT_DETAIL = "volsync.backup/restore-verdict-detail";
