@@ -108,6 +108,7 @@ export function countingMetrics(): CountingMetrics {
     objectsCreated: counter("objects_created"),
     objectsRepaired: counter("objects_repaired"),
     objectsDeleted: counter("objects_deleted"),
+    restoreVerifications: counter("restore_verifications"),
     leader: { set: (value: number) => void (leader = value) },
   };
 }
