@@ -80,7 +80,7 @@ describe("admission generator against a real API server", { skip }, () => {
     assert.equal(spec(rd).kopia["restoreAsOf"], SNAPSHOT.startTime);
     assert.equal(spec(rd).kopia["previous"], undefined);
     assert.equal(rd.metadata.annotations?.["volsync.backup/restore-snapshot-id"], SNAPSHOT.id);
-    assert.deepEqual(JSON.parse(rd.metadata.annotations?.["volsync.backup/restore-snapshot-stats"] ?? ""), { fileCount: 3, dirCount: 2, totalSize: 1024 });
+    assert.deepEqual(JSON.parse(rd.metadata.annotations?.["volsync.backup/restore-snapshot-stats"] ?? ""), { fileCount: 3, dirCount: 2, totalSize: 1024, symlinkCount: 0 });
   });
 
   it("creates a paused ReplicationDestination when the restore is skipped with a reason", async () => {

@@ -215,12 +215,21 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
     assert.deepEqual([spec.kopia.username, spec.kopia.hostname], ['restored-backup', namespace]);
     // Pinned to the snapshot as the real kopia lists it for that identity, text for text, so the
     // mover's own comparison selects it.
-    const listed = (JSON.parse(await repository.listSnapshotsJson()) as Array<{ id: string; startTime: string; source: { userName: string; host: string } }>).filter(
+    type Listed = { id: string; startTime: string; source: { userName: string; host: string }; rootEntry: { summ: { files: number; symlinks: number; dirs: number; size: number } } };
+    const listed = (JSON.parse(await repository.listSnapshotsJson()) as Listed[]).filter(
       (entry) => entry.source.userName === 'restored-backup' && entry.source.host === namespace,
     );
     assert.equal(listed.length, 1);
     assert.equal((spec.kopia as { restoreAsOf?: string }).restoreAsOf, listed[0]!.startTime);
-    assert.equal((destination['metadata'] as { annotations?: Record<string, string> }).annotations?.['volsync.backup/restore-snapshot-id'], listed[0]!.id);
+    const annotations = (destination['metadata'] as { annotations?: Record<string, string> }).annotations ?? {};
+    assert.equal(annotations['volsync.backup/restore-snapshot-id'], listed[0]!.id);
+    const summ = listed[0]!.rootEntry.summ;
+    assert.deepEqual(JSON.parse(annotations['volsync.backup/restore-snapshot-stats'] ?? 'null'), {
+      fileCount: summ.files,
+      dirCount: summ.dirs,
+      totalSize: summ.size,
+      symlinkCount: summ.symlinks ?? 0,
+    });
   });
 
   it('serves the authenticated read API on the webhook port, checking tokens the apiserver minted', async () => {
