@@ -230,6 +230,27 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
       totalSize: summ.size,
       symlinkCount: summ.symlinks ?? 0,
     });
+
+    // The mover finishes: the real kopia restores the pinned snapshot, and its Restored line goes
+    // into the RD's status as VolSync's controller keeps it. The leader verifies it.
+    const restoreDir = await mkdtemp(path.join(tmpdir(), 'pvc-guardian-restore-'));
+    try {
+      const restored = await repository.run(['snapshot', 'restore', listed[0]!.id, restoreDir]);
+      const line = `${restored.stdout}\n${restored.stderr}`.split('\n').find((l) => l.startsWith('Restored '));
+      assert.ok(line, 'kopia printed its Restored line');
+      const rdPath = volsync('replicationdestinations', 'restored-backup');
+      const finished = await requestJson(cluster, 'PUT', `${rdPath}/status`, {
+        body: { ...destination, status: { lastSyncTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), latestMoverStatus: { result: 'Successful', logs: `INFO: Executing restore command...\n${line}` } } },
+      });
+      assert.equal(finished.status, 200, JSON.stringify(finished.body));
+      const verdict = await eventually('the restore is verified', async () => {
+        const live = await getObject(rdPath);
+        return (live?.['metadata'] as { annotations?: Record<string, string> } | undefined)?.annotations?.['volsync.backup/restore-verdict'];
+      });
+      assert.equal(verdict, 'verified');
+    } finally {
+      await rm(restoreDir, { recursive: true, force: true });
+    }
   });
 
   it('serves the authenticated read API on the webhook port, checking tokens the apiserver minted', async () => {
