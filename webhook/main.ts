@@ -18,7 +18,7 @@ import { createClusterAuditSource } from "./server/cluster-audit-source.ts";
 import { createReadApiRoutes } from "./server/read-api-routes.ts";
 import { scheduleIntervalMs } from "./server/backup-audit.ts";
 import { resolveSchedule } from "./domain/backup-schedule.ts";
-import { kopiaIdentity } from "./domain/kopia-identity.ts";
+import { backupIdentity } from "./domain/kopia-identity.ts";
 import { newestCompleteSnapshot } from "./domain/restore-decision.ts";
 import { generatedNames } from "./domain/resource-names.ts";
 import type { ProtectedPvc } from "./reconciler/reconcile-plan.ts";
@@ -78,7 +78,7 @@ function trackBackupAges(config: Config, metrics: Metrics, catalog: AdmissionCat
   metrics.trackBackupAges(() => {
     const nowMs = Date.now();
     return inventory().flatMap((pvc) => {
-      const identity = kopiaIdentity(generatedNames(pvc.name).replicationDestination, pvc.namespace).key;
+      const identity = backupIdentity(generatedNames(pvc.name).replicationDestination, pvc.namespace).written.key;
       const lookup = catalog.lookup(identity, nowMs);
       // An unreadable catalog has its own alert; guessing an age here would only add noise.
       if (!lookup.readable) return [];

@@ -92,7 +92,10 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
         reason: error === undefined ? DEADLINE_PASSED : `re-reading the repository failed: ${describeError(error)}`,
       }),
     );
-    return evaluatePvc(pvc, facts, policy, () => refreshed);
+    // The refreshed answer stands for the PVC's own identity, and a failed or late refresh for
+    // every identity; otherwise the other identities the decision reads come from the new read.
+    const ownKey = first.identity.key;
+    return evaluatePvc(pvc, facts, policy, (identity) => (!refreshed.readable || identity === ownKey ? refreshed : catalog.lookup(identity, now())));
   }
 
   function readPvc(body: unknown): { ok: true; request: AdmissionRequest; pvc: PersistentVolumeClaim } | { ok: false; outcome: ReviewOutcome } {

@@ -2,11 +2,11 @@ import { parseArgs } from "node:util";
 import { parseAllDocuments, stringify } from "yaml";
 import { parsePolicyFile, toPolicy } from "../config.ts";
 import { decideMutation, decideValidation, evaluatePvc, type PvcEvaluation } from "../domain/pvc-admission.ts";
-import { backupTargetOf, desiredReplicationDestination, desiredReplicationSource, desiredSecret } from "../domain/desired-resources.ts";
+import { backupTargetOf, desiredReplicationDestination, desiredReplicationSource, desiredSecret, restoreTargetOf } from "../domain/desired-resources.ts";
 import { DEFAULT_POLICY, type Policy } from "../domain/policy.ts";
 import type { PersistentVolumeClaim } from "../domain/pvc.ts";
 import type { CatalogLookup, SnapshotCatalog } from "../domain/snapshot-catalog.ts";
-import { createUnconfiguredCatalog } from "../domain/snapshot-catalog.ts";
+import { createUnconfiguredCatalog, snapshotRecord } from "../domain/snapshot-catalog.ts";
 import { jsonPointer, type JsonPatchOperation } from "../admission/json-patch.ts";
 import { createKopiaCatalog } from "../kopia/snapshot-catalog.ts";
 import type { CliIo } from "./cli-io.ts";
@@ -35,7 +35,7 @@ export function createAssumedCatalog(answer: AssumedAnswer, nowMs: number): Snap
       : {
           readable: true,
           refreshedAtMs: nowMs,
-          snapshots: [{ id: "assumed-by-plan", startTime, endTime: startTime, startTimeMs: nowMs, incomplete: false }],
+          snapshots: [snapshotRecord({ id: "assumed-by-plan", startTime, endTime: startTime, incomplete: false })!],
         };
   return { lookup: () => lookup };
 }
@@ -87,9 +87,9 @@ export function planPvc(pvc: PersistentVolumeClaim, documentIndex: number, names
   };
   if (evaluation.scope !== "protected" || !verdict.allowed) return entry;
 
-  const target = backupTargetOf(pvc, evaluation.pvcName, evaluation.namespace, evaluation.annotations.restoreAsOf);
   const skip = evaluation.annotations.skipRestore;
   const restoring = evaluation.decision.answer === "restore" && !(skip.requested && skip.reason !== undefined);
+  const target = backupTargetOf(pvc, evaluation.pvcName, evaluation.namespace, restoring ? restoreTargetOf(evaluation.decision, evaluation.restoreSource) : undefined);
   const secret = desiredSecret(target, {});
   entry.notes.push(`Secret ${secret.metadata.name}: its data is copied from ${policy.sourceSecret.namespace}/${policy.sourceSecret.name} at admission`);
   entry.generated.push(secret, desiredReplicationDestination(target, policy, { paused: !restoring }));

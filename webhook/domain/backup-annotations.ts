@@ -1,5 +1,7 @@
+import { parseRfc3339Ns } from "./rfc3339-time.ts";
 import {
   ANNOTATION_RESTORE_AS_OF,
+  ANNOTATION_RESTORE_FROM_IDENTITY,
   ANNOTATION_SCHEDULE,
   ANNOTATION_SKIP_RESTORE,
   ANNOTATION_SKIP_RESTORE_REASON,
@@ -17,35 +19,21 @@ export type SkipRestore =
 
 export type BackupAnnotations = {
   scheduleOverride?: string;
-  /** The original text, passed to VolSync's `restoreAsOf` unchanged. */
+  /**
+   * The text as written, for messages. Only the decision reads the time: VolSync's mover compares
+   * its own restoreAsOf as text, so the RD is pinned to the chosen snapshot's start time instead.
+   */
   restoreAsOf?: string;
-  restoreAsOfMs?: number;
+  /** The restore point as a time (any RFC 3339 form), in nanoseconds since the epoch. */
+  restoreAsOfNs?: bigint;
+  /** `volsync.backup/restore-from-identity`, read but not yet checked against the PVC's namespace. */
+  restoreFromIdentity?: string;
   skipRestore: SkipRestore;
   /** Problems that make the requested restore point or skip ambiguous: these deny. */
   blockingProblems: string[];
   /** Problems that only lose a preference: these warn. */
   warnings: string[];
 };
-
-// RFC 3339 date-time, as the CRD's `format: date-time` requires; Date.parse alone accepts more.
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$/;
-
-/**
- * Milliseconds since the epoch, or NaN. Date.parse rolls impossible dates over (February 30 is
- * March 2, 24:00 is the next day), so the fields are range-checked first: the restore point must
- * be the one the user wrote, and the API server rejects such times on the RD anyway.
- */
-function parseRfc3339Ms(text: string): number {
-  const match = RFC3339.exec(text);
-  if (!match) return Number.NaN;
-  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  const offsetHours = match[9] === undefined ? 0 : Number(match[9]);
-  const offsetMinutes = match[10] === undefined ? 0 : Number(match[10]);
-  const inRange =
-    month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59 && offsetHours <= 23 && offsetMinutes <= 59;
-  return inRange ? Date.parse(text) : Number.NaN;
-}
 
 export function readBackupAnnotations(annotations: Readonly<Record<string, string>> | undefined): BackupAnnotations {
   const read = (key: string): string | undefined => annotations?.[key];
@@ -56,16 +44,19 @@ export function readBackupAnnotations(annotations: Readonly<Record<string, strin
 
   const restoreAsOf = read(ANNOTATION_RESTORE_AS_OF);
   if (restoreAsOf !== undefined) {
-    const parsedMs = parseRfc3339Ms(restoreAsOf.trim());
-    if (Number.isNaN(parsedMs)) {
+    const parsedNs = parseRfc3339Ns(restoreAsOf.trim());
+    if (parsedNs === undefined) {
       result.blockingProblems.push(
         `annotation ${ANNOTATION_RESTORE_AS_OF}="${restoreAsOf}" is not an RFC 3339 time such as 2026-11-20T00:00:00Z`,
       );
     } else {
       result.restoreAsOf = restoreAsOf.trim();
-      result.restoreAsOfMs = parsedMs;
+      result.restoreAsOfNs = parsedNs;
     }
   }
+
+  const restoreFrom = read(ANNOTATION_RESTORE_FROM_IDENTITY)?.trim();
+  if (restoreFrom !== undefined && restoreFrom !== "") result.restoreFromIdentity = restoreFrom;
 
   const skip = read(ANNOTATION_SKIP_RESTORE);
   const reason = read(ANNOTATION_SKIP_RESTORE_REASON)?.trim();

@@ -1,9 +1,12 @@
-import { kopiaIdentity } from "./kopia-identity.ts";
+import { backupIdentity, type KopiaIdentity } from "./kopia-identity.ts";
 import type { Policy, Retention } from "./policy.ts";
 import type { PersistentVolumeClaim } from "./pvc.ts";
 import { generatedNames, type GeneratedNames } from "./resource-names.ts";
+import type { RestoreDecision, RestorePoint, RestoreSource } from "./restore-decision.ts";
 import {
   ANNOTATION_PVC_NAME,
+  ANNOTATION_RESTORE_SNAPSHOT_ID,
+  ANNOTATION_RESTORE_SNAPSHOT_STATS,
   LABEL_MANAGED_BY,
   LABEL_PVC,
   MANAGED_BY_GUARDIAN,
@@ -11,6 +14,7 @@ import {
   VOLSYNC_API_VERSION,
   KIND_REPLICATION_DESTINATION,
   KIND_REPLICATION_SOURCE,
+  KOPIA_SOURCE_PATH,
 } from "./wire-names.ts";
 
 // The objects generated for a protected PVC, exactly as product.md section 3 describes them.
@@ -60,27 +64,80 @@ export type ReplicationSourceObject = {
   };
 };
 
+/** The numbers of a snapshot's manifest that a finished restore is checked against. */
+export type SnapshotStatistics = { fileCount: number; dirCount: number; totalSize: number };
+
+/** What a ReplicationDestination activated for a restore must carry so the mover takes the chosen snapshot. */
+export type RestoreTarget = {
+  point: RestorePoint;
+  snapshotId: string;
+  snapshotStats?: SnapshotStatistics;
+  source: RestoreSource;
+};
+
 /** What generation needs to know about one protected PVC. */
 export type BackupTarget = {
   pvcName: string;
   namespace: string;
   names: GeneratedNames;
+  /** The identity backups are written under: explicit on the RS, and on the RD unless it restores from another. */
+  identity: KopiaIdentity;
   accessMode: string;
   /** `spec.resources.requests.storage`, when the PVC has one. */
   capacity?: string;
-  restoreAsOf?: string;
+  /** Set when the RD is activated for a restore. */
+  restore?: RestoreTarget;
 };
 
-export function backupTargetOf(pvc: PersistentVolumeClaim, pvcName: string, namespace: string, restoreAsOf?: string): BackupTarget {
+export function backupTargetOf(pvc: PersistentVolumeClaim, pvcName: string, namespace: string, restore?: RestoreTarget): BackupTarget {
   const storage = pvc.spec?.resources?.requests?.["storage"];
+  const names = generatedNames(pvcName);
   return {
     pvcName,
     namespace,
-    names: generatedNames(pvcName),
+    names,
+    identity: backupIdentity(names.replicationDestination, namespace).written,
     accessMode: pvc.spec?.accessModes?.[0] ?? "ReadWriteOnce",
     ...(storage === undefined ? {} : { capacity: String(storage) }),
-    ...(restoreAsOf === undefined ? {} : { restoreAsOf }),
+    ...(restore === undefined ? {} : { restore }),
   };
+}
+
+function statisticsOf(stats: Readonly<Record<string, unknown>> | undefined): SnapshotStatistics | undefined {
+  const { fileCount, dirCount, totalSize } = stats ?? {};
+  if (typeof fileCount !== "number" || typeof dirCount !== "number" || typeof totalSize !== "number") return undefined;
+  return { fileCount, dirCount, totalSize };
+}
+
+/** The restore a `restore` decision asks the RD for; undefined for any other answer. */
+export function restoreTargetOf(decision: RestoreDecision, source: RestoreSource | undefined): RestoreTarget | undefined {
+  if (decision.answer !== "restore" || source === undefined) return undefined;
+  const snapshotStats = statisticsOf(decision.snapshot.stats);
+  return { point: decision.restorePoint, snapshotId: decision.snapshot.id, ...(snapshotStats === undefined ? {} : { snapshotStats }), source };
+}
+
+/**
+ * The restore a live RD was activated for, read back from what admission wrote, so that repairs
+ * keep it: the reconciler has no catalog answer, and replacing the pinned point or the identity
+ * of an RD whose mover has not run yet would restore something else.
+ */
+export function restoreTargetOfDestination(live: { metadata: { annotations?: Record<string, string> }; spec?: unknown }): RestoreTarget | undefined {
+  const snapshotId = live.metadata.annotations?.[ANNOTATION_RESTORE_SNAPSHOT_ID];
+  const kopia = (live.spec as { kopia?: Record<string, unknown> } | undefined)?.kopia;
+  if (snapshotId === undefined || typeof kopia?.["restoreAsOf"] !== "string") return undefined;
+  const previous = typeof kopia["previous"] === "number" ? kopia["previous"] : 0;
+  const { username, hostname } = kopia;
+  const source: RestoreSource =
+    typeof username === "string" && typeof hostname === "string"
+      ? { identity: { username, hostname, path: KOPIA_SOURCE_PATH, key: `${username}@${hostname}:${KOPIA_SOURCE_PATH}` }, fields: "explicit" }
+      : { identity: { username: "", hostname: "", path: KOPIA_SOURCE_PATH, key: "" }, fields: "automatic" };
+  let snapshotStats: SnapshotStatistics | undefined;
+  try {
+    snapshotStats = statisticsOf(JSON.parse(live.metadata.annotations?.[ANNOTATION_RESTORE_SNAPSHOT_STATS] ?? "null") as Record<string, unknown> | undefined);
+  } catch {
+    snapshotStats = undefined;
+  }
+  return { point: { restoreAsOf: kopia["restoreAsOf"], previous }, snapshotId, ...(snapshotStats === undefined ? {} : { snapshotStats }), source };
 }
 
 /** The labels and annotations that mark an object as ours and name its PVC. */
@@ -113,7 +170,6 @@ function moverVolumes(policy: Pick<Policy, "nfs">): { moverVolumes?: KopiaMoverV
 
 function sharedKopiaFields(target: BackupTarget, policy: Pick<Policy, "resources" | "nfs">) {
   const { resources } = policy;
-  const identity = kopiaIdentity(target.names.replicationDestination, target.namespace);
   return {
     repository: target.names.secret,
     copyMethod: resources.copyMethod,
@@ -121,10 +177,36 @@ function sharedKopiaFields(target: BackupTarget, policy: Pick<Policy, "resources
     volumeSnapshotClassName: resources.volumeSnapshotClassName,
     cacheCapacity: resources.cacheCapacity,
     moverSecurityContext: { ...resources.moverSecurityContext },
-    username: identity.username,
-    hostname: identity.hostname,
     ...moverVolumes(policy),
   };
+}
+
+function identityFields(identity: KopiaIdentity): { username: string; hostname: string } {
+  return { username: identity.username, hostname: identity.hostname };
+}
+
+/** The RD's identity and restore point: its own identity, or where its restore reads from. */
+function destinationRestoreFields(target: BackupTarget): Record<string, unknown> {
+  const restore = target.restore;
+  if (restore === undefined) return identityFields(target.identity);
+  return {
+    // Without both fields VolSync derives the identity from the RD's name: the automatic one.
+    ...(restore.source.fields === "explicit" ? identityFields(restore.source.identity) : {}),
+    restoreAsOf: restore.point.restoreAsOf,
+    ...(restore.point.previous > 0 ? { previous: restore.point.previous } : {}),
+  };
+}
+
+function destinationMeta(target: BackupTarget): ObjectMeta {
+  const meta = generatedObjectMeta(target, target.names.replicationDestination);
+  const restore = target.restore;
+  if (restore === undefined) return meta;
+  meta.annotations = {
+    ...meta.annotations,
+    [ANNOTATION_RESTORE_SNAPSHOT_ID]: restore.snapshotId,
+    ...(restore.snapshotStats === undefined ? {} : { [ANNOTATION_RESTORE_SNAPSHOT_STATS]: JSON.stringify(restore.snapshotStats) }),
+  };
+  return meta;
 }
 
 /**
@@ -139,15 +221,15 @@ export function desiredReplicationDestination(
   return {
     apiVersion: VOLSYNC_API_VERSION,
     kind: KIND_REPLICATION_DESTINATION,
-    metadata: generatedObjectMeta(target, target.names.replicationDestination),
+    metadata: destinationMeta(target),
     spec: {
       trigger: { manual: RESTORE_ONCE_TRIGGER },
       paused: options.paused,
       kopia: {
         ...sharedKopiaFields(target, policy),
+        ...destinationRestoreFields(target),
         accessModes: [target.accessMode],
         ...(target.capacity === undefined ? {} : { capacity: target.capacity }),
-        ...(target.restoreAsOf === undefined ? {} : { restoreAsOf: target.restoreAsOf }),
       },
     },
   };
@@ -167,6 +249,7 @@ export function desiredReplicationSource(
       trigger: { schedule: backup.schedule },
       kopia: {
         ...sharedKopiaFields(target, policy),
+        ...identityFields(target.identity),
         compression: policy.resources.compression,
         parallelism: policy.resources.parallelism,
         retain: { ...backup.retain },

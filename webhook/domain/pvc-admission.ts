@@ -1,11 +1,11 @@
 import { readBackupAnnotations, type BackupAnnotations } from "./backup-annotations.ts";
 import { resolveSchedule, type ScheduleResult } from "./backup-schedule.ts";
-import { kopiaIdentity, MAX_KOPIA_USERNAME, type KopiaIdentity } from "./kopia-identity.ts";
+import { backupIdentity, type BackupIdentity, type KopiaIdentity } from "./kopia-identity.ts";
 import type { Policy, Tier } from "./policy.ts";
 import { resolveProtection } from "./protection.ts";
 import type { PersistentVolumeClaim, TypedObjectReference } from "./pvc.ts";
 import { generatedNames, type GeneratedNames } from "./resource-names.ts";
-import { decideRestore, type RestoreDecision } from "./restore-decision.ts";
+import { decidePvcRestore, type RestoreDecision, type RestoreSource } from "./restore-decision.ts";
 import type { CatalogLookup } from "./snapshot-catalog.ts";
 import {
   ANNOTATION_SKIP_RESTORE,
@@ -35,8 +35,12 @@ export type PvcEvaluation =
       tier: Tier;
       annotations: BackupAnnotations;
       names: GeneratedNames;
+      /** The identity this PVC's backups are written under (backupIdentity.written). */
       identity: KopiaIdentity;
+      backupIdentity: BackupIdentity;
       decision: RestoreDecision;
+      /** With a `restore` decision: where the ReplicationDestination reads from. */
+      restoreSource?: RestoreSource;
       schedule: ScheduleResult;
       warnings: string[];
     }
@@ -86,16 +90,13 @@ export function evaluatePvc(
     };
   }
   const names = generatedNames(facts.name);
-  const identity = kopiaIdentity(names.replicationDestination, facts.namespace);
-  const decision = decideRestore(identity.key, lookup(identity.key), annotations.restoreAsOfMs);
+  const backup = backupIdentity(names.replicationDestination, facts.namespace);
+  const restore = decidePvcRestore(backup, lookup, {
+    ...(annotations.restoreAsOfNs === undefined ? {} : { restoreAsOfNs: annotations.restoreAsOfNs }),
+    ...(annotations.restoreFromIdentity === undefined ? {} : { restoreFromIdentity: annotations.restoreFromIdentity }),
+  });
   const schedule = resolveSchedule(annotations.scheduleOverride ?? protection.tier.schedule, `${facts.namespace}/${facts.name}`);
-  const warnings = [...annotations.warnings];
-  if (identity.usernameTruncated) {
-    warnings.push(
-      `the Kopia username "${identity.username}" is cut to ${MAX_KOPIA_USERNAME} characters, as VolSync cuts it; ` +
-        `another PVC in ${facts.namespace} whose name starts with the same characters would share its backups. Prefer a shorter PVC name`,
-    );
-  }
+  const warnings = [...annotations.warnings, ...restore.warnings];
   if (!schedule.ok) warnings.push(`the backup schedule cannot be used: ${schedule.problem}`);
   return {
     scope: "protected",
@@ -105,8 +106,10 @@ export function evaluatePvc(
     tier: protection.tier,
     annotations,
     names,
-    identity,
-    decision,
+    identity: backup.written,
+    backupIdentity: backup,
+    decision: restore.decision,
+    ...(restore.source === undefined ? {} : { restoreSource: restore.source }),
     schedule,
     warnings,
   };
@@ -214,7 +217,7 @@ export function decideValidation(pvc: PersistentVolumeClaim, evaluation: PvcEval
         allowed: false,
         message:
           `pvc-guardian blocked ${subject}: it cannot tell whether the backup repository holds data for this volume ` +
-          `(${decision.reason}). Creating it now could give it an empty volume over restorable data. ${fixUnknown}`,
+          `(${decision.reason}). Creating it now could give it an empty volume over restorable data. ${decision.remedy ?? fixUnknown}`,
         warnings,
         reason: "unknown",
       };

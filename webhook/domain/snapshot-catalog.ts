@@ -1,6 +1,8 @@
 // The port between the restore decision and whatever knows the repository's snapshots.
 // The decision only ever sees this view; the Kopia reader (webhook/kopia/) implements it.
 
+import { parseRfc3339Ns } from "./rfc3339-time.ts";
+
 /** A complete or incomplete snapshot of one Kopia source, as recorded in its manifest. */
 export type SnapshotRecord = {
   /** The manifest ID, as `kopia snapshot list --json` prints it in `id`. */
@@ -8,12 +10,30 @@ export type SnapshotRecord = {
   /** RFC 3339 with nanoseconds, as kopia prints it. */
   startTime: string;
   endTime: string;
-  /** Milliseconds since the epoch of startTime, for comparisons without re-parsing. */
+  /** Milliseconds since the epoch of startTime, for ages and schedules. */
   startTimeMs: number;
+  /** startTime and endTime in nanoseconds: what restore points and kopia's order compare. */
+  startTimeNs: bigint;
+  endTimeNs: bigint;
   /** Set when the manifest carries an `incompleteReason`: never a restore point. */
   incomplete: boolean;
   stats?: Record<string, unknown>;
 };
+
+/** A record from the times as kopia wrote them; undefined when one is not an RFC 3339 time. */
+export function snapshotRecord(fields: { id: string; startTime: string; endTime: string; incomplete: boolean; stats?: Record<string, unknown> }): SnapshotRecord | undefined {
+  const startTimeNs = parseRfc3339Ns(fields.startTime);
+  const endTimeNs = parseRfc3339Ns(fields.endTime);
+  if (startTimeNs === undefined || endTimeNs === undefined) return undefined;
+  return { ...fields, startTimeMs: Number(startTimeNs / 1_000_000n), startTimeNs, endTimeNs };
+}
+
+/** kopia's order for one source's snapshots: start time, then end time. */
+export function compareSnapshotsLikeKopia(a: SnapshotRecord, b: SnapshotRecord): number {
+  if (a.startTimeNs !== b.startTimeNs) return a.startTimeNs < b.startTimeNs ? -1 : 1;
+  if (a.endTimeNs !== b.endTimeNs) return a.endTimeNs < b.endTimeNs ? -1 : 1;
+  return 0;
+}
 
 /**
  * What the catalog can say about one source identity (`username@hostname:/path`).
@@ -22,6 +42,7 @@ export type SnapshotRecord = {
  * person can act on.
  */
 export type CatalogLookup =
+  /** `snapshots` in kopia's order (compareSnapshotsLikeKopia). */
   | { readable: true; snapshots: readonly SnapshotRecord[]; refreshedAtMs: number }
   | { readable: false; reason: string };
 

@@ -3,6 +3,7 @@
 // ID can appear in several contents, and the one modified last wins.
 
 import { gunzipSync } from "node:zlib";
+import { parseRfc3339Ns } from "../domain/rfc3339-time.ts";
 import { RepositoryError } from "./repository-error.ts";
 
 export type ManifestEntry = {
@@ -14,15 +15,11 @@ export type ManifestEntry = {
   data: unknown;
 };
 
-const timestampPattern = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
-
 /** Parses an RFC 3339 time to nanoseconds since the epoch, keeping every digit kopia wrote. */
 export function parseTimestampNs(text: unknown, what: string): bigint {
-  const match = typeof text === "string" ? timestampPattern.exec(text) : null;
-  const wholeMs = match === null ? Number.NaN : Date.parse(match[1]! + match[3]!);
-  if (match === null || Number.isNaN(wholeMs)) throw new RepositoryError("corrupt", `${what}: ${JSON.stringify(text)} is not an RFC 3339 time`);
-  const fraction = BigInt((match[2] ?? "").padEnd(9, "0"));
-  return BigInt(wholeMs) * 1_000_000n + fraction;
+  const ns = typeof text === "string" ? parseRfc3339Ns(text) : undefined;
+  if (ns === undefined) throw new RepositoryError("corrupt", `${what}: ${JSON.stringify(text)} is not an RFC 3339 time`);
+  return ns;
 }
 
 export function parseManifestContent(payload: Buffer, what: string): ManifestEntry[] {

@@ -2,7 +2,7 @@
 // the repository at start and refreshed on a timer. Admission reads memory only; an answer is
 // authoritative only while the last read succeeded and is younger than the freshness bound.
 
-import type { CatalogLookup, SnapshotCatalog, SnapshotRecord } from "../domain/snapshot-catalog.ts";
+import { compareSnapshotsLikeKopia, type CatalogLookup, type SnapshotCatalog, type SnapshotRecord } from "../domain/snapshot-catalog.ts";
 import { createFilesystemBlobStore } from "./filesystem-blob-store.ts";
 import type { BlobStore } from "./blob-store.ts";
 import { readPasswordFile } from "./password-file.ts";
@@ -59,6 +59,8 @@ function toRecord(snapshot: SnapshotManifest): SnapshotRecord {
     startTime: snapshot.startTime,
     endTime: snapshot.endTime,
     startTimeMs: Number(snapshot.startTimeNs / 1_000_000n),
+    startTimeNs: snapshot.startTimeNs,
+    endTimeNs: snapshot.endTimeNs,
     incomplete: snapshot.incompleteReason !== undefined,
     ...(typeof stats === "object" && stats !== null ? { stats: stats as Record<string, unknown> } : {}),
   };
@@ -86,7 +88,7 @@ function indexByIdentity(snapshots: readonly SnapshotManifest[]): Map<string, re
   }
   const result = new Map<string, readonly SnapshotRecord[]>();
   for (const [identity, list] of grouped) {
-    list.sort((a, b) => (a.startTimeNs < b.startTimeNs ? -1 : a.startTimeNs > b.startTimeNs ? 1 : 0));
+    list.sort((a, b) => compareSnapshotsLikeKopia(recordOf(a), recordOf(b)));
     result.set(identity, Object.freeze(list.map(recordOf)));
   }
   return result;

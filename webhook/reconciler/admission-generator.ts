@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BackupObjectGenerator, GenerationRequest, GenerationResult } from "../admission/generation-port.ts";
-import { backupTargetOf, desiredReplicationDestination, desiredSecret } from "../domain/desired-resources.ts";
+import { backupTargetOf, desiredReplicationDestination, desiredSecret, restoreTargetOf } from "../domain/desired-resources.ts";
 import type { Policy } from "../domain/policy.ts";
 import {
   ANNOTATION_BOUND_OBSERVED_AT,
   ANNOTATION_BOUND_PVC_UID,
+  ANNOTATION_RESTORE_VERDICT,
   LABEL_MANAGED_BY,
   MANAGED_BY_GUARDIAN,
   MANAGED_BY_KYVERNO,
@@ -166,7 +167,7 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
       const created: string[] = [];
       const warnings: string[] = [];
       try {
-        const target = backupTargetOf(pvc, pvcName, namespace, annotations.restoreAsOf);
+        const target = backupTargetOf(pvc, pvcName, namespace, restoring ? restoreTargetOf(decision, evaluation.restoreSource) : undefined);
         // Whether a PVC of this name exists right now (the one under review is not stored yet).
         let nameTaken: Promise<boolean> | undefined;
         const isNameTaken = () => (nameTaken ??= objects.get(PERSISTENT_VOLUME_CLAIMS, namespace, pvcName, signal).then((live) => live !== undefined));
@@ -202,7 +203,10 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
         let liveDestination: KubeObject;
         const live = restoring ? await objects.get(REPLICATION_DESTINATIONS, namespace, destination.metadata.name, signal) : undefined;
         const latestImage = (live?.["status"] as { latestImage?: unknown } | undefined)?.latestImage;
-        if (live !== undefined && latestImage) {
+        // A verdict on it belongs to an earlier restore (one that failed leaves no image): a new
+        // restore gets a new object, so its own verification starts clean.
+        const earlierVerdict = live?.metadata.annotations?.[ANNOTATION_RESTORE_VERDICT];
+        if (live !== undefined && (latestImage || earlierVerdict !== undefined)) {
           if (live.metadata.labels?.[LABEL_MANAGED_BY] !== MANAGED_BY_GUARDIAN) {
             throw new GenerationProblem(
               `ReplicationDestination ${namespace}/${destination.metadata.name} holds an earlier restore's image and is not managed by pvc-guardian, so it cannot be replaced safely`,
@@ -256,7 +260,8 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
               action: "Restore",
               note:
                 `Restoring snapshot ${decision.snapshot.id} of ${decision.snapshot.startTime} (Kopia identity ${decision.identity}` +
-                `${annotations.restoreAsOf ? `, as of ${annotations.restoreAsOf}` : ""}) through ReplicationDestination ${destination.metadata.name}` +
+                `${annotations.restoreAsOf ? `, as of ${annotations.restoreAsOf}` : ""}) through ReplicationDestination ${destination.metadata.name}, ` +
+                `pinned to restoreAsOf ${decision.restorePoint.restoreAsOf}${decision.restorePoint.previous > 0 ? ` with previous ${decision.restorePoint.previous}` : ""}` +
                 `${destinationOutcome === "replaced" ? "; an earlier restore's ReplicationDestination was replaced" : ""}.`,
             });
           }

@@ -6,6 +6,7 @@ import {
   desiredReplicationSource,
   desiredSecret,
   isDueForFirstBackup,
+  restoreTargetOfDestination,
 } from "../domain/desired-resources.ts";
 import type { Policy } from "../domain/policy.ts";
 import { resolveProtection } from "../domain/protection.ts";
@@ -105,7 +106,7 @@ export function planReconcile(view: ReconcileView): ReconcilePlan {
 
     const pvcRef = { namespace, name, ...(pvcObject.metadata.uid === undefined ? {} : { uid: pvcObject.metadata.uid }) };
     const annotations = readBackupAnnotations(pvcObject.metadata.annotations);
-    const target = backupTargetOf(pvc, name, namespace, annotations.restoreAsOf);
+    const target = backupTargetOf(pvc, name, namespace);
     const note = (text: string): void => void plan.notes.push({ namespace, pvcName: name, note: text });
 
     const consider = (kind: GeneratedKind, desired: KubeObject, live: KubeObject | undefined, extra: Partial<PlannedWrite> = {}): boolean => {
@@ -143,7 +144,11 @@ export function planReconcile(view: ReconcileView): ReconcilePlan {
     // recreates a missing RD paused: the PVC exists already, so there is nothing to populate.
     const liveDestination = destinations.get(keyOf(namespace, target.names.replicationDestination));
     const livePaused = (liveDestination?.["spec"] as { paused?: unknown } | undefined)?.paused;
-    const destination = desiredReplicationDestination(target, view.policy, { paused: typeof livePaused === "boolean" ? livePaused : true }) as unknown as KubeObject;
+    // Likewise the restore admission pinned on it (point, snapshot, source identity): changing
+    // any of them before the mover has run would restore something other than what was decided.
+    const liveRestore = liveDestination !== undefined && ownershipOf(liveDestination) === "ours" ? restoreTargetOfDestination(liveDestination) : undefined;
+    const destinationTarget = liveRestore === undefined ? target : { ...target, restore: liveRestore };
+    const destination = desiredReplicationDestination(destinationTarget, view.policy, { paused: typeof livePaused === "boolean" ? livePaused : true }) as unknown as KubeObject;
     const recordedObservation = ownershipOf(liveDestination ?? destination) === "ours" ? liveDestination?.metadata.annotations : undefined;
     const bound = observeBound({ uid: pvcObject.metadata.uid, phase: pvc.status?.phase }, recordedObservation, view.nowMs);
     if (bound) destination.metadata.annotations = { ...destination.metadata.annotations, ...bound.annotations };

@@ -6,11 +6,11 @@ import { CronExpressionParser } from 'cron-parser';
 import { readBackupAnnotations } from '../domain/backup-annotations.ts';
 import { resolveSchedule } from '../domain/backup-schedule.ts';
 import { isDueForFirstBackup } from '../domain/desired-resources.ts';
-import { kopiaIdentity, type KopiaIdentity } from '../domain/kopia-identity.ts';
+import { backupIdentity, type KopiaIdentity } from '../domain/kopia-identity.ts';
 import type { Policy } from '../domain/policy.ts';
 import { resolveProtection } from '../domain/protection.ts';
 import { generatedNames } from '../domain/resource-names.ts';
-import { decideRestore, type RestoreDecision } from '../domain/restore-decision.ts';
+import { decidePvcRestore, type RestoreDecision } from '../domain/restore-decision.ts';
 import type { CatalogLookup, SnapshotRecord } from '../domain/snapshot-catalog.ts';
 // The reconciler records when it first saw the PVC Bound on the RD; the first backup is due from then.
 import { ANNOTATION_BOUND_OBSERVED_AT } from '../domain/wire-names.ts';
@@ -93,7 +93,7 @@ export function auditProtectedPvcs(inventory: AuditInventory, policy: AuditPolic
     const protection = resolveProtection(pvc.labels, pvc.namespace, policy);
     if (protection.kind !== 'protected') continue;
     const names = generatedNames(pvc.name);
-    const identity = kopiaIdentity(names.replicationDestination, pvc.namespace);
+    const identity = backupIdentity(names.replicationDestination, pvc.namespace).written;
     const catalog = lookup(identity.key);
     if (!catalog.readable) repositoryProblem ??= catalog.reason;
     const rd = destinations.get(key(pvc.namespace, names.replicationDestination));
@@ -173,11 +173,16 @@ export type BackupDescription = {
   catalogRefreshedAt: string | null;
 };
 
-export function describeBackups(namespace: string, pvcName: string, restoreAsOf: string | undefined, lookup: (identity: string) => CatalogLookup): BackupDescription {
-  const identity = kopiaIdentity(generatedNames(pvcName).replicationDestination, namespace);
+/** `annotations` are the live PVC's, when it exists: the restore point and source steer the decision as at admission. */
+export function describeBackups(namespace: string, pvcName: string, annotations: Readonly<Record<string, string>> | undefined, lookup: (identity: string) => CatalogLookup): BackupDescription {
+  const backup = backupIdentity(generatedNames(pvcName).replicationDestination, namespace);
+  const identity = backup.written;
   const catalog = lookup(identity.key);
-  const restoreAsOfMs = restoreAsOf === undefined ? undefined : Date.parse(restoreAsOf);
-  const decision = decideRestore(identity.key, catalog, restoreAsOfMs !== undefined && Number.isFinite(restoreAsOfMs) ? restoreAsOfMs : undefined);
+  const { restoreAsOfNs, restoreFromIdentity } = readBackupAnnotations(annotations);
+  const { decision } = decidePvcRestore(backup, lookup, {
+    ...(restoreAsOfNs === undefined ? {} : { restoreAsOfNs }),
+    ...(restoreFromIdentity === undefined ? {} : { restoreFromIdentity }),
+  });
   return {
     namespace,
     pvc: pvcName,

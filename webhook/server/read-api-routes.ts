@@ -8,7 +8,7 @@
 
 import { Hono } from 'hono';
 import type { CatalogLookup } from '../domain/snapshot-catalog.ts';
-import { ANNOTATION_RESTORE_AS_OF, BACKUP_LABEL } from '../domain/wire-names.ts';
+import { BACKUP_LABEL } from '../domain/wire-names.ts';
 import { auditProtectedPvcs, describeBackups, type AuditInventory, type AuditPolicy, type InventoryObject } from './backup-audit.ts';
 import { createBearerAuth, type ReadApiCaller, type TokenVerifier } from './bearer-auth.ts';
 
@@ -63,8 +63,7 @@ export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { call
         clusterProblem = `the PVC could not be read: ${(error as Error).message}`;
       }
     }
-    const restoreAsOf = pvc?.annotations?.[ANNOTATION_RESTORE_AS_OF];
-    const description = describeBackups(namespace, pvcName, restoreAsOf, (identity) => deps.catalog.lookup(identity, now()));
+    const description = describeBackups(namespace, pvcName, pvc?.annotations, (identity) => deps.catalog.lookup(identity, now()));
     const { decision } = description;
     return c.json({
       namespace,

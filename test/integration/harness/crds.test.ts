@@ -12,6 +12,7 @@ import {
   desiredSecret,
 } from '../../../webhook/domain/desired-resources.ts';
 import { DEFAULT_POLICY } from '../../../webhook/domain/policy.ts';
+import { backupIdentity } from '../../../webhook/domain/kopia-identity.ts';
 
 function replicationSource(namespace: string, name: string, kopia: Record<string, unknown>, extraSpec: Record<string, unknown> = {}): KubernetesObject {
   return {
@@ -131,12 +132,13 @@ describe('real CRDs in the test cluster', { skip: requireOrSkip(['etcd', 'kube-a
     }
   });
 
-  it('accepts a generated ReplicationDestination with restoreAsOf and NFS mover volumes', async () => {
+  it('accepts a generated ReplicationDestination pinned with restoreAsOf and previous, with NFS mover volumes', async () => {
     const pvc = {
       metadata: { name: 'media', namespace },
       spec: { accessModes: ['ReadWriteMany'], resources: { requests: { storage: '20Gi' } } },
     };
-    const target = backupTargetOf(pvc, 'media', namespace, '2026-11-01T00:00:00Z');
+    const restore = { point: { restoreAsOf: '2026-11-01T00:00:00.123456789Z', previous: 1 }, snapshotId: 'k1', source: { identity: backupIdentity('media-backup', namespace).written, fields: 'explicit' as const } };
+    const target = backupTargetOf(pvc, 'media', namespace, restore);
     const policy = { ...DEFAULT_POLICY, nfs: { server: 'nas.local', path: '/backups/kopia', mountPath: '/repository' } };
     const destination = desiredReplicationDestination(target, policy, { paused: false });
     const stored = await createObjectApi(cluster).create(destination as unknown as KubernetesObject, undefined, undefined, testFieldManager);

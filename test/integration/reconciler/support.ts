@@ -11,7 +11,7 @@ import { DEFAULT_POLICY, type Policy } from "../../../webhook/domain/policy.ts";
 import { evaluatePvc } from "../../../webhook/domain/pvc-admission.ts";
 import type { PersistentVolumeClaim } from "../../../webhook/domain/pvc.ts";
 import type { ProtectedEvaluation } from "../../../webhook/admission/generation-port.ts";
-import type { SnapshotRecord } from "../../../webhook/domain/snapshot-catalog.ts";
+import { snapshotRecord, type SnapshotRecord } from "../../../webhook/domain/snapshot-catalog.ts";
 import type { Log, ReconcilerMetrics } from "../../../webhook/reconciler/reconciler-metrics.ts";
 
 export type Environment = {
@@ -61,13 +61,13 @@ export function pvcObject(namespace: string, name: string, labels: Record<string
   } as KubeObject & PersistentVolumeClaim;
 }
 
-export const SNAPSHOT: SnapshotRecord = {
+export const SNAPSHOT: SnapshotRecord = snapshotRecord({
   id: "k0123456789abcdef",
   startTime: "2026-11-20T00:00:00.123456789Z",
   endTime: "2026-11-20T00:01:00Z",
-  startTimeMs: Date.parse("2026-11-20T00:00:00.123Z"),
   incomplete: false,
-};
+  stats: { totalSize: 1024, fileCount: 3, dirCount: 2 },
+})!;
 
 /** The evaluation the admission path makes, with the catalog answering restore or fresh. */
 export function evaluate(pvc: PersistentVolumeClaim, policy: Policy, answer: "restore" | "fresh"): ProtectedEvaluation {

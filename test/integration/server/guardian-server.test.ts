@@ -10,7 +10,7 @@ import path from 'node:path';
 import { createReviewHandlers } from '../../../webhook/admission/review-handlers.ts';
 import type { AdmissionReviewOut, ReviewHandler } from '../../../webhook/admission/admission-review.ts';
 import { DEFAULT_POLICY } from '../../../webhook/domain/policy.ts';
-import type { SnapshotCatalog } from '../../../webhook/domain/snapshot-catalog.ts';
+import { snapshotRecord, type SnapshotCatalog } from '../../../webhook/domain/snapshot-catalog.ts';
 import { createGuardianServer, type GuardianServerOptions } from '../../../webhook/server/guardian-server.ts';
 import type { Logger } from '../../../webhook/server/logger.ts';
 import { createMetrics } from '../../../webhook/server/metrics.ts';
@@ -32,7 +32,7 @@ const catalogWithBackups: SnapshotCatalog = {
     readable: true,
     refreshedAtMs: nowMs,
     snapshots: [
-      { id: 'k1f00d', startTime: '2026-01-01T02:00:00.000000000Z', endTime: '2026-01-01T02:01:00.000000000Z', startTimeMs: Date.UTC(2026, 0, 1, 2), incomplete: false },
+      snapshotRecord({ id: 'k1f00d', startTime: '2026-01-01T02:00:00.000000000Z', endTime: '2026-01-01T02:01:00.000000000Z', incomplete: false })!,
     ],
   }),
 };

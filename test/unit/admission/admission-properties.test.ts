@@ -6,7 +6,7 @@ import { ADMISSION_API_VERSION, type ReviewOutcome } from "../../../webhook/admi
 import type { BackupObjectGenerator } from "../../../webhook/admission/generation-port.ts";
 import { createReviewHandlers, type AdmissionCatalog } from "../../../webhook/admission/review-handlers.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
-import type { CatalogLookup } from "../../../webhook/domain/snapshot-catalog.ts";
+import { snapshotRecord, type CatalogLookup } from "../../../webhook/domain/snapshot-catalog.ts";
 import { applyAdmissionPatch } from "../../support/apply-json-patch.ts";
 
 // Properties of the two handlers over generated input: whatever arrives, each answers a valid
@@ -19,7 +19,7 @@ const fixtures = readdirSync(fixturesDir)
   .map((name) => JSON.parse(readFileSync(new URL(name, fixturesDir), "utf8")) as Record<string, any>);
 
 const SEED = Number(process.env["PVC_GUARDIAN_PROPERTY_SEED"] ?? 20261121);
-const SNAPSHOT = { id: "k1", startTime: "2026-11-20T02:00:00Z", endTime: "2026-11-20T02:01:00Z", startTimeMs: Date.parse("2026-11-20T02:00:00Z"), incomplete: false };
+const SNAPSHOT = snapshotRecord({ id: "k1", startTime: "2026-11-20T02:00:00Z", endTime: "2026-11-20T02:01:00Z", incomplete: false })!;
 
 /** Catalogs in every state the handlers can meet: readable with and without snapshots, unreadable, refreshing. */
 const catalogs: Record<string, AdmissionCatalog> = {

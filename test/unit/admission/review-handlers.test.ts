@@ -5,7 +5,7 @@ import type { AdmissionReviewOut, ReviewOutcome } from "../../../webhook/admissi
 import type { BackupObjectGenerator, GenerationRequest, GenerationResult } from "../../../webhook/admission/generation-port.ts";
 import { createReviewHandlers, type AdmissionCatalog, type ReviewHandlerDeps } from "../../../webhook/admission/review-handlers.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
-import type { CatalogLookup, SnapshotRecord } from "../../../webhook/domain/snapshot-catalog.ts";
+import { snapshotRecord, type CatalogLookup, type SnapshotRecord } from "../../../webhook/domain/snapshot-catalog.ts";
 import { applyAdmissionPatch } from "../../support/apply-json-patch.ts";
 
 // Handlers are tested through createReviewHandlers with in-memory implementations of the two
@@ -18,7 +18,7 @@ const APP_DATA = "app-data-backup@media:/data";
 const EXPECTED_REF = { apiGroup: "volsync.backube", kind: "ReplicationDestination", name: "app-data-backup" };
 
 function snapshot(id: string, startTime: string, incomplete = false): SnapshotRecord {
-  return { id, startTime, endTime: startTime, startTimeMs: Date.parse(startTime), incomplete };
+  return snapshotRecord({ id, startTime, endTime: startTime, incomplete })!;
 }
 const nov19 = snapshot("k19", "2026-11-19T02:00:00Z");
 const nov21 = snapshot("k21", "2026-11-21T02:00:00Z");

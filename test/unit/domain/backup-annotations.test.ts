@@ -19,10 +19,11 @@ test("readBackupAnnotations passes a schedule override through for the schedule 
   assert.equal(readBackupAnnotations({ [SCHEDULE]: "not a cron" }).scheduleOverride, "not a cron");
 });
 
-const validTimes: Array<{ text: string; ms: number; kept: string }> = [
+/** `ms` plus `subMs` nanoseconds: the restore point is compared to the nanosecond. */
+const validTimes: Array<{ text: string; ms: number; subMs?: bigint; kept: string }> = [
   { text: "2026-11-20T00:00:00Z", ms: Date.UTC(2026, 10, 20), kept: "2026-11-20T00:00:00Z" },
   { text: "2026-11-20T00:00:00.5Z", ms: Date.UTC(2026, 10, 20, 0, 0, 0, 500), kept: "2026-11-20T00:00:00.5Z" },
-  { text: "2026-11-20T00:00:00.123456789Z", ms: Date.UTC(2026, 10, 20, 0, 0, 0, 123), kept: "2026-11-20T00:00:00.123456789Z" },
+  { text: "2026-11-20T00:00:00.123456789Z", ms: Date.UTC(2026, 10, 20, 0, 0, 0, 123), subMs: 456_789n, kept: "2026-11-20T00:00:00.123456789Z" },
   { text: "2026-11-20T05:30:00+05:30", ms: Date.UTC(2026, 10, 20), kept: "2026-11-20T05:30:00+05:30" },
   { text: "2026-11-19T19:00:00-05:00", ms: Date.UTC(2026, 10, 20), kept: "2026-11-19T19:00:00-05:00" },
   { text: "2024-02-29T23:59:59Z", ms: Date.UTC(2024, 1, 29, 23, 59, 59), kept: "2024-02-29T23:59:59Z" },
@@ -31,7 +32,7 @@ const validTimes: Array<{ text: string; ms: number; kept: string }> = [
 for (const row of validTimes) {
   test(`readBackupAnnotations reads restore-as-of ${JSON.stringify(row.text)}`, () => {
     const read = readBackupAnnotations({ [AS_OF]: row.text });
-    assert.equal(read.restoreAsOfMs, row.ms);
+    assert.equal(read.restoreAsOfNs, BigInt(row.ms) * 1_000_000n + (row.subMs ?? 0n));
     assert.equal(read.restoreAsOf, row.kept);
     assert.deepEqual(read.blockingProblems, []);
   });
@@ -55,7 +56,7 @@ const invalidTimes = [
 for (const text of invalidTimes) {
   test(`readBackupAnnotations blocks on restore-as-of ${JSON.stringify(text)}, which is not an RFC 3339 time`, () => {
     const read = readBackupAnnotations({ [AS_OF]: text });
-    assert.equal(read.restoreAsOfMs, undefined);
+    assert.equal(read.restoreAsOfNs, undefined);
     assert.equal(read.restoreAsOf, undefined);
     assert.equal(read.blockingProblems.length, 1);
     assert.match(read.blockingProblems[0]!, /restore-as-of/);

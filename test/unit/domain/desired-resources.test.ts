@@ -6,7 +6,12 @@ import {
   desiredReplicationSource,
   desiredSecret,
   isDueForFirstBackup,
+  restoreTargetOf,
+  restoreTargetOfDestination,
 } from "../../../webhook/domain/desired-resources.ts";
+import { backupIdentity } from "../../../webhook/domain/kopia-identity.ts";
+import { generatedNames } from "../../../webhook/domain/resource-names.ts";
+import { snapshotRecord } from "../../../webhook/domain/snapshot-catalog.ts";
 import { DEFAULT_POLICY, DEFAULT_RETENTION, type Policy } from "../../../webhook/domain/policy.ts";
 import type { PersistentVolumeClaim } from "../../../webhook/domain/pvc.ts";
 
@@ -31,6 +36,7 @@ test("backupTargetOf takes the first access mode and the requested storage", () 
     pvcName: "app-data",
     namespace: "media",
     names: { replicationSource: "app-data-backup", replicationDestination: "app-data-backup", secret: "volsync-app-data", pvcLabelValue: "app-data" },
+    identity: { username: "app-data-backup", hostname: "media", path: "/data", key: "app-data-backup@media:/data" },
     accessMode: "ReadWriteMany",
     capacity: "10Gi",
   });
@@ -92,13 +98,41 @@ test("desiredReplicationDestination for a fresh PVC is paused, exactly as produc
   });
 });
 
-test("desiredReplicationDestination for a restore is active and carries restoreAsOf when annotated", () => {
-  const target = backupTargetOf(appData, "app-data", "media", "2026-11-20T00:00:00Z");
+test("desiredReplicationDestination for a restore is pinned to the chosen snapshot and records it", () => {
+  const snapshot = snapshotRecord({ id: "k7", startTime: "2026-11-20T00:00:00.250012345Z", endTime: "2026-11-20T00:05:00Z", incomplete: false, stats: { totalSize: 4096, fileCount: 3, dirCount: 2, errorCount: 0 } })!;
+  const decision = { answer: "restore" as const, identity: "app-data-backup@media:/data", snapshot, completeSnapshots: 1, restorePoint: { restoreAsOf: snapshot.startTime, previous: 0 } };
+  const source = { identity: backupIdentity("app-data-backup", "media").written, fields: "explicit" as const };
+  const target = backupTargetOf(appData, "app-data", "media", restoreTargetOf(decision, source));
   const rd = desiredReplicationDestination(target, DEFAULT_POLICY, { paused: false });
   assert.equal(rd.spec.paused, false);
-  assert.equal(rd.spec.kopia["restoreAsOf"], "2026-11-20T00:00:00Z");
+  assert.equal(rd.spec.kopia["restoreAsOf"], "2026-11-20T00:00:00.250012345Z");
+  assert.equal("previous" in rd.spec.kopia, false);
+  assert.equal(rd.metadata.annotations?.["volsync.backup/restore-snapshot-id"], "k7");
+  assert.deepEqual(JSON.parse(rd.metadata.annotations?.["volsync.backup/restore-snapshot-stats"] ?? ""), { fileCount: 3, dirCount: 2, totalSize: 4096 });
+  // Read back from the live object, the reconciler keeps exactly this restore.
+  assert.deepEqual(restoreTargetOfDestination(rd), restoreTargetOf(decision, source));
+
+  const skipping = backupTargetOf(appData, "app-data", "media", restoreTargetOf({ ...decision, restorePoint: { restoreAsOf: snapshot.startTime, previous: 2 } }, source));
+  assert.equal(desiredReplicationDestination(skipping, DEFAULT_POLICY, { paused: false }).spec.kopia["previous"], 2);
+
   const without = desiredReplicationDestination(backupTargetOf(appData, "app-data", "media"), DEFAULT_POLICY, { paused: false });
   assert.equal("restoreAsOf" in without.spec.kopia, false);
+  assert.equal(without.metadata.annotations, undefined);
+});
+
+test("desiredReplicationDestination restoring from VolSync's automatic identity leaves username and hostname out", () => {
+  const pvcName = "a".repeat(49);
+  const backup = backupIdentity(generatedNames(pvcName).replicationDestination, "media");
+  const snapshot = snapshotRecord({ id: "k8", startTime: "2026-11-20T00:00:00Z", endTime: "2026-11-20T00:00:00Z", incomplete: false })!;
+  const decision = { answer: "restore" as const, identity: backup.automatic.key, snapshot, completeSnapshots: 1, restorePoint: { restoreAsOf: snapshot.startTime, previous: 0 } };
+  const target = backupTargetOf(appData, pvcName, "media", restoreTargetOf(decision, { identity: backup.automatic, fields: "automatic" }));
+  const rd = desiredReplicationDestination(target, DEFAULT_POLICY, { paused: false });
+  assert.equal("username" in rd.spec.kopia, false);
+  assert.equal("hostname" in rd.spec.kopia, false);
+  assert.equal(rd.spec.kopia["restoreAsOf"], "2026-11-20T00:00:00Z");
+  // The ReplicationSource still writes new backups under the PVC's own identity.
+  const rs = desiredReplicationSource(target, DEFAULT_POLICY, { schedule: "0 * * * *", retain: DEFAULT_RETENTION });
+  assert.equal(rs.spec.kopia["username"], backup.written.username);
 });
 
 test("desiredReplicationSource is exactly as product.md 3.3", () => {

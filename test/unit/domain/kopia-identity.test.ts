@@ -1,12 +1,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import {
   DEFAULT_KOPIA_USERNAME,
   MAX_KOPIA_USERNAME,
+  backupIdentity,
+  isCrdValidIdentityField,
   kopiaHostname,
-  kopiaIdentity,
   kopiaUsername,
+  parseIdentityKey,
+  volsyncAutomaticIdentity,
 } from "../../../webhook/domain/kopia-identity.ts";
+import { sharedDir } from "../../harness/crds.ts";
 import { generatedNames } from "../../../webhook/domain/resource-names.ts";
 
 // The rules are VolSync's Kopia mover (sanitizeForIdentifier / generateUsername /
@@ -86,32 +92,120 @@ for (const row of hostnames) {
   });
 }
 
-test("kopiaIdentity joins username, hostname and /data into the catalog key", () => {
-  assert.deepEqual(kopiaIdentity("app-data-backup", "media"), {
+test("volsyncAutomaticIdentity joins username, hostname and /data into the catalog key", () => {
+  assert.deepEqual(volsyncAutomaticIdentity("app-data-backup", "media"), {
     username: "app-data-backup",
     hostname: "media",
     path: "/data",
     key: "app-data-backup@media:/data",
-    usernameTruncated: false,
   });
 });
 
-test("kopiaIdentity flags a username cut to 50 characters, and only then", () => {
-  assert.equal(kopiaIdentity("a".repeat(50), "media").usernameTruncated, false);
-  assert.equal(kopiaIdentity(`${"a".repeat(50)}-`, "media").usernameTruncated, false);
-  assert.equal(kopiaIdentity("a".repeat(51), "media").usernameTruncated, true);
-});
-
-test("kopiaIdentity of a shortened RD name cuts the hashed name to 50 characters", () => {
+test("volsyncAutomaticIdentity of a shortened RD name cuts the hashed name to 50 characters", () => {
   const pvcName = `${"x".repeat(60)}.archive`;
   const rdName = generatedNames(pvcName).replicationDestination;
   assert.equal(rdName.length, 63);
-  const identity = kopiaIdentity(rdName, "media");
+  const identity = volsyncAutomaticIdentity(rdName, "media");
   assert.equal(identity.username, rdName.replaceAll(".", "").slice(0, 50));
   assert.equal(identity.key, `${identity.username}@media:/data`);
+  assert.equal(volsyncAutomaticIdentity("db_main.backup", "prod_eu").key, "db_mainbackup@prod-eu:/data");
 });
 
-test("kopiaIdentity is the same for the same inputs (no hidden state)", () => {
-  assert.deepEqual(kopiaIdentity("db_main.backup", "prod_eu"), kopiaIdentity("db_main.backup", "prod_eu"));
-  assert.equal(kopiaIdentity("db_main.backup", "prod_eu").key, "db_mainbackup@prod-eu:/data");
+// The identity pvc-guardian writes: VolSync's own where it is valid and unshareable, else its own.
+const written: Array<{ name: string; pvc: string; keepsAutomatic: boolean }> = [
+  { name: "a short name keeps VolSync's name, so seed-stack backups keep restoring", pvc: "app-data", keepsAutomatic: true },
+  { name: "a 42-character name (49 with -backup) keeps it", pvc: "a".repeat(42), keepsAutomatic: true },
+  { name: "a 43-character name reaches the cut, where a longer name's cut can equal it", pvc: "a".repeat(43), keepsAutomatic: false },
+  { name: "a 49-character name, whose cut ends in -, gets its own", pvc: "a".repeat(49), keepsAutomatic: false },
+  { name: "a long StatefulSet ordinal gets its own", pvc: "data-kafka-broker-production-eu-west-1-cluster-abc-0", keepsAutomatic: false },
+  { name: "a dotted name, whose dots VolSync drops, gets its own", pvc: "app.data", keepsAutomatic: false },
+];
+for (const row of written) {
+  test(`backupIdentity: ${row.name}`, () => {
+    const rdName = generatedNames(row.pvc).replicationDestination;
+    const identity = backupIdentity(rdName, "media");
+    assert.deepEqual(identity.automatic, volsyncAutomaticIdentity(rdName, "media"));
+    assert.equal(identity.written.key === identity.automatic.key, row.keepsAutomatic);
+    assert.equal(identity.automaticProblem === undefined, row.keepsAutomatic);
+    assert.ok(isCrdValidIdentityField(identity.written.username), identity.written.username);
+    assert.ok(isCrdValidIdentityField(identity.written.hostname), identity.written.hostname);
+    assert.equal(identity.written.hostname, "media");
+    if (!row.keepsAutomatic) {
+      // Readable prefix, ".", 12 hex: never a name VolSync's automatic naming produces.
+      assert.match(identity.written.username, /^[A-Za-z0-9][A-Za-z0-9_-]*\.[0-9a-f]{12}$/);
+      assert.ok(identity.written.username.length <= MAX_KOPIA_USERNAME);
+    }
+  });
+}
+
+test("StatefulSet ordinals that shared one truncated identity get two", () => {
+  const zero = backupIdentity(generatedNames("data-kafka-broker-production-eu-west-1-cluster-abc-0").replicationDestination, "kafka");
+  const one = backupIdentity(generatedNames("data-kafka-broker-production-eu-west-1-cluster-abc-1").replicationDestination, "kafka");
+  assert.equal(zero.automatic.key, one.automatic.key);
+  assert.notEqual(zero.written.key, one.written.key);
+});
+
+test("parseIdentityKey reads user@host and user@host:/path", () => {
+  assert.deepEqual(parseIdentityKey("app-data-backup@media"), volsyncAutomaticIdentity("app-data-backup", "media"));
+  assert.equal(parseIdentityKey("a@b:/other")?.key, "a@b:/other");
+  for (const bad of ["", "a", "@b", "a@", "a b@c", "a@b@c", "a@b:data"]) assert.equal(parseIdentityKey(bad), undefined, bad);
+});
+
+// Recorded from perfectra1n/volsync's own naming code (../shared/fixtures/volsync/PROVENANCE.md).
+type VectorLine = {
+  input: { via: string; name: string; namespace: string };
+  volsync: { username: string; hostname: string; usernameMatchesCrd: boolean; hostnameMatchesCrd: boolean };
+};
+const vectors = readFileSync(path.join(sharedDir(), "fixtures", "volsync", "identity-vectors.jsonl"), "utf8")
+  .split("\n")
+  .filter((line) => line.trim() !== "")
+  .map((line) => JSON.parse(line) as VectorLine)
+  .filter((line) => line.input.via === "generate");
+
+test("identity vectors: the automatic naming equals VolSync's on every recorded name", () => {
+  assert.ok(vectors.length > 2000, `only ${vectors.length} generate lines`);
+  const differing = vectors.filter((v) => {
+    const ours = volsyncAutomaticIdentity(v.input.name, v.input.namespace);
+    return ours.username !== v.volsync.username || ours.hostname !== v.volsync.hostname;
+  });
+  assert.deepEqual(differing.slice(0, 5), []);
+});
+
+test("identity vectors: the CRD pattern check agrees with VolSync's recorded verdicts", () => {
+  const differing = vectors.filter(
+    (v) => isCrdValidIdentityField(v.volsync.username) !== v.volsync.usernameMatchesCrd || isCrdValidIdentityField(v.volsync.hostname) !== v.volsync.hostnameMatchesCrd,
+  );
+  assert.deepEqual(differing.slice(0, 5), []);
+  assert.ok(vectors.some((v) => !v.volsync.usernameMatchesCrd), "the corpus holds names the CRD refuses");
+});
+
+test("identity vectors: the written identity is CRD-valid for every name and unique across the corpus", () => {
+  const byKey = new Map<string, string>();
+  let keptAutomatic = 0;
+  for (const v of vectors) {
+    const input = `${v.input.namespace}/${v.input.name}`;
+    const identity = backupIdentity(v.input.name, v.input.namespace);
+    assert.ok(isCrdValidIdentityField(identity.written.username), `${input}: ${identity.written.username}`);
+    assert.ok(isCrdValidIdentityField(identity.written.hostname), `${input}: ${identity.written.hostname}`);
+    const earlier = byKey.get(identity.written.key);
+    assert.ok(earlier === undefined || earlier === input, `${input} and ${earlier} share ${identity.written.key}`);
+    byKey.set(identity.written.key, input);
+    // Kept exactly where VolSync's name is the CR name itself, below the cut, in a plain namespace.
+    const plain = /^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?$/.test(v.input.name) && v.input.name.length < MAX_KOPIA_USERNAME;
+    const plainNamespace = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(v.input.namespace);
+    const kept = identity.written.key === identity.automatic.key;
+    if (plain && plainNamespace && v.volsync.hostname === v.input.namespace) assert.ok(kept, `${input} should keep ${identity.automatic.key}`);
+    if (!plain) assert.ok(!kept, `${input} must not keep the shareable ${identity.automatic.key}`);
+    if (kept) keptAutomatic++;
+  }
+  assert.ok(keptAutomatic > 100, `kept ${keptAutomatic} of ${vectors.length}`);
+});
+
+test("identity vectors: VolSync's automatic identities collide in the corpus, which is why they are not always kept", () => {
+  const seen = new Map<string, number>();
+  for (const v of vectors) {
+    const key = `${v.volsync.username}@${v.volsync.hostname}`;
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+  }
+  assert.ok([...seen.values()].some((count) => count > 1));
 });

@@ -1,13 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { kopiaIdentity } from "../../../webhook/domain/kopia-identity.ts";
+import { backupIdentity } from "../../../webhook/domain/kopia-identity.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { decideMutation, decideValidation, evaluatePvc, restoreDataSourceRef, type AdmissionRequestFacts, type IdentityLookup } from "../../../webhook/domain/pvc-admission.ts";
 import type { PersistentVolumeClaim } from "../../../webhook/domain/pvc.ts";
 import { generatedNames } from "../../../webhook/domain/resource-names.ts";
-import type { CatalogLookup } from "../../../webhook/domain/snapshot-catalog.ts";
+import { snapshotRecord, type CatalogLookup } from "../../../webhook/domain/snapshot-catalog.ts";
 
-const SNAPSHOT = { id: "k9f3", startTime: "2026-11-20T02:00:00Z", endTime: "2026-11-20T02:03:00Z", startTimeMs: Date.parse("2026-11-20T02:00:00Z"), incomplete: false };
+const SNAPSHOT = snapshotRecord({ id: "k9f3", startTime: "2026-11-20T02:00:00Z", endTime: "2026-11-20T02:03:00Z", incomplete: false })!;
 const lookups: Record<"restore" | "fresh" | "unknown", CatalogLookup> = {
   restore: { readable: true, snapshots: [SNAPSHOT], refreshedAtMs: 0 },
   fresh: { readable: true, snapshots: [], refreshedAtMs: 0 },
@@ -55,17 +55,37 @@ test("evaluatePvc looks up the identity of <pvc>-backup in the PVC's namespace",
   assert.equal(evaluation.scope, "protected");
   assert.deepEqual(asked, ["app-data-backup@media:/data"]);
   assert.ok(evaluation.scope === "protected");
-  assert.deepEqual(evaluation.identity, kopiaIdentity("app-data-backup", "media"));
+  assert.deepEqual(evaluation.identity, backupIdentity("app-data-backup", "media").written);
+  assert.equal(evaluation.identity.key, "app-data-backup@media:/data");
   assert.deepEqual(evaluation.names, generatedNames("app-data"));
   assert.equal(evaluation.tierName, "hourly");
   assert.deepEqual(evaluation.schedule, { ok: true, schedule: "0 * * * *" });
 });
 
-test("evaluatePvc looks up the sanitised identity of a dotted name, the one VolSync writes", () => {
+test("evaluatePvc of a dotted name looks up its own identity, then the one VolSync would have written", () => {
   const claim = pvc();
   claim.metadata!.name = "db.main";
-  const { asked } = run(claim, "fresh", { facts: { operation: "CREATE", name: "db.main", namespace: "prod_eu" } });
-  assert.deepEqual(asked, ["dbmain-backup@prod-eu:/data"]);
+  const { asked, evaluation } = run(claim, "fresh", { facts: { operation: "CREATE", name: "db.main", namespace: "prod-eu" } });
+  assert.ok(evaluation.scope === "protected");
+  assert.match(evaluation.identity.key, /^dbmain-backup\.[0-9a-f]{12}@prod-eu:\/data$/);
+  assert.deepEqual(asked, [evaluation.identity.key, "dbmain-backup@prod-eu:/data"]);
+});
+
+test("evaluatePvc denies a PVC whose snapshots may sit under an identity other names share, and says the way out", () => {
+  const claim = pvc();
+  claim.metadata!.name = "db.main";
+  const facts = { operation: "CREATE", name: "db.main", namespace: "prod-eu" };
+  const lookup: IdentityLookup = (key) => (key === "dbmain-backup@prod-eu:/data" ? lookups.restore : lookups.fresh);
+  const evaluation = evaluatePvc(claim, facts, DEFAULT_POLICY, lookup);
+  const validation = decideValidation(claim, evaluation, false);
+  assert.equal(validation.allowed, false);
+  assert.match(validation.allowed ? "" : validation.message, /restore-from-identity: "dbmain-backup@prod-eu:\/data"/);
+  assert.doesNotMatch(validation.allowed ? "" : validation.message, /Fix the repository access/);
+  // With the annotation, the same PVC restores from there through an explicit identity.
+  claim.metadata!.annotations = { "volsync.backup/restore-from-identity": "dbmain-backup@prod-eu:/data" };
+  const annotated = evaluatePvc(claim, facts, DEFAULT_POLICY, lookup);
+  assert.ok(annotated.scope === "protected" && annotated.decision.answer === "restore");
+  assert.equal(annotated.restoreSource?.identity.key, "dbmain-backup@prod-eu:/data");
 });
 
 test("evaluatePvc resolves an H schedule annotation for this PVC and warns about a bad one", () => {
@@ -172,12 +192,11 @@ test("allows a fresh PVC that carries somebody else's data source", () => {
   assert.equal(validation.allowed, true);
 });
 
-test("warns when the Kopia username had to be cut, since long names may share backups", () => {
+test("a long name gets an identity of its own instead of VolSync's cut one, with no warning to act on", () => {
   const longName = "a".repeat(48);
   const { evaluation } = run(pvc(), "fresh", { facts: { ...facts, name: longName } });
   assert.ok(evaluation.scope === "protected");
-  assert.ok(evaluation.warnings.some((warning) => /cut to 50 characters/.test(warning)));
-  const { evaluation: short } = run(pvc(), "fresh");
-  assert.ok(short.scope === "protected");
-  assert.ok(!short.warnings.some((warning) => /cut to 50 characters/.test(warning)));
+  assert.notEqual(evaluation.identity.key, evaluation.backupIdentity.automatic.key);
+  assert.equal(evaluation.backupIdentity.automatic.username, `${longName}-b`);
+  assert.deepEqual(evaluation.warnings, []);
 });

@@ -49,6 +49,27 @@ function view(overrides: Partial<ReconcileView>): ReconcileView {
 const summary = (v: ReconcileView): string[] => planReconcile(v).writes.map((w) => `${w.action} ${w.kind}`);
 
 describe("planReconcile", () => {
+  it("keeps the restore admission pinned on an RD, and never writes the PVC's restore-as-of annotation raw", () => {
+    const boundAt = new Date(now - HOUR).toISOString();
+    const restore = {
+      point: { restoreAsOf: "2026-11-20T10:00:00Z", previous: 1 },
+      snapshotId: "k42",
+      snapshotStats: { fileCount: 3, dirCount: 2, totalSize: 10 },
+      source: { identity: { username: "old-name", hostname: "app", path: "/data", key: "old-name@app:/data" }, fields: "explicit" as const },
+    };
+    const pinned = desiredReplicationDestination({ ...target, restore }, policy, { paused: false }) as unknown as KubeObject;
+    pinned.metadata.annotations = { ...pinned.metadata.annotations, [ANNOTATION_BOUND_OBSERVED_AT]: boundAt, [ANNOTATION_BOUND_PVC_UID]: "uid-1" };
+    const annotated = pvc("Bound", { backup: "hourly" }, { "volsync.backup/restore-as-of": "2026-11-20T12:00:00+02:00" });
+    const plan = planReconcile(view({ pvcs: [annotated], secrets: [secret()], replicationDestinations: [pinned] }));
+    assert.deepEqual(plan.writes, [], "an in-sync pinned RD needs no write");
+
+    // A missing RD is made again paused with the PVC's own identity and no restore point.
+    const recreated = planReconcile(view({ pvcs: [annotated], secrets: [secret()] })).writes.find((w) => w.kind === "ReplicationDestination");
+    const kopia = (recreated?.object["spec"] as { kopia: Record<string, unknown> }).kopia;
+    assert.equal(kopia["restoreAsOf"], undefined);
+    assert.equal(kopia["username"], "data-backup");
+  });
+
   it("creates the Secret and a paused RD for a protected PVC that has none, and no RS while Pending", () => {
     const plan = planReconcile(view({ pvcs: [pvc("Pending")] }));
     assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["create Secret", "create ReplicationDestination"]);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_POLICY } from '../../../webhook/domain/policy.ts';
-import type { CatalogLookup, SnapshotRecord } from '../../../webhook/domain/snapshot-catalog.ts';
+import { snapshotRecord, type CatalogLookup, type SnapshotRecord } from '../../../webhook/domain/snapshot-catalog.ts';
 import { auditProtectedPvcs, scheduleIntervalMs, type AuditInventory } from '../../../webhook/server/backup-audit.ts';
 
 const nowMs = Date.parse('2026-11-25T12:30:00Z');
@@ -9,7 +9,7 @@ const hourMs = 3_600_000;
 
 function snapshot(startTimeMs: number, incomplete = false): SnapshotRecord {
   const startTime = new Date(startTimeMs).toISOString();
-  return { id: `k${startTimeMs}`, startTime, endTime: startTime, startTimeMs, incomplete };
+  return snapshotRecord({ id: `k${startTimeMs}`, startTime, endTime: startTime, incomplete })!;
 }
 
 function inventory(options: { objects?: ('secret' | 'rd' | 'rs')[]; boundAtMs?: number; label?: string; namespace?: string }): AuditInventory {
