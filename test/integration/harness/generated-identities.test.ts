@@ -21,16 +21,23 @@ import {
 } from "../../harness/volsync-mover-oracle.ts";
 
 const kafkaOrdinals = ["data-kafka-broker-production-eu-west-1-cluster-abc-0", "data-kafka-broker-production-eu-west-1-cluster-abc-1"];
+const longest = "data-kafka-broker-production-eu-west-1-cluster-abc-def-ghijkl-0";
+/** Names whose `<name>-backup`, cleaned as VolSync does, ends in `-` at the 50-character cut. */
+const cutEndsInDash = [
+  "analytics-warehouse-postgres-primary-data-volume1",
+  "storage-loki-write-observability-stack-eu-central-0-wal",
+  "pg.eu1.analytics-warehouse-primaryreplicadataset001-x",
+];
 
 /** PVC names, each with why it is here. */
 const pvcNames: [string, string][] = [
-  ["analytics-warehouse-postgres-primary-data-volume1", "49 characters: `<name>-backup` cut to 50 ends in `-`"],
-  ["storage-loki-write-observability-stack-eu-central-0-wal", "its 50th character is `-`"],
-  ["pg.eu1.analytics-warehouse-primaryreplicadataset001-x", "dotted: without its dots the 50th character is `-`"],
+  [cutEndsInDash[0]!, "49 characters: `<name>-backup` cut to 50 ends in `-`"],
+  [cutEndsInDash[1]!, "its 50th character is `-`"],
+  [cutEndsInDash[2]!, "dotted: without its dots the 50th character is `-`"],
   ["redis.cache.eu-west-1.example.com-primary-replicaset1-data-7", "dotted, 60 characters"],
   [kafkaOrdinals[0]!, "StatefulSet ordinal 0, 52 characters"],
   [kafkaOrdinals[1]!, "StatefulSet ordinal 1: the same 50-character cut as ordinal 0"],
-  ["data-kafka-broker-production-eu-west-1-cluster-abc-def-ghijkl-0", "63 characters, the same cut again"],
+  [longest, "63 characters, the same cut again"],
   ["postgres-data.primary", "dotted"],
   ["db.example.com", "dotted"],
   ["app-data", "short"],
@@ -86,11 +93,13 @@ describe("generated identities on the real apiserver with VolSync's CRDs", { ski
 
   it("covers the names it claims to", () => {
     const cut = (name: string) => automaticUsername(`${name}-backup`);
-    assert.equal(pvcNames[0]![0].length, 49);
-    for (const [name] of pvcNames.slice(0, 3)) assert.match(cut(name), /-$/, name);
-    assert.equal(pvcNames[5]![0].length, 63);
+    assert.equal(cutEndsInDash[0]!.length, 49);
+    for (const name of cutEndsInDash) assert.match(cut(name), /-$/, name);
+    assert.equal(longest.length, 63);
     assert.equal(cut(kafkaOrdinals[0]!), cut(kafkaOrdinals[1]!));
-    assert.equal(cut(kafkaOrdinals[0]!), cut(pvcNames[5]![0]));
+    assert.equal(cut(kafkaOrdinals[0]!), cut(longest));
+    const listed = pvcNames.map(([name]) => name);
+    for (const name of [...cutEndsInDash, ...kafkaOrdinals, longest]) assert.ok(listed.includes(name), name);
   });
 
   // v0.17.11 first, then the same cluster's CRDs replaced by v0.17.7's (it has no nfs mover volumes).

@@ -10,7 +10,7 @@ import { describe, it } from "node:test";
 import { planPvc } from "../../../webhook/cli/plan.ts";
 import { DEFAULT_POLICY, type Policy } from "../../../webhook/domain/policy.ts";
 import type { PersistentVolumeClaim } from "../../../webhook/domain/pvc.ts";
-import type { SnapshotCatalog, SnapshotRecord } from "../../../webhook/domain/snapshot-catalog.ts";
+import { snapshotRecord, type SnapshotCatalog, type SnapshotRecord } from "../../../webhook/domain/snapshot-catalog.ts";
 import { sharedDir } from "../../harness/crds.ts";
 import {
   automaticHostname,
@@ -70,7 +70,9 @@ function catalogOf(snapshots: readonly SnapshotRecord[]): SnapshotCatalog {
 }
 
 function snapshotAt(id: string, startTime: string): SnapshotRecord {
-  return { id, startTime, endTime: startTime, startTimeMs: Date.parse(startTime), incomplete: false };
+  const record = snapshotRecord({ id, startTime, endTime: startTime, incomplete: false });
+  assert.ok(record, startTime);
+  return record;
 }
 
 function generatedOfKind(generated: unknown[], kind: string): VolSyncObject {
