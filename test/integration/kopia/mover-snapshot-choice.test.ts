@@ -20,6 +20,7 @@ import { createKopiaCatalog } from "../../../webhook/kopia/snapshot-catalog.ts";
 import { type KopiaRepository, createKopiaRepository, findKopiaBinary, kopiaSkip } from "../../harness/kopia.ts";
 import {
   type VolSyncObject,
+  automaticUsername,
   chooseMoverSnapshot,
   chosenSnapshotId,
   listSourceAsMover,
@@ -359,6 +360,45 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
       const destination = generatedOfKind(entry, "ReplicationDestination");
       assert.equal(await moverTakesWith(destination), decided);
       assert.equal(destination.metadata.annotations?.[ANNOTATION_RESTORE_SNAPSHOT_ID], decided);
+    });
+
+    it("never restores one of two snapshots with the same start and end time unless the mover takes that one", async () => {
+      const name = "same-start-end";
+      const source = backupSourceOf(name);
+      const first = await snapshotAt(source, "2026-11-29T10:00:00Z", "2026-11-29T10:00:01Z");
+      const second = await snapshotAt(source, "2026-11-29T10:00:00Z", "2026-11-29T10:00:01Z");
+      const entry = await plan(pvcNamed(name));
+      assert.notEqual(entry.decision, "fresh", `${entry.pvc}: two snapshots exist, an empty volume is wrong`);
+      if (entry.decision !== "restore") return;
+      const decided = decidedSnapshotId(entry, [first, second]);
+      assert.equal(await moverTakesWith(generatedOfKind(entry, "ReplicationDestination")), decided);
+    });
+  });
+
+  describe("(f) StatefulSet ordinals whose VolSync names collide after the 50-character cut", () => {
+    const ordinals = ["data-kafka-broker-production-eu-west-1-cluster-abc-0", "data-kafka-broker-production-eu-west-1-cluster-abc-1"];
+
+    it("restores ordinal 0 from its own identity and leaves ordinal 1 fresh", async () => {
+      const sources = ordinals.map((name) => backupSourceOf(name));
+      assert.notEqual(sources[0], sources[1]);
+      const own = await snapshotAt(sources[0]!);
+      await assertMoverRestoresDecision(pvcNamed(ordinals[0]!), [own], own);
+      const other = await plan(pvcNamed(ordinals[1]!));
+      assert.equal(other.decision, "fresh", `${other.pvc}: ${other.decisionDetail}`);
+    });
+
+    it("restores neither ordinal from the identity VolSync's automatic naming gives both", async () => {
+      const statefulSet = ["data-kafka-broker-staging-eu-west-1-cluster-abcdef-0", "data-kafka-broker-staging-eu-west-1-cluster-abcdef-1"];
+      // What a ReplicationSource without explicit identity (VolSync's automatic naming) backed up to.
+      const shared = `${automaticUsername(`${statefulSet[0]}-backup`)}@${namespace}:/data`;
+      assert.equal(automaticUsername(`${statefulSet[1]}-backup`), automaticUsername(`${statefulSet[0]}-backup`));
+      for (const name of statefulSet) assert.notEqual(backupSourceOf(name), shared, `${name} writes its own identity`);
+      await snapshotAt(shared);
+      for (const name of statefulSet) {
+        const entry = await plan(pvcNamed(name));
+        // Unknown, naming the way out (restore-from-identity or skip-restore): never adopted, never empty.
+        assert.equal(entry.decision, "unknown", `${entry.pvc} must not adopt ${shared}: ${entry.decisionDetail}`);
+      }
     });
   });
 });
