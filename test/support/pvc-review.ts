@@ -7,6 +7,7 @@ export type PvcReviewOptions = {
   name?: string;
   namespace?: string;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   spec?: Record<string, unknown>;
   dryRun?: boolean;
 };
@@ -29,7 +30,7 @@ export function pvcCreateReview(options: PvcReviewOptions): Record<string, unkno
       object: {
         apiVersion: "v1",
         kind: "PersistentVolumeClaim",
-        metadata: { name, namespace, labels: options.labels ?? { backup: "hourly" } },
+        metadata: { name, namespace, labels: options.labels ?? { backup: "hourly" }, ...(options.annotations ? { annotations: options.annotations } : {}) },
         spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "10Gi" } }, storageClassName: "longhorn", ...options.spec },
       },
     },

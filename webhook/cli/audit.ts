@@ -18,8 +18,9 @@ import type { CliIo } from './cli-io.ts';
 const usage = `usage: pvc-guardian audit --server <https://host:port> --token-file <file> --ca-file <file> [--server-name <name>] [--output table|json]
 
 Prints every protected PVC with its tier, generated objects (S = Secret, D = ReplicationDestination,
-R = ReplicationSource), newest snapshot, ReplicationSource last sync and verdict, as served by a
-running pvc-guardian's read API (GET ${auditPath}).
+R = ReplicationSource), newest snapshot, ReplicationSource last sync, the verdict on the restore
+pvc-guardian started for it (pending until its mover finishes; - when none) and the PVC's verdict,
+as served by a running pvc-guardian's read API (GET ${auditPath}).
 `;
 
 export type AuditFetch = (options: { url: URL; token: string; caPem: string; serverName?: string }) => Promise<{ status: number; text: string }>;
@@ -55,7 +56,7 @@ function objectFlags(objects: AuditRow['objects']): string {
 
 /** The audit as an aligned text table, one PVC per line, problems explained below it. */
 export function formatAuditTable(report: AuditReport): string {
-  const header = ['NAMESPACE', 'PVC', 'TIER', 'OBJECTS', 'LAST SNAPSHOT', 'RS LAST SYNC', 'VERDICT'];
+  const header = ['NAMESPACE', 'PVC', 'TIER', 'OBJECTS', 'LAST SNAPSHOT', 'RS LAST SYNC', 'RESTORE', 'VERDICT'];
   const lines = report.rows.map((row) => [
     row.namespace,
     row.pvc,
@@ -63,6 +64,8 @@ export function formatAuditTable(report: AuditReport): string {
     objectFlags(row.objects),
     row.lastSnapshotTime ?? '-',
     row.replicationSourceLastSyncTime ?? '-',
+    // Older servers send no restore field.
+    row.restore ? (row.restore.verdict ?? 'pending') : '-',
     row.verdict,
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column]!.length)));

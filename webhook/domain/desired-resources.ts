@@ -3,6 +3,7 @@ import type { Policy, Retention } from "./policy.ts";
 import type { PersistentVolumeClaim } from "./pvc.ts";
 import { generatedNames, type GeneratedNames } from "./resource-names.ts";
 import type { RestoreDecision, RestorePoint, RestoreSource } from "./restore-decision.ts";
+import { formatPinnedSnapshotStats, parsePinnedSnapshotStats, type PinnedSnapshotStats } from "./restore-verification.ts";
 import {
   ANNOTATION_PVC_NAME,
   ANNOTATION_RESTORE_SNAPSHOT_ID,
@@ -64,14 +65,12 @@ export type ReplicationSourceObject = {
   };
 };
 
-/** The numbers of a snapshot's manifest that a finished restore is checked against. */
-export type SnapshotStatistics = { fileCount: number; dirCount: number; totalSize: number };
 
 /** What a ReplicationDestination activated for a restore must carry so the mover takes the chosen snapshot. */
 export type RestoreTarget = {
   point: RestorePoint;
   snapshotId: string;
-  snapshotStats?: SnapshotStatistics;
+  snapshotStats?: PinnedSnapshotStats;
   source: RestoreSource;
 };
 
@@ -103,16 +102,13 @@ export function backupTargetOf(pvc: PersistentVolumeClaim, pvcName: string, name
   };
 }
 
-function statisticsOf(stats: Readonly<Record<string, unknown>> | undefined): SnapshotStatistics | undefined {
-  const { fileCount, dirCount, totalSize } = stats ?? {};
-  if (typeof fileCount !== "number" || typeof dirCount !== "number" || typeof totalSize !== "number") return undefined;
-  return { fileCount, dirCount, totalSize };
-}
 
 /** The restore a `restore` decision asks the RD for; undefined for any other answer. */
 export function restoreTargetOf(decision: RestoreDecision, source: RestoreSource | undefined): RestoreTarget | undefined {
   if (decision.answer !== "restore" || source === undefined) return undefined;
-  const snapshotStats = statisticsOf(decision.snapshot.stats);
+  const summary = decision.snapshot.summary;
+  const snapshotStats: PinnedSnapshotStats | undefined =
+    summary === undefined ? undefined : { fileCount: summary.files, dirCount: summary.dirs, totalSize: summary.size, symlinkCount: summary.symlinks };
   return { point: decision.restorePoint, snapshotId: decision.snapshot.id, ...(snapshotStats === undefined ? {} : { snapshotStats }), source };
 }
 
@@ -131,12 +127,8 @@ export function restoreTargetOfDestination(live: { metadata: { annotations?: Rec
     typeof username === "string" && typeof hostname === "string"
       ? { identity: { username, hostname, path: KOPIA_SOURCE_PATH, key: `${username}@${hostname}:${KOPIA_SOURCE_PATH}` }, fields: "explicit" }
       : { identity: { username: "", hostname: "", path: KOPIA_SOURCE_PATH, key: "" }, fields: "automatic" };
-  let snapshotStats: SnapshotStatistics | undefined;
-  try {
-    snapshotStats = statisticsOf(JSON.parse(live.metadata.annotations?.[ANNOTATION_RESTORE_SNAPSHOT_STATS] ?? "null") as Record<string, unknown> | undefined);
-  } catch {
-    snapshotStats = undefined;
-  }
+  const parsed = parsePinnedSnapshotStats(live.metadata.annotations?.[ANNOTATION_RESTORE_SNAPSHOT_STATS]);
+  const snapshotStats = parsed.ok ? parsed.stats : undefined;
   return { point: { restoreAsOf: kopia["restoreAsOf"], previous }, snapshotId, ...(snapshotStats === undefined ? {} : { snapshotStats }), source };
 }
 
@@ -204,7 +196,7 @@ function destinationMeta(target: BackupTarget): ObjectMeta {
   meta.annotations = {
     ...meta.annotations,
     [ANNOTATION_RESTORE_SNAPSHOT_ID]: restore.snapshotId,
-    ...(restore.snapshotStats === undefined ? {} : { [ANNOTATION_RESTORE_SNAPSHOT_STATS]: JSON.stringify(restore.snapshotStats) }),
+    ...(restore.snapshotStats === undefined ? {} : { [ANNOTATION_RESTORE_SNAPSHOT_STATS]: formatPinnedSnapshotStats(restore.snapshotStats) }),
   };
   return meta;
 }

@@ -18,10 +18,25 @@ export type SnapshotRecord = {
   /** Set when the manifest carries an `incompleteReason`: never a restore point. */
   incomplete: boolean;
   stats?: Record<string, unknown>;
+  /**
+   * The root directory's totals (`rootEntry.summ`): what a restore of this snapshot writes.
+   * `stats` counts only what that upload read again, so it undercounts every later snapshot.
+   */
+  summary?: SnapshotSummary;
 };
 
+export type SnapshotSummary = { files: number; symlinks: number; dirs: number; size: number };
+
+/** The root entry's `summ` of a snapshot manifest, when it holds the four totals. */
+export function snapshotSummaryOf(manifestData: Readonly<Record<string, unknown>>): SnapshotSummary | undefined {
+  const summ = (manifestData["rootEntry"] as { summ?: Record<string, unknown> } | undefined)?.summ;
+  const { files, symlinks, dirs, size } = summ ?? {};
+  if (typeof files !== "number" || typeof dirs !== "number" || typeof size !== "number") return undefined;
+  return { files, symlinks: typeof symlinks === "number" ? symlinks : 0, dirs, size };
+}
+
 /** A record from the times as kopia wrote them; undefined when one is not an RFC 3339 time. */
-export function snapshotRecord(fields: { id: string; startTime: string; endTime: string; incomplete: boolean; stats?: Record<string, unknown> }): SnapshotRecord | undefined {
+export function snapshotRecord(fields: { id: string; startTime: string; endTime: string; incomplete: boolean; stats?: Record<string, unknown>; summary?: SnapshotSummary }): SnapshotRecord | undefined {
   const startTimeNs = parseRfc3339Ns(fields.startTime);
   const endTimeNs = parseRfc3339Ns(fields.endTime);
   if (startTimeNs === undefined || endTimeNs === undefined) return undefined;

@@ -2,7 +2,7 @@
 // the repository at start and refreshed on a timer. Admission reads memory only; an answer is
 // authoritative only while the last read succeeded and is younger than the freshness bound.
 
-import { compareSnapshotsLikeKopia, type CatalogLookup, type SnapshotCatalog, type SnapshotRecord } from "../domain/snapshot-catalog.ts";
+import { compareSnapshotsLikeKopia, snapshotSummaryOf, type CatalogLookup, type SnapshotCatalog, type SnapshotRecord } from "../domain/snapshot-catalog.ts";
 import { createFilesystemBlobStore } from "./filesystem-blob-store.ts";
 import type { BlobStore } from "./blob-store.ts";
 import { readPasswordFile } from "./password-file.ts";
@@ -54,6 +54,7 @@ const noSnapshots: readonly SnapshotRecord[] = Object.freeze([]);
 
 function toRecord(snapshot: SnapshotManifest): SnapshotRecord {
   const stats = snapshot.data.stats;
+  const summary = snapshotSummaryOf(snapshot.data);
   return {
     id: snapshot.id,
     startTime: snapshot.startTime,
@@ -63,6 +64,7 @@ function toRecord(snapshot: SnapshotManifest): SnapshotRecord {
     endTimeNs: snapshot.endTimeNs,
     incomplete: snapshot.incompleteReason !== undefined,
     ...(typeof stats === "object" && stats !== null ? { stats: stats as Record<string, unknown> } : {}),
+    ...(summary === undefined ? {} : { summary }),
   };
 }
 

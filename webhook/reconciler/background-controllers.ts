@@ -1,17 +1,18 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { CronExpressionParser } from "cron-parser";
 import type { Policy } from "../domain/policy.ts";
-import { BACKUP_LABEL } from "../domain/wire-names.ts";
-import { PERSISTENT_VOLUME_CLAIMS, type KubeObjects } from "../kube/kube-objects.ts";
+import { BACKUP_LABEL, LABEL_MANAGED_BY, MANAGED_BY_GUARDIAN } from "../domain/wire-names.ts";
+import { PERSISTENT_VOLUME_CLAIMS, REPLICATION_DESTINATIONS, type KubeObject, type KubeObjects, type ResourceKind } from "../kube/kube-objects.ts";
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { createLeaderElector } from "./leader-election.ts";
 import { createReconciler, type ReconcileReport } from "./reconciler.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+import { awaitsRestoreVerdict } from "./restore-verifier.ts";
 import { createSweeper, type SweepReport } from "./sweeper.ts";
 
 // The reconciler and the sweeper as main.ts runs them: every replica campaigns for the Lease;
-// the leader reconciles on start, on an interval and shortly after PVC changes (a watch, which
-// costs one long-lived request), and sweeps on a cron schedule. Passes run one at a time.
+// the leader reconciles on start, on an interval and shortly after PVC changes or a restore's
+// mover finishing (two watches, one long-lived request each), and sweeps on a cron schedule. Passes run one at a time.
 // Losing the lease aborts whatever pass is running.
 
 export type BackgroundControllerOptions = {
@@ -31,6 +32,8 @@ export type BackgroundControllerOptions = {
   reconcileIntervalMs?: number;
   /** Reconcile shortly after a PVC change; the delay batches bursts into one pass. */
   watchPvcs?: boolean;
+  /** Reconcile shortly after one of our restores' movers finishes, so its verdict follows in seconds. */
+  watchReplicationDestinations?: boolean;
   watchDebounceMs?: number;
   sweepSchedule?: string;
   sweepGracePeriodMs?: number;
@@ -126,32 +129,44 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
       }
     };
 
-    const watchLoop = async (): Promise<void> => {
-      let pending: NodeJS.Timeout | undefined;
+    let pending: NodeJS.Timeout | undefined;
+    const requestSoon = (): void => {
+      if (pending) return;
+      pending = setTimeout(() => {
+        pending = undefined;
+        requestReconcile();
+      }, watchDebounceMs);
+    };
+    // Events only trigger a pass, so a watch starts from "now" and needs no list of its own.
+    const watchLoop = async (kind: ResourceKind, labelSelector: string, isWorthAPass: (object: KubeObject) => boolean): Promise<void> => {
       while (!signal.aborted) {
         try {
-          // Events only trigger a pass, so the watch starts from "now" and needs no list of its own.
           await options.objects.watch(
-            PERSISTENT_VOLUME_CLAIMS,
-            { labelSelector: BACKUP_LABEL },
+            kind,
+            { labelSelector },
             (event) => {
-              if (event.type === "BOOKMARK" || pending) return;
-              pending = setTimeout(() => {
-                pending = undefined;
-                requestReconcile();
-              }, watchDebounceMs);
+              if (event.type !== "BOOKMARK" && isWorthAPass(event.object)) requestSoon();
             },
             signal,
           );
         } catch (error) {
-          log.debug({ err: (error as Error).message }, "pvc watch ended");
+          log.debug({ err: (error as Error).message, kind: kind.kind }, "watch ended");
           await sleep(1_000, undefined, { signal }).catch(() => {});
         }
       }
       clearTimeout(pending);
     };
+    // VolSync rewrites an RD's status often (conditions, sync times): only a finished restore
+    // still waiting for its verdict is worth a pass; our own verdict write is not.
+    const isRestoreToJudge = (destination: KubeObject): boolean =>
+      awaitsRestoreVerdict(destination) && (destination["status"] as { latestMoverStatus?: { result?: unknown } } | undefined)?.latestMoverStatus?.result !== undefined;
 
-    const loops = [reconcileLoop(), sweepLoop(), ...(options.watchPvcs === false ? [] : [watchLoop()])];
+    const loops = [
+      reconcileLoop(),
+      sweepLoop(),
+      ...(options.watchPvcs === false ? [] : [watchLoop(PERSISTENT_VOLUME_CLAIMS, BACKUP_LABEL, () => true)]),
+      ...(options.watchReplicationDestinations === false ? [] : [watchLoop(REPLICATION_DESTINATIONS, `${LABEL_MANAGED_BY}=${MANAGED_BY_GUARDIAN}`, isRestoreToJudge)]),
+    ];
     await Promise.all(loops.map((loop) => loop.catch((error: unknown) => log.error({ err: (error as Error).message }, "background loop failed"))));
   }
 

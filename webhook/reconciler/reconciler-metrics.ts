@@ -6,6 +6,7 @@
 //   pvc_guardian_objects_created_total{kind="Secret|ReplicationDestination|ReplicationSource"}
 //   pvc_guardian_objects_repaired_total{kind=...}
 //   pvc_guardian_objects_deleted_total{kind=...}
+//   pvc_guardian_restore_verifications_total{verdict="verified|mismatch|empty|failed|unverified"}
 //   pvc_guardian_leader (gauge, 1 while this replica leads)
 
 export type CounterPort = { inc(labels: Record<string, string>, value?: number): void };
@@ -17,6 +18,7 @@ export type ReconcilerMetrics = {
   objectsCreated: CounterPort;
   objectsRepaired: CounterPort;
   objectsDeleted: CounterPort;
+  restoreVerifications: CounterPort;
   leader: GaugePort;
 };
 
@@ -28,6 +30,7 @@ export function createNoopReconcilerMetrics(): ReconcilerMetrics {
     objectsCreated: counter,
     objectsRepaired: counter,
     objectsDeleted: counter,
+    restoreVerifications: counter,
     leader: { set: () => {} },
   };
 }

@@ -12,6 +12,7 @@ import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { forEachConcurrently } from "./bounded-concurrency.ts";
 import { planReconcile, type PlannedWrite, type ProtectedPvc } from "./reconcile-plan.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+import { createRestoreVerifier } from "./restore-verifier.ts";
 
 // One level-triggered reconcile pass: list each kind once, plan in memory, write only what
 // differs. Requests per pass are (kinds x pages) + 1 (the source Secret) + one per write or
@@ -39,6 +40,8 @@ export type ReconcileReport = {
   repaired: number;
   /** ReplicationSources of earlier PVCs of the same name, deleted. */
   deleted: number;
+  /** Finished restores given a verdict (restore-verifier.ts). */
+  restoresJudged: number;
   failed: number;
   notes: number;
   /** Why the pass did nothing, when a list failed. */
@@ -51,6 +54,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const { objects, policy, log, metrics } = deps;
   const now = deps.now ?? Date.now;
   const pageSize = deps.pageSize ?? 500;
+  const restoreVerifier = createRestoreVerifier({
+    objects,
+    log,
+    restoreVerifications: metrics.restoreVerifications,
+    ...(deps.events ? { events: deps.events } : {}),
+    ...(deps.writeConcurrency ? { writeConcurrency: deps.writeConcurrency } : {}),
+  });
 
   async function write(planned: PlannedWrite, signal: AbortSignal | undefined): Promise<"created" | "repaired" | "deleted" | "skipped"> {
     const { namespace, name } = planned.object.metadata;
@@ -80,7 +90,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   return {
     async runPass(signal) {
-      const report: ReconcileReport = { outcome: "ok", protectedPvcs: 0, inventory: [], awaitingFirstBackup: 0, created: 0, repaired: 0, deleted: 0, failed: 0, notes: 0 };
+      const report: ReconcileReport = { outcome: "ok", protectedPvcs: 0, inventory: [], awaitingFirstBackup: 0, created: 0, repaired: 0, deleted: 0, restoresJudged: 0, failed: 0, notes: 0 };
       try {
         const ours = { labelSelector: LABEL_PVC, pageSize };
         const [pvcs, secrets, destinations, sources, sourceSecret] = await Promise.all([
@@ -183,6 +193,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           const [namespace, pvcName] = pvcKey.split("/") as [string, string];
           void deps.events?.record({ namespace, pvcName, type: "Normal", reason: "BackupObjectsCreated", action: "Create", note: `Created ${nonSource.join(" and ")} (repair by the reconciler).` });
         }
+        // After the repairs, so a verdict's write never races this pass's own apply of the RD.
+        const verification = await restoreVerifier.verifyFinishedRestores(destinations.items, pvcs.items, signal);
+        report.restoresJudged = verification.judged;
+        report.failed += verification.failed;
         report.outcome = report.failed > 0 ? "error" : "ok";
         metrics.reconcilePasses.inc({ outcome: report.outcome });
         log.info({ ...report }, "reconcile pass done");

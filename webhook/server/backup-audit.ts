@@ -13,7 +13,14 @@ import { generatedNames } from '../domain/resource-names.ts';
 import { decidePvcRestore, type RestoreDecision } from '../domain/restore-decision.ts';
 import type { CatalogLookup, SnapshotRecord } from '../domain/snapshot-catalog.ts';
 // The reconciler records when it first saw the PVC Bound on the RD; the first backup is due from then.
-import { ANNOTATION_BOUND_OBSERVED_AT } from '../domain/wire-names.ts';
+// A restore's RD carries the pinned snapshot and, once its mover finished, the reconciler's verdict.
+import {
+  ANNOTATION_BOUND_OBSERVED_AT,
+  ANNOTATION_RESTORE_SNAPSHOT_ID,
+  ANNOTATION_RESTORE_VERDICT,
+  ANNOTATION_RESTORE_VERDICT_DETAIL,
+} from '../domain/wire-names.ts';
+import { restoreVerdicts, type RestoreVerdict } from '../domain/restore-verification.ts';
 import { newestCompleteSnapshot } from '../domain/restore-decision.ts';
 
 /** The parts of a live object the audit reads. */
@@ -42,9 +49,28 @@ export type AuditInventory = {
  * no-backup-yet: objects present, no snapshot, and the first backup is not overdue;
  * stale: the newest snapshot (or, without one, the first backup) is overdue;
  * missing-objects: a generated object that should exist does not;
- * unknown: the repository could not be read, so nothing can be said about snapshots.
+ * unknown: the repository could not be read, so nothing can be said about snapshots;
+ * restore-failed: the restore into this PVC failed, restored nothing, or did not match its snapshot.
  */
-export type AuditVerdict = 'ok' | 'no-backup-yet' | 'stale' | 'missing-objects' | 'unknown';
+export type AuditVerdict = 'ok' | 'no-backup-yet' | 'stale' | 'missing-objects' | 'unknown' | 'restore-failed';
+
+/**
+ * The restore pvc-guardian started for a PVC, from its ReplicationDestination: the pinned
+ * snapshot and the reconciler's verdict (null while the mover has not finished).
+ */
+export type RestoreStatus = { snapshot: string; verdict: RestoreVerdict | null; detail: string | null };
+
+/** What a ReplicationDestination says about the restore it carries; null when it carries none. */
+export function restoreStatusOf(annotations: Record<string, string> | undefined): RestoreStatus | null {
+  const snapshot = annotations?.[ANNOTATION_RESTORE_SNAPSHOT_ID];
+  if (snapshot === undefined) return null;
+  const written = annotations?.[ANNOTATION_RESTORE_VERDICT];
+  // A value this version does not know is reported as not yet judged rather than guessed at.
+  const verdict = (restoreVerdicts as readonly string[]).includes(written ?? '') ? (written as RestoreVerdict) : null;
+  return { snapshot, verdict, detail: verdict === null ? null : (annotations?.[ANNOTATION_RESTORE_VERDICT_DETAIL] ?? null) };
+}
+
+const failedRestoreVerdicts: readonly RestoreVerdict[] = ['mismatch', 'empty', 'failed'];
 
 export type AuditRow = {
   namespace: string;
@@ -56,8 +82,10 @@ export type AuditRow = {
   lastSnapshotTime: string | null;
   completeSnapshots: number | null;
   replicationSourceLastSyncTime: string | null;
+  /** The restore pvc-guardian started for this PVC, if any. */
+  restore: RestoreStatus | null;
   verdict: AuditVerdict;
-  /** Why the verdict is not ok, as a sentence. */
+  /** Why the verdict is not ok, and what became of a restore, as sentences. */
   detail: string | null;
 };
 
@@ -108,7 +136,8 @@ export function auditProtectedPvcs(inventory: AuditInventory, policy: AuditPolic
     const newest = newestComplete(catalog);
     const boundAtMs = Date.parse(rd?.annotations?.[ANNOTATION_BOUND_OBSERVED_AT] ?? '');
     const isSourceDue = isDueForFirstBackup(Number.isFinite(boundAtMs) ? boundAtMs : undefined, nowMs, policy.firstBackupDelayMs);
-    const { verdict, detail } = judge({ catalog, objects, newest, intervalMs, isSourceDue, boundAtMs, nowMs, firstBackupDelayMs: policy.firstBackupDelayMs });
+    const restore = restoreStatusOf(rd?.annotations);
+    const { verdict, detail } = withRestore(restore, judge({ catalog, objects, newest, intervalMs, isSourceDue, boundAtMs, nowMs, firstBackupDelayMs: policy.firstBackupDelayMs }));
     rows.push({
       namespace: pvc.namespace,
       pvc: pvc.name,
@@ -119,6 +148,7 @@ export function auditProtectedPvcs(inventory: AuditInventory, policy: AuditPolic
       lastSnapshotTime: newest?.startTime ?? null,
       completeSnapshots: catalog.readable ? catalog.snapshots.filter((s) => !s.incomplete).length : null,
       replicationSourceLastSyncTime: rs?.lastSyncTime ?? null,
+      restore,
       verdict,
       detail,
     });
@@ -129,6 +159,21 @@ export function auditProtectedPvcs(inventory: AuditInventory, policy: AuditPolic
 
 function newestComplete(catalog: CatalogLookup): SnapshotRecord | undefined {
   return catalog.readable ? newestCompleteSnapshot(catalog.snapshots) : undefined;
+}
+
+/**
+ * A failed, empty or mismatched restore outranks every other verdict: the data the PVC holds may
+ * not be the data that was backed up. Any other restore outcome is said in the detail.
+ */
+function withRestore(restore: RestoreStatus | null, judged: { verdict: AuditVerdict; detail: string | null }): { verdict: AuditVerdict; detail: string | null } {
+  if (restore === null) return judged;
+  const join = (note: string) => (judged.detail === null ? note : `${judged.detail}; ${note}`);
+  if (restore.verdict !== null && failedRestoreVerdicts.includes(restore.verdict)) {
+    return { verdict: 'restore-failed', detail: join(`restore ${restore.verdict}: ${restore.detail ?? `no detail recorded for snapshot ${restore.snapshot}`}`) };
+  }
+  if (restore.verdict === 'verified') return { verdict: judged.verdict, detail: join(`restored and verified from snapshot ${restore.snapshot}`) };
+  if (restore.verdict === 'unverified') return { verdict: judged.verdict, detail: join(`restored from snapshot ${restore.snapshot} but not verified: ${restore.detail ?? 'no detail recorded'}`) };
+  return { verdict: judged.verdict, detail: join(`restoring snapshot ${restore.snapshot}; the verdict follows when the mover finishes`) };
 }
 
 function judge(facts: {

@@ -50,5 +50,11 @@ export function createClusterAuditSource(objects: KubeObjects): AuditSource {
       const object = await objects.get(PERSISTENT_VOLUME_CLAIMS, namespace, name, signal);
       return object === undefined ? undefined : toInventoryObject(object);
     },
+    async replicationDestination(namespace, name, signal) {
+      const object = await objects.get(REPLICATION_DESTINATIONS, namespace, name, signal);
+      // Someone else's RD of that name says nothing about our restores.
+      if (object === undefined || object.metadata.labels?.[LABEL_MANAGED_BY] !== MANAGED_BY_GUARDIAN) return undefined;
+      return toInventoryObject(object);
+    },
   };
 }

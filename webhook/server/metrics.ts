@@ -4,6 +4,7 @@
 // and return it (or a small recording function) on the `Metrics` object.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { restoreVerdicts } from '../domain/restore-verification.ts';
 
 export const metricPrefix = 'pvc_guardian_';
 
@@ -65,6 +66,7 @@ export type ReconcilerMetricSet = {
   objectsCreated: CounterLike;
   objectsRepaired: CounterLike;
   objectsDeleted: CounterLike;
+  restoreVerifications: CounterLike;
   leader: { set(value: number): void };
 };
 
@@ -210,6 +212,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     objectsCreated: counterWith('objects_created_total', 'Generated objects created, by kind.', 'kind', objectKinds),
     objectsRepaired: counterWith('objects_repaired_total', 'Generated objects whose fields we own were put back, by kind.', 'kind', objectKinds),
     objectsDeleted: counterWith('objects_deleted_total', 'Orphaned generated objects deleted by the sweeper, by kind.', 'kind', objectKinds),
+    restoreVerifications: counterWith(
+      'restore_verifications_total',
+      "Finished restores judged by the leader, by verdict: the mover's report against the pinned snapshot (verified, mismatch), nothing restored (empty), mover failed (failed), or no report kept by VolSync (unverified).",
+      'verdict',
+      restoreVerdicts,
+    ),
     leader: new Gauge({ name: `${metricPrefix}leader`, help: '1 while this replica holds the reconciler Lease.', registers: [registry] }),
   };
   reconciler.leader.set(0);

@@ -1,6 +1,7 @@
 // The authenticated read API, served on the webhook's HTTPS listener:
 //   GET /v1/backups/{namespace}/{pvc}  the restore decision admission would take now, the Kopia
-//                                      identity, and the snapshots the catalog holds for it
+//                                      identity, the snapshots the catalog holds for it, and the
+//                                      restore pvc-guardian last started for it with its verdict
 //   GET /v1/audit                      every protected PVC: tier, generated objects, newest
 //                                      snapshot, ReplicationSource last sync, verdict
 // Every route requires a ServiceAccount token on the allow-list (bearer-auth.ts). The data comes
@@ -8,8 +9,9 @@
 
 import { Hono } from 'hono';
 import type { CatalogLookup } from '../domain/snapshot-catalog.ts';
+import { generatedNames } from '../domain/resource-names.ts';
 import { BACKUP_LABEL } from '../domain/wire-names.ts';
-import { auditProtectedPvcs, describeBackups, type AuditInventory, type AuditPolicy, type InventoryObject } from './backup-audit.ts';
+import { auditProtectedPvcs, describeBackups, restoreStatusOf, type AuditInventory, type AuditPolicy, type InventoryObject } from './backup-audit.ts';
 import { createBearerAuth, type ReadApiCaller, type TokenVerifier } from './bearer-auth.ts';
 
 export const backupsPathPrefix = '/v1/backups';
@@ -24,6 +26,8 @@ export type AuditSource = {
   inventory(signal?: AbortSignal): Promise<AuditInventory>;
   /** One PVC, or undefined when it does not exist. */
   pvc(namespace: string, name: string, signal?: AbortSignal): Promise<InventoryObject | undefined>;
+  /** One of our ReplicationDestinations, or undefined when it does not exist or is not ours. */
+  replicationDestination?(namespace: string, name: string, signal?: AbortSignal): Promise<InventoryObject | undefined>;
 };
 
 export type ReadApiDeps = {
@@ -54,13 +58,19 @@ export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { call
       return c.json({ error: 'bad-request', message: `"${namespace}/${pvcName}" is not a namespace and PVC name.` }, 400);
     }
     let pvc: InventoryObject | undefined;
+    let destination: InventoryObject | undefined;
     let clusterProblem: string | null = null;
     if (deps.audit) {
+      const audit = deps.audit;
+      const signal = AbortSignal.timeout(timeoutMs);
       try {
-        pvc = await deps.audit.pvc(namespace, pvcName, AbortSignal.timeout(timeoutMs));
+        [pvc, destination] = await Promise.all([
+          audit.pvc(namespace, pvcName, signal),
+          audit.replicationDestination?.(namespace, generatedNames(pvcName).replicationDestination, signal),
+        ]);
       } catch (error) {
-        // The decision depends only on the name; the PVC's labels are extra context.
-        clusterProblem = `the PVC could not be read: ${(error as Error).message}`;
+        // The decision depends only on the name; the PVC's labels and its restore are extra context.
+        clusterProblem = `the PVC or its ReplicationDestination could not be read: ${(error as Error).message}`;
       }
     }
     const description = describeBackups(namespace, pvcName, pvc?.annotations, (identity) => deps.catalog.lookup(identity, now()));
@@ -77,6 +87,9 @@ export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { call
         ...(decision.answer === 'restore' ? { snapshot: decision.snapshot.id, snapshotTime: decision.snapshot.startTime, completeSnapshots: decision.completeSnapshots } : {}),
       },
       snapshots: description.snapshots.map((s) => ({ id: s.id, startTime: s.startTime, endTime: s.endTime, incomplete: s.incomplete })),
+      // The snapshot the last restore pinned and its verdict (null while the mover runs); null
+      // when pvc-guardian started no restore for this PVC or the cluster could not be read.
+      restore: restoreStatusOf(destination?.annotations),
       catalogRefreshedAt: description.catalogRefreshedAt,
       ...(clusterProblem === null ? {} : { clusterProblem }),
     });

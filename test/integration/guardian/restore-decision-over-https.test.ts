@@ -21,8 +21,15 @@ type Review = {
   response: { uid: string; allowed: boolean; patch?: string; patchType?: string; status?: { code: number; message: string }; warnings?: string[] };
 };
 
-function pvcReview(uid: string, name: string, namespace: string, extra: { dataSourceRef?: unknown; labels?: Record<string, string> } = {}) {
-  return pvcCreateReview({ uid, name, namespace, ...(extra.labels ? { labels: extra.labels } : {}), spec: extra.dataSourceRef ? { dataSourceRef: extra.dataSourceRef } : {} });
+function pvcReview(uid: string, name: string, namespace: string, extra: { dataSourceRef?: unknown; labels?: Record<string, string>; annotations?: Record<string, string> } = {}) {
+  return pvcCreateReview({
+    uid,
+    name,
+    namespace,
+    ...(extra.labels ? { labels: extra.labels } : {}),
+    ...(extra.annotations ? { annotations: extra.annotations } : {}),
+    spec: extra.dataSourceRef ? { dataSourceRef: extra.dataSourceRef } : {},
+  });
 }
 
 describe("restore decision over HTTPS from a real Kopia repository", { skip }, () => {
@@ -120,8 +127,16 @@ describe("restore decision over HTTPS from a real Kopia repository", { skip }, (
     assert.match(bare.review.response.status?.message ?? "", /a backup exists .* must be restored through dataSourceRef/);
   });
 
-  it("finds snapshots under the sanitised identity of a dotted, underscored name", async () => {
-    const { review } = await post(guardian.port, "/mutate-v1-pvc", pvcReview("uid-dotted", "db.primary_v2", "prod"));
+  it("finds snapshots under VolSync's sanitised identity of a dotted name, and restores them only when told to", async () => {
+    // Other names (db.primaryv2, dbprimary_v2) sanitise to the same identity: restoring from it
+    // silently could hand this PVC another one's data.
+    const denied = await post(guardian.port, "/validate-v1-pvc", pvcReview("uid-dotted", "db.primary_v2", "prod"));
+    assert.equal(denied.review.response.allowed, false);
+    assert.match(denied.review.response.status?.message ?? "", /restore-from-identity: "dbprimary_v2-backup@prod:\/data"/);
+    const mutated = await post(guardian.port, "/mutate-v1-pvc", pvcReview("uid-dotted-m", "db.primary_v2", "prod"));
+    assert.equal(mutated.review.response.patch, undefined);
+    const told = { "volsync.backup/restore-from-identity": "dbprimary_v2-backup@prod:/data" };
+    const { review } = await post(guardian.port, "/mutate-v1-pvc", pvcReview("uid-dotted-told", "db.primary_v2", "prod", { annotations: told }));
     assert.equal(review.response.patchType, "JSONPatch");
   });
 

@@ -14,7 +14,7 @@ import { requireOrSkip } from '../../harness/binaries.ts';
 import { startTestCluster, type TestCluster } from '../../harness/cluster.ts';
 import { installCrds } from '../../harness/crds.ts';
 import { createKopiaRepository, findKopiaBinary, kopiaSkip, type KopiaRepository } from '../../harness/kopia.ts';
-import { applyObject, createNamespace } from '../../harness/kube-objects.ts';
+import { applyObject, createNamespace, requestJson } from '../../harness/kube-objects.ts';
 import { callHttps, createTestPki, type TestPki } from '../server/tls-fixture.ts';
 import { backupTargetOf, desiredReplicationDestination, desiredSecret } from '../../../webhook/domain/desired-resources.ts';
 import { DEFAULT_POLICY } from '../../../webhook/domain/policy.ts';
@@ -164,6 +164,39 @@ describe('the read API with real ServiceAccount tokens', { skip: requireOrSkip([
     assert.ok(rows[0]!.lastSnapshotTime);
     assert.equal(rows[1]!.lastSnapshotTime, null);
     assert.equal(answer.body['repositoryReadable'], true);
+  });
+
+  it('says which snapshot the restore pinned and its verdict, in the backups answer and the audit', async () => {
+    const annotate = async (annotations: Record<string, string | null>) => {
+      const patched = await requestJson(cluster, 'PATCH', `/apis/volsync.backube/v1alpha1/namespaces/${namespace}/replicationdestinations/data-backup`, {
+        body: { metadata: { annotations } },
+        contentType: 'application/merge-patch+json',
+      });
+      assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    };
+    const backups = async () => (await get(listener.port, `/v1/backups/${namespace}/data`, await token('backup-reader'))).body['restore'];
+    const auditRow = async () =>
+      ((await get(listener.port, '/v1/audit', await token('backup-reader'))).body['rows'] as { namespace: string; pvc: string; verdict: string; detail: string | null; restore: unknown }[]).find(
+        (r) => r.namespace === namespace && r.pvc === 'data',
+      )!;
+    assert.equal(await backups(), null, 'no restore was started for it');
+
+    await annotate({ 'volsync.backup/restore-snapshot-id': snapshotId });
+    assert.deepEqual(await backups(), { snapshot: snapshotId, verdict: null, detail: null }, 'pending while the mover runs');
+
+    await annotate({ 'volsync.backup/restore-verdict': 'verified', 'volsync.backup/restore-verdict-detail': 'The mover restored 1 files, 1 directories and 0 symbolic links (5 B), as the snapshot records.' });
+    assert.deepEqual(await backups(), { snapshot: snapshotId, verdict: 'verified', detail: 'The mover restored 1 files, 1 directories and 0 symbolic links (5 B), as the snapshot records.' });
+    let row = await auditRow();
+    assert.equal(row.verdict, 'ok');
+    assert.equal(row.detail, `restored and verified from snapshot ${snapshotId}`);
+
+    await annotate({ 'volsync.backup/restore-verdict': 'empty', 'volsync.backup/restore-verdict-detail': 'The mover found no eligible snapshot.' });
+    row = await auditRow();
+    assert.equal(row.verdict, 'restore-failed');
+    assert.equal(row.detail, 'restore empty: The mover found no eligible snapshot.');
+
+    await annotate({ 'volsync.backup/restore-snapshot-id': null, 'volsync.backup/restore-verdict': null, 'volsync.backup/restore-verdict-detail': null });
+    assert.equal((await auditRow()).verdict, 'ok');
   });
 
   it('answers 401 without a token and for a token that is not a JWT', async () => {

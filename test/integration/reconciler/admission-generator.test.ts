@@ -73,10 +73,14 @@ describe("admission generator against a real API server", { skip }, () => {
     assert.match(String(event["note"]), new RegExp(SNAPSHOT.id));
   });
 
-  it("sets restoreAsOf when the PVC asks for a restore point", async () => {
-    const pvc = pvcObject(namespace, "as-of", { backup: "daily" }, { "volsync.backup/restore-as-of": "2026-11-21T00:00:00Z" });
+  it("pins restoreAsOf to the chosen snapshot's start time, not the PVC's restore-as-of text", async () => {
+    const pvc = pvcObject(namespace, "as-of", { backup: "daily" }, { "volsync.backup/restore-as-of": "2026-11-21T02:00:00+02:00" });
     assert.equal((await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, signal())).ok, true);
-    assert.equal(spec(await getRd("as-of")).kopia["restoreAsOf"], "2026-11-21T00:00:00Z");
+    const rd = (await getRd("as-of"))!;
+    assert.equal(spec(rd).kopia["restoreAsOf"], SNAPSHOT.startTime);
+    assert.equal(spec(rd).kopia["previous"], undefined);
+    assert.equal(rd.metadata.annotations?.["volsync.backup/restore-snapshot-id"], SNAPSHOT.id);
+    assert.deepEqual(JSON.parse(rd.metadata.annotations?.["volsync.backup/restore-snapshot-stats"] ?? ""), { fileCount: 3, dirCount: 2, totalSize: 1024, symlinkCount: 0 });
   });
 
   it("creates a paused ReplicationDestination when the restore is skipped with a reason", async () => {

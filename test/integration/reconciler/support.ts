@@ -67,6 +67,7 @@ export const SNAPSHOT: SnapshotRecord = snapshotRecord({
   endTime: "2026-11-20T00:01:00Z",
   incomplete: false,
   stats: { totalSize: 1024, fileCount: 3, dirCount: 2 },
+  summary: { files: 3, symlinks: 0, dirs: 2, size: 1024 },
 })!;
 
 /** The evaluation the admission path makes, with the catalog answering restore or fresh. */
@@ -108,6 +109,7 @@ export function countingMetrics(): CountingMetrics {
     objectsCreated: counter("objects_created"),
     objectsRepaired: counter("objects_repaired"),
     objectsDeleted: counter("objects_deleted"),
+    restoreVerifications: counter("restore_verifications"),
     leader: { set: (value: number) => void (leader = value) },
   };
 }

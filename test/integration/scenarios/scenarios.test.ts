@@ -213,6 +213,23 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
     assert.notEqual(spec.paused, true, 'the RD restores: it is not paused');
     assert.equal(spec.trigger.manual, 'restore-once');
     assert.deepEqual([spec.kopia.username, spec.kopia.hostname], ['restored-backup', namespace]);
+    // Pinned to the snapshot as the real kopia lists it for that identity, text for text, so the
+    // mover's own comparison selects it.
+    type Listed = { id: string; startTime: string; source: { userName: string; host: string }; rootEntry: { summ: { files: number; symlinks: number; dirs: number; size: number } } };
+    const listed = (JSON.parse(await repository.listSnapshotsJson()) as Listed[]).filter(
+      (entry) => entry.source.userName === 'restored-backup' && entry.source.host === namespace,
+    );
+    assert.equal(listed.length, 1);
+    assert.equal((spec.kopia as { restoreAsOf?: string }).restoreAsOf, listed[0]!.startTime);
+    const annotations = (destination['metadata'] as { annotations?: Record<string, string> }).annotations ?? {};
+    assert.equal(annotations['volsync.backup/restore-snapshot-id'], listed[0]!.id);
+    const summ = listed[0]!.rootEntry.summ;
+    assert.deepEqual(JSON.parse(annotations['volsync.backup/restore-snapshot-stats'] ?? 'null'), {
+      fileCount: summ.files,
+      dirCount: summ.dirs,
+      totalSize: summ.size,
+      symlinkCount: summ.symlinks ?? 0,
+    });
   });
 
   it('serves the authenticated read API on the webhook port, checking tokens the apiserver minted', async () => {

@@ -18,6 +18,7 @@ const report: AuditReport = {
       lastSnapshotTime: '2026-11-25T12:00:00Z',
       completeSnapshots: 3,
       replicationSourceLastSyncTime: '2026-11-25T12:00:05Z',
+      restore: null,
       verdict: 'ok',
       detail: null,
     },
@@ -31,8 +32,37 @@ const report: AuditReport = {
       lastSnapshotTime: null,
       completeSnapshots: 0,
       replicationSourceLastSyncTime: null,
+      restore: null,
       verdict: 'missing-objects',
       detail: 'missing ReplicationDestination; the reconciler should create them',
+    },
+    {
+      namespace: 'media',
+      pvc: 'restored',
+      tier: 'daily',
+      phase: 'Bound',
+      identity: 'restored-backup@media:/data',
+      objects: { secret: true, replicationDestination: true, replicationSource: false },
+      lastSnapshotTime: '2026-11-24T02:00:00Z',
+      completeSnapshots: 1,
+      replicationSourceLastSyncTime: null,
+      restore: { snapshot: 'k42', verdict: 'empty', detail: 'The mover found no eligible snapshot.' },
+      verdict: 'restore-failed',
+      detail: 'restore empty: The mover found no eligible snapshot.',
+    },
+    {
+      namespace: 'media',
+      pvc: 'restoring',
+      tier: 'daily',
+      phase: 'Pending',
+      identity: 'restoring-backup@media:/data',
+      objects: { secret: true, replicationDestination: true, replicationSource: false },
+      lastSnapshotTime: '2026-11-24T02:00:00Z',
+      completeSnapshots: 1,
+      replicationSourceLastSyncTime: null,
+      restore: { snapshot: 'k43', verdict: null, detail: null },
+      verdict: 'no-backup-yet',
+      detail: null,
     },
   ],
 };
@@ -53,15 +83,18 @@ function io(files: Record<string, string>) {
   };
 }
 
-test('the table aligns columns, flags objects S D R and explains problems below', () => {
+test('the table aligns columns, flags objects S D R, shows restore verdicts and explains problems below', () => {
   assert.equal(
     formatAuditTable(report),
     [
-      'NAMESPACE  PVC      TIER    OBJECTS  LAST SNAPSHOT         RS LAST SYNC          VERDICT',
-      'apps       data     hourly  SDR      2026-11-25T12:00:00Z  2026-11-25T12:00:05Z  ok',
-      'media      library  daily   S--      -                     -                     missing-objects',
+      'NAMESPACE  PVC        TIER    OBJECTS  LAST SNAPSHOT         RS LAST SYNC          RESTORE  VERDICT',
+      'apps       data       hourly  SDR      2026-11-25T12:00:00Z  2026-11-25T12:00:05Z  -        ok',
+      'media      library    daily   S--      -                     -                     -        missing-objects',
+      'media      restored   daily   SD-      2026-11-24T02:00:00Z  -                     empty    restore-failed',
+      'media      restoring  daily   SD-      2026-11-24T02:00:00Z  -                     pending  no-backup-yet',
       '',
       'media/library: missing ReplicationDestination; the reconciler should create them',
+      'media/restored: restore empty: The mover found no eligible snapshot.',
       '',
     ].join('\n'),
   );

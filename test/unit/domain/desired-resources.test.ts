@@ -99,7 +99,10 @@ test("desiredReplicationDestination for a fresh PVC is paused, exactly as produc
 });
 
 test("desiredReplicationDestination for a restore is pinned to the chosen snapshot and records it", () => {
-  const snapshot = snapshotRecord({ id: "k7", startTime: "2026-11-20T00:00:00.250012345Z", endTime: "2026-11-20T00:05:00Z", incomplete: false, stats: { totalSize: 4096, fileCount: 3, dirCount: 2, errorCount: 0 } })!;
+  const snapshot = snapshotRecord({ id: "k7", startTime: "2026-11-20T00:00:00.250012345Z", endTime: "2026-11-20T00:05:00Z", incomplete: false,
+    // A later snapshot: `stats` counts only what this upload read again; the root's summary has the totals.
+    stats: { totalSize: 100, fileCount: 1, cachedFiles: 3, dirCount: 2, errorCount: 0 },
+    summary: { files: 3, symlinks: 1, dirs: 2, size: 4096 } })!;
   const decision = { answer: "restore" as const, identity: "app-data-backup@media:/data", snapshot, completeSnapshots: 1, restorePoint: { restoreAsOf: snapshot.startTime, previous: 0 } };
   const source = { identity: backupIdentity("app-data-backup", "media").written, fields: "explicit" as const };
   const target = backupTargetOf(appData, "app-data", "media", restoreTargetOf(decision, source));
@@ -108,7 +111,7 @@ test("desiredReplicationDestination for a restore is pinned to the chosen snapsh
   assert.equal(rd.spec.kopia["restoreAsOf"], "2026-11-20T00:00:00.250012345Z");
   assert.equal("previous" in rd.spec.kopia, false);
   assert.equal(rd.metadata.annotations?.["volsync.backup/restore-snapshot-id"], "k7");
-  assert.deepEqual(JSON.parse(rd.metadata.annotations?.["volsync.backup/restore-snapshot-stats"] ?? ""), { fileCount: 3, dirCount: 2, totalSize: 4096 });
+  assert.deepEqual(JSON.parse(rd.metadata.annotations?.["volsync.backup/restore-snapshot-stats"] ?? ""), { fileCount: 3, dirCount: 2, totalSize: 4096, symlinkCount: 1 });
   // Read back from the live object, the reconciler keeps exactly this restore.
   assert.deepEqual(restoreTargetOfDestination(rd), restoreTargetOf(decision, source));
 

@@ -65,6 +65,8 @@ describe('the monitoring component', () => {
       'PvcGuardianCatalogStale',
       'PvcGuardianCertificateExpiresSoon',
       'PvcGuardianRepositoryUnreadable',
+      'PvcGuardianRestoreNotVerified',
+      'PvcGuardianRestoreUnverified',
       'PvcGuardianSweepHeld',
       'PvcGuardianWebhookUnreachable',
     ]);
@@ -89,5 +91,25 @@ describe('the monitoring component', () => {
       assert.ok(!registered.has(name), `${name} is registered now: remove it from pendingMetrics`);
       assert.ok(used.has(name), `${name} is listed as pending but no alert uses it`);
     }
+  });
+
+  it('alerts on the restore verdicts the reconciler exports, by label values the counter starts at 0', async () => {
+    const metrics = createMetrics({ collectProcessMetrics: false });
+    const exposition = await metrics.render();
+    const series = new Set([...exposition.matchAll(/^pvc_guardian_restore_verifications_total\{verdict="([a-z]+)"\} 0$/gm)].map((m) => m[1]));
+    assert.deepEqual([...series].sort(), ['empty', 'failed', 'mismatch', 'unverified', 'verified']);
+    const rule = findObject<PrometheusRule>(objects, 'PrometheusRule', 'pvc-guardian', 'pvc-guardian');
+    const alerts = new Map(rule.spec.groups.flatMap((g) => g.rules).map((a) => [a.alert, a]));
+    const critical = alerts.get('PvcGuardianRestoreNotVerified')!;
+    assert.equal(critical.labels['severity'], 'critical');
+    const matched = /pvc_guardian_restore_verifications_total\{verdict=~"([a-z|]+)"\}/.exec(critical.expr);
+    assert.ok(matched, critical.expr);
+    assert.deepEqual(matched[1]!.split('|').sort(), ['empty', 'failed', 'mismatch']);
+    for (const verdict of matched[1]!.split('|')) assert.ok(series.has(verdict), `${verdict} is a label value the counter exports`);
+    const warning = alerts.get('PvcGuardianRestoreUnverified')!;
+    assert.equal(warning.labels['severity'], 'warning');
+    assert.match(warning.expr, /pvc_guardian_restore_verifications_total\{verdict="unverified"\}/);
+    // A verified restore must never raise an alert.
+    for (const alert of alerts.values()) assert.doesNotMatch(alert.expr, /verdict=~?"(?:[^"]*\|)?verified(?:\|[^"]*)?"/, alert.alert);
   });
 });

@@ -64,3 +64,83 @@ test('the audit reports the repository problem once and the identity it looked u
   assert.equal(report.rows[0]!.identity, 'data-backup@apps:/data');
   assert.equal(report.rows[0]!.completeSnapshots, null);
 });
+
+function withRestoreAnnotations(annotations: Record<string, string>): AuditInventory {
+  const base = inventory({});
+  return { ...base, replicationDestinations: [{ namespace: 'apps', name: 'data-backup', annotations }] };
+}
+
+const restoreCases: { name: string; annotations: Record<string, string>; verdict: string; restoreVerdict: string | null; detail: RegExp | null }[] = [
+  {
+    name: 'a verified restore keeps the row ok and says restored and verified',
+    annotations: { 'volsync.backup/restore-snapshot-id': 'k7', 'volsync.backup/restore-verdict': 'verified', 'volsync.backup/restore-verdict-detail': 'The mover restored 3 files.' },
+    verdict: 'ok',
+    restoreVerdict: 'verified',
+    detail: /^restored and verified from snapshot k7$/,
+  },
+  {
+    name: 'a mismatched restore makes the row restore-failed with the reconciler\'s detail',
+    annotations: { 'volsync.backup/restore-snapshot-id': 'k7', 'volsync.backup/restore-verdict': 'mismatch', 'volsync.backup/restore-verdict-detail': 'The mover restored 2 files, but snapshot k7 holds 3 files.' },
+    verdict: 'restore-failed',
+    restoreVerdict: 'mismatch',
+    detail: /^restore mismatch: The mover restored 2 files, but snapshot k7 holds 3 files\.$/,
+  },
+  {
+    name: 'an empty restore makes the row restore-failed',
+    annotations: { 'volsync.backup/restore-snapshot-id': 'k7', 'volsync.backup/restore-verdict': 'empty', 'volsync.backup/restore-verdict-detail': 'Nothing.' },
+    verdict: 'restore-failed',
+    restoreVerdict: 'empty',
+    detail: /^restore empty: Nothing\.$/,
+  },
+  {
+    name: 'a failed restore makes the row restore-failed',
+    annotations: { 'volsync.backup/restore-snapshot-id': 'k7', 'volsync.backup/restore-verdict': 'failed', 'volsync.backup/restore-verdict-detail': 'Failed.' },
+    verdict: 'restore-failed',
+    restoreVerdict: 'failed',
+    detail: /^restore failed: Failed\.$/,
+  },
+  {
+    name: 'an unverified restore keeps the row ok and says it was not verified',
+    annotations: { 'volsync.backup/restore-snapshot-id': 'k7', 'volsync.backup/restore-verdict': 'unverified', 'volsync.backup/restore-verdict-detail': 'No line.' },
+    verdict: 'ok',
+    restoreVerdict: 'unverified',
+    detail: /^restored from snapshot k7 but not verified: No line\.$/,
+  },
+  {
+    name: 'a restore still running is pending',
+    annotations: { 'volsync.backup/restore-snapshot-id': 'k7' },
+    verdict: 'ok',
+    restoreVerdict: null,
+    detail: /^restoring snapshot k7; the verdict follows/,
+  },
+  {
+    name: 'a verdict this version does not know is not guessed at',
+    annotations: { 'volsync.backup/restore-snapshot-id': 'k7', 'volsync.backup/restore-verdict': 'partial' },
+    verdict: 'ok',
+    restoreVerdict: null,
+    detail: /^restoring snapshot k7/,
+  },
+];
+
+for (const c of restoreCases) {
+  test(`audit restore: ${c.name}`, () => {
+    const row = audit(withRestoreAnnotations(c.annotations), readable([snapshot(nowMs - 60_000)])).rows[0]!;
+    assert.equal(row.verdict, c.verdict);
+    assert.equal(row.restore?.snapshot, 'k7');
+    assert.equal(row.restore?.verdict, c.restoreVerdict);
+    assert.match(row.detail ?? '', c.detail!);
+  });
+}
+
+test('audit restore: a row without a restore says nothing about one', () => {
+  const row = audit(inventory({}), readable([snapshot(nowMs - 60_000)])).rows[0]!;
+  assert.equal(row.restore, null);
+  assert.equal(row.detail, null);
+});
+
+test('audit restore: a failed restore outranks a stale backup and keeps both sentences', () => {
+  const inv = withRestoreAnnotations({ 'volsync.backup/restore-snapshot-id': 'k7', 'volsync.backup/restore-verdict': 'empty', 'volsync.backup/restore-verdict-detail': 'Nothing.' });
+  const row = audit(inv, readable([snapshot(nowMs - 3 * hourMs)])).rows[0]!;
+  assert.equal(row.verdict, 'restore-failed');
+  assert.match(row.detail ?? '', /older than twice the schedule interval; restore empty: Nothing\.$/);
+});
