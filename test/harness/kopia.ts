@@ -1,7 +1,7 @@
 // Drives the real kopia binary for tests and benchmarks: repositories in temporary folders, each
 // with its own config file, cache and log folder, so nothing touches ~/.config or ~/.cache/kopia.
 
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
@@ -76,6 +76,8 @@ export type KopiaRepository = {
   password: string;
   /** Runs kopia with this repository's config file; rejects with stderr on a non-zero exit. */
   run(args: string[]): Promise<{ stdout: string; stderr: string }>;
+  /** Starts kopia with this repository's config and does not wait: for tests that kill it midway. */
+  spawn(args: string[]): ChildProcess;
   /** Snapshots `dir` as `source` (kopia's --override-source) and returns the manifest ID. */
   snapshot(dir: string, options: KopiaSnapshotOptions): Promise<string>;
   deleteSnapshot(manifestId: string): Promise<void>;
@@ -152,6 +154,9 @@ export function attachKopiaRepository(options: { binaryPath: string; workDir: st
     passwordFile,
     password,
     run,
+    spawn(args) {
+      return spawn(binaryPath, [...args, ...common], { env, stdio: "ignore" });
+    },
     async snapshot(dir, snapshotOptions) {
       const args = ["snapshot", "create", dir, `--override-source=${snapshotOptions.source}`, "--json"];
       if (snapshotOptions.description !== undefined) args.push(`--description=${snapshotOptions.description}`);
