@@ -50,21 +50,26 @@ export function requireBinary(name: BinaryName, version: string = binaryVersions
   return file;
 }
 
+/** CI as every CI system spells it: set and not "false" or "0" (`CI=1` included). */
 export function isCi(): boolean {
-  return process.env.CI === 'true' || process.env.CI === '1';
+  const value = (process.env.CI ?? '').trim().toLowerCase();
+  return value !== '' && value !== 'false' && value !== '0';
 }
 
 /**
  * For `describe(name, { skip: requireOrSkip([...]) }, ...)`: false when every binary is cached,
  * otherwise a reason to skip. Under CI a missing binary is a failure, never a skip, so this throws.
  */
-export function requireOrSkip(names: readonly BinaryName[]): string | false {
-  const missing = names.filter((name) => findBinary(name) === undefined);
+export function requireOrSkip(names: readonly (BinaryName | { name: BinaryName; version: string })[]): string | false {
+  const wanted = names.map((entry) => (typeof entry === 'string' ? { name: entry, version: binaryVersions[entry] } : entry));
+  const missing = wanted.filter(({ name, version }) => findBinary(name, version) === undefined);
   if (missing.length === 0) return false;
   const reason =
-    `missing real binaries: ${missing.map((n) => `${n} ${binaryVersions[n]} (${binaryPath(n)})`).join(', ')}; ` +
+    `missing real binaries: ${missing.map(({ name, version }) => `${name} ${version} (${binaryPath(name, version)})`).join(', ')}; ` +
     `build them with: test/harness/build-binaries.sh all (needs the Go toolchain; ~20 minutes cold)`;
-  if (isCi()) throw new Error(`CI=true and ${reason}`);
+  if (isCi()) throw new Error(`CI is set (CI=${process.env.CI}) and ${reason}`);
+  // Loud, so a green local run that skipped the real parts is never mistaken for a full one.
+  process.stderr.write(`\n*** SKIPPING tests that need real binaries: ${reason} ***\n\n`);
   return reason;
 }
 

@@ -2,11 +2,11 @@
 // with its own config file, cache and log folder, so nothing touches ~/.config or ~/.cache/kopia.
 
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { binDir, binaryPath, findBinary, requireOrSkip } from "./binaries.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -14,27 +14,19 @@ const execFileAsync = promisify(execFile);
 export const kopiaVersions = ["v0.22.3", "v0.21.1"] as const;
 export type KopiaVersion = (typeof kopiaVersions)[number];
 
-export function binaryCacheDir(): string {
-  return join(process.env.PVC_GUARDIAN_CACHE ?? join(homedir(), ".cache", "pvc-guardian"), "bin");
-}
+/** Where the harness caches binaries (binaries.ts owns the layout). */
+export const binaryCacheDir = binDir;
 
 /** The path of the cached kopia binary, or why it is not there. */
 export function findKopiaBinary(version: KopiaVersion = "v0.22.3"): { path: string } | { skipReason: string } {
-  const path = join(binaryCacheDir(), `kopia-${version}`);
-  if (existsSync(path)) return { path };
-  return { skipReason: `kopia ${version} is not at ${path}; build it with test/harness/build-binaries.sh` };
+  const path = findBinary("kopia", version);
+  if (path !== undefined) return { path };
+  return { skipReason: `kopia ${version} is not at ${binaryPath("kopia", version)}; build it with test/harness/build-binaries.sh` };
 }
 
-/**
- * The `skip` option for node:test: a loud reason when kopia is missing, except on CI where a
- * missing binary must fail the run instead of silently skipping the real-repository tests.
- */
+/** The `skip` option for node:test, through the one skip mechanism (binaries.ts requireOrSkip). */
 export function kopiaSkip(version: KopiaVersion = "v0.22.3"): string | false {
-  const found = findKopiaBinary(version);
-  if ("path" in found) return false;
-  if (process.env.CI === "true") throw new Error(`CI=true and ${found.skipReason}`);
-  process.stderr.write(`\n*** SKIPPING real-kopia tests: ${found.skipReason} ***\n\n`);
-  return found.skipReason;
+  return requireOrSkip([{ name: "kopia", version }]);
 }
 
 export type KopiaEncryption = "AES256-GCM-HMAC-SHA256" | "CHACHA20-POLY1305-HMAC-SHA256";

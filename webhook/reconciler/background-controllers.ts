@@ -4,6 +4,7 @@ import type { Policy } from "../domain/policy.ts";
 import { BACKUP_LABEL, LABEL_MANAGED_BY, MANAGED_BY_GUARDIAN } from "../domain/wire-names.ts";
 import { PERSISTENT_VOLUME_CLAIMS, REPLICATION_DESTINATIONS, type KubeObject, type KubeObjects, type ResourceKind } from "../kube/kube-objects.ts";
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
+import { waitForIntervalOrWake } from "./interval-wait.ts";
 import { createLeaderElector } from "./leader-election.ts";
 import { createReconciler, type ReconcileReport } from "./reconciler.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
@@ -103,17 +104,9 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
           const report = await serialised<ReconcileReport>(() => reconciler.runPass(signal));
           options.onReconciled?.(report);
         }
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          const timer = setTimeout(() => {
-            reconcileRequested = true;
-            resolve();
-          }, reconcileIntervalMs);
-          signal.addEventListener("abort", () => {
-            clearTimeout(timer);
-            resolve();
-          }, { once: true });
-        });
+        const wait = waitForIntervalOrWake(signal, reconcileIntervalMs);
+        wake = wait.wake;
+        if ((await wait.done) === "interval") reconcileRequested = true;
         wake = undefined;
       }
     };
