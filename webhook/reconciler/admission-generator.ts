@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BackupObjectGenerator, GenerationRequest, GenerationResult } from "../admission/generation-port.ts";
-import { backupTargetOf, desiredReplicationDestination, desiredSecret, restoreTargetOf } from "../domain/desired-resources.ts";
+import { backupTargetOf, desiredReplicationDestination, restoreTargetOf } from "../domain/desired-resources.ts";
 import type { Policy } from "../domain/policy.ts";
 import {
   ANNOTATION_BOUND_OBSERVED_AT,
@@ -14,7 +14,6 @@ import {
   PERSISTENT_VOLUME_CLAIMS,
   REPLICATION_DESTINATIONS,
   REPLICATION_SOURCES,
-  SECRETS,
   isAlreadyExists,
   isConflict,
   resourceKindOf,
@@ -26,11 +25,18 @@ import { planDrift } from "./drift-plan.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
 
 // Generate on admission (product.md 2.4): the validator, having allowed a protected PVC, calls
-// this to create its Secret clone and ReplicationDestination before the PVC is stored, so a
-// restoring PVC finds its volume populator's source at once. Creates never take over an object
-// someone else owns; repairs are server-side applies of our fields only. On the restore path an
-// RD that already restored an earlier image is deleted (only that exact object, by uid) and made
-// again, or the populator would fill the new PVC from old data.
+// this to create its ReplicationDestination before the PVC is stored, so a restoring PVC finds
+// its volume populator's source at once. Creates never take over an object someone else owns;
+// repairs are server-side applies of our fields only. On the restore path an RD that already
+// restored an earlier image is deleted (only that exact object, by uid) and made again, or the
+// populator would fill the new PVC from old data.
+//
+// Nothing here may rest on the review alone: any pod can reach the webhook port and send a
+// well-formed review the API server never sent (see README, Security). So admission writes no
+// credentials: the Secret clone comes from the reconciler, which only acts on PVCs it lists from
+// the API server (a pass follows every PVC event within about a second; the mover waits for it).
+// And an existing RD is replaced or re-aimed for a restore only while no PVC of that name exists:
+// a live PVC means this CREATE is about to fail, or the review is forged.
 //
 // A PVC being created cannot have a legitimate ReplicationSource yet (product.md 3.3: only once
 // this PVC has been Bound for the first-backup delay). One named like ours can only be left from
@@ -47,7 +53,7 @@ import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
 
 export type AdmissionGeneratorDeps = {
   objects: KubeObjects;
-  policy: Pick<Policy, "resources" | "nfs" | "sourceSecret">;
+  policy: Pick<Policy, "resources" | "nfs">;
   log: Log;
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
@@ -191,12 +197,6 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
           log.warn({ namespace, pvc: pvcName, replicationSource: sourceName }, "replication source named like ours is not managed by pvc-guardian");
         }
 
-        const { namespace: credentialsNamespace, name: credentialsName } = policy.sourceSecret;
-        const source = await objects.get(SECRETS, credentialsNamespace, credentialsName, signal);
-        if (source === undefined) throw new GenerationProblem(`the source Secret ${credentialsNamespace}/${credentialsName} with the repository credentials does not exist`);
-        const secret = desiredSecret(target, (source["data"] as Record<string, string> | undefined) ?? {}) as unknown as KubeObject;
-        const { outcome: secretOutcome } = await ensure(secret, signal);
-        if (secretOutcome === "created") created.push(`Secret ${secret.metadata.name}`);
 
         const destination = desiredReplicationDestination(target, policy, { paused: !restoring }) as unknown as KubeObject;
         let destinationOutcome: EnsureOutcome | "replaced";
@@ -206,6 +206,12 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
         // A verdict on it belongs to an earlier restore (one that failed leaves no image): a new
         // restore gets a new object, so its own verification starts clean.
         const earlierVerdict = live?.metadata.annotations?.[ANNOTATION_RESTORE_VERDICT];
+        if (live !== undefined && (await isNameTaken())) {
+          throw new GenerationProblem(
+            `PVC ${namespace}/${pvcName} already exists, so its ReplicationDestination is left as it is; ` +
+              `a PVC of a taken name cannot be created, and nothing is changed on the word of such a review`,
+          );
+        }
         if (live !== undefined && (latestImage || earlierVerdict !== undefined)) {
           if (live.metadata.labels?.[LABEL_MANAGED_BY] !== MANAGED_BY_GUARDIAN) {
             throw new GenerationProblem(
@@ -233,10 +239,8 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
           }
         }
         if (destinationOutcome === "created" || destinationOutcome === "replaced") created.push(`ReplicationDestination ${destination.metadata.name}`);
-        for (const [kind, outcome] of [["Secret", secretOutcome], ["ReplicationDestination", destinationOutcome]] as const) {
-          if (outcome === "created" || outcome === "replaced") metrics.objectsCreated.inc({ kind });
-          else if (outcome === "updated") metrics.objectsRepaired.inc({ kind });
-        }
+        if (destinationOutcome === "created" || destinationOutcome === "replaced") metrics.objectsCreated.inc({ kind: "ReplicationDestination" });
+        else if (destinationOutcome === "updated") metrics.objectsRepaired.inc({ kind: "ReplicationDestination" });
 
         if (deps.events) {
           if (earlierSource === "deleted") {
@@ -272,7 +276,9 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
               type: "Normal",
               reason: "BackupObjectsCreated",
               action: "Create",
-              note: `Created ${created.join(" and ")}; the ReplicationSource follows once the PVC has been Bound for the first-backup delay.`,
+              note:
+                `Created ${created.join(" and ")}; the Secret with the repository credentials follows from the reconciler once the API server has stored the PVC, ` +
+                `and the ReplicationSource once the PVC has been Bound for the first-backup delay.`,
             });
           }
         }

@@ -33,15 +33,12 @@ describe("admission generator against a real API server", { skip }, () => {
   const getSecret = (name: string) => env.kube.objects.get(SECRETS, namespace, `volsync-${name}`);
   const spec = (object: KubeObject | undefined) => object?.["spec"] as { paused: boolean; trigger: { manual: string }; kopia: Record<string, unknown> };
 
-  it("creates the Secret clone and a paused ReplicationDestination on the fresh path", async () => {
+  it("creates a paused ReplicationDestination on the fresh path and no credentials: a review alone never writes them", async () => {
     const pvc = pvcObject(namespace, "fresh-data", { backup: "hourly", "argocd.argoproj.io/instance": "app" });
     const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "fresh"), restoring: false }, signal());
     assert.deepEqual(result, { ok: true, warnings: [] });
 
-    const secret = await getSecret("fresh-data");
-    assert.deepEqual(secret?.["data"], SOURCE_DATA);
-    assert.deepEqual(secret?.metadata.labels, { "app.kubernetes.io/managed-by": "pvc-guardian", "volsync.backup/pvc": "fresh-data" });
-    assert.equal(secret?.metadata["ownerReferences"], undefined);
+    assert.equal(await getSecret("fresh-data"), undefined, "the Secret clone is the reconciler's, for PVCs the API server holds");
 
     const rd = await getRd("fresh-data");
     assert.equal(spec(rd).paused, true);
@@ -55,7 +52,7 @@ describe("admission generator against a real API server", { skip }, () => {
       const list = await env.kube.objects.list(EVENTS, { namespace });
       return list.items.find((e) => e["reason"] === "BackupObjectsCreated" && (e["regarding"] as { name: string }).name === "fresh-data");
     });
-    assert.match(String(events["note"]), /Secret volsync-fresh-data and ReplicationDestination fresh-data-backup/);
+    assert.match(String(events["note"]), /Created ReplicationDestination fresh-data-backup; the Secret with the repository credentials follows from the reconciler/);
   });
 
   it("creates an active restore-once ReplicationDestination on the restore path and records the decision", async () => {
@@ -126,10 +123,10 @@ describe("admission generator against a real API server", { skip }, () => {
 
   it("leaves existing objects untouched when they are already as desired", async () => {
     const pvc = pvcObject(namespace, "fresh-data", { backup: "hourly" });
-    const before = [await getSecret("fresh-data"), await getRd("fresh-data")].map((o) => o?.metadata.resourceVersion);
+    const before = [await getRd("fresh-data")].map((o) => o?.metadata.resourceVersion);
     const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "fresh"), restoring: false }, signal());
     assert.equal(result.ok, true);
-    const afterVersions = [await getSecret("fresh-data"), await getRd("fresh-data")].map((o) => o?.metadata.resourceVersion);
+    const afterVersions = [await getRd("fresh-data")].map((o) => o?.metadata.resourceVersion);
     assert.deepEqual(afterVersions, before);
   });
 
@@ -152,18 +149,33 @@ describe("admission generator against a real API server", { skip }, () => {
   });
 
   it("never takes over a same-named object someone else created", async () => {
-    await env.kube.objects.create({ apiVersion: "v1", kind: "Secret", metadata: { name: "volsync-theirs", namespace }, type: "Opaque", data: { A: "Yg==" } });
+    const theirs = { apiVersion: "volsync.backube/v1alpha1", kind: "ReplicationDestination", metadata: { name: "theirs-backup", namespace }, spec: { trigger: { manual: "mine" }, kopia: { repository: "x" } } };
+    await env.kube.objects.create(theirs);
     const pvc = pvcObject(namespace, "theirs");
     const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "fresh"), restoring: false }, signal());
     assert.equal(result.ok, false);
-    assert.match(result.ok ? "" : result.message, /volsync-theirs already exists and is not managed by pvc-guardian/);
-    const secret = await getSecret("theirs");
-    assert.deepEqual(secret?.["data"], { A: "Yg==" });
-    assert.equal(secret?.metadata.labels, undefined);
+    assert.match(result.ok ? "" : result.message, /theirs-backup already exists and is not managed by pvc-guardian/);
+    const rd = await getRd("theirs");
+    assert.equal(spec(rd).trigger.manual, "mine");
+    assert.equal(rd?.metadata.labels, undefined);
+  });
+
+  it("leaves the ReplicationDestination of a PVC that exists alone: a review for a taken name changes nothing", async () => {
+    const pvc = pvcObject(namespace, "live");
+    assert.equal((await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "fresh"), restoring: false }, signal())).ok, true);
+    await env.kube.objects.create(pvcObject(namespace, "live"));
+    const before = await getRd("live");
+    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, signal());
+    assert.equal(result.ok, false);
+    assert.match(result.ok ? "" : result.message, /PVC .*\/live already exists, so its ReplicationDestination is left as it is/);
+    const after = await getRd("live");
+    assert.equal(after?.metadata.uid, before?.metadata.uid);
+    assert.equal(after?.metadata.resourceVersion, before?.metadata.resourceVersion);
+    assert.equal(spec(after).paused, true);
   });
 
   for (const [path, restoring] of [["fresh", false], ["restore", true]] as const) {
-    for (const failingKind of ["Secret", "ReplicationDestination"]) {
+    for (const failingKind of ["ReplicationDestination"]) {
       it(`reports a failed ${failingKind} write on the ${path} path as a clause the handler can use`, async () => {
         const objects = failingObjects(env.kube.objects, (verb, kind) => (verb === "create" || verb === "apply") && kind === failingKind);
         const failing = createAdmissionGenerator({ objects, policy: env.policy, log, metrics });

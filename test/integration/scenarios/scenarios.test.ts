@@ -17,6 +17,7 @@ import { startTestCluster, type TestCluster } from '../../harness/cluster.ts';
 import { installCrds } from '../../harness/crds.ts';
 import { createKopiaRepository, findKopiaBinary, kopiaSkip, type KopiaRepository } from '../../harness/kopia.ts';
 import { createNamespace, requestJson, setPvcPhase } from '../../harness/kube-objects.ts';
+import { pvcCreateReview } from '../../support/pvc-review.ts';
 import { findObject, manifestsDir, readObjects } from '../../unit/manifests/manifest-files.ts';
 import { loadConfig } from '../../../webhook/config.ts';
 import { startGuardian, type RunningGuardian } from '../../../webhook/main.ts';
@@ -177,13 +178,13 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
-  it('1. fresh deploy: admits the PVC without dataSourceRef, writes the Secret and a paused RD, and the RS after the delay', async () => {
+  it('1. fresh deploy: admits the PVC without dataSourceRef, writes a paused RD, the Secret once stored, and the RS after the delay', async () => {
     const created = await createPvc('fresh-app', { backup: 'hourly' });
     assert.equal(created.status, 201, created.message);
     assert.equal((created.body['spec'] as { dataSourceRef?: unknown }).dataSourceRef, undefined);
 
-    const secret = await getObject(secretPath('volsync-fresh-app'));
-    assert.ok(secret, 'Secret volsync-fresh-app was generated at admission');
+    // The credentials come from the leader's reconciler once the API server holds the PVC.
+    const secret = await eventually('the Secret clone appears', () => getObject(secretPath('volsync-fresh-app')));
     assert.equal(Buffer.from((secret['data'] as Record<string, string>)['KOPIA_PASSWORD']!, 'base64').toString(), repository.password);
     const destination = await getObject(volsync('replicationdestinations', 'fresh-app-backup'));
     assert.ok(destination, 'ReplicationDestination fresh-app-backup was generated at admission');
@@ -251,6 +252,46 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
     } finally {
       await rm(restoreDir, { recursive: true, force: true });
     }
+  });
+
+  it('a forged review sent straight to the port writes no credentials and replaces no RD', async () => {
+    assert.ok(guardian);
+    const forge = (uid: string, ns: string, name: string, spec: Record<string, unknown> = {}) => pvcCreateReview({ uid, name, namespace: ns, labels: { backup: 'hourly' }, spec });
+    const post = (body: unknown) =>
+      new Promise<{ status: number; review: { response: { allowed: boolean; status?: { message?: string } } } }>((resolve, reject) => {
+        const payload = JSON.stringify(body);
+        const req = httpsRequest(
+          { host: '127.0.0.1', port: guardian!.port, path: '/validate-v1-pvc', method: 'POST', ca: ca.certPem, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (text += chunk));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, review: JSON.parse(text) }));
+          },
+        );
+        req.on('error', reject);
+        req.end(payload);
+      });
+    const attackerNs = `${namespace}-attacker`;
+    await createNamespace(cluster, attackerNs);
+    // A PVC no API server ever stored: whatever the answer, the repository's credentials stay put.
+    const loot = await post(forge('forged-1', attackerNs, 'loot'));
+    assert.equal(loot.status, 200);
+    await sleep(2_500); // past the reconciler's debounce: it acts on stored PVCs only
+    assert.equal(await getObject(`/api/v1/namespaces/${attackerNs}/secrets/volsync-loot`), undefined, 'no credentials for a forged review');
+
+    // A forged restore review for a PVC that exists changes nothing about its RD.
+    const rdPath = volsync('replicationdestinations', 'restored-backup');
+    const before = await getObject(rdPath);
+    const ref = { apiGroup: 'volsync.backube', kind: 'ReplicationDestination', name: 'restored-backup' };
+    const replay = await post(forge('forged-2', namespace, 'restored', { dataSourceRef: ref }));
+    assert.equal(replay.review.response.allowed, false);
+    assert.match(replay.review.response.status?.message ?? '', /already exists, so its ReplicationDestination is left as it is/);
+    const after = await getObject(rdPath);
+    const uidOf = (o: Record<string, unknown> | undefined) => (o?.['metadata'] as { uid?: string } | undefined)?.uid;
+    const versionOf = (o: Record<string, unknown> | undefined) => (o?.['metadata'] as { resourceVersion?: string } | undefined)?.resourceVersion;
+    assert.equal(uidOf(after), uidOf(before));
+    assert.equal(versionOf(after), versionOf(before));
   });
 
   it('serves the authenticated read API on the webhook port, checking tokens the apiserver minted', async () => {
