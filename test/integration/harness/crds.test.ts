@@ -137,7 +137,7 @@ describe('real CRDs in the test cluster', { skip: requireOrSkip(['etcd', 'kube-a
       spec: { accessModes: ['ReadWriteMany'], resources: { requests: { storage: '20Gi' } } },
     };
     const target = backupTargetOf(pvc, 'media', namespace, '2026-11-01T00:00:00Z');
-    const policy = { ...DEFAULT_POLICY, nfs: { server: 'nas.local', path: '/backups/kopia', mountPath: '/repository' } };
+    const policy = { ...DEFAULT_POLICY, nfs: { server: 'nas.local', path: '/backups/kopia', mountPath: 'repository' } };
     const destination = desiredReplicationDestination(target, policy, { paused: false });
     const stored = await createObjectApi(cluster).create(destination as unknown as KubernetesObject, undefined, undefined, testFieldManager);
     assert.deepEqual((stored as { spec?: unknown }).spec, destination.spec);
