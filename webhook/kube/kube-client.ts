@@ -224,6 +224,7 @@ export function createKubeClients(options: KubeClientOptions = {}): KubeClients 
               path: collectionPath(kind, listOptions.namespace),
               query: {
                 labelSelector: listOptions.labelSelector,
+                fieldSelector: listOptions.fieldSelector,
                 limit: String(listOptions.pageSize ?? defaultPageSize),
                 continue: continueToken,
               },
@@ -278,6 +279,7 @@ export function createKubeClients(options: KubeClientOptions = {}): KubeClients 
     url.searchParams.set("allowWatchBookmarks", "true");
     url.searchParams.set("timeoutSeconds", "300");
     if (watchOptions.labelSelector) url.searchParams.set("labelSelector", watchOptions.labelSelector);
+    if (watchOptions.fieldSelector) url.searchParams.set("fieldSelector", watchOptions.fieldSelector);
     if (watchOptions.resourceVersion) url.searchParams.set("resourceVersion", watchOptions.resourceVersion);
     const startedMs = performance.now();
     await new Promise<void>((resolve, reject) => {
