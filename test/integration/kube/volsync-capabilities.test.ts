@@ -5,11 +5,13 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
+import { stringify } from "yaml";
 import { createCertificateAuthority, issueServerCertificate } from "../../../certs/pki.ts";
 import { requireOrSkip } from "../../harness/binaries.ts";
 import { startTestCluster, type TestCluster } from "../../harness/cluster.ts";
 import { installCrds } from "../../harness/crds.ts";
-import { createNamespace } from "../../harness/kube-objects.ts";
+import { createNamespace, requestJson } from "../../harness/kube-objects.ts";
+import { findObject, manifestsDir, readObjects } from "../../unit/manifests/manifest-files.ts";
 import { loadConfig } from "../../../webhook/config.ts";
 import { startGuardian, type RunningGuardian } from "../../../webhook/main.ts";
 import { DEFAULT_POLICY, type Policy } from "../../../webhook/domain/policy.ts";
@@ -185,7 +187,10 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
     const policyFile = path.join(workDir, "policy.yaml");
     await writeFile(
       policyFile,
-      `repository: { nfs: { server: ${nfs.server}, path: ${nfs.path} } }\nsourceSecret: ${JSON.stringify(policy.sourceSecret)}\n`,
+      // A short reconcile interval bounds stop(): a stop that lands during a reconcile pass
+      // waits out the interval (background-controllers.ts adds its abort listener to a signal
+      // that may already be aborted).
+      `repository: { nfs: { server: ${nfs.server}, path: ${nfs.path} } }\nsourceSecret: ${JSON.stringify(policy.sourceSecret)}\nreconcile: { interval: 2s }\n`,
     );
     const ownNamespace = await createNamespace(cluster);
     const loaded = loadConfig({
@@ -234,4 +239,90 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
       { mountPath: "repository", volumeSource: { nfs: { server: "nas.local", path: "/backups/kopia" } } },
     ]);
   });
+});
+
+// Its own cluster: the ServiceAccount and RBAC objects stay out of the suite above.
+describe("VolSync CRD capabilities read as pvc-guardian's ServiceAccount", { skip }, () => {
+  let cluster: TestCluster;
+  let kube: KubeClients;
+  let workDir: string;
+  const policy = { nfs };
+
+  before(async () => {
+    cluster = await startTestCluster();
+    await installCrds(cluster, { volSyncVersion: "v0.17.7", certManager: false });
+    kube = createKubeClients({ kubeconfigPath: cluster.kubeconfigPath });
+    workDir = await mkdtemp(path.join(tmpdir(), "pvc-guardian-capabilities-rbac-"));
+  });
+
+  after(async () => {
+    kube?.close();
+    await cluster?.stop();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it("reads the CRDs with no more than the shipped ClusterRole grants", async () => {
+    // A real ServiceAccount bound to manifests/cluster-role.yaml, so the resourceNames rule is
+    // checked against the list and watch requests the adapter really sends.
+    const saNamespace = await createNamespace(cluster);
+    const clusterRole = structuredClone(findObject(readObjects(manifestsDir), "ClusterRole", "pvc-guardian"));
+    clusterRole.metadata = { name: `pvc-guardian-${saNamespace}` };
+    const writes: [string, unknown][] = [
+      [`/api/v1/namespaces/${saNamespace}/serviceaccounts`, { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "pvc-guardian" } }],
+      ["/apis/rbac.authorization.k8s.io/v1/clusterroles", clusterRole],
+      [
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "ClusterRoleBinding",
+          metadata: { name: clusterRole.metadata.name },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name },
+          subjects: [{ kind: "ServiceAccount", name: "pvc-guardian", namespace: saNamespace }],
+        },
+      ],
+    ];
+    for (const [apiPath, body] of writes) {
+      const created = await requestJson(cluster, "POST", apiPath, { body });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+    }
+    const tokenRequest = await requestJson<{ status?: { token?: string } }>(cluster, "POST", `/api/v1/namespaces/${saNamespace}/serviceaccounts/pvc-guardian/token`, {
+      body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: {} },
+    });
+    const token = tokenRequest.body?.status?.token;
+    assert.ok(token, JSON.stringify(tokenRequest.body));
+    // Without a name, the rule must not let it list CRDs at all.
+    const unnamed = await requestJson(cluster, "GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", { token });
+    assert.equal(unnamed.status, 403);
+
+    const kubeconfigPath = path.join(workDir, "service-account.kubeconfig");
+    await writeFile(
+      kubeconfigPath,
+      stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "test", cluster: { server: cluster.server, "certificate-authority-data": Buffer.from(cluster.caPem).toString("base64") } }],
+        users: [{ name: "pvc-guardian", user: { token } }],
+        contexts: [{ name: "test", context: { cluster: "test", user: "pvc-guardian" } }],
+        "current-context": "test",
+      }),
+    );
+    const asServiceAccount = createKubeClients({ kubeconfigPath });
+    const warned = recordingLog();
+    const scoped = createVolSyncSupport({ objects: asServiceAccount.objects, policy, log: warned, retryDelayMs: 50 });
+    try {
+      await scoped.start();
+      assert.deepEqual(scoped.capabilities(), {
+        known: true,
+        hasNfsMoverVolumes: false,
+        crdsWithoutNfs: ["replicationsources.volsync.backube", "replicationdestinations.volsync.backube"],
+      });
+      // The watch is allowed too: it would have logged a retry otherwise.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(warned.lines.filter((line) => line.level === "warn"), []);
+    } finally {
+      await scoped.stop();
+      asServiceAccount.close();
+    }
+  });
+
 });
