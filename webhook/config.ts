@@ -36,6 +36,20 @@ const schedule = z.string().superRefine((text, ctx) => {
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 
+// VolSync mounts a mover volume at /mnt/<mountPath> and refuses one whose mountPath holds a path
+// separator ("moverVolume mount path cannot contain path separators"): no mover Job is created at
+// all. "." and ".." would mount over /mnt itself or outside it.
+const moverMountPath = z.string().superRefine((text, ctx) => {
+  if (text === "" || text === "." || text === "..") {
+    ctx.addIssue({ code: "custom", message: `"${text}" is not a directory name; use one path segment such as "repository" (mounted at /mnt/repository)` });
+  } else if (text.includes("/")) {
+    ctx.addIssue({
+      code: "custom",
+      message: `"${text}" contains a path separator; VolSync mounts it at /mnt/<mountPath> and refuses separators, so use one path segment such as "repository"`,
+    });
+  }
+});
+
 const retentionSchema = z
   .object({ hourly: count, daily: count, weekly: count, monthly: count, yearly: count, latest: count })
   .partial()
@@ -84,7 +98,7 @@ const policyFileSchema = z
         path: z.string().min(1).optional(),
         passwordFile: z.string().min(1).optional(),
         nfs: z
-          .object({ server: z.string().min(1), path: z.string().startsWith("/"), mountPath: z.string().min(1).default("repository") })
+          .object({ server: z.string().min(1), path: z.string().startsWith("/"), mountPath: moverMountPath.default("repository") })
           .strict()
           .optional(),
       })

@@ -9,6 +9,7 @@ import { createMetrics } from "./server/metrics.ts";
 import { createReadiness } from "./server/readiness.ts";
 import { createKubeClients, type KubeClients } from "./kube/kube-client.ts";
 import { createPvcEventRecorder } from "./kube/pvc-events.ts";
+import { createVolSyncSupport, type VolSyncSupport } from "./kube/volsync-capabilities.ts";
 import { createAdmissionGenerator } from "./reconciler/admission-generator.ts";
 import { createBackgroundControllers, type BackgroundControllers } from "./reconciler/background-controllers.ts";
 import type { BackupObjectGenerator } from "./admission/generation-port.ts";
@@ -60,7 +61,7 @@ function createCatalog(config: Config, log: Logger, metrics: Metrics): { catalog
   return { catalog: kopia, kopia };
 }
 
-type KubernetesParts = { clients: KubeClients; generator: BackupObjectGenerator; controllers: BackgroundControllers };
+type KubernetesParts = { clients: KubeClients; generator: BackupObjectGenerator; controllers: BackgroundControllers; volSync: VolSyncSupport };
 
 /**
  * The backup-age gauge, read at scrape from the leader's last reconcile inventory and the
@@ -101,6 +102,7 @@ function createKubernetesParts(config: Config, log: Logger, metrics: Metrics, on
     { reportingController: "pvc-guardian.io/pvc-guardian", reportingInstance: config.podName },
     (event, error) => log.debug({ reason: event.reason, pvc: `${event.namespace}/${event.pvcName}`, err: (error as Error).message }, "event not recorded"),
   );
+  const volSync = createVolSyncSupport({ objects: clients.objects, policy: config.policy, log });
   const generator = createAdmissionGenerator({
     objects: clients.objects,
     policy: config.policy,
@@ -108,6 +110,7 @@ function createKubernetesParts(config: Config, log: Logger, metrics: Metrics, on
     metrics: metrics.reconciler,
     events,
     adoptKyverno: config.reconcile.adoptKyverno,
+    policySupport: volSync.support,
   });
   const controllers = createBackgroundControllers({
     objects: clients.objects,
@@ -128,7 +131,7 @@ function createKubernetesParts(config: Config, log: Logger, metrics: Metrics, on
     },
   });
   log.info({ server: clients.server }, "using the Kubernetes API");
-  return { clients, generator, controllers };
+  return { clients, generator, controllers, volSync };
 }
 
 export async function startGuardian(config: Config, log: Logger): Promise<RunningGuardian> {
@@ -149,6 +152,16 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
       return { ok: false, detail: `snapshot catalog not fresh (${age}${health.lastError ? `; ${health.lastError}` : ""})` };
     });
     await kopia.start();
+  }
+
+  if (kubernetes) {
+    const { volSync } = kubernetes;
+    readiness.register("volsync-crds", () => {
+      const support = volSync.support();
+      return support.supported ? { ok: true } : { ok: false, detail: support.problem };
+    });
+    // Bounded: capabilities that cannot be read count as supported and are read again later.
+    await volSync.start();
   }
 
   const handlers = createReviewHandlers({
@@ -197,6 +210,7 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
     async stop() {
       await server.stop();
       await kubernetes?.controllers.stop();
+      await kubernetes?.volSync.stop();
       kubernetes?.clients.close();
       kopia?.stop();
     },

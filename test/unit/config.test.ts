@@ -233,6 +233,35 @@ catalog: { refreshInterval: 20m, freshnessBound: 10m, missRefreshTimeout: 15s }
   assert.equal(problems.length, 4, problems.join("\n"));
 });
 
+test("an NFS mountPath must be one path segment, as VolSync mounts it at /mnt/<mountPath>", () => {
+  // VolSync's controller refuses a mover volume whose mount path holds a separator and then
+  // creates no mover Job at all; "." and ".." would mount over /mnt or outside it.
+  for (const mountPath of ["/repository", "kopia/repository", "repository/", "", ".", ".."]) {
+    const text = `repository:\n  nfs: { server: nas.lan, path: /volume1/kopia, mountPath: ${JSON.stringify(mountPath)} }\n`;
+    const result = parsePolicyFile(text, "p");
+    assert.equal(result.ok, false, `mountPath ${JSON.stringify(mountPath)} was accepted`);
+    if (!result.ok) {
+      assert.equal(result.problems.length, 1, result.problems.join("\n"));
+      assert.match(result.problems[0]!, /^p: repository\.nfs\.mountPath: /);
+    }
+  }
+  for (const mountPath of ["repository", "kopia-repo", "repo.d", "..repo"]) {
+    const result = parsePolicyFile(`repository:\n  nfs: { server: nas.lan, path: /volume1/kopia, mountPath: ${JSON.stringify(mountPath)} }\n`, "p");
+    assert.ok(result.ok, `mountPath ${mountPath}: ${result.ok ? "" : result.problems.join("; ")}`);
+    assert.equal(result.file.repository.nfs?.mountPath, mountPath);
+  }
+  const defaulted = parsePolicyFile("repository:\n  nfs: { server: nas.lan, path: /volume1/kopia }\n", "p");
+  assert.ok(defaulted.ok);
+  assert.equal(defaulted.file.repository.nfs?.mountPath, "repository");
+});
+
+test("a bad NFS mountPath is listed with the file's other problems, saying why", () => {
+  const { read } = files({ "/p.yaml": "repository:\n  nfs: { server: nas.lan, path: /volume1/kopia, mountPath: /repository }\nsurprise: 1\n" });
+  const problems = problemsOf(loadConfig({ PVC_GUARDIAN_POLICY_FILE: "/p.yaml" }, read));
+  assert.equal(problems.length, 2, problems.join("\n"));
+  assert.ok(problems.some((p) => /repository\.nfs\.mountPath: .*\//.test(p) && /separator|one path segment/.test(p)), problems.join("\n"));
+});
+
 test("a tier map with no tiers is refused", () => {
   assert.deepEqual(parsePolicyFile("tiers: {}\n", "p"), { ok: false, problems: ["p: tiers: at least one tier is needed"] });
 });

@@ -25,6 +25,7 @@ import {
   selectEpochIndexBlobs,
 } from "./index-blob-set.ts";
 import { type ManifestEntry, mergeManifestEntries, parseManifestContent } from "./manifest-entries.ts";
+import { kopiaPasswordOf } from "./password-file.ts";
 import { RepositoryError, isRepositoryError } from "./repository-error.ts";
 import { type SnapshotManifest, toSnapshotManifest } from "./snapshot-manifest.ts";
 import { type PolicyManifest, toPolicyManifest } from "./snapshot-retention.ts";
@@ -52,7 +53,10 @@ export type RepositoryReader = {
 
 export type RepositoryReaderDeps = {
   store: BlobStore;
-  /** Called on every read, so a rotated password takes effect without a restart. */
+  /**
+   * Called on every read, so a rotated password takes effect without a restart. The text as the
+   * Secret holds it: surrounding whitespace is trimmed as kopia trims KOPIA_PASSWORD.
+   */
   readPassword: () => Promise<string>;
   /** Extra full attempts when a blob vanishes between listing and reading (kopia's cleanup). */
   missingBlobRetries?: number;
@@ -60,16 +64,6 @@ export type RepositoryReaderDeps = {
 };
 
 type OpenRepository = { formatBlob: Buffer; passwordKey: string; config: RepositoryConfig; cipher: ContentCipher };
-
-/**
- * The password as the file holds it, then without one trailing newline. Kopia takes the password
- * byte for byte (from KOPIA_PASSWORD), and a secret file may or may not carry the newline its
- * author typed, so both readings are tried, the exact one first.
- */
-function passwordCandidates(text: string): string[] {
-  const trimmed = text.replace(/\r?\n$/, "");
-  return trimmed === text ? [text] : [text, trimmed];
-}
 
 export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryReader {
   const { store } = deps;
@@ -90,40 +84,30 @@ export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryRe
     const formatBlob = await store.read(formatBlobId);
     counter.blobsRead++;
     const envelope = parseFormatEnvelope(formatBlob);
-    const candidates = passwordCandidates(await deps.readPassword());
+    const password = kopiaPasswordOf(await deps.readPassword());
+    const passwordKey = formatKeyCacheKey(password, envelope);
     const sameFormatBlob = open !== undefined && open.formatBlob.equals(formatBlob);
-    if (sameFormatBlob && candidates.some((p) => formatKeyCacheKey(p, envelope) === open!.passwordKey)) return open!;
+    if (sameFormatBlob && open!.passwordKey === passwordKey) return open!;
 
-    let lastError: unknown;
-    for (const password of candidates) {
-      const passwordKey = formatKeyCacheKey(password, envelope);
-      let formatKey = formatKeys.get(passwordKey);
-      if (formatKey === undefined) {
-        const started = performance.now();
-        formatKey = await deriveFormatKey(password, envelope);
-        counter.keyDerivationMs += performance.now() - started;
-      }
-      let configJson: string;
-      try {
-        configJson = decryptConfigJson(envelope, formatKey);
-      } catch (error) {
-        lastError = error;
-        continue;
-      }
-      // Only keys that opened the format blob are kept: one repository, a rotation or two.
-      if (formatKeys.size >= 4) formatKeys.clear();
-      formatKeys.set(passwordKey, formatKey);
-      const config = parseRepositoryConfig(configJson);
-      if (!sameFormatBlob && open !== undefined) {
-        indexEntriesByBlob.clear();
-        compactionLogsByBlob.clear();
-        manifestsByContent.clear();
-        lastMerge = undefined;
-      }
-      open = { formatBlob, passwordKey, config, cipher: createContentCipher(config.encryption, config.masterKey) };
-      return open;
+    let formatKey = formatKeys.get(passwordKey);
+    if (formatKey === undefined) {
+      const started = performance.now();
+      formatKey = await deriveFormatKey(password, envelope);
+      counter.keyDerivationMs += performance.now() - started;
     }
-    throw lastError;
+    const configJson = decryptConfigJson(envelope, formatKey);
+    // Only keys that opened the format blob are kept: one repository, a rotation or two.
+    if (formatKeys.size >= 4) formatKeys.clear();
+    formatKeys.set(passwordKey, formatKey);
+    const config = parseRepositoryConfig(configJson);
+    if (!sameFormatBlob && open !== undefined) {
+      indexEntriesByBlob.clear();
+      compactionLogsByBlob.clear();
+      manifestsByContent.clear();
+      lastMerge = undefined;
+    }
+    open = { formatBlob, passwordKey, config, cipher: createContentCipher(config.encryption, config.masterKey) };
+    return open;
   }
 
   async function readWholeBlob(repository: OpenRepository, blob: BlobMetadata, counter: { blobsRead: number }): Promise<Buffer> {

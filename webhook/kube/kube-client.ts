@@ -55,6 +55,12 @@ type Credentials = { headers: Record<string, string>; agent: Agent; fetchedAtMs:
 const CREDENTIAL_REFRESH_MS = 60_000;
 const JSON_TYPE = "application/json";
 const APPLY_TYPE = "application/apply-patch+yaml";
+/**
+ * Sent on every write. The apiserver's default drops a field the installed CRD does not know and
+ * answers 201 (an NFS mover volume on a CRD without one is stored as `volumeSource: {}`, and every
+ * mover Job then fails); Strict makes that write an error the caller sees.
+ */
+const WRITE_QUERY = { fieldManager: FIELD_MANAGER, fieldValidation: "Strict" } as const;
 
 export function createKubeClients(options: KubeClientOptions = {}): KubeClients {
   const kubeConfig = new KubeConfig();
@@ -155,7 +161,7 @@ export function createKubeClients(options: KubeClientOptions = {}): KubeClients 
     async create(object, signal) {
       const kind = resourceKindOf(object);
       const { body } = await withRetry(
-        () => send({ method: "POST", path: collectionPath(kind, object.metadata.namespace), query: { fieldManager: FIELD_MANAGER }, body: object, signal }),
+        () => send({ method: "POST", path: collectionPath(kind, object.metadata.namespace), query: WRITE_QUERY, body: object, signal }),
         signal,
       );
       return body as KubeObject;
@@ -168,7 +174,7 @@ export function createKubeClients(options: KubeClientOptions = {}): KubeClients 
           send({
             method: "PUT",
             path: objectPath(kind, object.metadata.namespace, object.metadata.name),
-            query: { fieldManager: FIELD_MANAGER },
+            query: WRITE_QUERY,
             body: object,
             signal,
           }),
@@ -184,7 +190,7 @@ export function createKubeClients(options: KubeClientOptions = {}): KubeClients 
           send({
             method: "PATCH",
             path: objectPath(kind, object.metadata.namespace, object.metadata.name),
-            query: { fieldManager: FIELD_MANAGER, ...(applyOptions.force ? { force: "true" } : {}) },
+            query: { ...WRITE_QUERY, ...(applyOptions.force ? { force: "true" } : {}) },
             // JSON is YAML, so the apply content type takes it as it is.
             body: object,
             contentType: APPLY_TYPE,
@@ -218,6 +224,7 @@ export function createKubeClients(options: KubeClientOptions = {}): KubeClients 
               path: collectionPath(kind, listOptions.namespace),
               query: {
                 labelSelector: listOptions.labelSelector,
+                fieldSelector: listOptions.fieldSelector,
                 limit: String(listOptions.pageSize ?? defaultPageSize),
                 continue: continueToken,
               },
@@ -272,6 +279,7 @@ export function createKubeClients(options: KubeClientOptions = {}): KubeClients 
     url.searchParams.set("allowWatchBookmarks", "true");
     url.searchParams.set("timeoutSeconds", "300");
     if (watchOptions.labelSelector) url.searchParams.set("labelSelector", watchOptions.labelSelector);
+    if (watchOptions.fieldSelector) url.searchParams.set("fieldSelector", watchOptions.fieldSelector);
     if (watchOptions.resourceVersion) url.searchParams.set("resourceVersion", watchOptions.resourceVersion);
     const startedMs = performance.now();
     await new Promise<void>((resolve, reject) => {

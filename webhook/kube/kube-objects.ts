@@ -59,6 +59,13 @@ export const REPLICATION_DESTINATIONS: ResourceKind = {
 };
 export const LEASES: ResourceKind = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", plural: "leases", namespaced: true };
 export const EVENTS: ResourceKind = { apiVersion: "events.k8s.io/v1", kind: "Event", plural: "events", namespaced: true };
+/** Read only: which VolSync features the installed CRDs carry. */
+export const CUSTOM_RESOURCE_DEFINITIONS: ResourceKind = {
+  apiVersion: "apiextensions.k8s.io/v1",
+  kind: "CustomResourceDefinition",
+  plural: "customresourcedefinitions",
+  namespaced: false,
+};
 
 export function resourceKindOf(object: Pick<KubeObject, "apiVersion" | "kind">): ResourceKind {
   for (const kind of [PERSISTENT_VOLUME_CLAIMS, SECRETS, CONFIG_MAPS, REPLICATION_SOURCES, REPLICATION_DESTINATIONS, LEASES, EVENTS]) {
@@ -88,6 +95,8 @@ export type ListOptions = {
   /** Omit for every namespace. */
   namespace?: string;
   labelSelector?: string;
+  /** e.g. `metadata.name=replicationsources.volsync.backube`, to list or watch one object. */
+  fieldSelector?: string;
   /** Items per page; pages are followed with `continue` until the list is whole. */
   pageSize?: number;
 };

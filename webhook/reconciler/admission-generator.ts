@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { BackupObjectGenerator, GenerationRequest, GenerationResult } from "../admission/generation-port.ts";
 import { backupTargetOf, desiredReplicationDestination, restoreTargetOf } from "../domain/desired-resources.ts";
 import type { Policy } from "../domain/policy.ts";
+import type { PolicySupport } from "../domain/policy-support.ts";
 import {
   ANNOTATION_BOUND_OBSERVED_AT,
   ANNOTATION_BOUND_PVC_UID,
@@ -60,6 +61,11 @@ export type AdmissionGeneratorDeps = {
   adoptKyverno?: boolean;
   /** How often to check that a replaced RD is gone. */
   replacePollMs?: number;
+  /**
+   * Whether the installed VolSync can run what the policy asks for (NFS mover volumes); when it
+   * cannot, nothing is written: such objects would be refused, or pruned into Jobs that never run.
+   */
+  policySupport?: () => PolicySupport;
 };
 
 type EnsureOutcome = "created" | "updated" | "unchanged";
@@ -170,6 +176,13 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
       const restoring = request.restoring;
       const path = restoring ? "restore" : "fresh";
       const subject = `PVC ${namespace}/${pvcName}`;
+      const support = deps.policySupport?.() ?? { supported: true };
+      if (!support.supported) {
+        // The state change is logged once where it is detected; this PVC gets the Event.
+        void deps.events?.record({ namespace, pvcName, type: "Warning", reason: "BackupPolicyUnsupported", action: restoring ? "Restore" : "Create", note: `Nothing was written: ${support.problem}.` });
+        if (restoring) return { ok: false, message: `the restore objects for ${subject} were not written, because ${support.problem}` };
+        return { ok: true, warnings: [`no backup objects were written for ${subject}, because ${support.problem}`] };
+      }
       const created: string[] = [];
       const warnings: string[] = [];
       try {

@@ -60,7 +60,7 @@ describe('generated VolSync objects against the v0.17.7 CRDs', { skip: requireOr
 
   it('rejects NFS mover volumes, which only v0.17.11 knows', async () => {
     const target = backupTargetOf({ spec: { accessModes: ['ReadWriteMany'] } }, 'media', namespace);
-    const policy = { ...DEFAULT_POLICY, nfs: { server: 'nas.local', path: '/backups/kopia', mountPath: '/repository' } };
+    const policy = { ...DEFAULT_POLICY, nfs: { server: 'nas.local', path: '/backups/kopia', mountPath: 'repository' } };
     const response = await createStrict(desiredReplicationDestination(target, policy, { paused: false }) as unknown as KubernetesObject & { kind: string; metadata: { name: string } });
     assert.equal(response.status, 400, response.body?.message);
     assert.match(response.body?.message ?? '', /unknown field "spec\.kopia\.moverVolumes\[0\]\.volumeSource\.nfs"/);

@@ -139,7 +139,7 @@ describe('real CRDs in the test cluster', { skip: requireOrSkip(['etcd', 'kube-a
     };
     const restore = { point: { restoreAsOf: '2026-11-01T00:00:00.123456789Z', previous: 1 }, snapshotId: 'k1', source: { identity: backupIdentity('media-backup', namespace).written, fields: 'explicit' as const } };
     const target = backupTargetOf(pvc, 'media', namespace, restore);
-    const policy = { ...DEFAULT_POLICY, nfs: { server: 'nas.local', path: '/backups/kopia', mountPath: '/repository' } };
+    const policy = { ...DEFAULT_POLICY, nfs: { server: 'nas.local', path: '/backups/kopia', mountPath: 'repository' } };
     const destination = desiredReplicationDestination(target, policy, { paused: false });
     const stored = await createObjectApi(cluster).create(destination as unknown as KubernetesObject, undefined, undefined, testFieldManager);
     assert.deepEqual((stored as { spec?: unknown }).spec, destination.spec);

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { after, describe, it } from "node:test";
 import { createFilesystemBlobStore } from "../../../webhook/kopia/filesystem-blob-store.ts";
 import { createKopiaCatalog } from "../../../webhook/kopia/snapshot-catalog.ts";
@@ -165,6 +165,24 @@ describe("a password that ends with a newline, as KOPIA_PASSWORD may carry it", 
     await takeSnapshots(repository, ["app@default:/data"], 1);
     assert.equal(await readFile(repository.passwordFile, "utf8"), "ends with a newline\n");
     await assertListingMatchesKopia(repository);
+  });
+});
+
+describe("a password with surrounding whitespace and non-ASCII characters", { skip: kopiaSkip("v0.22.3") }, () => {
+  it("opens the repository as kopia does, trimming what Go's strings.TrimSpace trims", async () => {
+    // kopia is handed this text in KOPIA_PASSWORD, as the mover is from the Secret, and trims it.
+    const given = "  pässwörd ✓ geheim \t";
+    const repository = await makeRepository("v0.22.3", { layout: "create", password: given });
+    await takeSnapshots(repository, ["app@default:/data", "db@other.namespace:/data"], 2);
+    // The mounted file holds the same text with more whitespace around it, some of it
+    // non-ASCII (NO-BREAK SPACE, NEXT LINE, IDEOGRAPHIC SPACE), and the newline an editor adds.
+    await writeFile(repository.passwordFile, `\u00a0${given}\u0085\u3000\n`);
+    const kopiaListing = (JSON.parse(await repository.listSnapshotsJson()) as Parameters<typeof groupByIdentity>[0]).map(
+      ({ retentionReason: _computed, ...rest }) => rest,
+    );
+    assert.equal(kopiaListing.length, 4);
+    await assertCatalogMatches(repository, groupByIdentity(kopiaListing));
+    assert.deepEqual(await assertListingMatchesKopia(repository), kopiaListing);
   });
 });
 

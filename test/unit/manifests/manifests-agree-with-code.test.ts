@@ -11,6 +11,8 @@ import { DEFAULT_POLICY } from '../../../webhook/domain/policy.ts';
 import { BACKUP_LABEL } from '../../../webhook/domain/wire-names.ts';
 import { mutatePath, validatePath } from '../../../webhook/server/admission-routes.ts';
 import { healthzPath, readyzPath } from '../../../webhook/server/ops-routes.ts';
+import { REPLICATION_DESTINATIONS, REPLICATION_SOURCES } from '../../../webhook/kube/kube-objects.ts';
+import { crdNameOf } from '../../../webhook/kube/volsync-capabilities.ts';
 import { findObject, manifestsDir, readObjects, type ManifestObject } from './manifest-files.ts';
 
 type LabelSelector = { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
@@ -330,11 +332,12 @@ describe('the Deployment agrees with config.ts', () => {
 describe('RBAC is least privilege', () => {
   const clusterRole = findObject<Role>(objects, 'ClusterRole', 'pvc-guardian');
 
-  it('grants exactly: read PVCs; manage Secrets and VolSync objects; emit Events', () => {
+  it('grants exactly: read PVCs and the two VolSync CRDs; manage Secrets and VolSync objects; emit Events', () => {
     const granted = clusterRole.rules.flatMap((rule) => rule.apiGroups.flatMap((group) => rule.resources.map((resource) => `${group}/${resource}: ${sortedCopy(rule.verbs).join(',')}`)));
     assert.deepEqual(sortedCopy(granted), [
       '/persistentvolumeclaims: get,list,watch',
       '/secrets: create,delete,get,list,patch,update,watch',
+      'apiextensions.k8s.io/customresourcedefinitions: get,list,watch',
       'events.k8s.io/events: create,patch',
       'volsync.backube/replicationdestinations: create,delete,get,list,patch,update,watch',
       'volsync.backube/replicationsources: create,delete,get,list,patch,update,watch',
@@ -342,6 +345,13 @@ describe('RBAC is least privilege', () => {
     for (const rule of objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').flatMap((o) => (o as Role).rules)) {
       assert.ok(![...rule.apiGroups, ...rule.resources, ...rule.verbs].includes('*'), 'no wildcards');
     }
+  });
+
+  it('reads only the CRDs of the VolSync kinds it writes, by name', () => {
+    const rules = clusterRole.rules.filter((rule) => rule.resources.includes('customresourcedefinitions'));
+    assert.equal(rules.length, 1);
+    assert.deepEqual(sortedCopy(rules[0]!.resourceNames ?? []), sortedCopy([crdNameOf(REPLICATION_SOURCES), crdNameOf(REPLICATION_DESTINATIONS)]));
+    assert.deepEqual(sortedCopy(rules[0]!.resourceNames ?? []), ['replicationdestinations.volsync.backube', 'replicationsources.volsync.backube']);
   });
 
   it('names the policy source Secret, and keeps Leases in pvc-guardian own namespace', () => {
