@@ -126,6 +126,7 @@ function createKubernetesParts(config: Config, log: Logger, metrics: Metrics, on
     sweepGracePeriodMs: config.sweep.gracePeriodMs,
     sweepDryRun: config.sweep.dryRun,
     adoptKyverno: config.reconcile.adoptKyverno,
+    policySupport: volSync.support,
     onReconciled: (report) => {
       if (report.outcome !== "error") onInventory(report.inventory);
     },

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { CronExpressionParser } from "cron-parser";
 import type { Policy } from "../domain/policy.ts";
+import type { PolicySupport } from "../domain/policy-support.ts";
 import { BACKUP_LABEL, LABEL_MANAGED_BY, MANAGED_BY_GUARDIAN } from "../domain/wire-names.ts";
 import { PERSISTENT_VOLUME_CLAIMS, REPLICATION_DESTINATIONS, type KubeObject, type KubeObjects, type ResourceKind } from "../kube/kube-objects.ts";
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
@@ -40,6 +41,7 @@ export type BackgroundControllerOptions = {
   sweepGracePeriodMs?: number;
   sweepDryRun?: boolean;
   adoptKyverno?: boolean;
+  policySupport?: () => PolicySupport;
   pageSize?: number;
   /** Called after each reconcile pass this replica runs as leader. */
   onReconciled?: (report: ReconcileReport) => void;
@@ -67,6 +69,7 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
     metrics: options.metrics,
     ...(options.events ? { events: options.events } : {}),
     adoptKyverno: options.adoptKyverno ?? false,
+    ...(options.policySupport ? { policySupport: options.policySupport } : {}),
     ...(options.pageSize ? { pageSize: options.pageSize } : {}),
   });
   const sweeper = createSweeper({

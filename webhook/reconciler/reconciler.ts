@@ -1,4 +1,5 @@
 import type { Policy } from "../domain/policy.ts";
+import type { PolicySupport } from "../domain/policy-support.ts";
 import { BACKUP_LABEL, LABEL_PVC } from "../domain/wire-names.ts";
 import {
   PERSISTENT_VOLUME_CLAIMS,
@@ -25,6 +26,8 @@ export type ReconcilerDeps = {
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
   adoptKyverno?: boolean;
+  /** Whether the installed VolSync can run the policy; when not, no RS or RD is written. */
+  policySupport?: () => PolicySupport;
   pageSize?: number;
   writeConcurrency?: number;
   now?: () => number;
@@ -103,6 +106,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
             return undefined;
           }),
         ]);
+        const support = deps.policySupport?.() ?? { supported: true };
         const partial = [pvcs, secrets, destinations, sources].find((list) => !list.complete);
         if (partial && !partial.complete) {
           // Acting on half a view would only produce AlreadyExists noise or miss repairs; the
@@ -134,9 +138,15 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         // schedule, and when one fails the PVC's other writes wait, so its RD keeps recording the
         // earlier uid that lets the next pass find the RS again. Then Secrets and RDs before RSs:
         // a ReplicationSource must never run without its Secret.
-        const deleteWave = plan.writes.filter((planned) => planned.action === "delete");
-        const firstWave = plan.writes.filter((planned) => planned.action !== "delete" && planned.kind !== "ReplicationSource");
-        const secondWave = plan.writes.filter((planned) => planned.action !== "delete" && planned.kind === "ReplicationSource");
+        // VolSync objects that could never run are not written (readiness and the log say why once);
+        // Secrets still are, and deletes of earlier PVCs' sources only stop backups.
+        const writes = support.supported ? plan.writes : plan.writes.filter((planned) => planned.kind === "Secret" || planned.action === "delete");
+        if (!support.supported && writes.length < plan.writes.length) {
+          log.debug({ skipped: plan.writes.length - writes.length }, "volsync objects not written: the installed VolSync cannot run the policy");
+        }
+        const deleteWave = writes.filter((planned) => planned.action === "delete");
+        const firstWave = writes.filter((planned) => planned.action !== "delete" && planned.kind !== "ReplicationSource");
+        const secondWave = writes.filter((planned) => planned.action !== "delete" && planned.kind === "ReplicationSource");
         const failedPvcs = new Set<string>();
         const createdByPvc = new Map<string, string[]>();
         const runWave = (wave: PlannedWrite[]) =>

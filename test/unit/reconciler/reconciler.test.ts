@@ -117,3 +117,30 @@ describe("reconciler over in-memory objects", () => {
     assert.ok(await objects.get(REPLICATION_SOURCES, "app", "redo-backup"), "the replacement is not deleted on the old uid");
   });
 });
+
+describe("a policy the installed VolSync cannot run", () => {
+  it("writes the Secret clone but no ReplicationDestination or ReplicationSource", async () => {
+    const objects = createInMemoryObjects();
+    const { namespace, name } = policy.sourceSecret;
+    await objects.create({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace }, data: sourceData });
+    await objects.create({
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: "nfs-app", namespace: "app", labels: { backup: "hourly" } },
+      spec: { accessModes: ["ReadWriteOnce"] },
+      status: { phase: "Bound" },
+    });
+    const unsupported = createReconciler({
+      objects,
+      policy,
+      log,
+      metrics: createNoopReconcilerMetrics(),
+      policySupport: () => ({ supported: false, problem: "no nfs mover volumes" }),
+    });
+    const report = await unsupported.runPass();
+    assert.equal(report.created, 1);
+    assert.ok(await objects.get({ apiVersion: "v1", kind: "Secret", plural: "secrets", namespaced: true }, "app", "volsync-nfs-app"));
+    assert.equal(await objects.get(REPLICATION_DESTINATIONS, "app", "nfs-app-backup"), undefined);
+    assert.equal(await objects.get(REPLICATION_SOURCES, "app", "nfs-app-backup"), undefined);
+  });
+});
