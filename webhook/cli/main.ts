@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { serve } from "../main.ts";
 import type { CliIo } from "./cli-io.ts";
 import { runAuditCommand } from "./audit.ts";
@@ -46,7 +47,17 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-const isEntryPoint = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("pvc-guardian.mjs");
+/** The real file behind a path, so a start through a link (npx, npm link, a global bin) is recognised. */
+function realFile(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+const startedAs = process.argv[1] === undefined ? undefined : realFile(process.argv[1]);
+const isEntryPoint = startedAs !== undefined && startedAs === realFile(fileURLToPath(import.meta.url));
 if (isEntryPoint) {
   const io: CliIo = {
     stdout: (text) => process.stdout.write(text),
