@@ -52,6 +52,20 @@ export type KopiaCatalogDeps = {
 
 const noSnapshots: readonly SnapshotRecord[] = Object.freeze([]);
 
+/**
+ * After a failed read the next one comes soon, doubling up to the cap, so answers are right again
+ * within seconds of a fault being undone (a folder remounted, permissions back) instead of at the
+ * next interval; every answer until then stays `unknown`.
+ */
+const FAILED_REFRESH_RETRY_FIRST_MS = 250;
+const FAILED_REFRESH_RETRY_MAX_MS = 2_000;
+/**
+ * A miss within this long of the start of a successful read is answered from that read: the
+ * mutating and the validating review of one PVC arrive milliseconds apart, and a backup landing
+ * in between is the same race as one landing just after any read began.
+ */
+const MISS_COALESCE_WINDOW_MS = 1_000;
+
 function toRecord(snapshot: SnapshotManifest): SnapshotRecord {
   const stats = snapshot.data.stats;
   const summary = snapshotSummaryOf(snapshot.data);
@@ -118,15 +132,33 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
   let blobsReadTotal = 0;
   let inFlight: Promise<CatalogRefreshOutcome> | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let isRunning = false;
+  let consecutiveFailures = 0;
+  /** When the read behind the current snapshots began (its results include every blob listed then). */
+  let lastSuccessStartedMs: number | null = null;
+
+  /** The next timed read: the interval after a success, a short backoff after failures. */
+  function scheduleNext(outcome: CatalogRefreshOutcome): void {
+    if (!isRunning) return;
+    clearTimeout(timer);
+    consecutiveFailures = outcome.ok ? 0 : consecutiveFailures + 1;
+    const delayMs = outcome.ok
+      ? deps.refreshIntervalMs
+      : Math.min(FAILED_REFRESH_RETRY_MAX_MS, FAILED_REFRESH_RETRY_FIRST_MS * 2 ** (consecutiveFailures - 1), deps.refreshIntervalMs);
+    timer = setTimeout(() => void refresh(), delayMs);
+    timer.unref();
+  }
 
   async function refreshOnce(): Promise<CatalogRefreshOutcome> {
     const started = performance.now();
+    const startedMs = now();
     let outcome: CatalogRefreshOutcome;
     try {
       const result = await reader.read();
       byIdentity = indexByIdentity(result.snapshots);
       snapshotCount = result.snapshots.length;
       lastSuccessMs = now();
+      lastSuccessStartedMs = startedMs;
       lastRefreshFailed = false;
       lastError = null;
       blobsReadTotal += result.blobsRead;
@@ -156,8 +188,10 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
   }
 
   function refresh(): Promise<CatalogRefreshOutcome> {
-    inFlight ??= refreshOnce().finally(() => {
+    inFlight ??= refreshOnce().then((outcome) => {
       inFlight = undefined;
+      scheduleNext(outcome);
+      return outcome;
     });
     return inFlight;
   }
@@ -188,16 +222,14 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
     lookup,
 
     async start() {
+      isRunning = true;
       const outcome = await refresh();
       if (outcome.ok) deps.log?.info({ sources: outcome.sources, snapshots: outcome.snapshots, durationMs: Math.round(outcome.durationMs) }, "kopia catalog loaded");
-      timer ??= setInterval(() => {
-        void refresh();
-      }, deps.refreshIntervalMs);
-      timer.unref();
     },
 
     stop() {
-      if (timer !== undefined) clearInterval(timer);
+      isRunning = false;
+      clearTimeout(timer);
       timer = undefined;
     },
 
@@ -206,6 +238,7 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
     async lookupWithRefreshOnMiss(identity, nowMs) {
       const first = lookup(identity, nowMs);
       if (first.readable && first.snapshots.length > 0) return first;
+      if (first.readable && lastSuccessStartedMs !== null && nowMs - lastSuccessStartedMs <= MISS_COALESCE_WINDOW_MS) return first;
       let deadline: NodeJS.Timeout | undefined;
       await Promise.race([
         refresh(),
