@@ -60,9 +60,10 @@ const noSnapshots: readonly SnapshotRecord[] = Object.freeze([]);
 const FAILED_REFRESH_RETRY_FIRST_MS = 250;
 const FAILED_REFRESH_RETRY_MAX_MS = 2_000;
 /**
- * A miss within this long of the start of a successful read is answered from that read: the
- * mutating and the validating review of one PVC arrive milliseconds apart, and a backup landing
- * in between is the same race as one landing just after any read began.
+ * A second miss for the same identity within this long of the start of the read its first miss
+ * made is answered from that read: the mutating and the validating review of one PVC arrive
+ * milliseconds apart, and a backup of that identity landing in between is the same race as one
+ * landing just after the first read began. Misses for other identities still read.
  */
 const MISS_COALESCE_WINDOW_MS = 1_000;
 
@@ -136,6 +137,8 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
   let consecutiveFailures = 0;
   /** When the read behind the current snapshots began (its results include every blob listed then). */
   let lastSuccessStartedMs: number | null = null;
+  /** Identity → the start of the successful read that answered its last miss. */
+  const missAnsweredBy = new Map<string, number>();
 
   /** The next timed read: the interval after a success, a short backoff after failures. */
   function scheduleNext(outcome: CatalogRefreshOutcome): void {
@@ -238,7 +241,8 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
     async lookupWithRefreshOnMiss(identity, nowMs) {
       const first = lookup(identity, nowMs);
       if (first.readable && first.snapshots.length > 0) return first;
-      if (first.readable && lastSuccessStartedMs !== null && nowMs - lastSuccessStartedMs <= MISS_COALESCE_WINDOW_MS) return first;
+      const answeredBy = missAnsweredBy.get(identity);
+      if (first.readable && answeredBy !== undefined && answeredBy === lastSuccessStartedMs && nowMs - answeredBy <= MISS_COALESCE_WINDOW_MS) return first;
       let deadline: NodeJS.Timeout | undefined;
       await Promise.race([
         refresh(),
@@ -247,7 +251,12 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
         }),
       ]);
       clearTimeout(deadline);
-      return lookup(identity, Math.max(nowMs, now()));
+      const answer = lookup(identity, Math.max(nowMs, now()));
+      if (answer.readable && lastSuccessStartedMs !== null) {
+        for (const [key, startedMs] of missAnsweredBy) if (now() - startedMs > MISS_COALESCE_WINDOW_MS) missAnsweredBy.delete(key);
+        missAnsweredBy.set(identity, lastSuccessStartedMs);
+      }
+      return answer;
     },
 
     health() {
