@@ -19,7 +19,8 @@ import {
   type KubeObjects,
 } from "../../../webhook/kube/kube-objects.ts";
 import { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID } from "../../../webhook/domain/wire-names.ts";
-import { countingMetrics, evaluate, failingObjects, pvcObject, recordingLog, startEnvironment, waitFor, type Environment } from "./support.ts";
+import { countingMetrics, evaluate, failingObjects, pvcObject, recordingLog, startEnvironment, SOURCE_DATA, waitFor, type Environment } from "./support.ts";
+import { backupTargetOf, desiredSecret } from "../../../webhook/domain/desired-resources.ts";
 
 // The reconciler and the sweeper against a real kube-apiserver. Time is a clock the test moves,
 // so a two-minute first-backup delay and a ten-minute grace period take no wall time; the API
@@ -261,12 +262,14 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
     it("trips the breaker above max(10, 20%) and releases it on acknowledgement", async () => {
       const namespace = await createNamespace(env.cluster);
       const generator = createAdmissionGenerator({ objects: env.kube.objects, policy, log, metrics });
-      // Secret and RD of PVCs that never exist: orphans from the start.
+      // Secret and RD of PVCs that never exist: orphans from the start. Admission writes the RD;
+      // the Secret is written as the reconciler would have for a PVC that existed for a while.
       const orphanSets = async (prefix: string, count: number) => {
         for (let index = 0; index < count; index++) {
           const pvc = pvcObject(namespace, `${prefix}-${index}`);
           const result = await generator.generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(5_000));
           assert.equal(result.ok, true);
+          await env.kube.objects.create(desiredSecret(backupTargetOf(pvc, `${prefix}-${index}`, namespace), SOURCE_DATA) as unknown as KubeObject);
         }
       };
       const sweeper = sweeperFor();
