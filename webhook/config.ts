@@ -125,6 +125,10 @@ const policyFileSchema = z
         interval: duration.prefault("1m"),
         leaseDuration: duration.prefault("15s"),
         adoptKyverno: z.boolean().default(false),
+        // Writes in flight during a pass. The first pass over an existing cluster creates two
+        // objects per protected PVC; the API server, not this client, is the limit, and its
+        // priority and fairness keeps user requests ahead of a burst from one controller.
+        writeConcurrency: z.number().int().min(1).max(200).default(32),
       })
       .strict()
       .prefault({}),
@@ -186,7 +190,7 @@ export type Config = {
   catalog: { refreshIntervalMs: number; freshnessBoundMs: number; missRefreshTimeoutMs: number };
   admission: { deadlineMs: number; webhookTimeoutSeconds: number; maxBodyBytes: number };
   kubernetes: { mode: "in-cluster" | "kubeconfig" | "off"; kubeconfigPath?: string };
-  reconcile: { intervalMs: number; leaseDurationMs: number; adoptKyverno: boolean };
+  reconcile: { intervalMs: number; leaseDurationMs: number; adoptKyverno: boolean; writeConcurrency: number };
   sweep: { schedule: string; gracePeriodMs: number; dryRun: boolean };
   readApi: { audience: string; allowedServiceAccounts: string[] };
   /**
@@ -305,6 +309,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
             intervalMs: file.reconcile.interval,
             leaseDurationMs: file.reconcile.leaseDuration,
             adoptKyverno: file.reconcile.adoptKyverno,
+            writeConcurrency: file.reconcile.writeConcurrency,
           },
           sweep: { schedule: file.sweep.schedule, gracePeriodMs: file.sweep.gracePeriod, dryRun: file.sweep.dryRun },
           readApi: { audience: file.readApi.audience, allowedServiceAccounts: file.readApi.allowedServiceAccounts },

@@ -127,6 +127,7 @@ function createKubernetesParts(config: Config, log: Logger, metrics: Metrics, on
     sweepDryRun: config.sweep.dryRun,
     adoptKyverno: config.reconcile.adoptKyverno,
     policySupport: volSync.support,
+    writeConcurrency: config.reconcile.writeConcurrency,
     onReconciled: (report) => {
       if (report.outcome !== "error") onInventory(report.inventory);
     },

@@ -16,7 +16,10 @@ import { createSweeper } from "../../webhook/reconciler/sweeper.ts";
 import { createNoopReconcilerMetrics, type Log } from "../../webhook/reconciler/reconciler-metrics.ts";
 import { forEachConcurrently } from "../../webhook/reconciler/bounded-concurrency.ts";
 
-const { values } = parseArgs({ options: { sizes: { type: "string", default: "100,1000" }, "page-size": { type: "string", default: "500" } } });
+const { values } = parseArgs({
+  options: { sizes: { type: "string", default: "100,1000" }, "page-size": { type: "string", default: "500" }, "write-concurrency": { type: "string" } },
+});
+const writeConcurrency = values["write-concurrency"] === undefined ? undefined : Number(values["write-concurrency"]);
 const sizes = values.sizes.split(",").map(Number);
 const pageSize = Number(values["page-size"]);
 
@@ -40,7 +43,7 @@ try {
   await kube.objects.create({ apiVersion: "v1", kind: "Secret", metadata: { name: "kopia-credentials", namespace: system }, data: { KOPIA_PASSWORD: "cA==", KOPIA_REPOSITORY: "cg==" } });
   const policy = { ...DEFAULT_POLICY, firstBackupDelayMs: 0, sourceSecret: { namespace: system, name: "kopia-credentials" }, excludedNamespaces: [system] };
   const metrics = createNoopReconcilerMetrics();
-  const reconciler = createReconciler({ objects: kube.objects, policy, log, metrics, pageSize });
+  const reconciler = createReconciler({ objects: kube.objects, policy, log, metrics, pageSize, ...(writeConcurrency === undefined ? {} : { writeConcurrency }) });
   const sweeper = createSweeper({ objects: kube.objects, policy, log, metrics, namespace: system, gracePeriodMs: 0, pageSize });
   const namespace = await createNamespace(cluster);
 
@@ -55,7 +58,7 @@ try {
   }
 
   let existing = 0;
-  console.log(`page size ${pageSize}; kube-apiserver ${cluster.server}`);
+  console.log(`page size ${pageSize}; write concurrency ${writeConcurrency ?? "default"}; kube-apiserver ${cluster.server}`);
   for (const size of sizes) {
     const names = Array.from({ length: size - existing }, (_, index) => `data-${existing + index}`);
     await forEachConcurrently(names, 16, async (name) => {

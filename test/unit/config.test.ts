@@ -61,7 +61,7 @@ test("with no policy file the rest of the configuration has its documented defau
     catalog: { refreshIntervalMs: 60_000, freshnessBoundMs: 600_000, missRefreshTimeoutMs: 1_500 },
     admission: { deadlineMs: 4_000, webhookTimeoutSeconds: 10, maxBodyBytes: 7 * 1024 * 1024 },
     kubernetes: { mode: "in-cluster" },
-    reconcile: { intervalMs: 60_000, leaseDurationMs: 15_000, adoptKyverno: false },
+    reconcile: { intervalMs: 60_000, leaseDurationMs: 15_000, adoptKyverno: false, writeConcurrency: 32 },
     sweep: { schedule: "*/15 * * * *", gracePeriodMs: 3_600_000, dryRun: false },
     readApi: { audience: "pvc-guardian", allowedServiceAccounts: [] },
     shutdown: { drainDelayMs: 5_000, drainTimeoutMs: 10_000 },
@@ -132,7 +132,7 @@ test("a full policy file is read into the configuration, with defaults filling t
   assert.deepEqual(config.repository, { path: "/repository", passwordFile: "/secrets/kopia-password" });
   assert.deepEqual(config.admission, { deadlineMs: 3_000, webhookTimeoutSeconds: 8, maxBodyBytes: 7 * 1024 * 1024 });
   assert.deepEqual(config.catalog, { refreshIntervalMs: 30_000, freshnessBoundMs: 300_000, missRefreshTimeoutMs: 1_000 });
-  assert.deepEqual(config.reconcile, { intervalMs: 120_000, leaseDurationMs: 20_000, adoptKyverno: true });
+  assert.deepEqual(config.reconcile, { intervalMs: 120_000, leaseDurationMs: 20_000, adoptKyverno: true, writeConcurrency: 32 });
   assert.deepEqual(config.sweep, { schedule: "*/30 * * * *", gracePeriodMs: 7_200_000, dryRun: true });
   assert.deepEqual(config.readApi, { audience: "guardian", allowedServiceAccounts: ["system:serviceaccount:monitoring:grafana"] });
 });

@@ -43,6 +43,7 @@ export type BackgroundControllerOptions = {
   adoptKyverno?: boolean;
   policySupport?: () => PolicySupport;
   pageSize?: number;
+  writeConcurrency?: number;
   /** Called after each reconcile pass this replica runs as leader. */
   onReconciled?: (report: ReconcileReport) => void;
 };
@@ -70,6 +71,7 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
     ...(options.events ? { events: options.events } : {}),
     adoptKyverno: options.adoptKyverno ?? false,
     ...(options.policySupport ? { policySupport: options.policySupport } : {}),
+    ...(options.writeConcurrency ? { writeConcurrency: options.writeConcurrency } : {}),
     ...(options.pageSize ? { pageSize: options.pageSize } : {}),
   });
   const sweeper = createSweeper({
