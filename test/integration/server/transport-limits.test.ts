@@ -128,7 +128,13 @@ test('answers a deeply nested body and oversized bodies with AdmissionReviews, a
   // The reported attack: 4.77 MiB of nested arrays, declared and chunked.
   const huge = '['.repeat(2_500_000) + ']'.repeat(2_500_000);
   for (const isChunked of [false, true]) {
-    const answer = await postJson(s, '/mutate-v1-pvc', huge, isChunked);
+    const answer = await postJson(s, '/mutate-v1-pvc', huge, isChunked).catch((error: NodeJS.ErrnoException) => {
+      // The 413 goes out once the headers are read and the connection closes after it; a client
+      // still sending may see the close first. Either way the body was refused unread.
+      assert.match(error.code ?? '', /^(EPIPE|ECONNRESET)$/);
+      return undefined;
+    });
+    if (answer === undefined) continue;
     assert.equal(answer.status, 200);
     assert.equal(parseReview(answer.text).response.status?.code, 413, `chunked: ${isChunked}`);
     assert.equal(answer.headers['connection'], 'close');
@@ -155,8 +161,11 @@ test('refuses labels and annotations beyond Kubernetes limits before the handler
   const s = await startServer(t, { handlers: { mutate: spy, validate: spy } });
 
   // The reported 530k-label PVC (6.4 MiB) is over the body limit.
-  const huge = await postJson(s, '/mutate-v1-pvc', reviewWithLabels('huge', manyLabels(530_000)));
-  assert.equal(parseReview(huge.text).response.status?.code, 413);
+  const huge = await postJson(s, '/mutate-v1-pvc', reviewWithLabels('huge', manyLabels(530_000))).catch((error: NodeJS.ErrnoException) => {
+    assert.match(error.code ?? '', /^(EPIPE|ECONNRESET)$/, 'refused unread, the connection closed');
+    return undefined;
+  });
+  if (huge !== undefined) assert.equal(parseReview(huge.text).response.status?.code, 413);
 
   const tooMany = parseReview((await postJson(s, '/mutate-v1-pvc', reviewWithLabels('many', manyLabels(2_000)))).text);
   assert.deepEqual({ uid: tooMany.response.uid, allowed: tooMany.response.allowed, code: tooMany.response.status?.code }, { uid: 'many', allowed: false, code: 400 });
