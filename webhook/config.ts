@@ -3,6 +3,8 @@ import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { checkScheduleTemplate } from "./domain/backup-schedule.ts";
 import { DEFAULT_POLICY, DEFAULT_RETENTION, type Policy } from "./domain/policy.ts";
+import { defaultAdmissionLimits } from "./server/admission-routes.ts";
+import { defaultTransportLimits } from "./server/https-listener.ts";
 
 // The one reader of process.env and the policy file. Everything is validated together so a bad
 // start lists every problem at once, not the first one per restart.
@@ -136,6 +138,36 @@ const policyFileSchema = z
       .object({ schedule: schedule.prefault("*/15 * * * *"), gracePeriod: duration.prefault("1h"), dryRun: z.boolean().default(false) })
       .strict()
       .prefault({}),
+    // Bounds on what one caller can make the server hold or do; every pod can reach the webhook
+    // port, so these are what an attacker inside the cluster meets. The defaults:
+    // - maxBodyBytes 3 MiB: the API server itself refuses request bodies over 3 MiB (its
+    //   --max-request-body-bytes default) and etcd stores objects up to 1.5 MiB. A CREATE review
+    //   carries the object once (oldObject is null) plus about 2 KiB of request fields, so every
+    //   PVC the API server could accept and store fits twice over; a bigger body is not a review
+    //   of a real PVC.
+    // - maxInFlightBodyBytes 16 MiB: about five largest bodies at once. A body held costs 4-5x its
+    //   size (chunks, decoded text, parsed object), so at most ~80 MB of the 192 MB heap.
+    // - maxConcurrentReviews 32: above the API servers' bursts (one connection per call in flight);
+    //   the 33rd review is answered at once instead of queued.
+    // - handshakeTimeout 5s, headersTimeout 5s, requestTimeout 10s: the API server sends a review
+    //   in one write right after connecting; these only cut clients that trickle.
+    // - keepAliveTimeout 120s: above the API server's 90 s idle timeout, so the client closes idle
+    //   connections first (see guardian-server.ts).
+    // - maxConnections 256: a few API servers' pools and the probes, with room; each idle TLS
+    //   connection costs tens of KiB.
+    server: z
+      .object({
+        maxBodyBytes: z.number().int().min(64 * 1024).max(64 * 1024 * 1024).default(defaultAdmissionLimits.maxBodyBytes),
+        maxInFlightBodyBytes: z.number().int().min(64 * 1024).default(defaultAdmissionLimits.maxInFlightBodyBytes),
+        maxConcurrentReviews: z.number().int().min(1).max(10_000).default(defaultAdmissionLimits.maxConcurrentReviews),
+        handshakeTimeout: duration.prefault(`${defaultTransportLimits.handshakeTimeoutMs}ms`),
+        headersTimeout: duration.prefault(`${defaultTransportLimits.headersTimeoutMs}ms`),
+        requestTimeout: duration.prefault(`${defaultTransportLimits.requestTimeoutMs}ms`),
+        keepAliveTimeout: duration.prefault(`${defaultTransportLimits.keepAliveTimeoutMs}ms`),
+        maxConnections: z.number().int().min(1).max(100_000).default(defaultTransportLimits.maxConnections),
+      })
+      .strict()
+      .prefault({}),
     readApi: z
       .object({
         audience: z.string().min(1).default("pvc-guardian"),
@@ -154,6 +186,12 @@ const policyFileSchema = z
         message: `must be below the webhook timeout (${file.admission.webhookTimeoutSeconds}s), so pvc-guardian answers before the API server gives up`,
       });
     }
+    if (file.server.maxInFlightBodyBytes < file.server.maxBodyBytes) {
+      ctx.addIssue({ code: "custom", path: ["server", "maxInFlightBodyBytes"], message: "must be at least server.maxBodyBytes, or the largest allowed review could never be read" });
+    }
+    if (file.server.headersTimeout > file.server.requestTimeout) {
+      ctx.addIssue({ code: "custom", path: ["server", "headersTimeout"], message: "must not be longer than server.requestTimeout (the headers are part of the request)" });
+    }
     if (file.catalog.missRefreshTimeout >= file.admission.deadline) {
       ctx.addIssue({ code: "custom", path: ["catalog", "missRefreshTimeout"], message: "must be below admission.deadline" });
     }
@@ -170,6 +208,8 @@ const envSchema = z.object({
   PVC_GUARDIAN_TLS_KEY_FILE: z.string().min(1).default("/etc/pvc-guardian/tls/tls.key"),
   PVC_GUARDIAN_LISTEN_HOST: z.string().min(1).default("0.0.0.0"),
   PVC_GUARDIAN_PORT: z.coerce.number().int().min(0).max(65535).default(8443),
+  PVC_GUARDIAN_OPS_PORT: z.coerce.number().int().min(0).max(65535).default(9090),
+  PVC_GUARDIAN_CLIENT_CA_FILE: z.string().min(1).optional(),
   PVC_GUARDIAN_NAMESPACE: kubeName.default("pvc-guardian"),
   PVC_GUARDIAN_POD_NAME: z.string().min(1).optional(),
   PVC_GUARDIAN_REPOSITORY_PATH: z.string().min(1).optional(),
@@ -181,14 +221,29 @@ const envSchema = z.object({
 
 export type Config = {
   policy: Policy;
-  listen: { host: string; port: number };
-  tls: { certFile: string; keyFile: string; reloadIntervalMs: number };
+  /**
+   * port: the webhook's HTTPS listener (admission, /healthz, terse /readyz, read API).
+   * opsPort: plain HTTP for /metrics and the detailed /readyz, which name PVCs and the repository.
+   */
+  listen: { host: string; port: number; opsPort: number };
+  /**
+   * clientCaFile: when set, the admission routes answer only callers presenting a client
+   * certificate signed by this CA (the API server, configured with a kubeConfigFile).
+   */
+  tls: { certFile: string; keyFile: string; reloadIntervalMs: number; clientCaFile?: string };
   /** The namespace pvc-guardian runs in: its Leases live there and its PVCs are never ours. */
   namespace: string;
   podName: string;
   repository?: { path: string; passwordFile: string };
   catalog: { refreshIntervalMs: number; freshnessBoundMs: number; missRefreshTimeoutMs: number };
-  admission: { deadlineMs: number; webhookTimeoutSeconds: number; maxBodyBytes: number };
+  admission: {
+    deadlineMs: number;
+    webhookTimeoutSeconds: number;
+    maxBodyBytes: number;
+    maxInFlightBodyBytes: number;
+    maxConcurrentReviews: number;
+  };
+  transport: { handshakeTimeoutMs: number; headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number };
   kubernetes: { mode: "in-cluster" | "kubeconfig" | "off"; kubeconfigPath?: string };
   reconcile: { intervalMs: number; leaseDurationMs: number; adoptKyverno: boolean; writeConcurrency: number };
   sweep: { schedule: string; gracePeriodMs: number; dryRun: boolean };
@@ -203,9 +258,6 @@ export type Config = {
 };
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
-
-/** The Kubernetes API server's own limit on an admission request, plus headroom. */
-const MAX_ADMISSION_BODY_BYTES = 7 * 1024 * 1024;
 
 function formatIssues(source: string, issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((issue) => {
@@ -286,8 +338,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
         ok: true,
         config: {
           policy,
-          listen: { host: e.PVC_GUARDIAN_LISTEN_HOST, port: e.PVC_GUARDIAN_PORT },
-          tls: { certFile: e.PVC_GUARDIAN_TLS_CERT_FILE, keyFile: e.PVC_GUARDIAN_TLS_KEY_FILE, reloadIntervalMs: 10_000 },
+          listen: { host: e.PVC_GUARDIAN_LISTEN_HOST, port: e.PVC_GUARDIAN_PORT, opsPort: e.PVC_GUARDIAN_OPS_PORT },
+          tls: {
+            certFile: e.PVC_GUARDIAN_TLS_CERT_FILE,
+            keyFile: e.PVC_GUARDIAN_TLS_KEY_FILE,
+            reloadIntervalMs: 10_000,
+            ...(e.PVC_GUARDIAN_CLIENT_CA_FILE ? { clientCaFile: e.PVC_GUARDIAN_CLIENT_CA_FILE } : {}),
+          },
           namespace: e.PVC_GUARDIAN_NAMESPACE,
           podName: e.PVC_GUARDIAN_POD_NAME ?? `pvc-guardian-${process.pid}`,
           ...(repositoryPath && passwordFile ? { repository: { path: repositoryPath, passwordFile } } : {}),
@@ -299,7 +356,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
           admission: {
             deadlineMs: file.admission.deadline,
             webhookTimeoutSeconds: file.admission.webhookTimeoutSeconds,
-            maxBodyBytes: MAX_ADMISSION_BODY_BYTES,
+            maxBodyBytes: file.server.maxBodyBytes,
+            maxInFlightBodyBytes: file.server.maxInFlightBodyBytes,
+            maxConcurrentReviews: file.server.maxConcurrentReviews,
+          },
+          transport: {
+            handshakeTimeoutMs: file.server.handshakeTimeout,
+            headersTimeoutMs: file.server.headersTimeout,
+            requestTimeoutMs: file.server.requestTimeout,
+            keepAliveTimeoutMs: file.server.keepAliveTimeout,
+            maxConnections: file.server.maxConnections,
           },
           kubernetes: {
             mode: e.PVC_GUARDIAN_KUBERNETES,

@@ -29,6 +29,7 @@ import type { ProtectedPvc } from "./reconciler/reconcile-plan.ts";
 
 export type RunningGuardian = {
   port: number;
+  opsPort: number;
   stop(): Promise<void>;
 };
 
@@ -185,6 +186,7 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
         catalog,
         audit: createClusterAuditSource(kubernetes.clients.objects),
         policy: config.policy,
+        log,
       })
     : undefined;
 
@@ -192,23 +194,29 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
     tls: { certPath: config.tls.certFile, keyPath: config.tls.keyFile, pollIntervalMs: config.tls.reloadIntervalMs },
     host: config.listen.host,
     port: config.listen.port,
+    opsPort: config.listen.opsPort,
+    ...(config.tls.clientCaFile !== undefined ? { clientCaPath: config.tls.clientCaFile } : {}),
     handlers,
     readiness,
     metrics,
     log,
     maxBodyBytes: config.admission.maxBodyBytes,
+    maxInFlightBodyBytes: config.admission.maxInFlightBodyBytes,
+    maxConcurrentReviews: config.admission.maxConcurrentReviews,
+    transport: config.transport,
     // The route's own deadline is the last resort behind the handlers' internal one.
     deadlineMs: config.admission.deadlineMs + 1_000,
     drainDelayMs: config.shutdown.drainDelayMs,
     drainTimeoutMs: config.shutdown.drainTimeoutMs,
     ...(readApi ? { extraRoutes: [readApi] } : {}),
   });
-  const { port } = await server.start();
+  const { port, opsPort } = await server.start();
   kubernetes?.controllers.start();
-  log.info({ port, host: config.listen.host, repository: config.repository?.path ?? null, dormant: config.policy.dormant }, "pvc-guardian serving");
+  log.info({ port, opsPort, host: config.listen.host, repository: config.repository?.path ?? null, dormant: config.policy.dormant }, "pvc-guardian serving");
 
   return {
     port,
+    opsPort,
     async stop() {
       await server.stop();
       await kubernetes?.controllers.stop();

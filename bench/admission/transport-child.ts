@@ -22,6 +22,7 @@ const server = createGuardianServer({
   tls: { certPath: process.env['BENCH_TLS_CERT_FILE'] ?? '', keyPath: process.env['BENCH_TLS_KEY_FILE'] ?? '', pollIntervalMs: 10_000 },
   host: '127.0.0.1',
   port: 0,
+  opsPort: 0,
   handlers: { mutate: answer, validate: answer },
   readiness: createReadiness(),
   metrics: createMetrics(),

@@ -55,11 +55,12 @@ test("with no policy file the rest of the configuration has its documented defau
   const { policy, podName, ...rest } = config;
   assert.match(podName, /^pvc-guardian-\d+$/);
   assert.deepEqual(rest, {
-    listen: { host: "0.0.0.0", port: 8443 },
+    listen: { host: "0.0.0.0", port: 8443, opsPort: 9090 },
     tls: { certFile: "/etc/pvc-guardian/tls/tls.crt", keyFile: "/etc/pvc-guardian/tls/tls.key", reloadIntervalMs: 10_000 },
     namespace: "pvc-guardian",
     catalog: { refreshIntervalMs: 60_000, freshnessBoundMs: 600_000, missRefreshTimeoutMs: 1_500 },
-    admission: { deadlineMs: 4_000, webhookTimeoutSeconds: 10, maxBodyBytes: 7 * 1024 * 1024 },
+    admission: { deadlineMs: 4_000, webhookTimeoutSeconds: 10, maxBodyBytes: 3 * 1024 * 1024, maxInFlightBodyBytes: 16 * 1024 * 1024, maxConcurrentReviews: 32 },
+    transport: { handshakeTimeoutMs: 5_000, headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 120_000, maxConnections: 256 },
     kubernetes: { mode: "in-cluster" },
     reconcile: { intervalMs: 60_000, leaseDurationMs: 15_000, adoptKyverno: false, writeConcurrency: 32 },
     sweep: { schedule: "*/15 * * * *", gracePeriodMs: 3_600_000, dryRun: false },
@@ -130,7 +131,7 @@ test("a full policy file is read into the configuration, with defaults filling t
     dormant: true,
   });
   assert.deepEqual(config.repository, { path: "/repository", passwordFile: "/secrets/kopia-password" });
-  assert.deepEqual(config.admission, { deadlineMs: 3_000, webhookTimeoutSeconds: 8, maxBodyBytes: 7 * 1024 * 1024 });
+  assert.deepEqual(config.admission, { deadlineMs: 3_000, webhookTimeoutSeconds: 8, maxBodyBytes: 3 * 1024 * 1024, maxInFlightBodyBytes: 16 * 1024 * 1024, maxConcurrentReviews: 32 });
   assert.deepEqual(config.catalog, { refreshIntervalMs: 30_000, freshnessBoundMs: 300_000, missRefreshTimeoutMs: 1_000 });
   assert.deepEqual(config.reconcile, { intervalMs: 120_000, leaseDurationMs: 20_000, adoptKyverno: true, writeConcurrency: 32 });
   assert.deepEqual(config.sweep, { schedule: "*/30 * * * *", gracePeriodMs: 7_200_000, dryRun: true });
@@ -163,7 +164,7 @@ test("the environment overrides listen address, TLS files, repository, Kubernete
       read,
     ),
   );
-  assert.deepEqual(config.listen, { host: "127.0.0.1", port: 9443 });
+  assert.deepEqual(config.listen, { host: "127.0.0.1", port: 9443, opsPort: 9090 });
   assert.deepEqual(config.tls, { certFile: "/certs/tls.crt", keyFile: "/certs/tls.key", reloadIntervalMs: 10_000 });
   assert.equal(config.podName, "pvc-guardian-7d9f-abcde");
   assert.deepEqual(config.repository, { path: "/from-env", passwordFile: "/env-password" });
@@ -376,4 +377,21 @@ test("treats an empty environment variable as unset, never as port 0", () => {
   assert.ok(result.ok);
   assert.equal(result.config.listen.port, 8443);
   assert.equal(result.config.repository, undefined);
+});
+
+test("the server section bounds bodies, reviews in progress and connections, and checks they fit together", () => {
+  const { read } = files({
+    "/p.yaml": "server: { maxBodyBytes: 1048576, maxInFlightBodyBytes: 4194304, maxConcurrentReviews: 8, headersTimeout: 2s, requestTimeout: 4s, handshakeTimeout: 1s, keepAliveTimeout: 95s, maxConnections: 64 }\n",
+    "/bad.yaml": "server: { maxBodyBytes: 4194304, maxInFlightBodyBytes: 1048576, headersTimeout: 20s, requestTimeout: 10s }\n",
+  });
+  const config = loaded(loadConfig({ PVC_GUARDIAN_POLICY_FILE: "/p.yaml", PVC_GUARDIAN_OPS_PORT: "9191", PVC_GUARDIAN_CLIENT_CA_FILE: "/etc/apiserver-ca/ca.crt" }, read));
+  assert.deepEqual(config.admission, { deadlineMs: 4_000, webhookTimeoutSeconds: 10, maxBodyBytes: 1_048_576, maxInFlightBodyBytes: 4_194_304, maxConcurrentReviews: 8 });
+  assert.deepEqual(config.transport, { handshakeTimeoutMs: 1_000, headersTimeoutMs: 2_000, requestTimeoutMs: 4_000, keepAliveTimeoutMs: 95_000, maxConnections: 64 });
+  assert.equal(config.listen.opsPort, 9191);
+  assert.equal(config.tls.clientCaFile, "/etc/apiserver-ca/ca.crt");
+  const bad = loadConfig({ PVC_GUARDIAN_POLICY_FILE: "/bad.yaml" }, read);
+  assert.equal(bad.ok, false);
+  const problems = bad.ok ? [] : bad.problems.join("\n");
+  assert.match(String(problems), /server\.maxInFlightBodyBytes: must be at least server\.maxBodyBytes/);
+  assert.match(String(problems), /server\.headersTimeout: must not be longer than server\.requestTimeout/);
 });

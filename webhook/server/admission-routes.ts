@@ -6,6 +6,8 @@
 
 import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import {
   allowed,
   denied,
@@ -14,21 +16,49 @@ import {
   type ReviewHandler,
   type ReviewOutcome,
 } from '../admission/admission-review.ts';
+import { checkMetadataBounds } from '../admission/metadata-bounds.ts';
+import { createAdmissionGate, type AdmissionGate, type AdmissionTicket } from './admission-gate.ts';
+import { installErrorAnswers } from './app-errors.ts';
+import { checkJsonShape, type JsonShapeLimits } from './json-shape.ts';
 import type { Logger } from './logger.ts';
 import type { AdmissionMetrics, AdmissionOutcome, AdmissionWebhook } from './metrics.ts';
 
 export const mutatePath = '/mutate-v1-pvc';
 export const validatePath = '/validate-v1-pvc';
 
-/** What the route answers when its handler throws or misses the deadline. */
+/** What the route answers when its handler throws, misses the deadline, or the server sheds load. */
 export type HandlerErrorPolicy = 'deny' | 'allow';
+
+/**
+ * Limits that bound the work of one review and of all reviews together. The defaults are what
+ * config.ts uses; each is explained there.
+ */
+export const defaultAdmissionLimits = {
+  /** The API server's own limit on a request body (3 MiB); see config.ts for the derivation. */
+  maxBodyBytes: 3 * 1024 * 1024,
+  maxInFlightBodyBytes: 16 * 1024 * 1024,
+  maxConcurrentReviews: 32,
+  maxJsonDepth: 64,
+  maxJsonValues: 100_000,
+} as const;
 
 export type AdmissionRoutesDeps = {
   mutate: ReviewHandler;
   validate: ReviewHandler;
   maxBodyBytes: number;
+  /** Body bytes all reviews in progress may hold together, from first byte read to answer. */
+  maxInFlightBodyBytes?: number;
+  /** Reviews in progress at once; one more is answered at once with 429 (see HandlerErrorPolicy). */
+  maxConcurrentReviews?: number;
+  jsonShape?: JsonShapeLimits;
   /** Abandon the handler after this long and answer with the route's error policy. */
   deadlineMs?: number;
+  /**
+   * Only callers whose TLS client certificate the listener verified may post reviews (the API
+   * server, when it is configured to present one). Others get a 403 review without their body
+   * being read.
+   */
+  requireClientCertificate?: boolean;
   log: Logger;
   metrics: AdmissionMetrics;
 };
@@ -38,25 +68,65 @@ export type AdmissionRoute = {
   handler: ReviewHandler;
   onHandlerError: HandlerErrorPolicy;
   maxBodyBytes: number;
+  gate: AdmissionGate;
+  jsonShape: JsonShapeLimits;
   deadlineMs?: number;
+  requireClientCertificate: boolean;
   log: Logger;
   metrics: AdmissionMetrics;
+  rememberUid?: (request: Request, uid: string) => void;
 };
 
 export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono {
-  const shared = { maxBodyBytes: deps.maxBodyBytes, deadlineMs: deps.deadlineMs, log: deps.log, metrics: deps.metrics };
+  const gate = createAdmissionGate({
+    maxConcurrentReviews: deps.maxConcurrentReviews ?? defaultAdmissionLimits.maxConcurrentReviews,
+    // Never below one whole body, or the largest allowed review could never be read.
+    maxInFlightBodyBytes: Math.max(deps.maxInFlightBodyBytes ?? defaultAdmissionLimits.maxInFlightBodyBytes, deps.maxBodyBytes),
+  });
+  const shared = {
+    maxBodyBytes: deps.maxBodyBytes,
+    gate,
+    jsonShape: deps.jsonShape ?? { maxDepth: defaultAdmissionLimits.maxJsonDepth, maxValues: defaultAdmissionLimits.maxJsonValues },
+    deadlineMs: deps.deadlineMs,
+    requireClientCertificate: deps.requireClientCertificate ?? false,
+    log: deps.log,
+    metrics: deps.metrics,
+    // The uid of each review being answered, for the error answer below.
+    rememberUid: (request: Request, uid: string) => reviewUids.set(request, uid),
+  };
+  const reviewUids = new WeakMap<Request, string>();
   const app = new Hono();
   // The mutator fails open: without it a PVC is only created empty, and the validator still gates.
   app.post(mutatePath, createAdmissionHandler({ ...shared, webhook: 'mutate', handler: deps.mutate, onHandlerError: 'allow' }));
   // The validator is the fail-closed gate.
   app.post(validatePath, createAdmissionHandler({ ...shared, webhook: 'validate', handler: deps.validate, onHandlerError: 'deny' }));
+  // Only reached when the handler's own catch failed (answering itself threw). With a uid the
+  // review gets the route's error policy; without one, there is nothing to decide on.
+  installErrorAnswers(app, deps.log, (error, c) => {
+    const uid = reviewUids.get(c.req.raw) ?? '';
+    c.header('Connection', 'close');
+    if (uid === '') return c.json(rejectMalformedReview(400, 'The admission request could not be read.'), 200);
+    const policy: HandlerErrorPolicy = c.req.path === mutatePath ? 'allow' : 'deny';
+    return c.json(fallbackReview(policy, uid, 'HandlerError', error), 200);
+  });
   return app;
 }
 
 /** Why the route itself produced the answer; logged as `reason` and counted as outcome `error`. */
-type RouteFailure = 'UnsupportedContentType' | 'MalformedBody' | 'BodyTooLarge' | 'HandlerError' | 'DeadlineExceeded';
+type RouteFailure =
+  | 'UnsupportedContentType'
+  | 'MalformedBody'
+  | 'BodyTooLarge'
+  | 'BodyTooComplex'
+  | 'MetadataTooLarge'
+  | 'TooManyReviews'
+  | 'ClientCertificateRequired'
+  | 'HandlerError'
+  | 'DeadlineExceeded';
 
-type BodyResult = { ok: true; value: unknown } | { ok: false; code: 400 | 413; reason: RouteFailure; message: string };
+type BodyFailure = { ok: false; code: 400 | 413 | 429; reason: RouteFailure; message: string };
+type BodyResult = { ok: true; value: unknown } | BodyFailure;
+type BytesResult = { ok: true; bytes: Buffer } | BodyFailure;
 
 const neverAborted = new AbortController().signal;
 const textDecoder = new TextDecoder();
@@ -64,7 +134,7 @@ const textDecoder = new TextDecoder();
 export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => Promise<Response> {
   const { webhook, handler, maxBodyBytes, deadlineMs, log, metrics } = route;
 
-  function finish(c: Context, startedMs: number, outcome: ReviewOutcome, failure: RouteFailure | undefined): Response {
+  function finish(c: Context, startedMs: number, outcome: ReviewOutcome, failure: RouteFailure | undefined, isBodyUnread = false): Response {
     const durationMs = performance.now() - startedMs;
     const response = outcome.review.response;
     const isPatched = response.allowed && response.patch !== undefined;
@@ -89,77 +159,168 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
     } catch {
       // Nothing better to do with a failing reporter than to keep answering.
     }
-    if (failure === 'BodyTooLarge') {
-      // The rest of the oversized body is still on the wire; do not reuse this connection for
-      // another review.
+    if (isBodyUnread) {
+      // The rest of the body is still on the wire; do not reuse this connection for another
+      // review.
       c.header('Connection', 'close');
     }
     return c.json(outcome.review, 200);
+  }
+
+  function refuse(c: Context, startedMs: number, failure: BodyFailure): Response {
+    const review = failure.code === 429 ? shedReview(route.onHandlerError, failure.message) : rejectMalformedReview(failure.code, failure.message);
+    // Anything but a body that was read whole and found wanting leaves bytes on the wire.
+    const isBodyUnread = failure.reason === 'BodyTooLarge' || failure.reason === 'TooManyReviews' || failure.reason === 'ClientCertificateRequired';
+    return finish(c, startedMs, { review, reason: failure.reason }, failure.reason, isBodyUnread);
   }
 
   return async function answerAdmission(c: Context): Promise<Response> {
     const startedMs = performance.now();
     // On Node the parsed header object is already there; building a fetch Headers from it for two
     // lookups would be the costliest part of reading the request. app.request() has no bindings.
-    const nodeHeaders = (c.env as Partial<HttpBindings> | undefined)?.incoming?.headers;
+    const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+    const nodeHeaders = incoming?.headers;
+    if (route.requireClientCertificate && (incoming?.socket as TLSSocket | undefined)?.authorized !== true) {
+      const message = 'Only the Kubernetes API server may send admission reviews here: the request came without a client certificate signed by the configured CA.';
+      const review = denied('', message, [], 403);
+      return finish(c, startedMs, { review, reason: 'ClientCertificateRequired' }, 'ClientCertificateRequired', true);
+    }
     const contentType = nodeHeaders !== undefined ? nodeHeaders['content-type'] : c.req.header('content-type');
     if (!isJsonContentType(contentType)) {
       const message = `The admission request must have content type application/json, not ${contentType === undefined ? 'none' : JSON.stringify(contentType)}.`;
       return finish(c, startedMs, { review: rejectMalformedReview(400, message), reason: 'UnsupportedContentType' }, 'UnsupportedContentType');
     }
-    const declaredLength = nodeHeaders !== undefined ? nodeHeaders['content-length'] : c.req.header('content-length');
-    const body = await readJsonBody(c.req.raw, declaredLength, maxBodyBytes);
-    if (!body.ok) return finish(c, startedMs, { review: rejectMalformedReview(body.code, body.message), reason: body.reason }, body.reason);
-
-    let outcome: ReviewOutcome;
-    try {
-      outcome = deadlineMs === undefined ? await handler(body.value, neverAborted) : await runWithDeadline(handler, body.value, deadlineMs);
-      if (!isReviewOutcome(outcome)) throw new Error('handler returned something that is not an AdmissionReview');
-    } catch (error) {
-      const failure: RouteFailure = error instanceof DeadlineExceededError ? 'DeadlineExceeded' : 'HandlerError';
-      if (failure === 'HandlerError') {
-        try {
-          log.error({ webhook, err: error }, 'admission handler failed');
-        } catch {
-          // As in finish(): the answer matters more than the log line.
-        }
-      }
-      const review = fallbackReview(route.onHandlerError, body.value, failure, error);
-      return finish(c, startedMs, { review, operation: operationOf(body.value), reason: failure }, failure);
+    const ticket = route.gate.tryEnter();
+    if (ticket === undefined) {
+      return refuse(c, startedMs, { ok: false, code: 429, reason: 'TooManyReviews', message: 'pvc-guardian is answering as many admission reviews as it takes at once; retry shortly.' });
     }
-    return finish(c, startedMs, outcome, undefined);
+    try {
+      const declaredLength = nodeHeaders !== undefined ? nodeHeaders['content-length'] : c.req.header('content-length');
+      const body = await readReviewBody(incoming ?? c.req.raw, declaredLength, maxBodyBytes, ticket, route.jsonShape);
+      if (!body.ok) return refuse(c, startedMs, body);
+      const uid = uidOf(body.value);
+      if (uid !== '') route.rememberUid?.(c.req.raw, uid);
+      const bounds = checkMetadataBounds(body.value);
+      if (!bounds.ok) {
+        const review = rejectMalformedReview(400, bounds.message, body.value);
+        return finish(c, startedMs, { review, operation: operationOf(body.value), reason: 'MetadataTooLarge' }, 'MetadataTooLarge');
+      }
+
+      let outcome: ReviewOutcome;
+      try {
+        outcome = deadlineMs === undefined ? await handler(body.value, neverAborted) : await runWithDeadline(handler, body.value, deadlineMs);
+        if (!isReviewOutcome(outcome)) throw new Error('handler returned something that is not an AdmissionReview');
+      } catch (error) {
+        const failure: RouteFailure = error instanceof DeadlineExceededError ? 'DeadlineExceeded' : 'HandlerError';
+        if (failure === 'HandlerError') {
+          try {
+            log.error({ webhook, err: error }, 'admission handler failed');
+          } catch {
+            // As in finish(): the answer matters more than the log line.
+          }
+        }
+        const review = fallbackReview(route.onHandlerError, uid, failure, error);
+        return finish(c, startedMs, { review, operation: operationOf(body.value), reason: failure }, failure);
+      }
+      return finish(c, startedMs, outcome, undefined);
+    } finally {
+      ticket.release();
+    }
   };
 }
 
 /**
- * Reads the whole body, never holding more than `maxBodyBytes`. A declared Content-Length over the
- * limit is refused before reading a byte; a chunked body is counted while it streams.
+ * Reads and parses the body within every bound, cheapest check first: the declared
+ * Content-Length, the bytes as they stream (chunked bodies declare none), the shared budget, the
+ * shape of the JSON, and only then JSON.parse.
  */
-export async function readJsonBody(request: Request, declared: string | undefined, maxBodyBytes: number): Promise<BodyResult> {
-  let text: string;
+export async function readReviewBody(
+  source: IncomingMessage | Request,
+  declared: string | undefined,
+  maxBodyBytes: number,
+  ticket: AdmissionTicket,
+  jsonShape: JsonShapeLimits,
+): Promise<BodyResult> {
+  if (declared !== undefined) {
+    const declaredBytes = Number(declared);
+    if (declaredBytes > maxBodyBytes) return tooLarge(maxBodyBytes);
+    // The whole declared body is taken from the budget up front, so a stalled body holds at most
+    // what it declared, and a body the budget cannot hold is not read at all.
+    if (Number.isFinite(declaredBytes) && !ticket.reserve(declaredBytes)) return overBudget();
+  }
+  let read: BytesResult;
   try {
-    if (declared !== undefined) {
-      const declaredBytes = Number(declared);
-      if (declaredBytes > maxBodyBytes) return tooLarge(maxBodyBytes);
-      // The HTTP parser stops at Content-Length, so reading it all stays within the limit.
-      text = await request.text();
-    } else {
-      const streamed = await readLimited(request.body, maxBodyBytes);
-      if (streamed === undefined) return tooLarge(maxBodyBytes);
-      text = streamed;
-    }
+    read = await readLimitedBytes(source, maxBodyBytes, declared === undefined ? ticket : undefined);
   } catch (error) {
     return { ok: false, code: 400, reason: 'MalformedBody', message: `The admission request body could not be read: ${errorMessage(error)}.` };
   }
+  if (!read.ok) return read;
+  const shape = checkJsonShape(read.bytes, jsonShape);
+  if (shape !== undefined) {
+    const message =
+      shape.problem === 'too-deep'
+        ? `The admission request body nests arrays and objects deeper than ${shape.limit} levels; no Kubernetes object does.`
+        : `The admission request body holds more than ${shape.limit} JSON values; no PVC needs that many.`;
+    return { ok: false, code: 400, reason: 'BodyTooComplex', message };
+  }
   try {
-    return { ok: true, value: JSON.parse(text) };
+    return { ok: true, value: JSON.parse(textDecoder.decode(read.bytes)) };
   } catch (error) {
     return { ok: false, code: 400, reason: 'MalformedBody', message: `The admission request body is not valid JSON: ${errorMessage(error)}.` };
   }
 }
 
-async function readLimited(stream: ReadableStream<Uint8Array> | null, maxBodyBytes: number): Promise<string | undefined> {
-  if (stream === null) return '';
+/**
+ * The body's bytes, never more than `maxBodyBytes`; with `ticket`, each chunk is taken from the
+ * shared budget as it arrives. A connection that closes before the end rejects.
+ */
+function readLimitedBytes(source: IncomingMessage | Request, maxBodyBytes: number, ticket: AdmissionTicket | undefined): Promise<BytesResult> {
+  if (source instanceof Request) return readWebStream(source.body, maxBodyBytes, ticket);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const stop = () => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('error', onError);
+      source.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      const failure = total > maxBodyBytes ? tooLarge(maxBodyBytes) : ticket !== undefined && !ticket.reserve(chunk.length) ? overBudget() : undefined;
+      if (failure !== undefined) {
+        stop();
+        // Stop taking bytes in; the rest is discarded once the answer is written, and the
+        // connection closes.
+        source.pause();
+        resolve(failure);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      stop();
+      resolve({ ok: true, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total) });
+    };
+    const onError = (error: Error) => {
+      stop();
+      reject(error);
+    };
+    const onClose = () => {
+      stop();
+      reject(new Error('the connection closed before the body ended'));
+    };
+    source.on('data', onData);
+    source.on('end', onEnd);
+    source.on('error', onError);
+    source.on('close', onClose);
+    if (source.readableEnded) onEnd();
+    else if (source.destroyed) onClose();
+  });
+}
+
+async function readWebStream(stream: ReadableStream<Uint8Array> | null, maxBodyBytes: number, ticket: AdmissionTicket | undefined): Promise<BytesResult> {
+  if (stream === null) return { ok: true, bytes: Buffer.alloc(0) };
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -167,22 +328,31 @@ async function readLimited(stream: ReadableStream<Uint8Array> | null, maxBodyByt
     const { done, value } = await reader.read();
     if (done) break;
     total += value.byteLength;
-    if (total > maxBodyBytes) {
+    const failure = total > maxBodyBytes ? tooLarge(maxBodyBytes) : ticket !== undefined && !ticket.reserve(value.byteLength) ? overBudget() : undefined;
+    if (failure !== undefined) {
       reader.cancel().catch(() => {});
-      return undefined;
+      return failure;
     }
     chunks.push(value);
   }
-  if (chunks.length === 1) return textDecoder.decode(chunks[0]);
-  return textDecoder.decode(Buffer.concat(chunks, total));
+  return { ok: true, bytes: Buffer.concat(chunks, total) };
 }
 
-function tooLarge(maxBodyBytes: number): BodyResult {
+function tooLarge(maxBodyBytes: number): BodyFailure {
   return {
     ok: false,
     code: 413,
     reason: 'BodyTooLarge',
     message: `The admission request body is larger than the limit of ${maxBodyBytes} bytes.`,
+  };
+}
+
+function overBudget(): BodyFailure {
+  return {
+    ok: false,
+    code: 429,
+    reason: 'TooManyReviews',
+    message: 'pvc-guardian is holding as many admission request bytes as it takes at once; retry shortly.',
   };
 }
 
@@ -219,8 +389,7 @@ function runWithDeadline(handler: ReviewHandler, body: unknown, deadlineMs: numb
   });
 }
 
-function fallbackReview(policy: HandlerErrorPolicy, raw: unknown, failure: RouteFailure, error: unknown): AdmissionReviewOut {
-  const uid = uidOf(raw);
+function fallbackReview(policy: HandlerErrorPolicy, uid: string, failure: RouteFailure, error: unknown): AdmissionReviewOut {
   const cause = failure === 'DeadlineExceeded' ? 'it did not answer in time' : `of an internal error (${errorMessage(error)})`;
   if (policy === 'allow') {
     return allowed(uid, [`pvc-guardian could not evaluate this request because ${cause}, so it was admitted unchanged.`]);
@@ -231,6 +400,19 @@ function fallbackReview(policy: HandlerErrorPolicy, raw: unknown, failure: Route
     [],
     500,
   );
+}
+
+/**
+ * The answer when the server sheds a review before reading it. The mutator keeps failing open (an
+ * allowed answer without a patch; the validator still gates the PVC), the validator denies with
+ * 429 so the client retries. The uid is not known yet: the API server then applies the
+ * webhook's failurePolicy, which is the same decision (Ignore for the mutator, Fail for the
+ * validator).
+ */
+function shedReview(policy: HandlerErrorPolicy, message: string): AdmissionReviewOut {
+  if (policy === 'allow') return allowed('', [`${message} The PVC was admitted unchanged.`]);
+  const review = denied('', message, [], 429);
+  return { ...review, response: { ...review.response, status: { code: 429, message, reason: 'TooManyRequests' } } };
 }
 
 function isJsonContentType(value: string | undefined): boolean {

@@ -8,6 +8,7 @@
 import { request as httpsRequest } from 'node:https';
 import type { MiddlewareHandler } from 'hono';
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet } from 'jose';
+import type { Logger } from './logger.ts';
 
 /** What the verifier needs from the API server: its OIDC issuer and its current JWKS. */
 export type ServiceAccountKeySource = {
@@ -106,7 +107,24 @@ export type TokenVerifierDeps = {
   /** An unknown kid re-reads the keys at most this often, so forged kids cannot flood the API server. */
   minRefreshIntervalMs?: number;
   clockToleranceSeconds?: number;
+  /**
+   * After a failed read of the keys, no new read for a while: 1 s, doubling per failure up to
+   * 60 s, each wait drawn between half and all of that (so replicas do not retry in step). Any
+   * bearer value sent to the read API triggers a read when there are no keys, so without this a
+   * failing API server is asked again for every request.
+   */
+  backoff?: { initialMs: number; maxMs: number };
+  /** The wall clock that paces key reads (not tokens); tests move it. */
+  clock?: () => number;
+  /** Draws the jitter, in [0, 1). */
+  random?: () => number;
+  log?: Logger;
 };
+
+/** The keys were not read: a read failed, or the last failure's backoff has not passed. */
+export class SigningKeysUnavailableError extends Error {
+  override name = 'SigningKeysUnavailableError';
+}
 
 type KeyState = { issuer: string; keySet: ReturnType<typeof createLocalJWKSet>; fetchedAtMs: number };
 
@@ -114,18 +132,38 @@ export function createServiceAccountTokenVerifier(deps: TokenVerifierDeps): Toke
   const now = deps.now ?? Date.now;
   const maxKeyAgeMs = deps.maxKeyAgeMs ?? 60 * 60 * 1000;
   const minRefreshIntervalMs = deps.minRefreshIntervalMs ?? 10_000;
+  const clock = deps.clock ?? Date.now;
+  const random = deps.random ?? Math.random;
+  const backoff = deps.backoff ?? { initialMs: 1_000, maxMs: 60_000 };
   let state: KeyState | undefined;
   let inFlight: Promise<KeyState> | undefined;
   // Wall-clock of the last fetch, independent of the token clock `now`.
   let lastFetchMs = Number.NEGATIVE_INFINITY;
+  let failures = 0;
+  let retryAtMs = Number.NEGATIVE_INFINITY;
 
   function fetchKeys(): Promise<KeyState> {
-    inFlight ??= (async () => {
+    if (inFlight !== undefined) return inFlight;
+    if (clock() < retryAtMs) return Promise.reject(new SigningKeysUnavailableError('backing off after a failed read'));
+    inFlight = (async () => {
       try {
-        lastFetchMs = Date.now();
+        lastFetchMs = clock();
         const [issuer, jwks] = await Promise.all([deps.keys.fetchIssuer(), deps.keys.fetchJwks()]);
-        state = { issuer, keySet: createLocalJWKSet(jwks), fetchedAtMs: Date.now() };
+        state = { issuer, keySet: createLocalJWKSet(jwks), fetchedAtMs: clock() };
+        failures = 0;
+        retryAtMs = Number.NEGATIVE_INFINITY;
         return state;
+      } catch (error) {
+        failures += 1;
+        const ceilingMs = Math.min(backoff.maxMs, backoff.initialMs * 2 ** (failures - 1));
+        const waitMs = Math.round(ceilingMs / 2 + (random() * ceilingMs) / 2);
+        retryAtMs = clock() + waitMs;
+        try {
+          deps.log?.warn({ err: error instanceof Error ? error.message : String(error), failures, retryInMs: waitMs }, "the cluster's ServiceAccount signing keys could not be read");
+        } catch {
+          // Logging must not change the answer.
+        }
+        throw new SigningKeysUnavailableError('the read failed', { cause: error });
       } finally {
         inFlight = undefined;
       }
@@ -134,7 +172,7 @@ export function createServiceAccountTokenVerifier(deps: TokenVerifierDeps): Toke
   }
 
   async function currentKeys(): Promise<KeyState> {
-    if (state === undefined || Date.now() - state.fetchedAtMs > maxKeyAgeMs) return fetchKeys();
+    if (state === undefined || clock() - state.fetchedAtMs > maxKeyAgeMs) return fetchKeys();
     return state;
   }
 
@@ -154,8 +192,8 @@ export function createServiceAccountTokenVerifier(deps: TokenVerifierDeps): Toke
       let keys: KeyState;
       try {
         keys = await currentKeys();
-      } catch (error) {
-        return { ok: false, reason: 'unverifiable', message: `the cluster's ServiceAccount signing keys could not be read: ${(error as Error).message}` };
+      } catch {
+        return { ok: false, reason: 'unverifiable', message: keysUnavailableMessage };
       }
       try {
         let result;
@@ -164,7 +202,7 @@ export function createServiceAccountTokenVerifier(deps: TokenVerifierDeps): Toke
         } catch (error) {
           // A kid we have not seen: the API server may have rotated its signing key since we
           // read the keys. Read them again (rate-limited) and retry once.
-          if (!(error instanceof joseErrors.JWKSNoMatchingKey) || Date.now() - lastFetchMs < minRefreshIntervalMs) throw error;
+          if (!(error instanceof joseErrors.JWKSNoMatchingKey) || clock() - lastFetchMs < minRefreshIntervalMs) throw error;
           result = await verifyWith(await fetchKeys(), token);
         }
         const subject = result.payload.sub!;
@@ -176,16 +214,30 @@ export function createServiceAccountTokenVerifier(deps: TokenVerifierDeps): Toke
   };
 }
 
+const keysUnavailableMessage = "the cluster's ServiceAccount signing keys could not be read; retry later";
+
+/** Claims jose names in its errors: the only part of an error that may go into an answer. */
+const knownClaims = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'typ']);
+
+/**
+ * A fixed sentence per kind of failure. jose's own messages quote parts of the token's header
+ * (an unrecognised `crit` parameter, say), which is the caller's text: it must not reach a header
+ * (CR/LF or non-Latin-1 text there makes setting it throw) or be echoed back at all.
+ */
 function describeFailure(error: unknown, audience: string): TokenVerification {
+  if (error instanceof SigningKeysUnavailableError) return { ok: false, reason: 'unverifiable', message: keysUnavailableMessage };
   if (error instanceof joseErrors.JWTExpired) return { ok: false, reason: 'expired', message: 'the token has expired; request a new one' };
   if (error instanceof joseErrors.JWTClaimValidationFailed && error.claim === 'aud') {
     return { ok: false, reason: 'wrong-audience', message: `the token is not for audience "${audience}"; request one with that audience (kubectl create token <sa> --audience ${audience})` };
   }
   if (error instanceof joseErrors.JWKSNoMatchingKey) return { ok: false, reason: 'invalid', message: "the token is not signed by any of the cluster's current ServiceAccount keys" };
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return { ok: false, reason: 'invalid', message: 'the token signature does not verify' };
-  if (error instanceof joseErrors.JWTClaimValidationFailed) return { ok: false, reason: 'invalid', message: `the token's ${error.claim} claim is not acceptable: ${error.message}` };
-  if (error instanceof joseErrors.JOSEError) return { ok: false, reason: 'invalid', message: `the token is not a valid ServiceAccount token: ${error.message}` };
-  return { ok: false, reason: 'unverifiable', message: `the token could not be checked: ${(error as Error).message}` };
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    const claim = knownClaims.has(error.claim) ? `${error.claim} claim` : 'claims';
+    return { ok: false, reason: 'invalid', message: `the token's ${claim} are not acceptable for a ServiceAccount token of this cluster`.replace('claim are', 'claim is') };
+  }
+  if (error instanceof joseErrors.JOSEError) return { ok: false, reason: 'invalid', message: 'the token is not a valid ServiceAccount token' };
+  return { ok: false, reason: 'invalid', message: 'the token could not be read as a ServiceAccount token' };
 }
 
 export type BearerAuthDeps = {
@@ -194,6 +246,7 @@ export type BearerAuthDeps = {
   allowedServiceAccounts: readonly string[];
   /** Where to find the setting to change, in 403 bodies. */
   realm?: string;
+  log?: Logger;
 };
 
 /** The caller, set on the Hono context by the middleware for handlers and logs. */
@@ -221,6 +274,11 @@ export function createBearerAuth(deps: BearerAuthDeps): MiddlewareHandler<{ Vari
     }
     const verification = await deps.verifier.verify(match[1]!);
     if (!verification.ok) {
+      try {
+        deps.log?.debug({ reason: verification.reason }, 'read api token refused');
+      } catch {
+        // Logging must not change the answer.
+      }
       if (verification.reason === 'unverifiable') {
         // Our failure, not the caller's: a 503 says "retry", a 401 would say "your token is bad".
         return c.json({ error: 'unavailable', reason: verification.reason, message: verification.message }, 503);

@@ -1,14 +1,18 @@
-// The webhook server assembled: certificate reloader, Hono app (admission and ops routes), HTTPS
-// listener, readiness checks and the self-probe. main.ts builds the handlers, readiness and metrics
-// and hands them in; everything started here is stopped by stop().
+// The webhook server assembled: certificate reloader, two Hono apps on two listeners, readiness
+// checks and the self-probe. The webhook port (HTTPS) serves admission, the kubelet's probes and
+// the read API; the operations port (plain HTTP, opened by the NetworkPolicy to the monitoring
+// namespace only) serves /metrics and readiness in detail. main.ts builds the handlers, readiness
+// and metrics and hands them in; everything started here is stopped by stop().
 
+import { readFileSync } from 'node:fs';
 import { Hono } from 'hono';
 import { createAdmissionRoutes } from './admission-routes.ts';
 import type { ReviewHandler } from '../admission/admission-review.ts';
-import { startHttpsListener, type HttpsListener } from './https-listener.ts';
+import { installErrorAnswers } from './app-errors.ts';
+import { startHttpListener, startHttpsListener, type HttpsListener, type TransportLimits } from './https-listener.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
-import { createOpsRoutes } from './ops-routes.ts';
+import { createOpsRoutes, createProbeRoutes } from './ops-routes.ts';
 import type { Readiness } from './readiness.ts';
 import { createSelfProbe } from './self-probe.ts';
 import { createTlsReloader, type TlsReloader } from './tls-reloader.ts';
@@ -17,11 +21,22 @@ export type GuardianServerOptions = {
   tls: { certPath: string; keyPath: string; pollIntervalMs: number };
   host: string;
   port: number;
+  /** The operations port (plain HTTP); 0 picks a free one. */
+  opsPort: number;
+  /**
+   * A PEM file with the CA that signs the API server's client certificate. When set, the
+   * admission routes answer only callers that present one (see https-listener.ts).
+   */
+  clientCaPath?: string;
   handlers: { mutate: ReviewHandler; validate: ReviewHandler };
   readiness: Readiness;
   metrics: Metrics;
   log: Logger;
   maxBodyBytes: number;
+  maxInFlightBodyBytes?: number;
+  maxConcurrentReviews?: number;
+  /** Transport bounds for both listeners; https-listener.ts's defaults for any left out. */
+  transport?: Partial<TransportLimits>;
   /** Per-review deadline enforced by the route, below the webhook's timeoutSeconds. */
   deadlineMs?: number;
   /**
@@ -34,7 +49,8 @@ export type GuardianServerOptions = {
   /**
    * Idle keep-alive timeout. The API server's client keeps idle connections to webhooks for 90 s;
    * if we closed them first, a review sent on a connection we were closing at that moment would
-   * fail and fall to the failurePolicy. So the client must be the one to close: default 120 s.
+   * fail and fall to the failurePolicy. So the client must be the one to close: default 120 s
+   * (defaultTransportLimits). `transport.keepAliveTimeoutMs` takes precedence.
    */
   keepAliveTimeoutMs?: number;
   /**
@@ -47,15 +63,17 @@ export type GuardianServerOptions = {
 };
 
 export type GuardianServer = {
-  /** The Hono app, for in-process requests; the routes need no TLS. */
+  /** The webhook port's Hono app, for in-process requests; the routes need no TLS. */
   app: Hono;
-  start(): Promise<{ port: number }>;
+  /** The operations port's Hono app. */
+  opsApp: Hono;
+  start(): Promise<{ port: number; opsPort: number }>;
   stop(): Promise<void>;
   readonly port: number | undefined;
+  readonly opsPort: number | undefined;
   readonly isDraining: boolean;
 };
 
-const defaultKeepAliveTimeoutMs = 120_000;
 
 export const readinessCheckNames = { tls: 'tls', webhookPort: 'webhook-port', shutdown: 'shutdown' } as const;
 
@@ -68,16 +86,25 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
       mutate: options.handlers.mutate,
       validate: options.handlers.validate,
       maxBodyBytes: options.maxBodyBytes,
+      ...(options.maxInFlightBodyBytes !== undefined ? { maxInFlightBodyBytes: options.maxInFlightBodyBytes } : {}),
+      ...(options.maxConcurrentReviews !== undefined ? { maxConcurrentReviews: options.maxConcurrentReviews } : {}),
       deadlineMs: options.deadlineMs,
+      requireClientCertificate: options.clientCaPath !== undefined,
       log,
       metrics,
     }),
   );
-  app.route('/', createOpsRoutes({ readiness, metrics }));
+  app.route('/', createProbeRoutes({ readiness, log }));
   for (const routes of options.extraRoutes ?? []) app.route('/', routes);
+  installErrorAnswers(app, log);
+  const opsApp = createOpsRoutes({ readiness, metrics, log });
+  // Read when the listener starts and at each certificate swap, so a rotated CA needs no restart.
+  const clientCaPath = options.clientCaPath;
+  const clientCaPem = clientCaPath === undefined ? undefined : () => readFileSync(clientCaPath, 'utf8');
 
   let reloader: TlsReloader | undefined;
   let listener: HttpsListener | undefined;
+  let opsListener: HttpsListener | undefined;
   let isDraining = false;
   let stopping: Promise<void> | undefined;
   const selfProbe = createSelfProbe({
@@ -106,14 +133,18 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
 
   return {
     app,
+    opsApp,
     get port() {
       return listener?.port;
+    },
+    get opsPort() {
+      return opsListener?.port;
     },
     get isDraining() {
       return isDraining;
     },
     async start() {
-      if (listener !== undefined) return { port: listener.port };
+      if (listener !== undefined && opsListener !== undefined) return { port: listener.port, opsPort: opsListener.port };
       reloader = await createTlsReloader({
         certPath: options.tls.certPath,
         keyPath: options.tls.keyPath,
@@ -127,20 +158,26 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
       });
       metrics.setCertificateNotAfter(reloader.notAfterMs);
       try {
+        const limits = { ...(options.keepAliveTimeoutMs !== undefined ? { keepAliveTimeoutMs: options.keepAliveTimeoutMs } : {}), ...options.transport };
         listener = await startHttpsListener({
           fetch: app.fetch,
           tls: reloader,
           host: options.host,
           port: options.port,
           log,
-          keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? defaultKeepAliveTimeoutMs,
+          limits,
+          ...(clientCaPem !== undefined ? { clientCaPem } : {}),
         });
+        // Few clients (Prometheus, an operator's curl): a small connection cap of its own.
+        opsListener = await startHttpListener({ fetch: opsApp.fetch, host: options.host, port: options.opsPort, log, limits: { ...limits, maxConnections: 32 } });
       } catch (error) {
+        await listener?.close(0);
+        listener = undefined;
         reloader.stop();
         throw error;
       }
       selfProbe.start();
-      return { port: listener.port };
+      return { port: listener.port, opsPort: opsListener.port };
     },
     stop() {
       stopping ??= (async () => {
@@ -151,6 +188,8 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
           await new Promise((resolve) => setTimeout(resolve, options.drainDelayMs));
         }
         await listener?.close(options.drainTimeoutMs);
+        // The operations port last, so /readyz?verbose and /metrics can be read through the drain.
+        await opsListener?.close(1_000);
         reloader?.stop();
         for (const remove of unregister) remove();
       })();

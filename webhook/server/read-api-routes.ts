@@ -12,7 +12,9 @@ import type { CatalogLookup } from '../domain/snapshot-catalog.ts';
 import { generatedNames } from '../domain/resource-names.ts';
 import { BACKUP_LABEL } from '../domain/wire-names.ts';
 import { auditProtectedPvcs, describeBackups, restoreStatusOf, type AuditInventory, type AuditPolicy, type InventoryObject } from './backup-audit.ts';
+import { installErrorAnswers } from './app-errors.ts';
 import { createBearerAuth, type ReadApiCaller, type TokenVerifier } from './bearer-auth.ts';
+import type { Logger } from './logger.ts';
 
 export const backupsPathPrefix = '/v1/backups';
 export const auditPath = '/v1/audit';
@@ -40,6 +42,7 @@ export type ReadApiDeps = {
   now?: () => number;
   /** Bound on the cluster reads of one request. */
   requestTimeoutMs?: number;
+  log: Logger;
 };
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -49,7 +52,8 @@ export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { call
   const now = deps.now ?? Date.now;
   const timeoutMs = deps.requestTimeoutMs ?? 10_000;
   const app = new Hono<{ Variables: { caller: ReadApiCaller } }>();
-  app.use('/v1/*', createBearerAuth({ verifier: deps.verifier, allowedServiceAccounts: deps.allowedServiceAccounts }));
+  installErrorAnswers(app, deps.log);
+  app.use('/v1/*', createBearerAuth({ verifier: deps.verifier, allowedServiceAccounts: deps.allowedServiceAccounts, log: deps.log }));
 
   app.get(`${backupsPathPrefix}/:namespace/:pvc`, async (c) => {
     const namespace = c.req.param('namespace');

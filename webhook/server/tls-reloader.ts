@@ -7,7 +7,7 @@
 
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { Logger } from './logger.ts';
 
 export type TlsPair = {
@@ -45,12 +45,45 @@ export type TlsReloader = {
 
 export const minTlsVersion = 'TLSv1.2';
 
+/**
+ * TLS 1.3's suites (all AEAD) and, for TLS 1.2, ECDHE key exchange with AES-GCM or
+ * ChaCha20-Poly1305 only: no CBC (Lucky13-style padding oracles), no static RSA key exchange (no
+ * forward secrecy). Every client Kubernetes ships (Go's crypto/tls) offers these.
+ */
+export const tlsCipherSuites = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/**
+ * The secure-context options, the same at start and on every certificate swap (setSecureContext
+ * replaces the whole context, so anything left out here would silently fall back to Node's
+ * defaults after the first renewal).
+ */
+export function secureContextOptions(pair: Pick<TlsPair, 'cert' | 'key'>, clientCaPem?: string): SecureContextOptions {
+  return {
+    cert: pair.cert,
+    key: pair.key,
+    minVersion: minTlsVersion,
+    ciphers: tlsCipherSuites,
+    honorCipherOrder: true,
+    ...(clientCaPem !== undefined ? { ca: clientCaPem } : {}),
+  };
+}
+
 /** Loads the pair (throwing when it is missing or invalid: no server without a certificate) and starts polling. */
 export async function createTlsReloader(options: TlsReloaderOptions): Promise<TlsReloader> {
   const { certPath, keyPath, log } = options;
   const first = await readPair(certPath, keyPath);
   let pair = parsePair(first.cert, first.key);
-  let context = createSecureContext({ cert: pair.cert, key: pair.key, minVersion: minTlsVersion });
+  let context = createSecureContext(secureContextOptions(pair));
   let contentHash = first.hash;
   let seenSignature = first.signature;
   const listeners = new Set<(pair: TlsPair) => void>();
@@ -74,7 +107,7 @@ export async function createTlsReloader(options: TlsReloaderOptions): Promise<Tl
     let nextContext: SecureContext;
     try {
       next = parsePair(read.cert, read.key);
-      nextContext = createSecureContext({ cert: next.cert, key: next.key, minVersion: minTlsVersion });
+      nextContext = createSecureContext(secureContextOptions(next));
     } catch (error) {
       const reason = error instanceof Error ? error : new Error(String(error));
       log.warn(

@@ -135,7 +135,7 @@ describe('the kustomize base on a real apiserver', { skip: requireOrSkip(['etcd'
       assert.equal(withMonitoring.length, rendered.length + 2);
       assert.deepEqual(
         withMonitoring.filter((o) => o.apiVersion === 'monitoring.coreos.com/v1').map((o) => o.kind).sort(),
-        ['PrometheusRule', 'ServiceMonitor'],
+        ['PodMonitor', 'PrometheusRule'],
       );
     } finally {
       await rm(overlay, { recursive: true, force: true });

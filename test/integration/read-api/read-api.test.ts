@@ -57,6 +57,7 @@ describe('the read API with real ServiceAccount tokens', { skip: requireOrSkip([
       catalog,
       audit: createClusterAuditSource(kube.objects),
       policy: DEFAULT_POLICY,
+      log: silent,
     });
     return startHttpsListener({ fetch: app.fetch, tls, host: '127.0.0.1', port: 0, log: silent });
   }

@@ -15,7 +15,7 @@ import { createGuardianServer, type GuardianServerOptions } from '../../../webho
 import type { Logger } from '../../../webhook/server/logger.ts';
 import { createMetrics } from '../../../webhook/server/metrics.ts';
 import { createReadiness } from '../../../webhook/server/readiness.ts';
-import { callHttps, createTestPki, normaliseSerial, type TestPki } from './tls-fixture.ts';
+import { callHttp, callHttps, createTestPki, normaliseSerial, type TestPki } from './tls-fixture.ts';
 import { pvcCreateReview } from '../../support/pvc-review.ts';
 
 type LogEntry = { level: string; fields: Record<string, unknown>; message?: string };
@@ -44,6 +44,7 @@ function pvcReview(uid: string, spec: Record<string, unknown> = {}): Record<stri
 type Started = {
   pki: TestPki;
   port: number;
+  opsPort: number;
   ca: string;
   certPath: string;
   keyPath: string;
@@ -69,6 +70,7 @@ async function startServer(t: TestContext, overrides: Partial<GuardianServerOpti
     tls: { certPath, keyPath, pollIntervalMs: 25 },
     host: '127.0.0.1',
     port: 0,
+    opsPort: 0,
     handlers,
     readiness: createReadiness(),
     metrics,
@@ -79,12 +81,12 @@ async function startServer(t: TestContext, overrides: Partial<GuardianServerOpti
     selfProbeIntervalMs: 50,
     ...overrides,
   });
-  const { port } = await server.start();
+  const { port, opsPort } = await server.start();
   t.after(async () => {
     await server.stop();
     await pki.cleanup();
   });
-  return { pki, port, ca: pki.ca.certPem, certPath, keyPath, servingSerial: new X509Certificate(issued.certPem).serialNumber, log, server, metrics };
+  return { pki, port, opsPort, ca: pki.ca.certPem, certPath, keyPath, servingSerial: new X509Certificate(issued.certPem).serialNumber, log, server, metrics };
 }
 
 function postReview(ca: string, port: number, pathName: string, review: unknown, agent?: Agent) {
@@ -143,7 +145,7 @@ test('answers mutate and validate reviews over one keep-alive TLS connection', a
     { webhook: lines[0]?.fields['webhook'], operation: lines[0]?.fields['operation'], patched: lines[0]?.fields['patched'], reason: lines[0]?.fields['reason'] },
     { webhook: 'mutate', operation: 'CREATE', patched: true, reason: 'restore' },
   );
-  const metricsText = (await callHttps(s.ca, s.port, { path: '/metrics' })).text;
+  const metricsText = (await callHttp(s.opsPort, '/metrics')).text;
   assert.match(metricsText, /pvc_guardian_admission_requests_total\{webhook="mutate",outcome="patched"\} 1/);
   assert.match(metricsText, /pvc_guardian_admission_requests_total\{webhook="validate",outcome="denied"\} 1/);
   assert.match(metricsText, /pvc_guardian_admission_requests_total\{webhook="validate",outcome="allowed"\} 10/);
@@ -204,14 +206,17 @@ test('answers malformed, oversized and wrongly typed bodies with AdmissionReview
   assert.equal((await callHttps(s.ca, s.port, { path: '/healthz' })).text, 'ok\n');
 });
 
-test('reports readiness with named checks on the webhook port', async (t) => {
+test('reports readiness tersely on the webhook port and with named checks on the operations port', async (t) => {
   const s = await startServer(t);
   const ready = await eventually('readyz 200', async () => {
-    const answer = await callHttps(s.ca, s.port, { path: '/readyz?verbose' });
+    const answer = await callHttp(s.opsPort, '/readyz?verbose');
     return answer.status === 200 ? answer : undefined;
   });
   assert.equal(ready.text, '[+]tls ok\n[+]webhook-port ok\n[+]shutdown ok\nreadyz check passed\n');
-  const metricsText = (await callHttps(s.ca, s.port, { path: '/metrics' })).text;
+  const terse = await callHttps(s.ca, s.port, { path: '/readyz?verbose' });
+  assert.equal(terse.status, 200);
+  assert.equal(terse.text, 'ok\n');
+  const metricsText = (await callHttp(s.opsPort, '/metrics')).text;
   const notAfterSeconds = Date.parse(new X509Certificate(await readFile(s.certPath)).validTo) / 1000;
   assert.ok(metricsText.includes(`pvc_guardian_tls_certificate_not_after_seconds ${notAfterSeconds}`));
 });
@@ -250,7 +255,7 @@ test('serves a rotated certificate to new connections and keeps the last good pa
   const afterGarbage = await callHttps(s.ca, s.port, { path: '/healthz' });
   assert.equal(afterGarbage.status, 200);
   assert.equal(normaliseSerial(afterGarbage.serialNumber), normaliseSerial(secondSerial));
-  const metricsText = (await callHttps(s.ca, s.port, { path: '/metrics' })).text;
+  const metricsText = (await callHttp(s.opsPort, '/metrics')).text;
   assert.match(metricsText, /pvc_guardian_tls_reloads_total\{result="success"\} 1/);
   assert.match(metricsText, /pvc_guardian_tls_reloads_total\{result="failure"\} [12]/);
   const reloaded = s.log.entries.find((e) => e.message === 'serving certificate reloaded');
@@ -311,8 +316,9 @@ test('finishes an in-flight review on shutdown, refuses new connections and repo
   // During the drain delay the port still accepts, and says it is not ready.
   const draining = await callHttps(s.ca, s.port, { path: '/readyz' });
   assert.equal(draining.status, 503);
-  assert.match(draining.text, /\[-\]shutdown failed: server is shutting down/);
+  assert.equal(draining.text, 'not ready\n');
   assert.equal(draining.headers['connection'], 'close');
+  assert.match((await callHttp(s.opsPort, '/readyz')).text, /\[-\]shutdown failed: server is shutting down/);
 
   // Then the listener closes: new connections are refused while the review is still held.
   await eventually('connection refused', async () => {

@@ -2,6 +2,7 @@
 // certs/pki.ts, serving certificates for 127.0.0.1, and requests that trust only that CA.
 
 import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -78,6 +79,20 @@ export function callHttps(ca: string, port: number, call: HttpsCall): Promise<Ht
         req.write(call.body);
       }
     }
+    req.end();
+  });
+}
+
+/** A GET over plain HTTP, for the operations port. */
+export function callHttp(port: number, pathName: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: pathName, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
     req.end();
   });
 }

@@ -258,6 +258,7 @@ describe('the Deployment agrees with config.ts', () => {
       PVC_GUARDIAN_TLS_CERT_FILE: (value) => assert.equal(config.tls.certFile, value),
       PVC_GUARDIAN_TLS_KEY_FILE: (value) => assert.equal(config.tls.keyFile, value),
       PVC_GUARDIAN_PORT: (value) => assert.equal(config.listen.port, Number(value)),
+      PVC_GUARDIAN_OPS_PORT: (value) => assert.equal(config.listen.opsPort, Number(value)),
       PVC_GUARDIAN_REPOSITORY_PATH: (value) => assert.equal(config.repository?.path, value),
       PVC_GUARDIAN_PASSWORD_FILE: (value) => assert.equal(config.repository?.passwordFile, value),
       PVC_GUARDIAN_KUBERNETES: (value) => assert.equal(config.kubernetes.mode, value),
@@ -297,6 +298,30 @@ describe('the Deployment agrees with config.ts', () => {
     assert.deepEqual(container.startupProbe.httpGet, { path: healthzPath, port: 'https', scheme: 'HTTPS' });
     assert.deepEqual(container.readinessProbe.httpGet, { path: readyzPath, port: 'https', scheme: 'HTTPS' });
     assert.deepEqual(container.args, ['serve']);
+  });
+
+  it('opens the webhook port to every caller and the metrics port only to the monitoring namespace', () => {
+    type Peer = { namespaceSelector?: LabelSelector; podSelector?: LabelSelector; ipBlock?: object };
+    type Rule = { from?: Peer[]; ports: { protocol: string; port: number }[] };
+    const networkPolicy = findObject<ManifestObject & { spec: { podSelector: LabelSelector; ingress: Rule[] } }>(objects, 'NetworkPolicy', 'pvc-guardian', namespace);
+    assert.deepEqual(networkPolicy.spec.podSelector.matchLabels, deployment.spec.selector.matchLabels);
+    const config = builtInConfig();
+    const webhookPort = container.ports.find((p) => p.name === 'https');
+    const metricsPort = container.ports.find((p) => p.name === 'metrics');
+    assert.equal(webhookPort?.containerPort, config.listen.port);
+    assert.equal(metricsPort?.containerPort, config.listen.opsPort);
+    assert.equal(envValue('PVC_GUARDIAN_OPS_PORT'), String(config.listen.opsPort));
+    const rulesFor = (port: number) => networkPolicy.spec.ingress.filter((rule) => rule.ports.some((p) => p.port === port));
+    // Each port in exactly one rule, and no rule for a port the pod does not serve.
+    assert.equal(rulesFor(config.listen.port).length, 1);
+    assert.equal(rulesFor(config.listen.opsPort).length, 1);
+    for (const rule of networkPolicy.spec.ingress) {
+      for (const p of rule.ports) assert.ok(container.ports.some((c) => c.containerPort === p.port), `ingress port ${p.port} is a container port`);
+    }
+    assert.equal(rulesFor(config.listen.port)[0]!.from, undefined, 'the API server is not a pod: the webhook port is open');
+    const metricsFrom = rulesFor(config.listen.opsPort)[0]!.from;
+    assert.deepEqual(metricsFrom, [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+    assert.ok(!service.spec.ports.some((p) => p.targetPort === 'metrics' || p.targetPort === config.listen.opsPort), 'no Service exposes the metrics port');
   });
 
   it('gives the pod longer to terminate than the server drains on SIGTERM', () => {

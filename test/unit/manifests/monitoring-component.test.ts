@@ -4,13 +4,23 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { loadConfig } from '../../../webhook/config.ts';
 import { createMetrics } from '../../../webhook/server/metrics.ts';
+import { metricsPath } from '../../../webhook/server/ops-routes.ts';
 import { findObject, manifestsDir, readKustomization, readObjects, type ManifestObject } from './manifest-files.ts';
 
 type Rule = { alert: string; expr: string; for?: string; labels: Record<string, string>; annotations: Record<string, string> };
 type PrometheusRule = ManifestObject & { spec: { groups: { name: string; rules: Rule[] }[] } };
-type ServiceMonitor = ManifestObject & {
-  spec: { selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; endpoints: { port: string; scheme: string; path: string; tlsConfig: { serverName: string; ca: { secret: { name: string; key: string } } } }[] };
+type PodMonitor = ManifestObject & {
+  spec: {
+    jobLabel?: string;
+    selector: { matchLabels: Record<string, string> };
+    namespaceSelector: { matchNames: string[] };
+    podMetricsEndpoints: { port: string; scheme: string; path: string }[];
+  };
+};
+type Deployment = ManifestObject & {
+  spec: { template: { metadata: { labels: Record<string, string> }; spec: { containers: { ports: { name: string; containerPort: number }[] }[] } } };
 };
 
 /**
@@ -35,25 +45,31 @@ async function registeredMetricNames(): Promise<Set<string>> {
 }
 
 describe('the monitoring component', () => {
-  it('is a kustomize Component listing a ServiceMonitor and a PrometheusRule', () => {
+  it('is a kustomize Component listing a PodMonitor and a PrometheusRule', () => {
     const kustomization = readKustomization(componentDir) as { kind?: string; apiVersion?: string };
     assert.equal(kustomization.kind, 'Component');
     assert.equal(kustomization.apiVersion, 'kustomize.config.k8s.io/v1alpha1');
-    assert.deepEqual(objects.map((o) => `${o.apiVersion} ${o.kind}`).sort(), ['monitoring.coreos.com/v1 PrometheusRule', 'monitoring.coreos.com/v1 ServiceMonitor']);
+    assert.deepEqual(objects.map((o) => `${o.apiVersion} ${o.kind}`).sort(), ['monitoring.coreos.com/v1 PodMonitor', 'monitoring.coreos.com/v1 PrometheusRule']);
   });
 
-  it('scrapes the Service port by name over HTTPS with the serving certificate CA', () => {
-    const monitor = findObject<ServiceMonitor>(objects, 'ServiceMonitor', 'pvc-guardian', 'pvc-guardian');
-    const service = findObject<ManifestObject & { metadata: { labels: Record<string, string> }; spec: { ports: { name: string }[] } }>(base, 'Service', 'pvc-guardian', 'pvc-guardian');
-    for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) assert.equal(service.metadata.labels[key], value);
-    assert.deepEqual(monitor.spec.namespaceSelector.matchNames, [service.metadata.namespace]);
-    const endpoint = monitor.spec.endpoints[0]!;
-    assert.ok(service.spec.ports.some((p) => p.name === endpoint.port));
-    assert.equal(endpoint.scheme, 'https');
-    assert.equal(endpoint.path, '/metrics');
-    const certificate = findObject<ManifestObject & { spec: { secretName: string; dnsNames: string[] } }>(base, 'Certificate', 'pvc-guardian-serving', 'pvc-guardian');
-    assert.equal(endpoint.tlsConfig.ca.secret.name, certificate.spec.secretName);
-    assert.ok(certificate.spec.dnsNames.includes(endpoint.tlsConfig.serverName));
+  it('scrapes /metrics from the pods\' metrics port, which the server serves and no Service exposes', () => {
+    const monitor = findObject<PodMonitor>(objects, 'PodMonitor', 'pvc-guardian', 'pvc-guardian');
+    const deployment = findObject<Deployment>(base, 'Deployment', 'pvc-guardian', 'pvc-guardian');
+    const podLabels = deployment.spec.template.metadata.labels;
+    for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) assert.equal(podLabels[key], value);
+    assert.deepEqual(monitor.spec.namespaceSelector.matchNames, [deployment.metadata.namespace]);
+    // The alerts select job="pvc-guardian".
+    assert.equal(podLabels[monitor.spec.jobLabel ?? ''], 'pvc-guardian');
+    const endpoint = monitor.spec.podMetricsEndpoints[0]!;
+    const port = deployment.spec.template.spec.containers[0]!.ports.find((p) => p.name === endpoint.port);
+    assert.ok(port, `the container has a port named ${endpoint.port}`);
+    const config = loadConfig({});
+    assert.ok(config.ok);
+    assert.equal(port.containerPort, config.config.listen.opsPort, 'the operations port, where /metrics is served');
+    assert.equal(endpoint.scheme, 'http');
+    assert.equal(endpoint.path, metricsPath);
+    const service = findObject<ManifestObject & { spec: { ports: { targetPort: string | number }[] } }>(base, 'Service', 'pvc-guardian', 'pvc-guardian');
+    assert.ok(!service.spec.ports.some((p) => p.targetPort === endpoint.port || p.targetPort === port.containerPort), 'the webhook Service does not expose metrics');
   });
 
   it('alerts on each failure the operations guide describes, with a severity and a runbook', () => {

@@ -96,3 +96,72 @@ test('answers 401, 403, 503 and 200 with JSON bodies', async () => {
   const unverifiable = await appWith(fixed({ ok: false, reason: 'unverifiable', message: 'keys unreadable' }), [subject]).request('/v1/x', { headers: { authorization: 'Bearer t' } });
   assert.equal(unverifiable.status, 503);
 });
+
+test('backs off after a failed key read: one read in flight, then 1 s, 2 s, 4 s … up to the maximum, with jitter', async () => {
+  let fetches = 0;
+  const failing: ServiceAccountKeySource = {
+    fetchIssuer: async () => {
+      fetches += 1;
+      throw new Error('discovery answered HTTP 500');
+    },
+    fetchJwks: async () => {
+      throw new Error('jwks answered HTTP 500');
+    },
+  };
+  let clockMs = 1_000_000;
+  const warnings: object[] = [];
+  const verifier = createServiceAccountTokenVerifier({
+    keys: failing,
+    audience: 'pvc-guardian',
+    clock: () => clockMs,
+    // The top of each jitter range, so the waits are exact.
+    random: () => 1,
+    backoff: { initialMs: 1_000, maxMs: 4_000 },
+    log: { debug() {}, info() {}, warn: (fields) => void warnings.push(fields), error() {} },
+  });
+  // 300 requests at once, then 300 more one by one: one read.
+  const concurrent = await Promise.all(Array.from({ length: 300 }, () => verifier.verify('any.bearer.value')));
+  for (let i = 0; i < 300; i += 1) concurrent.push(await verifier.verify('any.bearer.value'));
+  assert.equal(fetches, 1);
+  for (const answer of concurrent) {
+    assert.deepEqual(answer, { ok: false, reason: 'unverifiable', message: "the cluster's ServiceAccount signing keys could not be read; retry later" });
+  }
+  const readsAfter = async (advanceMs: number) => {
+    clockMs += advanceMs;
+    await verifier.verify('t');
+    return fetches;
+  };
+  assert.equal(await readsAfter(999), 1, 'still within the first 1 s');
+  assert.equal(await readsAfter(1), 2, 'after 1 s');
+  assert.equal(await readsAfter(1_999), 2, 'within the next 2 s');
+  assert.equal(await readsAfter(1), 3, 'after 2 s more');
+  assert.equal(await readsAfter(4_000), 4, 'after 4 s');
+  assert.equal(await readsAfter(3_999), 4, 'capped at 4 s, not 8');
+  assert.equal(await readsAfter(1), 5);
+  assert.equal(warnings.length, 5);
+  assert.deepEqual(warnings[0], { err: 'discovery answered HTTP 500', failures: 1, retryInMs: 1_000 });
+});
+
+test('draws each wait between half and all of its ceiling, and reads at once again after a success', async () => {
+  let fetches = 0;
+  let isFailing = true;
+  const key = await signingKey('a');
+  const keys: ServiceAccountKeySource = {
+    fetchIssuer: async () => {
+      fetches += 1;
+      if (isFailing) throw new Error('down');
+      return issuer;
+    },
+    fetchJwks: async () => ({ keys: [key.jwk] }),
+  };
+  let clockMs = 0;
+  const verifier = createServiceAccountTokenVerifier({ keys, audience: 'pvc-guardian', clock: () => clockMs, random: () => 0, backoff: { initialMs: 1_000, maxMs: 60_000 } });
+  await verifier.verify('t');
+  clockMs += 499;
+  await verifier.verify('t');
+  assert.equal(fetches, 1);
+  clockMs += 1;
+  isFailing = false;
+  assert.equal((await verifier.verify(await key.sign())).ok, true, 'half the ceiling with the lowest draw');
+  assert.equal(fetches, 2);
+});

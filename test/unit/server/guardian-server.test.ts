@@ -18,6 +18,7 @@ function build(extraRoutes?: Hono<{ Variables: { caller: string } }>[]) {
     tls: { certPath: '/nonexistent/tls.crt', keyPath: '/nonexistent/tls.key', pollIntervalMs: 60_000 },
     host: '127.0.0.1',
     port: 0,
+    opsPort: 0,
     handlers: { mutate: answer, validate: answer },
     readiness,
     metrics: createMetrics({ collectProcessMetrics: false }),
@@ -41,7 +42,10 @@ test('serves admission, ops and extra routes from one app', async () => {
 
 test('is not ready before start: no certificate loaded and the port not probed', async () => {
   const { server, readiness } = build();
-  const res = await server.app.request('/readyz');
+  const terse = await server.app.request('/readyz?verbose');
+  assert.equal(terse.status, 503);
+  assert.equal(await terse.text(), 'not ready\n', 'the webhook port names no check');
+  const res = await server.opsApp.request('/readyz');
   assert.equal(res.status, 503);
   assert.equal(
     await res.text(),

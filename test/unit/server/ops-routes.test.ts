@@ -4,10 +4,12 @@ import { createOpsRoutes } from '../../../webhook/server/ops-routes.ts';
 import { createReadiness } from '../../../webhook/server/readiness.ts';
 import { createMetrics } from '../../../webhook/server/metrics.ts';
 
+const ignore = () => {};
+
 function setup() {
   const readiness = createReadiness();
   const metrics = createMetrics({ collectProcessMetrics: false });
-  return { readiness, metrics, app: createOpsRoutes({ readiness, metrics }) };
+  return { readiness, metrics, app: createOpsRoutes({ readiness, metrics, log: { debug: ignore, info: ignore, warn: ignore, error: ignore } }) };
 }
 
 test('healthz answers ok even when every readiness check fails', async () => {
