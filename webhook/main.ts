@@ -148,12 +148,14 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
   trackBackupAges(config, metrics, catalog, () => (kubernetes?.controllers.isLeader() ? inventory : []));
 
   if (kopia) {
+    // Informational: a replica with an unreadable repository still answers (it denies protected
+    // PVCs with the reason), and out of the Service it would leave only "no endpoints available".
     readiness.register("catalog", () => {
       const health = kopia.health();
       if (health.ageMs !== null && health.ageMs <= config.catalog.freshnessBoundMs && health.lastError === null) return { ok: true };
       const age = health.ageMs === null ? "never loaded" : `last read ${Math.round(health.ageMs / 1000)}s ago`;
       return { ok: false, detail: `snapshot catalog not fresh (${age}${health.lastError ? `; ${health.lastError}` : ""})` };
-    });
+    }, { informational: true });
     await kopia.start();
   }
 

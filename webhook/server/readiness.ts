@@ -7,23 +7,36 @@ export type ReadinessCheck = () => ReadinessResult;
 
 export type ReadinessReport = {
   ok: boolean;
-  checks: { name: string; ok: boolean; detail?: string }[];
+  checks: { name: string; ok: boolean; detail?: string; informational?: true }[];
+};
+
+export type ReadinessOptions = {
+  /**
+   * Reported in the verbose body but never failing readiness: state a replica answers through
+   * rather than one that stops it answering (an unreadable repository is denied with a reason).
+   */
+  informational?: boolean;
 };
 
 export type Readiness = {
   /** Adds a check; the returned function removes it. Names are unique. */
-  register(name: string, check: ReadinessCheck): () => void;
+  register(name: string, check: ReadinessCheck, options?: ReadinessOptions): () => void;
   evaluate(): ReadinessReport;
 };
 
 export function createReadiness(): Readiness {
   const checks = new Map<string, ReadinessCheck>();
+  const informational = new Set<string>();
   return {
-    register(name, check) {
+    register(name, check, options = {}) {
       if (checks.has(name)) throw new Error(`readiness check ${name} is already registered`);
       checks.set(name, check);
+      if (options.informational) informational.add(name);
       return () => {
-        if (checks.get(name) === check) checks.delete(name);
+        if (checks.get(name) === check) {
+          checks.delete(name);
+          informational.delete(name);
+        }
       };
     },
     evaluate() {
@@ -35,8 +48,14 @@ export function createReadiness(): Readiness {
         } catch (error) {
           result = { ok: false, detail: `check threw: ${errorMessage(error)}` };
         }
-        if (!result.ok) report.ok = false;
-        report.checks.push(result.detail === undefined ? { name, ok: result.ok } : { name, ok: result.ok, detail: result.detail });
+        const isInformational = informational.has(name);
+        if (!result.ok && !isInformational) report.ok = false;
+        report.checks.push({
+          name,
+          ok: result.ok,
+          ...(result.detail === undefined ? {} : { detail: result.detail }),
+          ...(isInformational ? { informational: true as const } : {}),
+        });
       }
       return report;
     },
@@ -48,7 +67,9 @@ export function formatReadiness(report: ReadinessReport, isVerbose: boolean): st
   if (report.ok && !isVerbose) return 'ok\n';
   let body = '';
   for (const check of report.checks) {
-    body += check.ok ? `[+]${check.name} ok\n` : `[-]${check.name} failed: ${check.detail ?? 'no detail'}\n`;
+    if (check.ok) body += `[+]${check.name} ok\n`;
+    else if (check.informational) body += `[!]${check.name} (not gating readiness): ${check.detail ?? 'no detail'}\n`;
+    else body += `[-]${check.name} failed: ${check.detail ?? 'no detail'}\n`;
   }
   body += report.ok ? 'readyz check passed\n' : 'readyz check failed\n';
   return body;

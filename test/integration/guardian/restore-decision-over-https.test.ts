@@ -73,6 +73,7 @@ describe("restore decision over HTTPS from a real Kopia repository", { skip }, (
     const loaded = loadConfig({
       PVC_GUARDIAN_LISTEN_HOST: "127.0.0.1",
       PVC_GUARDIAN_PORT: "0",
+      PVC_GUARDIAN_OPS_PORT: "0",
       PVC_GUARDIAN_TLS_CERT_FILE: tls.certFile,
       PVC_GUARDIAN_TLS_KEY_FILE: tls.keyFile,
       PVC_GUARDIAN_REPOSITORY_PATH: repository.rootPath,
@@ -167,9 +168,12 @@ describe("restore decision over HTTPS from a real Kopia repository", { skip }, (
       assert.match(review.response.status?.message ?? "", /password|decrypt|authenticat/i);
       const unprotected = await post(broken.port, "/validate-v1-pvc", pvcReview("uid-plain", "scratch", "media", { labels: {} }));
       assert.equal(unprotected.review.response.allowed, true);
-      const ready = await get(broken.port, "/readyz?verbose");
-      assert.equal(ready.status, 503);
-      assert.match(ready.body, /\[-\]catalog failed/);
+      // It stays in the Service to give that explained denial; the detail is on the ops port.
+      const ready = await get(broken.port, "/readyz");
+      assert.equal(ready.status, 200);
+      const detail = await fetch(`http://127.0.0.1:${broken.opsPort}/readyz?verbose`);
+      assert.equal(detail.status, 200);
+      assert.match(await detail.text(), /\[!\]catalog \(not gating readiness\): snapshot catalog not fresh/);
     } finally {
       await broken.stop();
     }

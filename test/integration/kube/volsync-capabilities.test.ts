@@ -199,6 +199,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
       PVC_GUARDIAN_TLS_KEY_FILE: serving.keyPath,
       PVC_GUARDIAN_LISTEN_HOST: "127.0.0.1",
       PVC_GUARDIAN_PORT: "0",
+      PVC_GUARDIAN_OPS_PORT: "0",
       PVC_GUARDIAN_NAMESPACE: ownNamespace,
       PVC_GUARDIAN_KUBERNETES: "kubeconfig",
       PVC_GUARDIAN_KUBECONFIG: cluster.kubeconfigPath,

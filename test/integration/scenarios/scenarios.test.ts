@@ -74,6 +74,7 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
       PVC_GUARDIAN_TLS_KEY_FILE: serving.keyPath,
       PVC_GUARDIAN_LISTEN_HOST: '127.0.0.1',
       PVC_GUARDIAN_PORT: '0',
+      PVC_GUARDIAN_OPS_PORT: '0',
       PVC_GUARDIAN_NAMESPACE: 'pvc-guardian',
       PVC_GUARDIAN_POD_NAME: 'pvc-guardian-scenarios',
       PVC_GUARDIAN_REPOSITORY_PATH: repository.rootPath,
