@@ -164,7 +164,7 @@ const dormantWarning =
   "pvc-guardian is dormant (policy switch): this PVC was admitted without checking for a backup to restore";
 
 const fixUnknown =
-  `Fix the repository access (see pvc-guardian's /readyz and logs) and retry; ArgoCD and Flux retry on their own. ` +
+  `Fix the repository access (see pvc-guardian's logs, or /readyz?verbose on its metrics port) and retry; ArgoCD and Flux retry on their own. ` +
   `To create the volume empty on purpose, set the annotations ${ANNOTATION_SKIP_RESTORE}: "true" and ` +
   `${ANNOTATION_SKIP_RESTORE_REASON}: "<why>".`;
 
