@@ -16,8 +16,7 @@ import { createAssumedCatalog, planPvc, type PlanEntry } from "../../../webhook/
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import type { PersistentVolumeClaim } from "../../../webhook/domain/pvc.ts";
 import { ANNOTATION_RESTORE_AS_OF, ANNOTATION_RESTORE_SNAPSHOT_ID } from "../../../webhook/domain/wire-names.ts";
-import { createKopiaCatalog } from "../../../webhook/kopia/snapshot-catalog.ts";
-import { type KopiaRepository, createKopiaRepository, findKopiaBinary, kopiaSkip } from "../../harness/kopia.ts";
+import { type KopiaRepository, createKopiaRepository, findKopiaBinary, kopiaSkip, loadCatalogOnce } from "../../harness/kopia.ts";
 import {
   type VolSyncObject,
   automaticUsername,
@@ -113,15 +112,7 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
 
   /** planPvc with a catalog that has just read the repository. */
   async function plan(pvc: PersistentVolumeClaim): Promise<PlanEntry> {
-    const catalog = createKopiaCatalog({
-      repositoryPath: repository.rootPath,
-      passwordFile: repository.passwordFile,
-      refreshIntervalMs: 3_600_000,
-      freshnessBoundMs: 60_000,
-      missRefreshTimeoutMs: 2_000,
-    });
-    await catalog.start();
-    catalog.stop();
+    const catalog = await loadCatalogOnce(repository);
     assert.equal(catalog.health().lastError, null);
     return planPvc(pvc, 1, namespace, DEFAULT_POLICY, catalog, Date.now());
   }

@@ -15,6 +15,7 @@ import {
   createKopiaRepository,
   findKopiaBinary,
   kopiaSkip,
+  loadCatalogOnce,
   readShards,
 } from "../../harness/kopia.ts";
 import {
@@ -59,15 +60,7 @@ async function takeSnapshots(repository: KopiaRepository, identities: string[], 
 
 /** Every identity kopia lists gets exactly those snapshot IDs from the catalog, in start order. */
 async function assertCatalogMatches(repository: KopiaRepository, expected: ReturnType<typeof groupByIdentity>) {
-  const catalog = createKopiaCatalog({
-    repositoryPath: repository.rootPath,
-    passwordFile: repository.passwordFile,
-    refreshIntervalMs: 3_600_000,
-    freshnessBoundMs: 60_000,
-    missRefreshTimeoutMs: 2_000,
-  });
-  await catalog.start();
-  catalog.stop();
+  const catalog = await loadCatalogOnce(repository);
   assert.equal(catalog.health().lastError, null);
   const nowMs = Date.now();
   for (const [identity, snapshots] of expected) {
@@ -198,15 +191,7 @@ describe("incomplete snapshots from kopia v0.22.3", { skip: kopiaSkip("v0.22.3")
     const listed = await assertListingMatchesKopia(repository);
     assert.deepEqual(listed.filter((s) => s.incomplete !== undefined).map((s) => s.id).sort(), [cut, onlyCut].sort());
 
-    const catalog = createKopiaCatalog({
-      repositoryPath: repository.rootPath,
-      passwordFile: repository.passwordFile,
-      refreshIntervalMs: 3_600_000,
-      freshnessBoundMs: 60_000,
-      missRefreshTimeoutMs: 2_000,
-    });
-    await catalog.start();
-    catalog.stop();
+    const catalog = await loadCatalogOnce(repository);
     const app = catalog.lookup("app@default:/data", Date.now());
     assert.ok(app.readable);
     assert.deepEqual(app.snapshots.map((s) => [s.id, s.incomplete]), [[complete, false], [cut, true]]);
