@@ -1,6 +1,5 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { request } from "node:https";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -70,18 +69,12 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
     return createAdmissionGenerator({ objects: kube.objects, policy, log: recordingLog(), metrics: countingMetrics(), events, policySupport });
   }
 
-  function getReadyz(port: number): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = request({ host: "127.0.0.1", port, path: "/readyz?verbose", method: "GET", ca: caPem }, (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => (body += chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on("error", reject);
-      req.end();
-    });
+  /** The detailed readiness, served on the ops port. */
+  async function getReadyz(opsPort: number): Promise<{ status: number; body: string }> {
+    const answer = await fetch(`http://127.0.0.1:${opsPort}/readyz?verbose`);
+    return { status: answer.status, body: await answer.text() };
   }
+
 
   it("reads the v0.17.7 CRDs as lacking nfs mover volumes and judges the NFS policy unsupported, logging it once", async () => {
     assert.deepEqual(support.capabilities(), {
@@ -207,7 +200,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
     assert.ok(loaded.ok, loaded.ok ? "" : loaded.problems.join("; "));
     loaded.config.shutdown.drainDelayMs = 0;
     guardian = await startGuardian(loaded.config, pino({ level: "silent" }));
-    const readyz = await getReadyz(guardian.port);
+    const readyz = await getReadyz(guardian.opsPort);
     assert.equal(readyz.status, 503, readyz.body);
     assert.match(readyz.body, /\[-\]volsync-crds failed: the policy names an NFS repository \(repository\.nfs: nas\.local:\/backups\/kopia\)/);
   });
@@ -220,9 +213,9 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
     assert.ok(log.lines.some((line) => line.level === "info" && /now support the policy/.test(line.message ?? "")));
 
     assert.ok(guardian, "started by the previous test");
-    const port = guardian.port;
+    const opsPort = guardian.opsPort;
     const readyz = await waitFor("/readyz to pass", async () => {
-      const answer = await getReadyz(port);
+      const answer = await getReadyz(opsPort);
       return answer.status === 200 ? answer : undefined;
     });
     assert.match(readyz.body, /\[\+\]volsync-crds ok/);
