@@ -10,19 +10,21 @@ import { createUnconfiguredCatalog, snapshotRecord } from "../domain/snapshot-ca
 import { jsonPointer, type JsonPatchOperation } from "../admission/json-patch.ts";
 import { createKopiaCatalog } from "../kopia/snapshot-catalog.ts";
 import type { CliIo } from "./cli-io.ts";
+import { openRepositoryStore, repositoryStoreUsage } from "./repository-store.ts";
 
 // `pvc-guardian plan -f <manifests>`: for every PVC in a YAML stream (kustomize or Helm output),
 // offline, what admission would decide, the patch it would apply and the objects it would
 // generate. A review tool for data protection in GitOps pull requests.
 
 export const PLAN_USAGE = `usage: pvc-guardian plan -f <file|-> [--policy <policy.yaml>] [--assume restore|fresh]
-                         [--repository <dir> --password-file <file>]
+                         [--repository <dir|s3://bucket/prefix> --password-file <file>]
+                         [--s3-addressing path|virtual-hosted] [--s3-ca-file <pem>]
                          [--namespace <default namespace>] [--output yaml|json]
 
 Without --assume or a repository the decision is "unknown": offline, nothing can tell whether a
 backup exists, and the validator would deny such a PVC. --assume previews each path;
---repository reads a Kopia filesystem repository (read-only) for the real decision.
-`;
+--repository reads a Kopia repository (read-only) for the real decision.
+${repositoryStoreUsage}`;
 
 type AssumedAnswer = "restore" | "fresh";
 
@@ -143,6 +145,8 @@ export async function runPlanCommand(args: string[], io: CliIo): Promise<number>
         namespace: { type: "string", short: "n" },
         repository: { type: "string" },
         "password-file": { type: "string" },
+        "s3-addressing": { type: "string" },
+        "s3-ca-file": { type: "string" },
         output: { type: "string", short: "o", default: "yaml" },
         help: { type: "boolean", short: "h" },
       },
@@ -206,7 +210,16 @@ export async function runPlanCommand(args: string[], io: CliIo): Promise<number>
   const nowMs = io.now();
   let catalog: SnapshotCatalog = values.assume ? createAssumedCatalog(values.assume as AssumedAnswer, nowMs) : createUnconfiguredCatalog();
   if (values.repository !== undefined && values["password-file"] !== undefined) {
+    const opened = openRepositoryStore(values.repository, io.env, {
+      ...(values["s3-addressing"] !== undefined ? { addressing: values["s3-addressing"] } : {}),
+      ...(values["s3-ca-file"] !== undefined ? { caFile: values["s3-ca-file"] } : {}),
+    });
+    if (!opened.ok) {
+      io.stderr(`${opened.problem}\n`);
+      return 2;
+    }
     const kopia = createKopiaCatalog({
+      store: opened.store,
       repositoryPath: values.repository,
       passwordFile: values["password-file"],
       refreshIntervalMs: 3_600_000,
