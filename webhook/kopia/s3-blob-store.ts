@@ -234,7 +234,9 @@ function describeNetworkError(error: NodeJS.ErrnoException, endpoint: string): s
     case "ENETUNREACH":
       return `the S3 endpoint ${endpoint} is unreachable (${error.code})`;
     default:
-      if (error.code?.startsWith("ERR_TLS") || error.code?.includes("CERT") || error.code === "DEPTH_ZERO_SELF_SIGNED_CERT") {
+      // Node's certificate verification codes (UNABLE_TO_VERIFY_LEAF_SIGNATURE, SELF_SIGNED_CERT_IN_CHAIN,
+      // ERR_TLS_CERT_ALTNAME_INVALID, …) and OpenSSL's handshake errors (ERR_SSL_…).
+      if (/CERT|SIGNATURE|ISSUER|TLS|SSL/.test(error.code ?? "")) {
         return `TLS to the S3 endpoint ${endpoint} failed: ${error.message} (set the CA bundle for a private endpoint)`;
       }
       return `the S3 request to ${endpoint} failed: ${error.message}`;
