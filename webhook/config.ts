@@ -309,6 +309,7 @@ export function toPolicy(file: PolicyFile): Policy {
     firstBackupDelayMs: file.firstBackupDelay,
     sourceSecret: file.sourceSecret,
     ...(file.repository.nfs ? { nfs: file.repository.nfs } : {}),
+    ...(file.repository.s3 ? { s3: file.repository.s3.url ? { url: file.repository.s3.url } : {} } : {}),
     excludedNamespaces: file.excludedNamespaces,
     dormant: file.dormant,
   };
@@ -360,6 +361,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     }
     if (problems.length === 0) {
       const policy = toPolicy(file);
+      if (s3.ok && s3.s3 && !policy.s3) policy.s3 = { url: repositoryPath! };
       if (!policy.excludedNamespaces.includes(e.PVC_GUARDIAN_NAMESPACE)) {
         policy.excludedNamespaces = [...policy.excludedNamespaces, e.PVC_GUARDIAN_NAMESPACE];
       }

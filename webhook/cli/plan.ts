@@ -3,7 +3,7 @@ import { parseAllDocuments, stringify } from "yaml";
 import { parsePolicyFile, toPolicy } from "../config.ts";
 import { decideMutation, decideValidation, evaluatePvc, type PvcEvaluation } from "../domain/pvc-admission.ts";
 import { backupTargetOf, desiredReplicationDestination, desiredReplicationSource, desiredSecret, restoreTargetOf } from "../domain/desired-resources.ts";
-import { DEFAULT_POLICY, type Policy } from "../domain/policy.ts";
+import { DEFAULT_POLICY, S3_SECRET_KEYS, type Policy } from "../domain/policy.ts";
 import type { PersistentVolumeClaim } from "../domain/pvc.ts";
 import type { CatalogLookup, SnapshotCatalog } from "../domain/snapshot-catalog.ts";
 import { createUnconfiguredCatalog, snapshotRecord } from "../domain/snapshot-catalog.ts";
@@ -94,6 +94,12 @@ export function planPvc(pvc: PersistentVolumeClaim, documentIndex: number, names
   const target = backupTargetOf(pvc, evaluation.pvcName, evaluation.namespace, restoring ? restoreTargetOf(evaluation.decision, evaluation.restoreSource) : undefined);
   const secret = desiredSecret(target, {});
   entry.notes.push(`Secret ${secret.metadata.name}: its data is copied from ${policy.sourceSecret.namespace}/${policy.sourceSecret.name} at admission`);
+  if (policy.s3) {
+    entry.notes.push(
+      `the repository is in S3 (${policy.s3.url ?? "KOPIA_REPOSITORY of the source Secret"}): Secret ${secret.metadata.name} carries ` +
+        `${S3_SECRET_KEYS.join(", ")} as the source Secret has them, and the mover needs no volume`,
+    );
+  }
   entry.generated.push(secret, desiredReplicationDestination(target, policy, { paused: !restoring }));
   if (evaluation.schedule.ok) {
     entry.generated.push(desiredReplicationSource(target, policy, { schedule: evaluation.schedule.schedule, retain: evaluation.tier.retain }));
