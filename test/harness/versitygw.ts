@@ -61,9 +61,16 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string,
   throw new Error(`versitygw did not listen on 127.0.0.1:${port} within ${timeoutMs} ms: ${log()}`);
 }
 
-export async function startVersityGw(options: { tls?: { certPath: string; keyPath: string }; virtualDomain?: string } = {}): Promise<VersityGw> {
+export async function startVersityGw(
+  options: {
+    tls?: { certPath: string; keyPath: string };
+    virtualDomain?: string;
+    /** Serve an existing folder (data/ and sidecar/), kept on dispose: for cached benchmark buckets. */
+    workDir?: string;
+  } = {},
+): Promise<VersityGw> {
   const binary = requireBinary("versitygw");
-  const workDir = await mkdtemp(join(tmpdir(), "pvc-guardian-versitygw-"));
+  const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), "pvc-guardian-versitygw-")));
   const dataDir = join(workDir, "data");
   const sidecarDir = join(workDir, "sidecar");
   await mkdir(dataDir, { recursive: true });
@@ -118,7 +125,7 @@ export async function startVersityGw(options: { tls?: { certPath: string; keyPat
     start,
     async dispose() {
       await stop();
-      await rm(workDir, { recursive: true, force: true });
+      if (options.workDir === undefined) await rm(workDir, { recursive: true, force: true });
     },
   };
 }
