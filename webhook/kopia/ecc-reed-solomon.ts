@@ -132,7 +132,6 @@ function reconstructData(shards: (Uint8Array | undefined)[], dataShards: number,
 const f32 = Math.fround;
 
 /** Data and parity shards for a space overhead in percent, computed in float32 as kopia computes them. */
-
 export function computeShards(spaceOverhead: number): { data: number; parity: number } {
   const between = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
   // Go computes these in float32 and then floors float64(val) * float64(percent).
