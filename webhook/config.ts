@@ -3,6 +3,7 @@ import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { checkScheduleTemplate } from "./domain/backup-schedule.ts";
 import { DEFAULT_POLICY, DEFAULT_RETENTION, type Policy } from "./domain/policy.ts";
+import { type S3RepositorySettings, isS3RepositoryUrl, resolveS3Settings } from "./kopia/s3-repository-settings.ts";
 import { defaultAdmissionLimits } from "./server/admission-routes.ts";
 import { defaultTransportLimits } from "./server/https-listener.ts";
 
@@ -103,8 +104,32 @@ const policyFileSchema = z
           .object({ server: z.string().min(1), path: z.string().startsWith("/"), mountPath: moverMountPath.default("repository") })
           .strict()
           .optional(),
+        // A repository in S3-compatible storage. The VolSync repository Secret, mounted as a folder
+        // at credentialsDir, supplies what is not set here: KOPIA_REPOSITORY, AWS_S3_ENDPOINT,
+        // AWS_S3_DISABLE_TLS and AWS_REGION once at start, and the access keys at every request.
+        s3: z
+          .object({
+            credentialsDir: z.string().min(1),
+            url: z.string().startsWith("s3://", "must look like s3://bucket/prefix").optional(),
+            endpoint: z.string().min(1).optional(),
+            region: z.string().min(1).optional(),
+            disableTls: z.boolean().optional(),
+            addressing: z.enum(["auto", "path", "virtual-hosted"]).default("auto"),
+            caBundleFile: z.string().min(1).optional(),
+            requestTimeout: duration.prefault("10s"),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
+      .superRefine((repository, ctx) => {
+        if (repository.s3 && repository.nfs) {
+          ctx.addIssue({ code: "custom", path: ["s3"], message: "an S3 repository needs no NFS mover volume; set repository.s3 or repository.nfs, not both" });
+        }
+        if (repository.s3 && repository.path) {
+          ctx.addIssue({ code: "custom", path: ["s3"], message: "set repository.s3 or repository.path (a folder), not both" });
+        }
+      })
       .default({}),
     excludedNamespaces: z.array(kubeName).default([...d.excludedNamespaces]),
     admission: z
@@ -214,6 +239,8 @@ const envSchema = z.object({
   PVC_GUARDIAN_POD_NAME: z.string().min(1).optional(),
   PVC_GUARDIAN_REPOSITORY_PATH: z.string().min(1).optional(),
   PVC_GUARDIAN_PASSWORD_FILE: z.string().min(1).optional(),
+  PVC_GUARDIAN_REPOSITORY: z.string().startsWith("s3://", "must look like s3://bucket/prefix (use PVC_GUARDIAN_REPOSITORY_PATH for a folder)").optional(),
+  PVC_GUARDIAN_S3_CREDENTIALS_DIR: z.string().min(1).optional(),
   PVC_GUARDIAN_KUBERNETES: z.enum(["in-cluster", "kubeconfig", "off"]).default("in-cluster"),
   PVC_GUARDIAN_KUBECONFIG: z.string().min(1).optional(),
   PVC_GUARDIAN_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -234,7 +261,8 @@ export type Config = {
   /** The namespace pvc-guardian runs in: its Leases live there and its PVCs are never ours. */
   namespace: string;
   podName: string;
-  repository?: { path: string; passwordFile: string };
+  /** `path` is the folder, or `s3://bucket/prefix` for an S3 repository (then `s3` says how to reach it). */
+  repository?: { path: string; passwordFile: string; s3?: S3RepositoryConfig };
   catalog: { refreshIntervalMs: number; freshnessBoundMs: number; missRefreshTimeoutMs: number };
   admission: {
     deadlineMs: number;
@@ -256,6 +284,54 @@ export type Config = {
   shutdown: { drainDelayMs: number; drainTimeoutMs: number };
   logLevel: string;
 };
+
+export type S3RepositoryConfig = {
+  settings: S3RepositorySettings;
+  /** The mounted Secret: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are read from it at every request. */
+  credentialsDir: string;
+  requestTimeoutMs: number;
+};
+
+/** The VolSync Secret keys that say where the repository is, read from the mounted Secret at start. */
+const S3_LOCATION_KEYS = ["KOPIA_REPOSITORY", "AWS_S3_ENDPOINT", "AWS_S3_DISABLE_TLS", "AWS_REGION", "AWS_DEFAULT_REGION"] as const;
+
+function resolveS3Repository(
+  file: PolicyFile,
+  env: { PVC_GUARDIAN_REPOSITORY?: string | undefined; PVC_GUARDIAN_S3_CREDENTIALS_DIR?: string | undefined },
+  readFile: FileReader,
+): { ok: true; s3?: S3RepositoryConfig } | { ok: false; problems: string[] } {
+  const fromFile = file.repository.s3;
+  const credentialsDir = env.PVC_GUARDIAN_S3_CREDENTIALS_DIR ?? fromFile?.credentialsDir;
+  if (env.PVC_GUARDIAN_REPOSITORY === undefined && fromFile === undefined) return { ok: true };
+  if (credentialsDir === undefined) {
+    return { ok: false, problems: ["repository: an S3 repository needs the VolSync repository Secret mounted as a folder: set repository.s3.credentialsDir or PVC_GUARDIAN_S3_CREDENTIALS_DIR"] };
+  }
+  const secretKeys: Record<string, string | undefined> = {};
+  for (const key of S3_LOCATION_KEYS) {
+    try {
+      secretKeys[key] = readFile(`${credentialsDir}/${key}`).trim();
+    } catch {
+      // An absent key takes the mover's default, as an absent Secret key does in the mover.
+    }
+  }
+  const repositoryUrl = env.PVC_GUARDIAN_REPOSITORY ?? fromFile?.url ?? secretKeys["KOPIA_REPOSITORY"];
+  if (repositoryUrl === undefined || !isS3RepositoryUrl(repositoryUrl)) {
+    return { ok: false, problems: [`repository: no s3:// repository: set PVC_GUARDIAN_REPOSITORY or repository.s3.url, or KOPIA_REPOSITORY=s3://… in ${credentialsDir}`] };
+  }
+  const resolved = resolveS3Settings({
+    repositoryUrl,
+    keys: {
+      ...secretKeys,
+      ...(fromFile?.endpoint !== undefined ? { AWS_S3_ENDPOINT: fromFile.endpoint } : {}),
+      ...(fromFile?.region !== undefined ? { AWS_REGION: fromFile.region } : {}),
+      ...(fromFile?.disableTls !== undefined ? { AWS_S3_DISABLE_TLS: String(fromFile.disableTls) } : {}),
+    },
+    addressing: fromFile?.addressing ?? "auto",
+    ...(fromFile?.caBundleFile ? { caBundleFile: fromFile.caBundleFile } : {}),
+  });
+  if (!resolved.ok) return { ok: false, problems: resolved.problems.map((p) => `repository.s3: ${p}`) };
+  return { ok: true, s3: { settings: resolved.settings, credentialsDir, requestTimeoutMs: fromFile?.requestTimeout ?? 10_000 } };
+}
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
 
@@ -289,6 +365,7 @@ export function toPolicy(file: PolicyFile): Policy {
     firstBackupDelayMs: file.firstBackupDelay,
     sourceSecret: file.sourceSecret,
     ...(file.repository.nfs ? { nfs: file.repository.nfs } : {}),
+    ...(file.repository.s3 ? { s3: file.repository.s3.url ? { url: file.repository.s3.url } : {} } : {}),
     excludedNamespaces: file.excludedNamespaces,
     dormant: file.dormant,
   };
@@ -324,13 +401,23 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
 
   if (envResult.success && file) {
     const e = envResult.data;
-    const repositoryPath = e.PVC_GUARDIAN_REPOSITORY_PATH ?? file.repository.path;
-    const passwordFile = e.PVC_GUARDIAN_PASSWORD_FILE ?? file.repository.passwordFile;
+    const s3 = resolveS3Repository(file, e, readFile);
+    let repositoryPath = e.PVC_GUARDIAN_REPOSITORY_PATH ?? file.repository.path;
+    let passwordFile = e.PVC_GUARDIAN_PASSWORD_FILE ?? file.repository.passwordFile;
+    if (!s3.ok) {
+      problems.push(...s3.problems);
+    } else if (s3.s3 !== undefined) {
+      if (repositoryPath !== undefined) problems.push("repository: an S3 repository and a repository path exclude each other; set one");
+      repositoryPath = `s3://${s3.s3.settings.bucket}/${s3.s3.settings.prefix}`;
+      // The same Secret holds the password the mover uses.
+      passwordFile ??= `${s3.s3.credentialsDir}/KOPIA_PASSWORD`;
+    }
     if ((repositoryPath === undefined) !== (passwordFile === undefined)) {
       problems.push("repository: a repository path and a password file go together; set both or neither");
     }
     if (problems.length === 0) {
       const policy = toPolicy(file);
+      if (s3.ok && s3.s3 && !policy.s3) policy.s3 = { url: repositoryPath! };
       if (!policy.excludedNamespaces.includes(e.PVC_GUARDIAN_NAMESPACE)) {
         policy.excludedNamespaces = [...policy.excludedNamespaces, e.PVC_GUARDIAN_NAMESPACE];
       }
@@ -347,7 +434,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
           },
           namespace: e.PVC_GUARDIAN_NAMESPACE,
           podName: e.PVC_GUARDIAN_POD_NAME ?? `pvc-guardian-${process.pid}`,
-          ...(repositoryPath && passwordFile ? { repository: { path: repositoryPath, passwordFile } } : {}),
+          ...(repositoryPath && passwordFile
+            ? { repository: { path: repositoryPath, passwordFile, ...(s3.ok && s3.s3 ? { s3: s3.s3 } : {}) } }
+            : {}),
           catalog: {
             refreshIntervalMs: file.catalog.refreshInterval,
             freshnessBoundMs: file.catalog.freshnessBound,

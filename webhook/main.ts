@@ -3,6 +3,7 @@ import { createReviewHandlers, type AdmissionCatalog } from "./admission/review-
 import { loadConfig, type Config } from "./config.ts";
 import { createUnconfiguredCatalog } from "./domain/snapshot-catalog.ts";
 import { createKopiaCatalog, type KopiaCatalog } from "./kopia/snapshot-catalog.ts";
+import { createS3RepositoryStore, credentialsFromSecretDirectory } from "./kopia/s3-repository-settings.ts";
 import { createGuardianServer } from "./server/guardian-server.ts";
 import type { Logger } from "./server/logger.ts";
 import { createMetrics } from "./server/metrics.ts";
@@ -38,9 +39,11 @@ function createCatalog(config: Config, log: Logger, metrics: Metrics): { catalog
     log.warn({}, "no Kopia repository is configured: every protected PVC is denied until one is");
     return { catalog: createUnconfiguredCatalog() };
   }
+  const s3 = config.repository.s3;
   const kopia = createKopiaCatalog({
     repositoryPath: config.repository.path,
     passwordFile: config.repository.passwordFile,
+    ...(s3 ? { store: createS3RepositoryStore(s3.settings, credentialsFromSecretDirectory(s3.credentialsDir), { requestTimeoutMs: s3.requestTimeoutMs }) } : {}),
     refreshIntervalMs: config.catalog.refreshIntervalMs,
     freshnessBoundMs: config.catalog.freshnessBoundMs,
     missRefreshTimeoutMs: config.catalog.missRefreshTimeoutMs,

@@ -2,22 +2,27 @@
 // 20 snapshots made by the real kopia binary. The repository is built once and cached; each run
 // works on a copy, so the "one new snapshot" step never changes the cached original.
 //
-// Run: ./node_modules/.bin/node bench/kopia/run.ts [--many-index-blobs]
+// Run: ./node_modules/.bin/node bench/kopia/run.ts [--many-index-blobs] [--s3]
+// --s3 measures the same repository shape in a bucket of a loopback versitygw, beside
+// `kopia snapshot list --all --json` against the same bucket.
 
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { build } from "esbuild";
 import { createFilesystemBlobStore } from "../../webhook/kopia/filesystem-blob-store.ts";
+import { createS3BlobStore } from "../../webhook/kopia/s3-blob-store.ts";
+import { startVersityGw } from "../../test/harness/versitygw.ts";
 import { createKopiaCatalog } from "../../webhook/kopia/snapshot-catalog.ts";
 import {
   type KopiaRepository,
   attachKopiaRepository,
   binaryCacheDir,
   createKopiaRepository,
+  createKopiaS3Repository,
   findKopiaBinary,
 } from "../../test/harness/kopia.ts";
 
@@ -47,6 +52,10 @@ async function inParallel<T>(items: readonly T[], limit: number, work: (item: T)
 async function buildRepository(binaryPath: string, workDir: string): Promise<KopiaRepository> {
   await rm(workDir, { recursive: true, force: true });
   const repository = await createKopiaRepository({ binaryPath, layout: "connect-then-create", password, workDir });
+  return fillRepository(repository, workDir);
+}
+
+async function fillRepository<R extends KopiaRepository>(repository: R, workDir: string): Promise<R> {
   // Keep every snapshot: retention would otherwise thin out the history as it grows.
   await repository.run(["policy", "set", "--global", "--keep-latest=1000"]);
   const dir = await repository.makeSourceDir("data", { "config.yaml": "replicas: 1\n", "db.sqlite": "x".repeat(4096) });
@@ -244,7 +253,141 @@ async function main() {
   }
 }
 
-await main();
+/**
+ * The same 500 × 20 repository in S3: kopia writes it into a bucket of a versitygw over a cached
+ * folder (built once); each run serves a copy of that folder, so the new snapshot never lands in
+ * the cache, and connects a fresh kopia to it.
+ */
+async function measureS3(binaryPath: string) {
+  const cachedDir = join(binaryCacheDir(), "..", "bench", `kopia-s3-${hosts * usersPerHost}x${snapshotsPerSource}-${kopiaVersion}`);
+  const bucket = "bench";
+  const prefix = "volsync/";
+  if (!existsSync(join(cachedDir, "complete.json"))) {
+    await rm(cachedDir, { recursive: true, force: true });
+    const started = performance.now();
+    console.log(`building the S3 benchmark bucket in ${cachedDir} (once)…`);
+    const server = await startVersityGw({ workDir: join(cachedDir, "gw") });
+    try {
+      await server.createBucket(bucket);
+      await mkdir(join(cachedDir, "kopia"), { recursive: true });
+      const repository = await createKopiaS3Repository({
+        binaryPath, password, workDir: join(cachedDir, "kopia"),
+        location: { bucket, prefix, endpoint: server.endpoint, accessKey: server.accessKey, secretKey: server.secretKey, useTls: false },
+      });
+      await fillRepository(repository, join(cachedDir, "kopia"));
+    } finally {
+      await server.dispose();
+    }
+    await writeFile(join(cachedDir, "complete.json"), JSON.stringify({ kopiaVersion, hosts, usersPerHost, snapshotsPerSource }));
+    console.log(`built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
+
+  const workDir = await mkdtemp(join(tmpdir(), "pvc-guardian-bench-kopia-s3-"));
+  await cp(join(cachedDir, "gw"), join(workDir, "gw"), { recursive: true });
+  const server = await startVersityGw({ workDir: join(workDir, "gw") });
+  try {
+    await writeFile(join(workDir, "password"), password);
+    const repository = attachKopiaRepository({ binaryPath, workDir, password });
+    await repository.run([
+      "repository", "connect", "s3", `--bucket=${bucket}`, `--prefix=${prefix}`, `--endpoint=${server.endpoint}`, "--disable-tls",
+      `--access-key=${server.accessKey}`, `--secret-access-key=${server.secretKey}`, "--override-username=bench", "--override-hostname=bench",
+    ]);
+    const store = createS3BlobStore({
+      bucket, prefix, endpoint: server.endpoint, useTls: false, region: "us-east-1", addressing: "path",
+      readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
+    });
+    const indexBlobs = (await store.list("x")).length;
+
+    const kopiaRuns: number[] = [];
+    let kopiaCount = 0;
+    for (let i = 0; i < 3; i++) {
+      // A cold kopia, as in a pod: its cache would otherwise hold the index blobs from the last run.
+      await repository.run(["cache", "clear"]);
+      const started = performance.now();
+      const out = await repository.listSnapshotsJson();
+      kopiaRuns.push(performance.now() - started);
+      kopiaCount = (JSON.parse(out) as unknown[]).length;
+    }
+    const kopiaMs = median(kopiaRuns);
+
+    const outcomes: { keyDerivationMs?: number; blobsRead: number; durationMs: number }[] = [];
+    const catalog = createKopiaCatalog({
+      repositoryPath: `s3://${bucket}/${prefix}`,
+      passwordFile: join(workDir, "password"),
+      refreshIntervalMs: 3_600_000,
+      freshnessBoundMs: 3_600_000,
+      missRefreshTimeoutMs: 2_000,
+      store,
+      onRefresh: (o) => outcomes.push({ blobsRead: o.blobsRead, durationMs: o.durationMs, ...(o.ok ? { keyDerivationMs: o.keyDerivationMs } : {}) }),
+    });
+    const coldStarted = performance.now();
+    await catalog.start();
+    catalog.stop();
+    const coldMs = performance.now() - coldStarted;
+    const health = catalog.health();
+    if (health.lastError !== null) throw new Error(health.lastError);
+    const keyDerivationMs = outcomes[0]!.keyDerivationMs ?? 0;
+
+    const unchanged: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const started = performance.now();
+      await catalog.refresh();
+      unchanged.push(performance.now() - started);
+    }
+    const unchangedBlobs = outcomes[outcomes.length - 1]!.blobsRead;
+
+    const dir = await repository.makeSourceDir("one-more", { "a.txt": "one more" });
+    await repository.snapshot(dir, { source: `app-${pad(7)}@bench-${pad(13, 2)}.example:/data` });
+    const incrementalStarted = performance.now();
+    await catalog.refresh();
+    const incrementalMs = performance.now() - incrementalStarted;
+    const incrementalBlobs = outcomes[outcomes.length - 1]!.blobsRead;
+    if (catalog.health().snapshots !== health.snapshots + 1) throw new Error("the new snapshot was not found");
+
+    const bundlePath = join(workDir, "rss-probe.mjs");
+    await build({
+      entryPoints: [new URL("./rss-probe.ts", import.meta.url).pathname],
+      bundle: true, platform: "node", format: "esm", outfile: bundlePath, logLevel: "error",
+    });
+    const probe = JSON.parse(
+      (
+        await execFileAsync(process.execPath, ["--expose-gc", bundlePath, `s3://${bucket}/${prefix}`, join(workDir, "password")], {
+          env: {
+            PATH: process.env.PATH ?? "/usr/bin:/bin",
+            AWS_ACCESS_KEY_ID: server.accessKey, AWS_SECRET_ACCESS_KEY: server.secretKey,
+            AWS_S3_ENDPOINT: server.endpoint, AWS_S3_DISABLE_TLS: "true",
+          },
+        })
+      ).stdout,
+    ) as { baselineMiB: number; rssMiB: number; heapMiB: number; snapshots: number; lastError: string | null };
+    if (probe.lastError !== null) throw new Error(probe.lastError);
+
+    const loadMs = coldMs - keyDerivationMs;
+    const rows: [string, string, string][] = [
+      ["kopia snapshot list --all --json, cache cleared (median of 3)", `${kopiaMs.toFixed(0)} ms`, "1.0x"],
+      ["cold open + full load, total", `${coldMs.toFixed(0)} ms`, `${(kopiaMs / coldMs).toFixed(1)}x faster`],
+      ["  of which key derivation (scrypt, once)", `${keyDerivationMs.toFixed(0)} ms`, ""],
+      ["  full load without key derivation", `${loadMs.toFixed(0)} ms`, `${(kopiaMs / loadMs).toFixed(1)}x faster`],
+      [`refresh, nothing new (median of 20; ${unchangedBlobs} blob read, 1 listing)`, `${median(unchanged).toFixed(2)} ms`, `${(kopiaMs / median(unchanged)).toFixed(0)}x faster`],
+      [`refresh after one new snapshot (${incrementalBlobs} blobs read)`, `${incrementalMs.toFixed(1)} ms`, `${(kopiaMs / incrementalMs).toFixed(0)}x faster`],
+      [`RSS of a process holding the catalog (${probe.snapshots} snapshots)`, `${probe.rssMiB.toFixed(0)} MiB`, `before load ${probe.baselineMiB.toFixed(0)} MiB, heap ${probe.heapMiB.toFixed(0)} MiB`],
+    ];
+    console.log(`
+S3 (versitygw ${server.endpoint}, HTTP on loopback): ${health.sources} sources, ${health.snapshots} snapshots (kopia lists ${kopiaCount}), ${indexBlobs} x blobs; kopia ${kopiaVersion}; node ${process.version}`);
+    const width = Math.max(...rows.map((r) => r[0].length));
+    for (const [name, value, ratio] of rows) console.log(`${name.padEnd(width)}  ${value.padStart(12)}  ${ratio}`);
+  } finally {
+    await server.dispose();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+if (!process.argv.includes("--s3") || process.argv.includes("--filesystem")) await main();
+if (process.argv.includes("--s3")) {
+  const found = findKopiaBinary(kopiaVersion);
+  if (!("path" in found)) throw new Error(found.skipReason);
+  await measureS3(found.path);
+}
 if (process.argv.includes("--many-index-blobs")) {
   const found = findKopiaBinary(kopiaVersion);
   if ("path" in found) await measureIndexHeavy(found.path);

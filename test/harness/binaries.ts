@@ -6,7 +6,7 @@ import { accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 
-export type BinaryName = 'kube-apiserver' | 'etcd' | 'kopia' | 'kustomize';
+export type BinaryName = 'kube-apiserver' | 'etcd' | 'kopia' | 'kustomize' | 'versitygw';
 
 /** The versions build-binaries.sh builds by default; the same environment variables override both. */
 export const binaryVersions: Readonly<Record<BinaryName, string>> = {
@@ -14,6 +14,7 @@ export const binaryVersions: Readonly<Record<BinaryName, string>> = {
   etcd: process.env.ETCD_VERSION ?? 'v3.6.5',
   kopia: (process.env.KOPIA_VERSIONS ?? 'v0.22.3').split(/\s+/).filter(Boolean)[0] ?? 'v0.22.3',
   kustomize: process.env.KUSTOMIZE_VERSION ?? 'v5.8.2',
+  versitygw: process.env.VERSITYGW_VERSION ?? 'v1.8.0',
 };
 
 /** `$PVC_GUARDIAN_CACHE`, or `~/.cache/pvc-guardian`. */

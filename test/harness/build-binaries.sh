@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real components the integration tests talk to, from the Go module proxy, into a cache
 # outside the checkout so fresh clones and CI runs on the same machine reuse them.
-# Usage: test/harness/build-binaries.sh [kopia|etcd|kube-apiserver|kustomize|all]
+# Usage: test/harness/build-binaries.sh [kopia|etcd|kube-apiserver|kustomize|versitygw|all]
 set -euo pipefail
 
 CACHE="${PVC_GUARDIAN_CACHE:-$HOME/.cache/pvc-guardian}"
@@ -15,6 +15,7 @@ KOPIA_VERSIONS="${KOPIA_VERSIONS:-v0.22.3 v0.21.1}"
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.35.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.5}"  # the etcd that Kubernetes v1.35 itself requires
 KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.2}"  # renders manifests/ as `kubectl apply -k` would (v5.8.3 needs Go 1.27)
+VERSITYGW_VERSION="${VERSITYGW_VERSION:-v1.8.0}"  # an Apache-2.0 S3 server over a local folder, for S3 repositories
 
 export CGO_ENABLED=0
 export GOFLAGS="-trimpath"
@@ -104,13 +105,21 @@ build_kustomize() {
   build_in_module "$WORK/kustomize" sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION" sigs.k8s.io/kustomize/kustomize/v5 "$out"
 }
 
+build_versitygw() {
+  local out="$BIN/versitygw-$VERSITYGW_VERSION"
+  if [[ -x "$out" ]]; then log "versitygw $VERSITYGW_VERSION cached"; return; fi
+  log "building versitygw $VERSITYGW_VERSION"
+  build_in_module "$WORK/versitygw" github.com/versity/versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw "$out"
+}
+
 what="${1:-all}"
 case "$what" in
   kopia) build_kopia ;;
   etcd) build_etcd ;;
   kube-apiserver) build_kube_apiserver ;;
   kustomize) build_kustomize ;;
-  all) build_kopia; build_etcd; build_kube_apiserver; build_kustomize ;;
-  *) echo "usage: $0 [kopia|etcd|kube-apiserver|kustomize|all]" >&2; exit 2 ;;
+  versitygw) build_versitygw ;;
+  all) build_kopia; build_etcd; build_kube_apiserver; build_kustomize; build_versitygw ;;
+  *) echo "usage: $0 [kopia|etcd|kube-apiserver|kustomize|versitygw|all]" >&2; exit 2 ;;
 esac
 log "done: $(ls "$BIN" | tr '\n' ' ')"

@@ -49,6 +49,22 @@ export type KopiaRepositoryOptions = {
   parentDir?: string;
   /** Use an existing folder instead of creating one (for cached benchmark repositories). */
   workDir?: string;
+  /** kopia's error correction: `--ecc=REED-SOLOMON-CRC32 --ecc-overhead-percent=N`. */
+  eccOverheadPercent?: number;
+};
+
+/** Where `repository create s3` puts a repository, as `kopia repository create s3` flags name it. */
+export type KopiaS3Location = {
+  bucket: string;
+  /** kopia's --prefix, as the mover passes it (`app/`), or empty. */
+  prefix: string;
+  /** `host:port`. */
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  useTls: boolean;
+  /** A PEM file kopia trusts for the endpoint (its --root-ca-pem-path). */
+  caFile?: string;
 };
 
 export type KopiaSnapshotOptions = {
@@ -99,6 +115,7 @@ export async function createKopiaRepository(options: KopiaRepositoryOptions): Pr
   if (options.encryption) createArgs.push(`--encryption=${options.encryption}`);
   if (options.formatVersion) createArgs.push(`--format-version=${options.formatVersion}`);
   if (options.keyDerivation) createArgs.push(`--format-block-key-derivation-algorithm=${options.keyDerivation}`);
+  createArgs.push(...eccArgs(options.eccOverheadPercent));
   if (options.layout === "connect-then-create") {
     const connected = await repository
       .run(["repository", "connect", "filesystem", `--path=${rootPath}`, "--override-username=maintenance", "--override-hostname=volsync"])
@@ -107,6 +124,48 @@ export async function createKopiaRepository(options: KopiaRepositoryOptions): Pr
   }
   await repository.run(createArgs);
   return repository;
+}
+
+function eccArgs(overheadPercent: number | undefined): string[] {
+  return overheadPercent === undefined ? [] : ["--ecc=REED-SOLOMON-CRC32", `--ecc-overhead-percent=${overheadPercent}`];
+}
+
+/** `kopia repository create s3 …` on a bucket; rootPath is `s3://bucket/prefix` (for the CLI's --repository). */
+export async function createKopiaS3Repository(
+  options: Omit<KopiaRepositoryOptions, "layout" | "formatVersion"> & { location: KopiaS3Location },
+): Promise<KopiaRepository & { location: KopiaS3Location; s3Environment: Record<string, string> }> {
+  const workDir = options.workDir ?? (await mkdtemp(join(options.parentDir ?? tmpdir(), "pvc-guardian-kopia-s3-")));
+  const password = options.password ?? "correct horse battery staple";
+  await writeFile(join(workDir, "password"), password, { mode: 0o600 });
+  const repository = attachKopiaRepository({ binaryPath: options.binaryPath, workDir, password });
+  const { location } = options;
+  const createArgs = [
+    "repository", "create", "s3", `--bucket=${location.bucket}`, `--endpoint=${location.endpoint}`,
+    `--access-key=${location.accessKey}`, `--secret-access-key=${location.secretKey}`,
+    "--override-username=maintenance", "--override-hostname=volsync",
+  ];
+  if (location.prefix !== "") createArgs.push(`--prefix=${location.prefix}`);
+  if (!location.useTls) createArgs.push("--disable-tls");
+  if (location.caFile) createArgs.push(`--root-ca-pem-path=${location.caFile}`);
+  if (options.encryption) createArgs.push(`--encryption=${options.encryption}`);
+  if (options.keyDerivation) createArgs.push(`--format-block-key-derivation-algorithm=${options.keyDerivation}`);
+  createArgs.push(...eccArgs(options.eccOverheadPercent));
+  await repository.run(createArgs);
+  return {
+    ...repository,
+    rootPath: `s3://${location.bucket}/${location.prefix}`,
+    location,
+    // The keys VolSync's mover reads from the repository Secret.
+    s3Environment: {
+      AWS_ACCESS_KEY_ID: location.accessKey,
+      AWS_SECRET_ACCESS_KEY: location.secretKey,
+      AWS_S3_ENDPOINT: location.useTls ? `https://${location.endpoint}` : `http://${location.endpoint}`,
+      AWS_S3_DISABLE_TLS: location.useTls ? "false" : "true",
+      AWS_REGION: "us-east-1",
+      KOPIA_REPOSITORY: `s3://${location.bucket}/${location.prefix}`,
+      KOPIA_PASSWORD: password,
+    },
+  };
 }
 
 /** Wraps an existing work dir (repository/, password, config) created by createKopiaRepository. */

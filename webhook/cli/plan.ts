@@ -3,26 +3,28 @@ import { parseAllDocuments, stringify } from "yaml";
 import { parsePolicyFile, toPolicy } from "../config.ts";
 import { decideMutation, decideValidation, evaluatePvc, type PvcEvaluation } from "../domain/pvc-admission.ts";
 import { backupTargetOf, desiredReplicationDestination, desiredReplicationSource, desiredSecret, restoreTargetOf } from "../domain/desired-resources.ts";
-import { DEFAULT_POLICY, type Policy } from "../domain/policy.ts";
+import { DEFAULT_POLICY, S3_SECRET_KEYS, type Policy } from "../domain/policy.ts";
 import type { PersistentVolumeClaim } from "../domain/pvc.ts";
 import type { CatalogLookup, SnapshotCatalog } from "../domain/snapshot-catalog.ts";
 import { createUnconfiguredCatalog, snapshotRecord } from "../domain/snapshot-catalog.ts";
 import { jsonPointer, type JsonPatchOperation } from "../admission/json-patch.ts";
 import { createKopiaCatalog } from "../kopia/snapshot-catalog.ts";
 import type { CliIo } from "./cli-io.ts";
+import { openRepositoryStore, repositoryStoreUsage } from "./repository-store.ts";
 
 // `pvc-guardian plan -f <manifests>`: for every PVC in a YAML stream (kustomize or Helm output),
 // offline, what admission would decide, the patch it would apply and the objects it would
 // generate. A review tool for data protection in GitOps pull requests.
 
 export const PLAN_USAGE = `usage: pvc-guardian plan -f <file|-> [--policy <policy.yaml>] [--assume restore|fresh]
-                         [--repository <dir> --password-file <file>]
+                         [--repository <dir|s3://bucket/prefix> --password-file <file>]
+                         [--s3-addressing path|virtual-hosted] [--s3-ca-file <pem>]
                          [--namespace <default namespace>] [--output yaml|json]
 
 Without --assume or a repository the decision is "unknown": offline, nothing can tell whether a
 backup exists, and the validator would deny such a PVC. --assume previews each path;
---repository reads a Kopia filesystem repository (read-only) for the real decision.
-`;
+--repository reads a Kopia repository (read-only) for the real decision.
+${repositoryStoreUsage}`;
 
 type AssumedAnswer = "restore" | "fresh";
 
@@ -92,6 +94,12 @@ export function planPvc(pvc: PersistentVolumeClaim, documentIndex: number, names
   const target = backupTargetOf(pvc, evaluation.pvcName, evaluation.namespace, restoring ? restoreTargetOf(evaluation.decision, evaluation.restoreSource) : undefined);
   const secret = desiredSecret(target, {});
   entry.notes.push(`Secret ${secret.metadata.name}: its data is copied from ${policy.sourceSecret.namespace}/${policy.sourceSecret.name} at admission`);
+  if (policy.s3) {
+    entry.notes.push(
+      `the repository is in S3 (${policy.s3.url ?? "KOPIA_REPOSITORY of the source Secret"}): Secret ${secret.metadata.name} carries ` +
+        `${S3_SECRET_KEYS.join(", ")} as the source Secret has them, and the mover needs no volume`,
+    );
+  }
   entry.generated.push(secret, desiredReplicationDestination(target, policy, { paused: !restoring }));
   if (evaluation.schedule.ok) {
     entry.generated.push(desiredReplicationSource(target, policy, { schedule: evaluation.schedule.schedule, retain: evaluation.tier.retain }));
@@ -143,6 +151,8 @@ export async function runPlanCommand(args: string[], io: CliIo): Promise<number>
         namespace: { type: "string", short: "n" },
         repository: { type: "string" },
         "password-file": { type: "string" },
+        "s3-addressing": { type: "string" },
+        "s3-ca-file": { type: "string" },
         output: { type: "string", short: "o", default: "yaml" },
         help: { type: "boolean", short: "h" },
       },
@@ -206,7 +216,16 @@ export async function runPlanCommand(args: string[], io: CliIo): Promise<number>
   const nowMs = io.now();
   let catalog: SnapshotCatalog = values.assume ? createAssumedCatalog(values.assume as AssumedAnswer, nowMs) : createUnconfiguredCatalog();
   if (values.repository !== undefined && values["password-file"] !== undefined) {
+    const opened = openRepositoryStore(values.repository, io.env, {
+      ...(values["s3-addressing"] !== undefined ? { addressing: values["s3-addressing"] } : {}),
+      ...(values["s3-ca-file"] !== undefined ? { caFile: values["s3-ca-file"] } : {}),
+    });
+    if (!opened.ok) {
+      io.stderr(`${opened.problem}\n`);
+      return 2;
+    }
     const kopia = createKopiaCatalog({
+      store: opened.store,
       repositoryPath: values.repository,
       passwordFile: values["password-file"],
       refreshIntervalMs: 3_600_000,

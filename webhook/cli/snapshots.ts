@@ -1,21 +1,33 @@
-// `pvc-guardian snapshots`: lists every snapshot of a Kopia filesystem repository with the same
-// reader the server uses, in kopia's own JSON shape, so the two can be diffed.
+// `pvc-guardian snapshots`: lists every snapshot of a Kopia repository (a folder, or S3) with the
+// same reader the server uses, in kopia's own JSON shape, so the two can be diffed.
 
 import { parseArgs } from "node:util";
-import { createFilesystemBlobStore } from "../kopia/filesystem-blob-store.ts";
 import { readPasswordFile } from "../kopia/password-file.ts";
 import { isRepositoryError } from "../kopia/repository-error.ts";
 import { createRepositoryReader } from "../kopia/repository-reader.ts";
 import { formatSnapshotListJson, formatSnapshotListTable } from "../kopia/snapshot-list-output.ts";
 import { computeRetentionReasons } from "../kopia/snapshot-retention.ts";
+import { openRepositoryStore, repositoryStoreUsage } from "./repository-store.ts";
 
-const usage = "usage: pvc-guardian snapshots --repository <dir> --password-file <file> [--json] [--no-retention]\n";
+const usage =
+  "usage: pvc-guardian snapshots --repository <dir|s3://bucket/prefix> --password-file <file> [--json] [--no-retention]\n" +
+  "                              [--s3-addressing path|virtual-hosted] [--s3-ca-file <pem>]\n" +
+  repositoryStoreUsage;
 
 export async function runSnapshotsCommand(
   args: string[],
-  io: { stdout: (s: string) => void; stderr: (s: string) => void },
+  io: { stdout: (s: string) => void; stderr: (s: string) => void; env?: Readonly<Record<string, string | undefined>> },
 ): Promise<number> {
-  let values: { repository?: string; "password-file"?: string; json?: boolean; retention?: boolean; "no-retention"?: boolean; help?: boolean };
+  let values: {
+    repository?: string;
+    "password-file"?: string;
+    json?: boolean;
+    retention?: boolean;
+    "no-retention"?: boolean;
+    "s3-addressing"?: string;
+    "s3-ca-file"?: string;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args,
@@ -25,6 +37,8 @@ export async function runSnapshotsCommand(
         json: { type: "boolean" },
         retention: { type: "boolean", default: true },
         "no-retention": { type: "boolean" },
+        "s3-addressing": { type: "string" },
+        "s3-ca-file": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -45,8 +59,16 @@ export async function runSnapshotsCommand(
     io.stderr(usage);
     return 2;
   }
+  const opened = openRepositoryStore(repositoryPath, io.env ?? {}, {
+    ...(values["s3-addressing"] !== undefined ? { addressing: values["s3-addressing"] } : {}),
+    ...(values["s3-ca-file"] !== undefined ? { caFile: values["s3-ca-file"] } : {}),
+  });
+  if (!opened.ok) {
+    io.stderr(`${opened.problem}\n${usage}`);
+    return 2;
+  }
   const reader = createRepositoryReader({
-    store: createFilesystemBlobStore({ rootPath: repositoryPath }),
+    store: opened.store,
     readPassword: () => readPasswordFile(passwordFile),
   });
   try {

@@ -28,6 +28,12 @@ export type ResourceDefaults = {
   moverSecurityContext: MoverSecurityContext;
 };
 
+/** An S3 repository as the policy names it; `url` is absent when the Secret's KOPIA_REPOSITORY names it. */
+export type S3Repository = { url?: string };
+
+/** The keys of a VolSync repository Secret that point the Kopia mover at S3. */
+export const S3_SECRET_KEYS = ["KOPIA_REPOSITORY", "KOPIA_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S3_ENDPOINT", "AWS_S3_DISABLE_TLS", "AWS_REGION"] as const;
+
 /** Where mover Jobs reach an NFS-hosted repository, mounted without mutating VolSync's Jobs. */
 export type NfsRepository = { server: string; path: string; mountPath: string };
 
@@ -37,6 +43,11 @@ export type Policy = {
   firstBackupDelayMs: number;
   sourceSecret: { namespace: string; name: string };
   nfs?: NfsRepository;
+  /**
+   * The repository is in S3-compatible storage (never together with `nfs`): mover Jobs reach it
+   * over the network with the keys the Secret clone carries, so no mover volume is added.
+   */
+  s3?: S3Repository;
   /** Namespaces whose PVCs are never ours, whatever their labels say. */
   excludedNamespaces: readonly string[];
   /** Break-glass: the validator allows everything, with a warning. */

@@ -5,6 +5,7 @@
 import { createDecipheriv, createHash, hkdfSync, pbkdf2, scrypt } from "node:crypto";
 import { promisify } from "node:util";
 import { type EncryptionAlgorithm, isSupportedEncryption } from "./content-cipher.ts";
+import { eccAlgorithm } from "./ecc-reed-solomon.ts";
 import { RepositoryError } from "./repository-error.ts";
 
 export const formatBlobId = "kopia.repository";
@@ -27,6 +28,8 @@ export type RepositoryConfig = {
   masterKey: Buffer;
   indexVersion: number;
   epochParameters: EpochParameters;
+  /** Set when kopia's REED-SOLOMON-CRC32 error correction wraps every encrypted blob and content. */
+  eccOverheadPercent?: number;
 };
 
 const supportedRequiredFeatures = new Set(["index-v1", "index-v2"]);
@@ -143,8 +146,13 @@ export function parseRepositoryConfig(json: string): RepositoryConfig {
   if (!isSupportedEncryption(f.encryption)) {
     throw new RepositoryError("unsupported", `content encryption ${JSON.stringify(f.encryption)} is not supported`);
   }
-  if (typeof f.ecc === "string" && f.ecc !== "" && typeof f.eccOverheadPercent === "number" && f.eccOverheadPercent > 0) {
-    throw new RepositoryError("unsupported", `repositories with error correction (${f.ecc}) are not supported`);
+  // kopia turns error correction on only when both the algorithm and a positive overhead are set.
+  const eccOn = typeof f.ecc === "string" && f.ecc !== "" && typeof f.eccOverheadPercent === "number" && f.eccOverheadPercent > 0;
+  if (eccOn && f.ecc !== eccAlgorithm) {
+    throw new RepositoryError("unsupported", `error correction ${JSON.stringify(f.ecc)} is not supported (supported: ${eccAlgorithm})`);
+  }
+  if (eccOn && (!Number.isInteger(f.eccOverheadPercent) || (f.eccOverheadPercent as number) > 100)) {
+    throw new RepositoryError("unsupported", `error correction overhead ${JSON.stringify(f.eccOverheadPercent)}% is not supported (1 to 100)`);
   }
   const indexVersion = f.indexVersion ?? 0;
   if (indexVersion !== 0 && indexVersion !== 1 && indexVersion !== 2) {
@@ -162,5 +170,6 @@ export function parseRepositoryConfig(json: string): RepositoryConfig {
     masterKey,
     indexVersion: indexVersion as number,
     epochParameters: { enabled: epoch?.Enabled === true },
+    ...(eccOn ? { eccOverheadPercent: f.eccOverheadPercent as number } : {}),
   };
 }

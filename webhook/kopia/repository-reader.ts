@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { BlobMetadata, BlobStore } from "./blob-store.ts";
 import { type ContentCipher, blobIv, contentIv, createContentCipher } from "./content-cipher.ts";
 import { decompressContent } from "./content-compression.ts";
+import { createEccDecoder } from "./ecc-reed-solomon.ts";
 import { type IndexEntry, mergeLiveEntries, parseIndexEntries } from "./content-index.ts";
 import {
   type RepositoryConfig,
@@ -106,7 +107,7 @@ export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryRe
       manifestsByContent.clear();
       lastMerge = undefined;
     }
-    open = { formatBlob, passwordKey, config, cipher: createContentCipher(config.encryption, config.masterKey) };
+    open = { formatBlob, passwordKey, config, cipher: withErrorCorrection(config, createContentCipher(config.encryption, config.masterKey)) };
     return open;
   }
 
@@ -203,6 +204,13 @@ export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryRe
       }
     },
   };
+}
+
+/** kopia applies error correction outside the encryption: strip (and repair) it, then decrypt. */
+function withErrorCorrection(config: RepositoryConfig, cipher: ContentCipher): ContentCipher {
+  if (config.eccOverheadPercent === undefined) return cipher;
+  const ecc = createEccDecoder(config.eccOverheadPercent);
+  return { decrypt: (iv, frame, what) => cipher.decrypt(iv, ecc.decode(frame, what), what) };
 }
 
 async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {

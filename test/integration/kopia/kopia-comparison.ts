@@ -6,12 +6,16 @@ import type { BlobStore } from "../../../webhook/kopia/blob-store.ts";
 import { runSnapshotsCommand } from "../../../webhook/cli/snapshots.ts";
 import type { KopiaRepository } from "../../harness/kopia.ts";
 
-export async function runOurListing(repository: { rootPath: string; passwordFile: string }, extraArgs: string[] = ["--json"]) {
+/** `s3Environment`: the repository Secret's keys, handed to the CLI as the mover gets them. */
+export async function runOurListing(
+  repository: { rootPath: string; passwordFile: string; s3Environment?: Record<string, string> },
+  extraArgs: string[] = ["--json"],
+) {
   let stdout = "";
   let stderr = "";
   const exitCode = await runSnapshotsCommand(
     ["--repository", repository.rootPath, "--password-file", repository.passwordFile, ...extraArgs],
-    { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) },
+    { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), ...(repository.s3Environment ? { env: repository.s3Environment } : {}) },
   );
   return { exitCode, stdout, stderr };
 }
@@ -23,7 +27,7 @@ type ListedSnapshot = { id: string; source: { host: string; userName: string; pa
  * same entries field for field (retention reasons included) and the same bytes, and the same
  * for both with `--no-retention`. Returns kopia's entries without the retention reasons.
  */
-export async function assertListingMatchesKopia(repository: KopiaRepository): Promise<ListedSnapshot[]> {
+export async function assertListingMatchesKopia(repository: KopiaRepository & { s3Environment?: Record<string, string> }): Promise<ListedSnapshot[]> {
   const ours = await runOurListing(repository);
   assert.equal(ours.exitCode, 0, ours.stderr);
   const kopiaText = await repository.listSnapshotsJson();

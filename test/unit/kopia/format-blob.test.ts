@@ -74,7 +74,7 @@ describe("repository configuration allow-lists", () => {
     { name: "a newer format version", patch: { version: 4 }, kind: "unsupported" },
     { name: "a newer index version", patch: { indexVersion: 3 }, kind: "unsupported" },
     { name: "an unknown content encryption", patch: { encryption: "XCHACHA-NEXT" }, kind: "unsupported" },
-    { name: "error correction", patch: { ecc: "REED-SOLOMON-CRC32", eccOverheadPercent: 2 }, kind: "unsupported" },
+    { name: "an unknown error correction", patch: { ecc: "OTHER-ECC", eccOverheadPercent: 2 }, kind: "unsupported" },
     { name: "an unknown required feature", patch: { requiredFeatures: [{ feature: "index-v3", ifNotUnderstood: { warn: false } }] }, kind: "unsupported" },
     { name: "an upgrade lock", patch: { upgradeLock: { ownerID: "x", creationTime: "2026-01-01T00:00:00Z" } }, kind: "busy" },
   ];

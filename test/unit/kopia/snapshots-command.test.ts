@@ -18,7 +18,7 @@ describe("snapshots command", () => {
   it("prints usage and exits 2 without a repository or password file", async () => {
     const missing = await run(["--json"]);
     assert.equal(missing.exitCode, 2);
-    assert.match(missing.stderr, /usage: pvc-guardian snapshots --repository <dir> --password-file <file>/);
+    assert.match(missing.stderr, /usage: pvc-guardian snapshots --repository <dir\|s3:\/\/bucket\/prefix> --password-file <file>/);
   });
 
   it("exits 2 on an unknown flag", async () => {
