@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { checkScheduleTemplate } from "./domain/backup-schedule.ts";
-import { DEFAULT_POLICY, DEFAULT_RETENTION, type Policy } from "./domain/policy.ts";
+import { DEFAULT_POLICY, DEFAULT_REPOSITORY_NAME, DEFAULT_RETENTION, type Policy } from "./domain/policy.ts";
+import { repositoryScopeProblems } from "./domain/repository-mapping.ts";
 import { type S3RepositorySettings, isS3RepositoryUrl, resolveS3Settings } from "./kopia/s3-repository-settings.ts";
 import { defaultAdmissionLimits } from "./server/admission-routes.ts";
 import { defaultTransportLimits } from "./server/https-listener.ts";
@@ -62,6 +63,53 @@ const tierSchema = z.object({ schedule, retain: retentionSchema.default(DEFAULT_
 
 const d = DEFAULT_POLICY;
 const TIER_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+/** Where a Kopia repository is and how mover Jobs reach it; the same shape for every repository. */
+const repositoryLocationFields = z.object({
+  path: z.string().min(1).optional(),
+  passwordFile: z.string().min(1).optional(),
+  nfs: z
+    .object({ server: z.string().min(1), path: z.string().startsWith("/"), mountPath: moverMountPath.default("repository") })
+    .strict()
+    .optional(),
+  // A repository in S3-compatible storage. The VolSync repository Secret, mounted as a folder
+  // at credentialsDir, supplies what is not set here: KOPIA_REPOSITORY, AWS_S3_ENDPOINT,
+  // AWS_S3_DISABLE_TLS and AWS_REGION once at start, and the access keys at every request.
+  s3: z
+    .object({
+      credentialsDir: z.string().min(1),
+      url: z.string().startsWith("s3://", "must look like s3://bucket/prefix").optional(),
+      endpoint: z.string().min(1).optional(),
+      region: z.string().min(1).optional(),
+      disableTls: z.boolean().optional(),
+      addressing: z.enum(["auto", "path", "virtual-hosted"]).default("auto"),
+      caBundleFile: z.string().min(1).optional(),
+      requestTimeout: duration.prefault("10s"),
+    })
+    .strict()
+    .optional(),
+});
+
+/** An S3 repository and a folder or an NFS mover volume exclude each other. */
+function checkRepositoryLocation(repository: { s3?: unknown; nfs?: unknown; path?: unknown }, ctx: z.RefinementCtx): void {
+  if (repository.s3 && repository.nfs) {
+    ctx.addIssue({ code: "custom", path: ["s3"], message: "an S3 repository needs no NFS mover volume; set repository.s3 or repository.nfs, not both" });
+  }
+  if (repository.s3 && repository.path) {
+    ctx.addIssue({ code: "custom", path: ["s3"], message: "set repository.s3 or repository.path (a folder), not both" });
+  }
+}
+
+const repositoryLocation = repositoryLocationFields.strict().superRefine(checkRepositoryLocation);
+
+const labelSelector = z
+  .object({
+    matchLabels: z.record(z.string(), z.string()).optional(),
+    matchExpressions: z
+      .array(z.object({ key: z.string().min(1), operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]), values: z.array(z.string()).optional() }).strict())
+      .optional(),
+  })
+  .strict();
+
 const policyFileSchema = z
   .object({
     tiers: z
@@ -96,41 +144,36 @@ const policyFileSchema = z
       .prefault({}),
     firstBackupDelay: duration.prefault("2h"),
     sourceSecret: z.object({ namespace: kubeName, name: kubeName }).strict().default({ ...d.sourceSecret }),
-    repository: z
-      .object({
-        path: z.string().min(1).optional(),
-        passwordFile: z.string().min(1).optional(),
-        nfs: z
-          .object({ server: z.string().min(1), path: z.string().startsWith("/"), mountPath: moverMountPath.default("repository") })
-          .strict()
-          .optional(),
-        // A repository in S3-compatible storage. The VolSync repository Secret, mounted as a folder
-        // at credentialsDir, supplies what is not set here: KOPIA_REPOSITORY, AWS_S3_ENDPOINT,
-        // AWS_S3_DISABLE_TLS and AWS_REGION once at start, and the access keys at every request.
-        s3: z
-          .object({
-            credentialsDir: z.string().min(1),
-            url: z.string().startsWith("s3://", "must look like s3://bucket/prefix").optional(),
-            endpoint: z.string().min(1).optional(),
-            region: z.string().min(1).optional(),
-            disableTls: z.boolean().optional(),
-            addressing: z.enum(["auto", "path", "virtual-hosted"]).default("auto"),
-            caBundleFile: z.string().min(1).optional(),
-            requestTimeout: duration.prefault("10s"),
+    repository: repositoryLocation.default({}),
+    // Repositories beside the default one, each for the namespaces it names or selects; see
+    // domain/repository-mapping.ts. A namespace only ever receives its own repository's Secret.
+    repositories: z
+      .array(
+        repositoryLocationFields
+          .extend({
+          name: kubeName.refine((name) => name !== DEFAULT_REPOSITORY_NAME, `"${DEFAULT_REPOSITORY_NAME}" names the top-level repository`),
+          sourceSecret: z.object({ namespace: kubeName, name: kubeName }).strict(),
+          namespaces: z.array(kubeName).optional(),
+          namespaceSelector: labelSelector.optional(),
           })
           .strict()
-          .optional(),
-      })
-      .strict()
-      .superRefine((repository, ctx) => {
-        if (repository.s3 && repository.nfs) {
-          ctx.addIssue({ code: "custom", path: ["s3"], message: "an S3 repository needs no NFS mover volume; set repository.s3 or repository.nfs, not both" });
-        }
-        if (repository.s3 && repository.path) {
-          ctx.addIssue({ code: "custom", path: ["s3"], message: "set repository.s3 or repository.path (a folder), not both" });
-        }
-      })
-      .default({}),
+          .superRefine(checkRepositoryLocation),
+      )
+      .default([])
+      .superRefine((repositories, ctx) => {
+        for (const problem of repositoryScopeProblems([{ name: DEFAULT_REPOSITORY_NAME, isDefault: true }, ...repositories])) ctx.addIssue({ code: "custom", message: problem });
+        repositories.forEach((repository, index) => {
+          if (repository.namespaces === undefined && repository.namespaceSelector === undefined) {
+            ctx.addIssue({ code: "custom", path: [index], message: `repository ${repository.name} names no namespaces and no namespaceSelector, so no PVC would use it` });
+          }
+          if (repository.path === undefined && repository.s3 === undefined) {
+            ctx.addIssue({ code: "custom", path: [index], message: `repository ${repository.name} needs a path (a folder) or s3` });
+          }
+          if (repository.path !== undefined && repository.passwordFile === undefined) {
+            ctx.addIssue({ code: "custom", path: [index], message: `repository ${repository.name}: a repository path needs its passwordFile` });
+          }
+        });
+      }),
     excludedNamespaces: z.array(kubeName).default([...d.excludedNamespaces]),
     admission: z
       .object({
@@ -263,6 +306,8 @@ export type Config = {
   podName: string;
   /** `path` is the folder, or `s3://bucket/prefix` for an S3 repository (then `s3` says how to reach it). */
   repository?: { path: string; passwordFile: string; s3?: S3RepositoryConfig };
+  /** The catalogs' side of policy.additionalRepositories, in the same order. */
+  additionalRepositories: AdditionalRepositoryLocation[];
   catalog: { refreshIntervalMs: number; freshnessBoundMs: number; missRefreshTimeoutMs: number };
   admission: {
     deadlineMs: number;
@@ -285,6 +330,8 @@ export type Config = {
   logLevel: string;
 };
 
+export type AdditionalRepositoryLocation = { name: string; path: string; passwordFile: string; s3?: S3RepositoryConfig };
+
 export type S3RepositoryConfig = {
   settings: S3RepositorySettings;
   /** The mounted Secret: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are read from it at every request. */
@@ -296,11 +343,10 @@ export type S3RepositoryConfig = {
 const S3_LOCATION_KEYS = ["KOPIA_REPOSITORY", "AWS_S3_ENDPOINT", "AWS_S3_DISABLE_TLS", "AWS_REGION", "AWS_DEFAULT_REGION"] as const;
 
 function resolveS3Repository(
-  file: PolicyFile,
+  fromFile: PolicyFile["repository"]["s3"],
   env: { PVC_GUARDIAN_REPOSITORY?: string | undefined; PVC_GUARDIAN_S3_CREDENTIALS_DIR?: string | undefined },
   readFile: FileReader,
 ): { ok: true; s3?: S3RepositoryConfig } | { ok: false; problems: string[] } {
-  const fromFile = file.repository.s3;
   const credentialsDir = env.PVC_GUARDIAN_S3_CREDENTIALS_DIR ?? fromFile?.credentialsDir;
   if (env.PVC_GUARDIAN_REPOSITORY === undefined && fromFile === undefined) return { ok: true };
   if (credentialsDir === undefined) {
@@ -368,6 +414,18 @@ export function toPolicy(file: PolicyFile): Policy {
     ...(file.repository.s3 ? { s3: file.repository.s3.url ? { url: file.repository.s3.url } : {} } : {}),
     excludedNamespaces: file.excludedNamespaces,
     dormant: file.dormant,
+    ...(file.repositories.length > 0
+      ? {
+          additionalRepositories: file.repositories.map((repository) => ({
+            name: repository.name,
+            sourceSecret: repository.sourceSecret,
+            ...(repository.nfs ? { nfs: repository.nfs } : {}),
+            ...(repository.s3 ? { s3: repository.s3.url ? { url: repository.s3.url } : {} } : {}),
+            ...(repository.namespaces ? { namespaces: repository.namespaces } : {}),
+            ...(repository.namespaceSelector ? { namespaceSelector: repository.namespaceSelector } : {}),
+          })),
+        }
+      : {}),
   };
 }
 
@@ -401,7 +459,18 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
 
   if (envResult.success && file) {
     const e = envResult.data;
-    const s3 = resolveS3Repository(file, e, readFile);
+    const s3 = resolveS3Repository(file.repository.s3, e, readFile);
+    const additionalRepositories: AdditionalRepositoryLocation[] = [];
+    for (const repository of file.repositories) {
+      const resolved = resolveS3Repository(repository.s3, {}, readFile);
+      if (!resolved.ok) {
+        problems.push(...resolved.problems.map((problem) => `repositories.${repository.name}: ${problem}`));
+        continue;
+      }
+      const path = resolved.s3 ? `s3://${resolved.s3.settings.bucket}/${resolved.s3.settings.prefix}` : repository.path!;
+      const password = repository.passwordFile ?? (resolved.s3 ? `${resolved.s3.credentialsDir}/KOPIA_PASSWORD` : undefined);
+      additionalRepositories.push({ name: repository.name, path, passwordFile: password!, ...(resolved.s3 ? { s3: resolved.s3 } : {}) });
+    }
     let repositoryPath = e.PVC_GUARDIAN_REPOSITORY_PATH ?? file.repository.path;
     let passwordFile = e.PVC_GUARDIAN_PASSWORD_FILE ?? file.repository.passwordFile;
     if (!s3.ok) {
@@ -437,6 +506,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
           ...(repositoryPath && passwordFile
             ? { repository: { path: repositoryPath, passwordFile, ...(s3.ok && s3.s3 ? { s3: s3.s3 } : {}) } }
             : {}),
+          additionalRepositories,
           catalog: {
             refreshIntervalMs: file.catalog.refreshInterval,
             freshnessBoundMs: file.catalog.freshnessBound,

@@ -58,6 +58,7 @@ test("with no policy file the rest of the configuration has its documented defau
     listen: { host: "0.0.0.0", port: 8443, opsPort: 9090 },
     tls: { certFile: "/etc/pvc-guardian/tls/tls.crt", keyFile: "/etc/pvc-guardian/tls/tls.key", reloadIntervalMs: 10_000 },
     namespace: "pvc-guardian",
+    additionalRepositories: [],
     catalog: { refreshIntervalMs: 60_000, freshnessBoundMs: 600_000, missRefreshTimeoutMs: 1_500 },
     admission: { deadlineMs: 4_000, webhookTimeoutSeconds: 10, maxBodyBytes: 3 * 1024 * 1024, maxInFlightBodyBytes: 16 * 1024 * 1024, maxConcurrentReviews: 32 },
     transport: { handshakeTimeoutMs: 5_000, headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 120_000, maxConnections: 256 },
@@ -394,4 +395,45 @@ test("the server section bounds bodies, reviews in progress and connections, and
   const problems = bad.ok ? [] : bad.problems.join("\n");
   assert.match(String(problems), /server\.maxInFlightBodyBytes: must be at least server\.maxBodyBytes/);
   assert.match(String(problems), /server\.headersTimeout: must not be longer than server\.requestTimeout/);
+});
+
+test("more repositories are read with their namespaces, and each needs a way to be chosen", () => {
+  const file = `
+repositories:
+  - name: finance
+    path: /repositories/finance
+    passwordFile: /etc/pvc-guardian/finance/KOPIA_PASSWORD
+    sourceSecret: { namespace: volsync-system, name: finance-credentials }
+    namespaces: [ledger, payroll]
+  - name: team-a
+    path: /repositories/team-a
+    passwordFile: /etc/pvc-guardian/team-a/KOPIA_PASSWORD
+    sourceSecret: { namespace: volsync-system, name: team-a-credentials }
+    namespaceSelector: { matchLabels: { team: a } }
+`;
+  const config = loaded(loadConfig({ PVC_GUARDIAN_POLICY_FILE: "/p.yaml" }, (path) => (path === "/p.yaml" ? file : noFile(path))));
+  assert.deepEqual(config.additionalRepositories, [
+    { name: "finance", path: "/repositories/finance", passwordFile: "/etc/pvc-guardian/finance/KOPIA_PASSWORD" },
+    { name: "team-a", path: "/repositories/team-a", passwordFile: "/etc/pvc-guardian/team-a/KOPIA_PASSWORD" },
+  ]);
+  assert.deepEqual(config.policy.additionalRepositories, [
+    { name: "finance", sourceSecret: { namespace: "volsync-system", name: "finance-credentials" }, namespaces: ["ledger", "payroll"] },
+    { name: "team-a", sourceSecret: { namespace: "volsync-system", name: "team-a-credentials" }, namespaceSelector: { matchLabels: { team: "a" } } },
+  ]);
+
+  const bad = loadConfig(
+    { PVC_GUARDIAN_POLICY_FILE: "/p.yaml" },
+    () => `
+repositories:
+  - { name: default, path: /r, passwordFile: /p, sourceSecret: { namespace: a, name: b }, namespaces: [x] }
+  - { name: lost, path: /r2, passwordFile: /p2, sourceSecret: { namespace: a, name: b } }
+  - { name: twice, path: /r3, sourceSecret: { namespace: a, name: b }, namespaces: [x] }
+`,
+  );
+  assert.equal(bad.ok, false);
+  const problems = bad.ok ? "" : bad.problems.join("\n");
+  assert.match(problems, /"default" names the top-level repository/);
+  assert.match(problems, /repository lost names no namespaces and no namespaceSelector/);
+  assert.match(problems, /repository twice: a repository path needs its passwordFile/);
+  assert.match(problems, /namespace x is listed for both default and twice/);
 });

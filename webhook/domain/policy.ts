@@ -1,5 +1,7 @@
 // The operator's policy as the domain sees it, after config.ts has validated it. Defaults here
 // reproduce the seed design exactly (product.md section 1).
+import { repositoryForNamespace, type LabelSelector, type RepositoryScope } from "./repository-mapping.ts";
+
 
 export type Retention = {
   hourly?: number;
@@ -52,7 +54,65 @@ export type Policy = {
   excludedNamespaces: readonly string[];
   /** Break-glass: the validator allows everything, with a warning. */
   dormant: boolean;
+  /**
+   * Repositories beside the default one (the fields above), each for the namespaces it names or
+   * selects; the rest use the default. See repository-mapping.ts for the rules.
+   */
+  additionalRepositories?: readonly AdditionalRepository[];
 };
+
+/** The name the default repository (sourceSecret, nfs and s3 at the top of the policy) goes by. */
+export const DEFAULT_REPOSITORY_NAME = "default";
+
+export type AdditionalRepository = {
+  name: string;
+  sourceSecret: { namespace: string; name: string };
+  nfs?: NfsRepository;
+  s3?: S3Repository;
+  namespaces?: readonly string[];
+  namespaceSelector?: LabelSelector;
+};
+
+/** The policy as one repository's namespaces see it: its source Secret and mover volume. */
+export type RepositoryPolicy = Policy & { repositoryName: string };
+
+function scopesOf(policy: Pick<Policy, "additionalRepositories">): RepositoryScope[] {
+  return [
+    { name: DEFAULT_REPOSITORY_NAME, isDefault: true },
+    ...(policy.additionalRepositories ?? []).map((repository) => ({
+      name: repository.name,
+      ...(repository.namespaces ? { namespaces: repository.namespaces } : {}),
+      ...(repository.namespaceSelector ? { namespaceSelector: repository.namespaceSelector } : {}),
+    })),
+  ];
+}
+
+/** Whether choosing a namespace's repository needs the namespace's labels. */
+export const usesNamespaceSelectors = (policy: Pick<Policy, "additionalRepositories">): boolean =>
+  (policy.additionalRepositories ?? []).some((repository) => repository.namespaceSelector !== undefined);
+
+/**
+ * The policy for a namespace's repository, or why there is none. The default repository's view is
+ * the policy itself; another repository's swaps in its source Secret and mover volume.
+ */
+export function policyForNamespace(policy: Policy, namespace: string, labels: Readonly<Record<string, string>> | undefined): { ok: true; policy: RepositoryPolicy } | { ok: false; reason: string } {
+  const choice = repositoryForNamespace(scopesOf(policy), namespace, labels);
+  if (!choice.ok) return choice;
+  return { ok: true, policy: policyForRepository(policy, choice.repository) };
+}
+
+export function policyForRepository(policy: Policy, repositoryName: string): RepositoryPolicy {
+  const repository = policy.additionalRepositories?.find((candidate) => candidate.name === repositoryName);
+  if (repository === undefined) return { ...policy, repositoryName: DEFAULT_REPOSITORY_NAME };
+  const { nfs: _nfs, s3: _s3, ...rest } = policy;
+  return {
+    ...rest,
+    sourceSecret: repository.sourceSecret,
+    ...(repository.nfs ? { nfs: repository.nfs } : {}),
+    ...(repository.s3 ? { s3: repository.s3 } : {}),
+    repositoryName: repository.name,
+  };
+}
 
 export const DEFAULT_RETENTION: Retention = { hourly: 24, daily: 7, weekly: 4, monthly: 2 };
 

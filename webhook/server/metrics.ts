@@ -36,9 +36,10 @@ export type TlsMetrics = {
 
 /** What the snapshot catalog reports after each refresh; see webhook/kopia/snapshot-catalog.ts. */
 export type CatalogMetrics = {
-  observeCatalogRefresh(outcome: { ok: boolean; durationMs: number; sources?: number; snapshots?: number }): void;
+  /** `repository` is the policy's name for the repository (`default` for the top-level one). */
+  observeCatalogRefresh(outcome: { ok: boolean; durationMs: number; sources?: number; snapshots?: number }, repository?: string): void;
   /** Reads the catalog's age when scraped, so the gauge is current without a timer. */
-  trackCatalogAge(ageSeconds: () => number | null): void;
+  trackCatalogAge(ageSeconds: () => number | null, repository?: string): void;
 };
 
 /** One protected PVC as the backup-age gauge reports it. */
@@ -141,37 +142,42 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   const catalogRefreshes = new Counter({
     name: `${metricPrefix}catalog_refreshes_total`,
-    help: 'Reads of the Kopia repository into the snapshot catalog, by result.',
-    labelNames: ['result'],
+    help: 'Reads of a Kopia repository into its snapshot catalog, by repository and result.',
+    labelNames: ['repository', 'result'],
     registers: [registry],
   });
   const catalogRefreshDuration = new Histogram({
     name: `${metricPrefix}catalog_refresh_duration_seconds`,
-    help: 'Time to read new blobs of the Kopia repository into the catalog.',
+    help: 'Time to read new blobs of a Kopia repository into its catalog.',
+    labelNames: ['repository'],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
   const catalogSources = new Gauge({
     name: `${metricPrefix}catalog_sources`,
-    help: 'Kopia source identities (user@host:/path) in the catalog.',
+    help: 'Kopia source identities (user@host:/path) in each repository\'s catalog.',
+    labelNames: ['repository'],
     registers: [registry],
   });
   const catalogSnapshots = new Gauge({
     name: `${metricPrefix}catalog_snapshots`,
-    help: 'Snapshots in the catalog, complete and incomplete.',
+    help: 'Snapshots in each repository\'s catalog, complete and incomplete.',
+    labelNames: ['repository'],
     registers: [registry],
   });
-  let catalogAgeSeconds: () => number | null = () => null;
+  const catalogAges = new Map<string, () => number | null>();
   new Gauge({
     name: `${metricPrefix}catalog_age_seconds`,
-    help: 'Seconds since the catalog last read the repository successfully; absent (NaN) before the first read.',
+    help: 'Seconds since each repository\'s catalog last read it successfully; NaN before the first read.',
+    labelNames: ['repository'],
     registers: [registry],
     collect() {
-      const age = catalogAgeSeconds();
-      this.set(age === null ? Number.NaN : age);
+      for (const [repository, ageSeconds] of catalogAges) {
+        const age = ageSeconds();
+        this.labels(repository).set(age === null ? Number.NaN : age);
+      }
     },
   });
-  for (const result of ['success', 'failure']) catalogRefreshes.labels(result).inc(0);
 
   let backupAgeRows: () => readonly BackupAgeRow[] = () => [];
   new Gauge({
@@ -228,11 +234,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     countGenerationFailure(path) {
       generationFailures.labels(path).inc();
     },
-    observeCatalogRefresh(outcome) {
-      catalogRefreshes.labels(outcome.ok ? 'success' : 'failure').inc();
-      catalogRefreshDuration.observe(outcome.durationMs / 1000);
-      if (outcome.sources !== undefined) catalogSources.set(outcome.sources);
-      if (outcome.snapshots !== undefined) catalogSnapshots.set(outcome.snapshots);
+    observeCatalogRefresh(outcome, repository = 'default') {
+      for (const result of ['success', 'failure']) catalogRefreshes.labels(repository, result).inc(0);
+      catalogRefreshes.labels(repository, outcome.ok ? 'success' : 'failure').inc();
+      catalogRefreshDuration.labels(repository).observe(outcome.durationMs / 1000);
+      if (outcome.sources !== undefined) catalogSources.labels(repository).set(outcome.sources);
+      if (outcome.snapshots !== undefined) catalogSnapshots.labels(repository).set(outcome.snapshots);
     },
     trackBackupAges(rows) {
       backupAgeRows = rows;
@@ -241,8 +248,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       tierInterval.reset();
       for (const [tier, seconds] of Object.entries(intervalSeconds)) tierInterval.labels(tier).set(seconds);
     },
-    trackCatalogAge(ageSeconds) {
-      catalogAgeSeconds = ageSeconds;
+    trackCatalogAge(ageSeconds, repository = 'default') {
+      catalogAges.set(repository, ageSeconds);
+      // Known label values start at 0.
+      for (const result of ['success', 'failure']) catalogRefreshes.labels(repository, result).inc(0);
     },
     contentType: registry.contentType,
     render: () => registry.metrics(),
