@@ -1,6 +1,8 @@
 import { pino } from "pino";
-import { createReviewHandlers, type AdmissionCatalog } from "./admission/review-handlers.ts";
-import { loadConfig, type Config } from "./config.ts";
+import { createReviewHandlers, type AdmissionCatalog, type CatalogChoice } from "./admission/review-handlers.ts";
+import { loadConfig, type Config, type S3RepositoryConfig } from "./config.ts";
+import { DEFAULT_REPOSITORY_NAME, policyForNamespace, usesNamespaceSelectors } from "./domain/policy.ts";
+import { createNamespaceLabels, type NamespaceLabels } from "./kube/namespace-labels.ts";
 import { createUnconfiguredCatalog } from "./domain/snapshot-catalog.ts";
 import { createKopiaCatalog, type KopiaCatalog } from "./kopia/snapshot-catalog.ts";
 import { createS3RepositoryStore, credentialsFromSecretDirectory } from "./kopia/s3-repository-settings.ts";
@@ -34,35 +36,69 @@ export type RunningGuardian = {
   stop(): Promise<void>;
 };
 
-function createCatalog(config: Config, log: Logger, metrics: Metrics): { catalog: AdmissionCatalog; kopia?: KopiaCatalog } {
-  if (!config.repository) {
+type RepositoryLocation = { name: string; path: string; passwordFile: string; s3?: S3RepositoryConfig };
+type RepositoryCatalog = { name: string; catalog: AdmissionCatalog; kopia?: KopiaCatalog };
+
+function createCatalog(config: Config, location: RepositoryLocation | undefined, log: Logger, metrics: Metrics): RepositoryCatalog {
+  const name = location?.name ?? DEFAULT_REPOSITORY_NAME;
+  if (!location) {
     log.warn({}, "no Kopia repository is configured: every protected PVC is denied until one is");
-    return { catalog: createUnconfiguredCatalog() };
+    return { name, catalog: createUnconfiguredCatalog() };
   }
-  const s3 = config.repository.s3;
+  const s3 = location.s3;
   const kopia = createKopiaCatalog({
-    repositoryPath: config.repository.path,
-    passwordFile: config.repository.passwordFile,
+    repositoryPath: location.path,
+    passwordFile: location.passwordFile,
     ...(s3 ? { store: createS3RepositoryStore(s3.settings, credentialsFromSecretDirectory(s3.credentialsDir), { requestTimeoutMs: s3.requestTimeoutMs }) } : {}),
     refreshIntervalMs: config.catalog.refreshIntervalMs,
     freshnessBoundMs: config.catalog.freshnessBoundMs,
     missRefreshTimeoutMs: config.catalog.missRefreshTimeoutMs,
     onRefresh: (outcome) => {
-      metrics.observeCatalogRefresh(outcome);
-      if (outcome.ok) log.debug({ ...outcome }, "snapshot catalog refreshed");
-      else log.warn({ ...outcome }, "snapshot catalog refresh failed");
+      metrics.observeCatalogRefresh(outcome, name);
+      if (outcome.ok) log.debug({ ...outcome, repository: name }, "snapshot catalog refreshed");
+      else log.warn({ ...outcome, repository: name }, "snapshot catalog refresh failed");
     },
     log: {
-      info: (fields, message) => log.info(fields as object, message as string),
-      warn: (fields, message) => log.warn(fields as object, message as string),
-      error: (fields, message) => log.error(fields as object, message as string),
+      info: (fields, message) => log.info({ ...(fields as object), repository: name }, message as string),
+      warn: (fields, message) => log.warn({ ...(fields as object), repository: name }, message as string),
+      error: (fields, message) => log.error({ ...(fields as object), repository: name }, message as string),
     },
   });
   metrics.trackCatalogAge(() => {
     const ageMs = kopia.health().ageMs;
     return ageMs === null ? null : ageMs / 1000;
-  });
-  return { catalog: kopia, kopia };
+  }, name);
+  return { name, catalog: kopia, kopia };
+}
+
+/** One catalog per repository: the default one first, then the policy's others. */
+function createCatalogs(config: Config, log: Logger, metrics: Metrics): RepositoryCatalog[] {
+  const defaultLocation = config.repository ? { name: DEFAULT_REPOSITORY_NAME, ...config.repository } : undefined;
+  return [createCatalog(config, defaultLocation, log, metrics), ...config.additionalRepositories.map((location) => createCatalog(config, location, log, metrics))];
+}
+
+/**
+ * Routes a namespace to its repository's policy and catalog. With one repository the policy
+ * itself serves every namespace and no namespace labels are read.
+ */
+function createRepositoryRouter(config: Config, catalogs: readonly RepositoryCatalog[], labelsOf: (namespace: string) => Readonly<Record<string, string>> | undefined) {
+  const byName = new Map(catalogs.map((entry) => [entry.name, entry]));
+  const policyFor = (namespace: string) => policyForNamespace(config.policy, namespace, labelsOf(namespace));
+  return {
+    isMultiple: catalogs.length > 1,
+    policyFor,
+    catalogFor(namespace: string): CatalogChoice {
+      const chosen = policyFor(namespace);
+      if (!chosen.ok) return chosen;
+      const entry = byName.get(chosen.policy.repositoryName);
+      if (!entry) return { ok: false, reason: `repository ${chosen.policy.repositoryName} has no catalog` };
+      return { ok: true, repository: entry.name, catalog: entry.catalog };
+    },
+    repositoryOf(namespace: string): string | null {
+      const chosen = policyFor(namespace);
+      return chosen.ok ? chosen.policy.repositoryName : null;
+    },
+  };
 }
 
 type KubernetesParts = { clients: KubeClients; generator: BackupObjectGenerator; controllers: BackgroundControllers; volSync: VolSyncSupport };
@@ -72,7 +108,7 @@ type KubernetesParts = { clients: KubeClients; generator: BackupObjectGenerator;
  * catalog: the newest complete snapshot per protected PVC, or, before the first one, when it
  * became due. Non-leaders report nothing, so each PVC has one series.
  */
-function trackBackupAges(config: Config, metrics: Metrics, catalog: AdmissionCatalog, inventory: () => readonly ProtectedPvc[]): void {
+function trackBackupAges(config: Config, metrics: Metrics, catalogOf: (namespace: string) => AdmissionCatalog | undefined, inventory: () => readonly ProtectedPvc[]): void {
   const intervals: Record<string, number> = {};
   for (const [tier, { schedule }] of Object.entries(config.policy.tiers)) {
     const resolved = resolveSchedule(schedule, "interval/probe");
@@ -84,9 +120,9 @@ function trackBackupAges(config: Config, metrics: Metrics, catalog: AdmissionCat
     const nowMs = Date.now();
     return inventory().flatMap((pvc) => {
       const identity = backupIdentity(generatedNames(pvc.name).replicationDestination, pvc.namespace).written.key;
-      const lookup = catalog.lookup(identity, nowMs);
+      const lookup = catalogOf(pvc.namespace)?.lookup(identity, nowMs);
       // An unreadable catalog has its own alert; guessing an age here would only add noise.
-      if (!lookup.readable) return [];
+      if (!lookup?.readable) return [];
       const newestMs = newestCompleteSnapshot(lookup.snapshots)?.startTimeMs;
       const timestampMs = newestMs ?? (pvc.createdAtMs === undefined ? undefined : pvc.createdAtMs + config.policy.firstBackupDelayMs);
       return timestampMs === undefined ? [] : [{ namespace: pvc.namespace, pvc: pvc.name, tier: pvc.tier, timestampMs }];
@@ -95,7 +131,15 @@ function trackBackupAges(config: Config, metrics: Metrics, catalog: AdmissionCat
 }
 
 /** The API-facing half: generation on admission, and the leader-elected reconciler and sweeper. */
-function createKubernetesParts(config: Config, log: Logger, metrics: Metrics, onInventory: (inventory: ProtectedPvc[]) => void): KubernetesParts | undefined {
+type RepositoryRouter = ReturnType<typeof createRepositoryRouter>;
+
+function createKubernetesParts(
+  config: Config,
+  log: Logger,
+  metrics: Metrics,
+  onInventory: (inventory: ProtectedPvc[]) => void,
+  router: RepositoryRouter,
+): KubernetesParts | undefined {
   if (config.kubernetes.mode === "off") {
     log.warn({}, "Kubernetes access is off: no backup objects are generated and nothing is reconciled or swept");
     return undefined;
@@ -115,6 +159,7 @@ function createKubernetesParts(config: Config, log: Logger, metrics: Metrics, on
     events,
     adoptKyverno: config.reconcile.adoptKyverno,
     policySupport: volSync.support,
+    ...(router.isMultiple ? { policyFor: router.policyFor } : {}),
   });
   const controllers = createBackgroundControllers({
     objects: clients.objects,
@@ -131,6 +176,7 @@ function createKubernetesParts(config: Config, log: Logger, metrics: Metrics, on
     sweepDryRun: config.sweep.dryRun,
     adoptKyverno: config.reconcile.adoptKyverno,
     policySupport: volSync.support,
+    ...(router.isMultiple ? { repositoryPolicyFor: router.policyFor } : {}),
     writeConcurrency: config.reconcile.writeConcurrency,
     onReconciled: (report) => {
       if (report.outcome !== "error") onInventory(report.inventory);
@@ -143,23 +189,41 @@ function createKubernetesParts(config: Config, log: Logger, metrics: Metrics, on
 export async function startGuardian(config: Config, log: Logger): Promise<RunningGuardian> {
   const metrics = createMetrics();
   const readiness = createReadiness();
-  const { catalog, kopia } = createCatalog(config, log, metrics);
+  const catalogs = createCatalogs(config, log, metrics);
+  const catalog = catalogs[0]!.catalog;
+  let namespaceLabels: NamespaceLabels | undefined;
+  const router = createRepositoryRouter(config, catalogs, (namespace) => namespaceLabels?.labelsOf(namespace));
   let inventory: readonly ProtectedPvc[] = [];
-  const kubernetes = createKubernetesParts(config, log, metrics, (latest) => {
-    inventory = latest;
-  });
-  trackBackupAges(config, metrics, catalog, () => (kubernetes?.controllers.isLeader() ? inventory : []));
+  const kubernetes = createKubernetesParts(
+    config,
+    log,
+    metrics,
+    (latest) => {
+      inventory = latest;
+    },
+    router,
+  );
+  const catalogOf = (namespace: string): AdmissionCatalog | undefined => {
+    const choice = router.catalogFor(namespace);
+    return choice.ok ? choice.catalog : undefined;
+  };
+  trackBackupAges(config, metrics, catalogOf, () => (kubernetes?.controllers.isLeader() ? inventory : []));
 
-  if (kopia) {
+  for (const { name, kopia } of catalogs) {
+    if (!kopia) continue;
     // Informational: a replica with an unreadable repository still answers (it denies protected
     // PVCs with the reason), and out of the Service it would leave only "no endpoints available".
-    readiness.register("catalog", () => {
+    readiness.register(name === DEFAULT_REPOSITORY_NAME ? "catalog" : `catalog-${name}`, () => {
       const health = kopia.health();
       if (health.ageMs !== null && health.ageMs <= config.catalog.freshnessBoundMs && health.lastError === null) return { ok: true };
       const age = health.ageMs === null ? "never loaded" : `last read ${Math.round(health.ageMs / 1000)}s ago`;
-      return { ok: false, detail: `snapshot catalog not fresh (${age}${health.lastError ? `; ${health.lastError}` : ""})` };
+      return { ok: false, detail: `snapshot catalog of repository ${name} not fresh (${age}${health.lastError ? `; ${health.lastError}` : ""})` };
     }, { informational: true });
-    await kopia.start();
+  }
+  await Promise.all(catalogs.map(({ kopia }) => kopia?.start()));
+  if (kubernetes && usesNamespaceSelectors(config.policy)) {
+    namespaceLabels = createNamespaceLabels({ objects: kubernetes.clients.objects, log });
+    await namespaceLabels.start();
   }
 
   if (kubernetes) {
@@ -175,6 +239,7 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
   const handlers = createReviewHandlers({
     policy: config.policy,
     catalog,
+    ...(router.isMultiple ? { catalogFor: router.catalogFor } : {}),
     deadlineMs: config.admission.deadlineMs,
     ...(kubernetes ? { generator: kubernetes.generator } : {}),
     onGenerationFailure: (path) => metrics.countGenerationFailure(path),
@@ -188,9 +253,18 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
           audience: config.readApi.audience,
         }),
         allowedServiceAccounts: config.readApi.allowedServiceAccounts,
-        catalog,
+        catalog: router.isMultiple
+          ? {
+              lookup: (identity, nowMs, namespace) => {
+                if (namespace === undefined) return catalog.lookup(identity, nowMs);
+                const choice = router.catalogFor(namespace);
+                return choice.ok ? choice.catalog.lookup(identity, nowMs) : { readable: false, reason: `no repository can be chosen: ${choice.reason}` };
+              },
+            }
+          : catalog,
         audit: createClusterAuditSource(kubernetes.clients.objects),
         policy: config.policy,
+        repositoryOf: router.repositoryOf,
         log,
       })
     : undefined;
@@ -227,7 +301,8 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
       await kubernetes?.controllers.stop();
       await kubernetes?.volSync.stop();
       kubernetes?.clients.close();
-      kopia?.stop();
+      await namespaceLabels?.stop();
+      for (const { kopia } of catalogs) kopia?.stop();
     },
   };
 }

@@ -25,9 +25,21 @@ export type AdmissionCatalog = SnapshotCatalog & {
   lookupWithRefreshOnMiss?(identity: string, nowMs: number): Promise<CatalogLookup>;
 };
 
+export type CatalogChoice = { ok: true; repository: string; catalog: AdmissionCatalog } | { ok: false; reason: string };
+
+/** A catalog that answers every lookup with why no repository could be chosen. */
+function unchosenCatalog(reason: string): AdmissionCatalog {
+  return { lookup: () => ({ readable: false, reason: `no repository can be chosen for this namespace: ${reason}` }) };
+}
+
 export type ReviewHandlerDeps = {
   policy: Pick<Policy, "tiers" | "excludedNamespaces" | "dormant">;
   catalog: AdmissionCatalog;
+  /**
+   * With more than one repository: the catalog of the repository serving a namespace, or why
+   * none can be told. Absent: `catalog` serves every namespace.
+   */
+  catalogFor?: (namespace: string) => CatalogChoice;
   /** Absent where pvc-guardian has no API access (local runs): nothing is generated. */
   generator?: BackupObjectGenerator;
   /** Answer well before the API server's webhook timeout. */
@@ -77,9 +89,15 @@ const describeError = (error: unknown): string => (error instanceof Error ? erro
 
 export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
   const now = deps.now ?? Date.now;
-  const { policy, catalog } = deps;
+  const { policy } = deps;
+  const catalogOf = (namespace: string): AdmissionCatalog => {
+    if (!deps.catalogFor) return deps.catalog;
+    const choice = deps.catalogFor(namespace);
+    return choice.ok ? choice.catalog : unchosenCatalog(choice.reason);
+  };
 
   async function evaluate(pvc: PersistentVolumeClaim, facts: AdmissionRequestFacts, deadline: () => AbortSignal): Promise<PvcEvaluation> {
+    const catalog = catalogOf(facts.namespace);
     const first = evaluatePvc(pvc, facts, policy, (identity) => catalog.lookup(identity, now()));
     if (first.scope !== "protected" || first.decision.answer !== "fresh" || !catalog.lookupWithRefreshOnMiss) return first;
     // A miss may only mean the backup landed after our last refresh: read the new blobs once.

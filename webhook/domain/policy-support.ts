@@ -24,12 +24,13 @@ export type PolicySupport = { supported: true } | { supported: false; problem: s
  * Unknown capabilities count as supported: a strict write of an object the CRDs cannot hold fails
  * loudly anyway, and blocking every PVC because a CRD could not be read would be worse.
  */
-export function judgePolicySupport(policy: Pick<Policy, "nfs">, capabilities: VolSyncCapabilities): PolicySupport {
-  if (policy.nfs === undefined || !capabilities.known || capabilities.hasNfsMoverVolumes) return { supported: true };
+export function judgePolicySupport(policy: Pick<Policy, "nfs" | "additionalRepositories">, capabilities: VolSyncCapabilities): PolicySupport {
+  const nfs = policy.nfs ?? policy.additionalRepositories?.find((repository) => repository.nfs !== undefined)?.nfs;
+  if (nfs === undefined || !capabilities.known || capabilities.hasNfsMoverVolumes) return { supported: true };
   return {
     supported: false,
     problem:
-      `the policy names an NFS repository (repository.nfs: ${policy.nfs.server}:${policy.nfs.path}), but the installed VolSync CRDs ` +
+      `the policy names an NFS repository (repository.nfs: ${nfs.server}:${nfs.path}), but the installed VolSync CRDs ` +
       `(${capabilities.crdsWithoutNfs.join(", ")}) have no nfs mover volumes (spec.kopia.moverVolumes[].volumeSource.nfs), ` +
       `so no mover Job could reach the repository; upgrade VolSync to a version whose CRDs have nfs mover volumes ` +
       `(for example perfectra1n/volsync v0.17.11), or remove repository.nfs from the policy`,

@@ -59,6 +59,8 @@ export const REPLICATION_DESTINATIONS: ResourceKind = {
 };
 export const LEASES: ResourceKind = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", plural: "leases", namespaced: true };
 export const EVENTS: ResourceKind = { apiVersion: "events.k8s.io/v1", kind: "Event", plural: "events", namespaced: true };
+/** Read only: namespace labels choose a namespace's repository when the policy selects by them. */
+export const NAMESPACES: ResourceKind = { apiVersion: "v1", kind: "Namespace", plural: "namespaces", namespaced: false };
 /** Read only: which VolSync features the installed CRDs carry. */
 export const CUSTOM_RESOURCE_DEFINITIONS: ResourceKind = {
   apiVersion: "apiextensions.k8s.io/v1",

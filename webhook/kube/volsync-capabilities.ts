@@ -16,7 +16,7 @@ type Log = { info: LogFn; warn: LogFn; error: LogFn };
 
 export type VolSyncSupportDeps = {
   objects: KubeObjects;
-  policy: Pick<Policy, "nfs">;
+  policy: Pick<Policy, "nfs" | "additionalRepositories">;
   log: Log;
   /** First delay after a failed list or watch; doubles up to maxRetryDelayMs. */
   retryDelayMs?: number;

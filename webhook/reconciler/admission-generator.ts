@@ -55,6 +55,8 @@ import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
 export type AdmissionGeneratorDeps = {
   objects: KubeObjects;
   policy: Pick<Policy, "resources" | "nfs">;
+  /** With more than one repository: the policy of the one serving a namespace (its mover volume). */
+  policyFor?: (namespace: string) => { ok: true; policy: Pick<Policy, "resources" | "nfs"> } | { ok: false; reason: string };
   log: Log;
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
@@ -211,7 +213,9 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
         }
 
 
-        const destination = desiredReplicationDestination(target, policy, { paused: !restoring }) as unknown as KubeObject;
+        const repository = deps.policyFor?.(namespace) ?? { ok: true as const, policy };
+        if (!repository.ok) throw new GenerationProblem(`no repository can be chosen for namespace ${namespace}: ${repository.reason}`);
+        const destination = desiredReplicationDestination(target, repository.policy, { paused: !restoring }) as unknown as KubeObject;
         let destinationOutcome: EnsureOutcome | "replaced";
         let liveDestination: KubeObject;
         const live = restoring ? await objects.get(REPLICATION_DESTINATIONS, namespace, destination.metadata.name, signal) : undefined;

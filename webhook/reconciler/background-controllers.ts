@@ -7,7 +7,7 @@ import { PERSISTENT_VOLUME_CLAIMS, REPLICATION_DESTINATIONS, type KubeObject, ty
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { waitForIntervalOrWake } from "./interval-wait.ts";
 import { createLeaderElector } from "./leader-election.ts";
-import { createReconciler, type ReconcileReport } from "./reconciler.ts";
+import { createReconciler, type ReconcileReport, type ReconcilerDeps } from "./reconciler.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { awaitsRestoreVerdict } from "./restore-verifier.ts";
 import { createSweeper, type SweepReport } from "./sweeper.ts";
@@ -19,7 +19,7 @@ import { createSweeper, type SweepReport } from "./sweeper.ts";
 
 export type BackgroundControllerOptions = {
   objects: KubeObjects;
-  policy: Pick<Policy, "tiers" | "excludedNamespaces" | "resources" | "nfs" | "firstBackupDelayMs" | "sourceSecret">;
+  policy: Pick<Policy, "tiers" | "excludedNamespaces" | "resources" | "nfs" | "firstBackupDelayMs" | "sourceSecret" | "additionalRepositories">;
   log: Log;
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
@@ -42,6 +42,7 @@ export type BackgroundControllerOptions = {
   sweepDryRun?: boolean;
   adoptKyverno?: boolean;
   policySupport?: () => PolicySupport;
+  repositoryPolicyFor?: ReconcilerDeps["repositoryPolicyFor"];
   pageSize?: number;
   writeConcurrency?: number;
   /** Called after each reconcile pass this replica runs as leader. */
@@ -71,6 +72,7 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
     ...(options.events ? { events: options.events } : {}),
     adoptKyverno: options.adoptKyverno ?? false,
     ...(options.policySupport ? { policySupport: options.policySupport } : {}),
+    ...(options.repositoryPolicyFor ? { repositoryPolicyFor: options.repositoryPolicyFor } : {}),
     ...(options.writeConcurrency ? { writeConcurrency: options.writeConcurrency } : {}),
     ...(options.pageSize ? { pageSize: options.pageSize } : {}),
   });

@@ -67,6 +67,18 @@ export type ReconcileView = {
   sourceSecretData: Readonly<Record<string, string>> | undefined;
   /** Take over objects the Kyverno policy generated for protected PVCs. */
   adoptKyverno: boolean;
+  /**
+   * With more than one repository: the one serving a namespace, its policy (mover volume) and its
+   * source Secret's data. Absent: `policy` and `sourceSecretData` serve every namespace.
+   */
+  repositoryFor?: (namespace: string) => RepositoryView | { ok: false; reason: string };
+};
+
+export type RepositoryView = {
+  ok: true;
+  policy: Pick<Policy, "resources" | "nfs">;
+  /** undefined when the source Secret could not be read: the Secret clone is then left alone. */
+  sourceSecretData: Readonly<Record<string, string>> | undefined;
 };
 
 const keyOf = (namespace: string | undefined, name: string): string => `${namespace ?? ""}/${name}`;
@@ -108,6 +120,13 @@ export function planReconcile(view: ReconcileView): ReconcilePlan {
     const annotations = readBackupAnnotations(pvcObject.metadata.annotations);
     const target = backupTargetOf(pvc, name, namespace);
     const note = (text: string): void => void plan.notes.push({ namespace, pvcName: name, note: text });
+    // A namespace only ever gets the credentials of the repository it is mapped to; when that
+    // cannot be told, nothing is written for its PVCs until it can.
+    const repository = view.repositoryFor ? view.repositoryFor(namespace) : { ok: true as const, policy: view.policy, sourceSecretData: view.sourceSecretData };
+    if (!repository.ok) {
+      note(`no repository can be chosen (${repository.reason}); nothing is written for it`);
+      continue;
+    }
 
     const consider = (kind: GeneratedKind, desired: KubeObject, live: KubeObject | undefined, extra: Partial<PlannedWrite> = {}): boolean => {
       if (live === undefined) {
@@ -136,8 +155,8 @@ export function planReconcile(view: ReconcileView): ReconcilePlan {
 
     // The Secret clone, when the source could be read.
     const liveSecret = secrets.get(keyOf(namespace, target.names.secret));
-    if (view.sourceSecretData === undefined) note("source Secret unreadable; the Secret clone is not checked");
-    else consider("Secret", desiredSecret(target, view.sourceSecretData) as unknown as KubeObject, liveSecret);
+    if (repository.sourceSecretData === undefined) note("source Secret unreadable; the Secret clone is not checked");
+    else consider("Secret", desiredSecret(target, repository.sourceSecretData) as unknown as KubeObject, liveSecret);
 
     // The ReplicationDestination. Whether it restores (paused or not) was decided at admission
     // from the repository; the reconciler has no catalog answer, so it keeps the live value and
@@ -148,7 +167,7 @@ export function planReconcile(view: ReconcileView): ReconcilePlan {
     // any of them before the mover has run would restore something other than what was decided.
     const liveRestore = liveDestination !== undefined && ownershipOf(liveDestination) === "ours" ? restoreTargetOfDestination(liveDestination) : undefined;
     const destinationTarget = liveRestore === undefined ? target : { ...target, restore: liveRestore };
-    const destination = desiredReplicationDestination(destinationTarget, view.policy, { paused: typeof livePaused === "boolean" ? livePaused : true }) as unknown as KubeObject;
+    const destination = desiredReplicationDestination(destinationTarget, repository.policy, { paused: typeof livePaused === "boolean" ? livePaused : true }) as unknown as KubeObject;
     const recordedObservation = ownershipOf(liveDestination ?? destination) === "ours" ? liveDestination?.metadata.annotations : undefined;
     const bound = observeBound({ uid: pvcObject.metadata.uid, phase: pvc.status?.phase }, recordedObservation, view.nowMs);
     if (bound) destination.metadata.annotations = { ...destination.metadata.annotations, ...bound.annotations };
@@ -164,7 +183,7 @@ export function planReconcile(view: ReconcileView): ReconcilePlan {
       note(`backup schedule unusable (${schedule.problem}); the ReplicationSource is not written`);
       continue;
     }
-    const source = desiredReplicationSource(target, view.policy, { schedule: schedule.schedule, retain: protection.tier.retain }) as unknown as KubeObject;
+    const source = desiredReplicationSource(target, repository.policy, { schedule: schedule.schedule, retain: protection.tier.retain }) as unknown as KubeObject;
     if (liveSource !== undefined) {
       // An RS scheduled for an earlier PVC of this name must not back up this one: it goes now,
       // and the new PVC waits out its own delay (the RD's observation restarts above).

@@ -21,11 +21,16 @@ import { createRestoreVerifier } from "./restore-verifier.ts";
 
 export type ReconcilerDeps = {
   objects: KubeObjects;
-  policy: Pick<Policy, "tiers" | "excludedNamespaces" | "resources" | "nfs" | "firstBackupDelayMs" | "sourceSecret">;
+  policy: Pick<Policy, "tiers" | "excludedNamespaces" | "resources" | "nfs" | "firstBackupDelayMs" | "sourceSecret" | "additionalRepositories">;
   log: Log;
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
   adoptKyverno?: boolean;
+  /**
+   * With more than one repository: the policy of the repository serving a namespace (its source
+   * Secret and mover volume), or why none can be told. Absent: `policy` serves every namespace.
+   */
+  repositoryPolicyFor?: (namespace: string) => { ok: true; policy: Pick<Policy, "resources" | "nfs" | "sourceSecret"> } | { ok: false; reason: string };
   /** Whether the installed VolSync can run the policy; when not, no RS or RD is written. */
   policySupport?: () => PolicySupport;
   pageSize?: number;
@@ -96,16 +101,28 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const report: ReconcileReport = { outcome: "ok", protectedPvcs: 0, inventory: [], awaitingFirstBackup: 0, created: 0, repaired: 0, deleted: 0, restoresJudged: 0, failed: 0, notes: 0 };
       try {
         const ours = { labelSelector: LABEL_PVC, pageSize };
-        const [pvcs, secrets, destinations, sources, sourceSecret] = await Promise.all([
+        // Each repository's source Secret, read once per pass.
+        const sourceSecretRefs = [policy.sourceSecret, ...(policy.additionalRepositories ?? []).map((repository) => repository.sourceSecret)];
+        const secretKey = (ref: { namespace: string; name: string }) => `${ref.namespace}/${ref.name}`;
+        const readSourceSecret = (ref: { namespace: string; name: string }) =>
+          objects.get(SECRETS, ref.namespace, ref.name, signal).catch((error: unknown) => {
+            log.warn({ secret: secretKey(ref), err: (error as Error).message }, "source secret unreadable");
+            return undefined;
+          });
+        const [pvcs, secrets, destinations, sources, ...sourceSecrets] = await Promise.all([
           objects.list(PERSISTENT_VOLUME_CLAIMS, { labelSelector: BACKUP_LABEL, pageSize }, signal),
           objects.list(SECRETS, ours, signal),
           objects.list(REPLICATION_DESTINATIONS, ours, signal),
           objects.list(REPLICATION_SOURCES, ours, signal),
-          objects.get(SECRETS, policy.sourceSecret.namespace, policy.sourceSecret.name, signal).catch((error: unknown) => {
-            log.warn({ err: (error as Error).message }, "source secret unreadable");
-            return undefined;
-          }),
+          ...sourceSecretRefs.map(readSourceSecret),
         ]);
+        const sourceDataByKey = new Map(
+          sourceSecretRefs.map((ref, index) => {
+            const secret = sourceSecrets[index];
+            return [secretKey(ref), secret ? ((secret["data"] as Record<string, string> | undefined) ?? {}) : undefined] as const;
+          }),
+        );
+        const sourceSecret = sourceSecrets[0];
         const support = deps.policySupport?.() ?? { supported: true };
         const partial = [pvcs, secrets, destinations, sources].find((list) => !list.complete);
         if (partial && !partial.complete) {
@@ -125,8 +142,17 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           secrets: secrets.items,
           replicationDestinations: destinations.items,
           replicationSources: sources.items,
-          sourceSecretData: sourceSecret ? ((sourceSecret["data"] as Record<string, string> | undefined) ?? {}) : undefined,
+          sourceSecretData: sourceDataByKey.get(secretKey(policy.sourceSecret)),
           adoptKyverno: deps.adoptKyverno ?? false,
+          ...(deps.repositoryPolicyFor
+            ? {
+                repositoryFor: (namespace: string) => {
+                  const chosen = deps.repositoryPolicyFor!(namespace);
+                  if (!chosen.ok) return chosen;
+                  return { ok: true as const, policy: chosen.policy, sourceSecretData: sourceDataByKey.get(secretKey(chosen.policy.sourceSecret)) };
+                },
+              }
+            : {}),
         });
         report.protectedPvcs = plan.protectedPvcs;
         report.inventory = plan.inventory;

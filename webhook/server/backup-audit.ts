@@ -78,6 +78,8 @@ export type AuditRow = {
   tier: string;
   phase: string | null;
   identity: string;
+  /** The repository serving the PVC's namespace (null when none can be told, or not reported). */
+  repository: string | null;
   objects: { secret: boolean; replicationDestination: boolean; replicationSource: boolean };
   lastSnapshotTime: string | null;
   completeSnapshots: number | null;
@@ -109,7 +111,13 @@ function key(namespace: string, name: string): string {
   return `${namespace}/${name}`;
 }
 
-export function auditProtectedPvcs(inventory: AuditInventory, policy: AuditPolicy, lookup: (identity: string) => CatalogLookup, nowMs: number): AuditReport {
+export function auditProtectedPvcs(
+  inventory: AuditInventory,
+  policy: AuditPolicy,
+  lookup: (identity: string, namespace: string) => CatalogLookup,
+  nowMs: number,
+  repositoryOf?: (namespace: string) => string | null,
+): AuditReport {
   const present = (objects: InventoryObject[]) => new Map(objects.map((o) => [key(o.namespace, o.name), o]));
   const sources = present(inventory.replicationSources);
   const destinations = present(inventory.replicationDestinations);
@@ -122,7 +130,7 @@ export function auditProtectedPvcs(inventory: AuditInventory, policy: AuditPolic
     if (protection.kind !== 'protected') continue;
     const names = generatedNames(pvc.name);
     const identity = backupIdentity(names.replicationDestination, pvc.namespace).written;
-    const catalog = lookup(identity.key);
+    const catalog = lookup(identity.key, pvc.namespace);
     if (!catalog.readable) repositoryProblem ??= catalog.reason;
     const rd = destinations.get(key(pvc.namespace, names.replicationDestination));
     const rs = sources.get(key(pvc.namespace, names.replicationSource));
@@ -144,6 +152,7 @@ export function auditProtectedPvcs(inventory: AuditInventory, policy: AuditPolic
       tier: protection.tierName,
       phase: pvc.phase ?? null,
       identity: identity.key,
+      repository: repositoryOf?.(pvc.namespace) ?? null,
       objects,
       lastSnapshotTime: newest?.startTime ?? null,
       completeSnapshots: catalog.readable ? catalog.snapshots.filter((s) => !s.incomplete).length : null,

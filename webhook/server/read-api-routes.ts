@@ -20,7 +20,10 @@ export const backupsPathPrefix = '/v1/backups';
 export const auditPath = '/v1/audit';
 
 /** The in-memory snapshot catalog, read only (never a repository read per request). */
-export type CatalogReader = { lookup(identity: string, nowMs: number): CatalogLookup };
+export type CatalogReader = {
+  /** `namespace` chooses the repository when there is more than one. */
+  lookup(identity: string, nowMs: number, namespace?: string): CatalogLookup;
+};
 
 /** What the audit needs from the cluster. */
 export type AuditSource = {
@@ -39,6 +42,8 @@ export type ReadApiDeps = {
   /** Absent without API access (local runs): /v1/audit answers 503, /v1/backups works by name. */
   audit?: AuditSource;
   policy: AuditPolicy;
+  /** Which repository serves a namespace, for the answers; null when none can be told. */
+  repositoryOf?: (namespace: string) => string | null;
   now?: () => number;
   /** Bound on the cluster reads of one request. */
   requestTimeoutMs?: number;
@@ -77,7 +82,7 @@ export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { call
         clusterProblem = `the PVC or its ReplicationDestination could not be read: ${(error as Error).message}`;
       }
     }
-    const description = describeBackups(namespace, pvcName, pvc?.annotations, (identity) => deps.catalog.lookup(identity, now()));
+    const description = describeBackups(namespace, pvcName, pvc?.annotations, (identity) => deps.catalog.lookup(identity, now(), namespace));
     const { decision } = description;
     return c.json({
       namespace,
@@ -85,6 +90,7 @@ export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { call
       exists: deps.audit && clusterProblem === null ? pvc !== undefined : null,
       tier: pvc?.labels?.[BACKUP_LABEL] ?? null,
       identity: description.identity.key,
+      repository: deps.repositoryOf?.(namespace) ?? null,
       decision: {
         answer: decision.answer,
         ...(decision.answer === 'unknown' ? { reason: decision.reason } : {}),
@@ -110,7 +116,7 @@ export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { call
       return c.json({ error: 'unavailable', message: `The cluster could not be listed completely, so no audit is given: ${(error as Error).message}` }, 503);
     }
     const nowMs = now();
-    return c.json(auditProtectedPvcs(inventory, deps.policy, (identity) => deps.catalog.lookup(identity, nowMs), nowMs));
+    return c.json(auditProtectedPvcs(inventory, deps.policy, (identity, namespace) => deps.catalog.lookup(identity, nowMs, namespace), nowMs, deps.repositoryOf));
   });
 
   return app;

@@ -1,0 +1,82 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { NAMESPACES, type KubeObjects } from "./kube-objects.ts";
+
+// Every namespace's labels, kept in memory by one list and a watch, for policies that choose a
+// namespace's repository by label selector. An AdmissionReview carries the PVC, not its
+// namespace's labels, and the admission path reads memory only. Until the first list has
+// arrived, every namespace's labels are unknown, and a decision that needs them is `unknown`.
+
+type LogFn = (fields: object, message?: string) => void;
+
+export type NamespaceLabelsDeps = {
+  objects: KubeObjects;
+  log: { info: LogFn; warn: LogFn };
+  retryDelayMs?: number;
+  maxRetryDelayMs?: number;
+};
+
+export type NamespaceLabels = {
+  /** Lists once and keeps watching until stop(); resolves after the first list or its failure. */
+  start(): Promise<void>;
+  /** undefined while unknown: before the first list, or for a namespace not seen (yet). */
+  labelsOf(namespace: string): Readonly<Record<string, string>> | undefined;
+  stop(): Promise<void>;
+};
+
+export function createNamespaceLabels(deps: NamespaceLabelsDeps): NamespaceLabels {
+  const retryDelayMs = deps.retryDelayMs ?? 1_000;
+  const maxRetryDelayMs = deps.maxRetryDelayMs ?? 30_000;
+  const controller = new AbortController();
+  let labels = new Map<string, Readonly<Record<string, string>>>();
+  let running: Promise<void> | undefined;
+
+  async function listOnce(): Promise<string> {
+    const listed = await deps.objects.list(NAMESPACES, {}, controller.signal);
+    if (!listed.complete) throw new Error(listed.error);
+    labels = new Map(listed.items.map((item) => [item.metadata.name, { ...(item.metadata.labels ?? {}) }]));
+    return listed.resourceVersion;
+  }
+
+  async function loop(firstList: () => void): Promise<void> {
+    let delayMs = retryDelayMs;
+    let isFirst = true;
+    while (!controller.signal.aborted) {
+      try {
+        const resourceVersion = await listOnce();
+        if (isFirst) firstList();
+        isFirst = false;
+        delayMs = retryDelayMs;
+        await deps.objects.watch(
+          NAMESPACES,
+          { resourceVersion },
+          (event) => {
+            if (event.type === "BOOKMARK") return;
+            if (event.type === "DELETED") labels.delete(event.object.metadata.name);
+            else labels.set(event.object.metadata.name, { ...(event.object.metadata.labels ?? {}) });
+          },
+          controller.signal,
+        );
+      } catch (error) {
+        if (controller.signal.aborted) break;
+        if (isFirst) firstList();
+        isFirst = false;
+        deps.log.warn({ err: error instanceof Error ? error.message : String(error) }, "namespace labels not read; retrying");
+        await sleep(delayMs, undefined, { signal: controller.signal }).catch(() => undefined);
+        delayMs = Math.min(maxRetryDelayMs, delayMs * 2);
+      }
+    }
+  }
+
+  return {
+    start() {
+      return new Promise<void>((resolve) => {
+        running ??= loop(resolve);
+      });
+    },
+    labelsOf: (namespace) => labels.get(namespace),
+    async stop() {
+      controller.abort();
+      await running;
+    },
+  };
+}
