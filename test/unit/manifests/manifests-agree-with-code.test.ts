@@ -357,9 +357,10 @@ describe('the Deployment agrees with config.ts', () => {
 describe('RBAC is least privilege', () => {
   const clusterRole = findObject<Role>(objects, 'ClusterRole', 'pvc-guardian');
 
-  it('grants exactly: read PVCs and the two VolSync CRDs; manage Secrets and VolSync objects; emit Events', () => {
+  it('grants exactly: read PVCs, namespaces and the two VolSync CRDs; manage Secrets and VolSync objects; emit Events', () => {
     const granted = clusterRole.rules.flatMap((rule) => rule.apiGroups.flatMap((group) => rule.resources.map((resource) => `${group}/${resource}: ${sortedCopy(rule.verbs).join(',')}`)));
     assert.deepEqual(sortedCopy(granted), [
+      '/namespaces: get,list,watch',
       '/persistentvolumeclaims: get,list,watch',
       '/secrets: create,delete,get,list,patch,update,watch',
       'apiextensions.k8s.io/customresourcedefinitions: get,list,watch',
