@@ -18,13 +18,11 @@ import { installCrds } from '../../harness/crds.ts';
 import { createKopiaRepository, findKopiaBinary, kopiaSkip, type KopiaRepository } from '../../harness/kopia.ts';
 import { createNamespace, requestJson, setPvcPhase } from '../../harness/kube-objects.ts';
 import { pvcCreateReview } from '../../support/pvc-review.ts';
-import { findObject, manifestsDir, readObjects } from '../../unit/manifests/manifest-files.ts';
+import { registerGuardianWebhooks } from '../../harness/guardian-webhooks.ts';
 import { loadConfig } from '../../../webhook/config.ts';
 import { startGuardian, type RunningGuardian } from '../../../webhook/main.ts';
 
 type Status = { status: number; message: string };
-type Webhook = { name: string; clientConfig: Record<string, unknown> };
-type WebhookConfiguration = { apiVersion: string; kind: string; metadata: { name: string; annotations?: Record<string, string> }; webhooks: Webhook[] };
 
 const quietLog = pino({ level: 'silent' });
 
@@ -94,27 +92,7 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
     guardian = undefined;
   }
 
-  /** The shipped webhook configurations, pointed at this process by URL with the test CA. */
-  async function registerWebhooks(port: number): Promise<void> {
-    const objects = readObjects(manifestsDir);
-    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
-      const shipped = findObject<WebhookConfiguration>(objects, kind, 'pvc-guardian');
-      const configuration = structuredClone(shipped);
-      delete configuration.metadata.annotations;
-      for (const webhook of configuration.webhooks) {
-        const service = webhook.clientConfig['service'] as { path: string };
-        webhook.clientConfig = { url: `https://127.0.0.1:${port}${service.path}`, caBundle: Buffer.from(ca.certPem).toString('base64') };
-      }
-      const plural = kind === 'MutatingWebhookConfiguration' ? 'mutatingwebhookconfigurations' : 'validatingwebhookconfigurations';
-      const applied = await requestJson(cluster, 'PATCH', `/apis/admissionregistration.k8s.io/v1/${plural}/pvc-guardian?fieldManager=scenarios&force=true`, {
-        body: configuration,
-        contentType: 'application/apply-patch+yaml',
-      });
-      assert.equal(applied.status === 200 || applied.status === 201, true, JSON.stringify(applied.body));
-    }
-    // The API server picks webhook configurations up asynchronously.
-    await sleep(1_500);
-  }
+  const registerWebhooks = (port: number) => registerGuardianWebhooks(cluster, port, ca.certPem);
 
   function pvcBody(name: string, labels: Record<string, string>, ns = namespace) {
     return {
