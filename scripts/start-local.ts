@@ -3,8 +3,7 @@
 // no Kubernetes API access, and https://127.0.0.1:8443. Prints a ready curl command.
 
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -18,32 +17,27 @@ const port = process.env["PVC_GUARDIAN_PORT"] ?? "8443";
 execFileSync(process.execPath, [path.join(root, "certs", "generate-dev-certs.ts"), certDir], { stdio: "inherit" });
 
 mkdirSync(localDir, { recursive: true });
-if (!existsSync(passwordFile)) writeFileSync(passwordFile, "pvc-guardian-dev\n", { mode: 0o600 });
 
-// A real, empty Kopia repository makes the demo answer `fresh`. It needs the kopia binary the
-// test harness builds; without it the repository stays absent and every protected PVC is
-// `unknown`, which is the honest answer.
-const kopia = path.join(process.env["PVC_GUARDIAN_CACHE"] ?? path.join(homedir(), ".cache", "pvc-guardian"), "bin", "kopia-v0.22.3");
+// A copy of the small real Kopia repository the tests use (test/fixtures/kopia-repository, made
+// by kopia v0.22.3): media/app-data has backups (restore), any other PVC has none (fresh). No
+// kopia binary or Go toolchain needed.
+const fixtureRepository = path.join(root, "test", "fixtures", "kopia-repository");
 if (!existsSync(path.join(repositoryPath, "kopia.repository.f"))) {
-  if (existsSync(kopia)) {
-    mkdirSync(repositoryPath, { recursive: true });
-    execFileSync(
-      kopia,
-      ["repository", "create", "filesystem", `--path=${repositoryPath}`, `--config-file=${path.join(localDir, "kopia.config")}`,
-        `--cache-directory=${path.join(localDir, "kopia-cache")}`, "--password=pvc-guardian-dev", "--no-persist-credentials"],
-      { stdio: "ignore", env: { ...process.env, KOPIA_CHECK_FOR_UPDATES: "false" } },
-    );
-    console.log(`created an empty Kopia repository at ${repositoryPath}`);
-  } else {
-    console.log(`no Kopia repository at ${repositoryPath} (build kopia with test/harness/build-binaries.sh kopia to get one): protected PVCs will be denied as unknown`);
-  }
+  cpSync(path.join(fixtureRepository, "repository"), repositoryPath, { recursive: true });
+  copyFileSync(path.join(fixtureRepository, "password"), passwordFile);
+  chmodSync(passwordFile, 0o600);
+  console.log(`copied the example Kopia repository to ${repositoryPath}`);
 }
 
-const fixture = path.join(root, "test", "fixtures", "admission", "protected-create.json");
-const curl = (route: string) =>
+const reviews = path.join(root, "test", "fixtures", "admission");
+const curl = (route: string, review: string) =>
   `curl --cacert ${path.relative(process.cwd(), path.join(certDir, "ca.crt"))} -H 'Content-Type: application/json' ` +
-  `--data @${path.relative(process.cwd(), fixture)} https://127.0.0.1:${port}/${route}`;
-console.log(`\npvc-guardian is starting on https://127.0.0.1:${port}. Try:\n\n  ${curl("validate-v1-pvc")}\n  ${curl("mutate-v1-pvc")}\n`);
+  `--data @${path.relative(process.cwd(), path.join(reviews, review))} https://127.0.0.1:${port}/${route}`;
+console.log(
+  `\npvc-guardian is starting on https://127.0.0.1:${port}. Try:\n\n` +
+    `  # media/app-data has backups: the mutator adds the dataSourceRef that restores it\n  ${curl("mutate-v1-pvc", "protected-create.json")}\n` +
+    `  # media/new-app has none: the validator allows it, to start empty\n  ${curl("validate-v1-pvc", "protected-new-create.json")}\n`,
+);
 
 const child = spawn(process.execPath, [path.join(root, "webhook", "cli", "main.ts"), "serve"], {
   stdio: "inherit",
