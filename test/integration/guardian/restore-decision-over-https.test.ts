@@ -173,7 +173,7 @@ describe("restore decision over HTTPS from a real Kopia repository", { skip }, (
       assert.equal(ready.status, 200);
       const detail = await fetch(`http://127.0.0.1:${broken.opsPort}/readyz?verbose`);
       assert.equal(detail.status, 200);
-      assert.match(await detail.text(), /\[!\]catalog \(not gating readiness\): snapshot catalog not fresh/);
+      assert.match(await detail.text(), /\[!\]catalog \(not gating readiness\): snapshot catalog of repository default not fresh/);
     } finally {
       await broken.stop();
     }
