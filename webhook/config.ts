@@ -7,6 +7,7 @@ import { repositoryScopeProblems } from "./domain/repository-mapping.ts";
 import { type S3RepositorySettings, isS3RepositoryUrl, resolveS3Settings } from "./kopia/s3-repository-settings.ts";
 import { defaultAdmissionLimits } from "./server/admission-routes.ts";
 import { defaultTransportLimits } from "./server/https-listener.ts";
+import { errorMessage } from "./domain/error-message.ts";
 
 // The one reader of process.env and the policy file. Everything is validated together so a bad
 // start lists every problem at once, not the first one per restart.
@@ -397,7 +398,7 @@ export function parsePolicyFile(text: string, source: string): { ok: true; file:
     raw = text.trim() === "" ? {} : parseYaml(text);
   } catch (error) {
     const where = error instanceof YAMLParseError && error.linePos ? ` at line ${error.linePos[0].line}` : "";
-    return { ok: false, problems: [`${source}: not valid YAML${where}: ${(error as Error).message.split("\n")[0]}`] };
+    return { ok: false, problems: [`${source}: not valid YAML${where}: ${errorMessage(error).split("\n")[0]}`] };
   }
   if (raw === null || raw === undefined) raw = {};
   const parsed = policyFileSchema.safeParse(raw);
@@ -443,7 +444,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     try {
       policyText = readFile(policyPath);
     } catch (error) {
-      problems.push(`policy file ${policyPath}: cannot be read: ${(error as Error).message}`);
+      problems.push(`policy file ${policyPath}: cannot be read: ${errorMessage(error)}`);
     }
   }
   if (problems.every((p) => !p.startsWith("policy file"))) {

@@ -13,6 +13,7 @@ import {
   type ReviewHandler,
   type ReviewOutcome,
 } from "./admission-review.ts";
+import { errorMessage } from "../domain/error-message.ts";
 import type { BackupObjectGenerator } from "./generation-port.ts";
 import { jsonPointer, type JsonPatchOperation } from "./json-patch.ts";
 
@@ -85,7 +86,6 @@ function raceAbort<T>(work: () => Promise<T>, signal: AbortSignal, fallback: (fa
   });
 }
 
-const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
   const now = deps.now ?? Date.now;
@@ -107,7 +107,7 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
       deadline(),
       ({ error }): CatalogLookup => ({
         readable: false,
-        reason: error === undefined ? DEADLINE_PASSED : `re-reading the repository failed: ${describeError(error)}`,
+        reason: error === undefined ? DEADLINE_PASSED : `re-reading the repository failed: ${errorMessage(error)}`,
       }),
     );
     // The refreshed answer stands for the PVC's own identity, and a failed or late refresh for
@@ -219,7 +219,7 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
         message:
           error === undefined
             ? "the backup objects could not be written before pvc-guardian's internal deadline"
-            : `writing the backup objects failed: ${describeError(error)}`,
+            : `writing the backup objects failed: ${errorMessage(error)}`,
       }),
     );
     if (result.ok) return { ...base, review: allowed(request.uid, [...verdict.warnings, ...result.warnings]) };

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import type { AuditReport, AuditRow } from '../server/backup-audit.ts';
 import { auditPath } from '../server/read-api-routes.ts';
 import type { CliIo } from './cli-io.ts';
+import { errorMessage } from '../domain/error-message.ts';
 
 const usage = `usage: pvc-guardian audit --server <https://host:port> --token-file <file> --ca-file <file> [--server-name <name>] [--output table|json]
 
@@ -95,7 +96,7 @@ export async function runAuditCommand(args: string[], io: Pick<CliIo, 'stdout' |
       allowPositionals: false,
     }));
   } catch (error) {
-    io.stderr(`${(error as Error).message}\n${usage}`);
+    io.stderr(`${errorMessage(error)}\n${usage}`);
     return 2;
   }
   if (values.help) {
@@ -126,7 +127,7 @@ export async function runAuditCommand(args: string[], io: Pick<CliIo, 'stdout' |
       ...(values['server-name'] === undefined ? {} : { serverName: values['server-name'] }),
     });
   } catch (error) {
-    io.stderr(`cannot reach pvc-guardian at ${values.server}: ${(error as Error).message}\n`);
+    io.stderr(`cannot reach pvc-guardian at ${values.server}: ${errorMessage(error)}\n`);
     return 1;
   }
   let body: unknown;

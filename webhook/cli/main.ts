@@ -72,7 +72,7 @@ if (isEntryPoint) {
       process.exitCode = code;
     },
     (error: unknown) => {
-      process.stderr.write(`pvc-guardian: ${(error as Error).stack ?? String(error)}\n`);
+      process.stderr.write(`pvc-guardian: ${error instanceof Error && error.stack ? error.stack : String(error)}\n`);
       process.exitCode = 1;
     },
   );

@@ -11,6 +11,7 @@ import { jsonPointer, type JsonPatchOperation } from "../admission/json-patch.ts
 import { createKopiaCatalog } from "../kopia/snapshot-catalog.ts";
 import type { CliIo } from "./cli-io.ts";
 import { openRepositoryStore, repositoryStoreUsage } from "./repository-store.ts";
+import { errorMessage } from "../domain/error-message.ts";
 
 // `pvc-guardian plan -f <manifests>`: for every PVC in a YAML stream (kustomize or Helm output),
 // offline, what admission would decide, the patch it would apply and the objects it would
@@ -159,7 +160,7 @@ export async function runPlanCommand(args: string[], io: CliIo): Promise<number>
       strict: true,
     }));
   } catch (error) {
-    io.stderr(`${(error as Error).message}\n${PLAN_USAGE}`);
+    io.stderr(`${errorMessage(error)}\n${PLAN_USAGE}`);
     return 2;
   }
   if (values.help) {
@@ -194,7 +195,7 @@ export async function runPlanCommand(args: string[], io: CliIo): Promise<number>
     try {
       text = io.readFile(values.policy);
     } catch (error) {
-      io.stderr(`policy file ${values.policy}: cannot be read: ${(error as Error).message}\n`);
+      io.stderr(`policy file ${values.policy}: cannot be read: ${errorMessage(error)}\n`);
       return 1;
     }
     const parsed = parsePolicyFile(text, `policy file ${values.policy}`);
@@ -209,7 +210,7 @@ export async function runPlanCommand(args: string[], io: CliIo): Promise<number>
   try {
     input = values.file === "-" ? await io.readStdin() : io.readFile(values.file);
   } catch (error) {
-    io.stderr(`${values.file}: cannot be read: ${(error as Error).message}\n`);
+    io.stderr(`${values.file}: cannot be read: ${errorMessage(error)}\n`);
     return 1;
   }
 

@@ -8,6 +8,7 @@ import { createRepositoryReader } from "../kopia/repository-reader.ts";
 import { formatSnapshotListJson, formatSnapshotListTable } from "../kopia/snapshot-list-output.ts";
 import { computeRetentionReasons } from "../kopia/snapshot-retention.ts";
 import { openRepositoryStore, repositoryStoreUsage } from "./repository-store.ts";
+import { errorMessage } from "../domain/error-message.ts";
 
 const usage =
   "usage: pvc-guardian snapshots --repository <dir|s3://bucket/prefix> --password-file <file> [--json] [--no-retention]\n" +
@@ -45,7 +46,7 @@ export async function runSnapshotsCommand(
       allowPositionals: false,
     }));
   } catch (error) {
-    io.stderr(`${(error as Error).message}\n${usage}`);
+    io.stderr(`${errorMessage(error)}\n${usage}`);
     return 2;
   }
   if (values["no-retention"]) values.retention = false;
@@ -78,7 +79,7 @@ export async function runSnapshotsCommand(
     return 0;
   } catch (error) {
     const kind = isRepositoryError(error) ? ` (${error.kind})` : "";
-    io.stderr(`cannot read the Kopia repository at ${repositoryPath}${kind}: ${(error as Error).message}\n`);
+    io.stderr(`cannot read the Kopia repository at ${repositoryPath}${kind}: ${errorMessage(error)}\n`);
     return 1;
   }
 }

@@ -1,5 +1,6 @@
 import { CronExpressionParser } from "cron-parser";
 import { stableBucket } from "./resource-names.ts";
+import { errorMessage } from "./error-message.ts";
 
 // Schedules as VolSync accepts them. Its CRD only takes five numeric fields (or an @descriptor),
 // so `H` (a stable per-PVC minute, so fifty PVCs do not all start at :00) is expanded here into
@@ -71,7 +72,7 @@ function resolveScheduleUncached(template: string, hashKey: string): ScheduleRes
   try {
     CronExpressionParser.parse(schedule, { tz: "UTC" });
   } catch (error) {
-    return { ok: false, problem: `"${template}": ${(error as Error).message}` };
+    return { ok: false, problem: `"${template}": ${errorMessage(error)}` };
   }
   return { ok: true, schedule };
 }

@@ -11,6 +11,7 @@ import type { BlobMetadata, BlobStore } from "./blob-store.ts";
 import { RepositoryError, type RepositoryErrorKind } from "./repository-error.ts";
 import { listAllObjects, parseListObjectsPage } from "./s3-object-listing.ts";
 import { type S3Credentials, signS3Request } from "./s3-request-signer.ts";
+import { errorMessage } from "../domain/error-message.ts";
 
 export type S3Addressing = "path" | "virtual-hosted";
 
@@ -135,7 +136,7 @@ export function createS3BlobStore(deps: S3BlobStoreDeps): BlobStore {
           });
         });
         request.end();
-      }, (error: unknown) => reject(new RepositoryError("io", `${what}: cannot set up the TLS client: ${(error as Error).message}`, { cause: error })));
+      }, (error: unknown) => reject(new RepositoryError("io", `${what}: cannot set up the TLS client: ${errorMessage(error)}`, { cause: error })));
     });
   }
 

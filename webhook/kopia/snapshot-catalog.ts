@@ -3,6 +3,7 @@
 // authoritative only while the last read succeeded and is younger than the freshness bound.
 
 import { compareSnapshotsLikeKopia, snapshotSummaryOf, type CatalogLookup, type SnapshotCatalog, type SnapshotRecord } from "../domain/snapshot-catalog.ts";
+import { errorMessage } from "../domain/error-message.ts";
 import { createFilesystemBlobStore } from "./filesystem-blob-store.ts";
 import type { BlobStore } from "./blob-store.ts";
 import { readPasswordFile } from "./password-file.ts";
@@ -112,7 +113,7 @@ function indexByIdentity(snapshots: readonly SnapshotManifest[]): Map<string, re
 }
 
 function describeError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return isRepositoryError(error) ? `${error.kind}: ${message}` : message;
 }
 

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { judgePolicySupport, type PolicySupport, type VolSyncCapabilities } from "../domain/policy-support.ts";
 import type { Policy } from "../domain/policy.ts";
 import { CUSTOM_RESOURCE_DEFINITIONS, REPLICATION_DESTINATIONS, REPLICATION_SOURCES, type KubeObject, type KubeObjects, type ResourceKind } from "./kube-objects.ts";
+import { errorMessage } from "../domain/error-message.ts";
 
 // What the installed VolSync CRDs can hold, read from the CRDs themselves at start and kept
 // current with one watch per CRD (fieldSelector metadata.name=…), so upgrading VolSync takes
@@ -131,7 +132,7 @@ export function createVolSyncSupport(deps: VolSyncSupportDeps): VolSyncSupport {
         lastErrors.delete(name);
       } catch (error) {
         if (signal.aborted) return;
-        const message = (error as Error).message;
+        const message = errorMessage(error);
         if (lastErrors.get(name) !== message) log.warn({ crd: name, err: message }, "volsync crd not read; retrying");
         lastErrors.set(name, message);
         firstRead();

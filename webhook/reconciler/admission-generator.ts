@@ -24,6 +24,7 @@ import {
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { planDrift } from "./drift-plan.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+import { errorMessage } from "../domain/error-message.ts";
 
 // Generate on admission (product.md 2.4): the validator, having allowed a protected PVC, calls
 // this to create its ReplicationDestination before the PVC is stored, so a restoring PVC finds
@@ -199,7 +200,7 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
           earlierSource = await retireEarlierSource(namespace, sourceName, isNameTaken, signal);
         } catch (error) {
           if (signal.aborted) throw error;
-          const detail = (error as Error).message;
+          const detail = errorMessage(error);
           if (restoring) throw new GenerationProblem(`ReplicationSource ${namespace}/${sourceName}, left by an earlier PVC of this name, could not be deleted: ${detail}`);
           earlierSource = "failed";
           log.warn({ namespace, pvc: pvcName, replicationSource: sourceName, err: detail }, "replication source of an earlier pvc not deleted");
@@ -251,7 +252,7 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
               await resetBoundObservation(liveDestination, signal);
             } catch (error) {
               if (restoring || signal.aborted) throw error;
-              log.warn({ namespace, pvc: pvcName, err: (error as Error).message }, "bound observation not reset");
+              log.warn({ namespace, pvc: pvcName, err: errorMessage(error) }, "bound observation not reset");
             }
           }
         }
@@ -301,8 +302,8 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
         }
         return { ok: true, warnings };
       } catch (error) {
-        const detail = signal.aborted ? "the admission deadline passed before the API server answered" : (error as Error).message;
-        log.warn({ namespace, pvc: pvcName, path, err: (error as Error).message }, "backup object generation failed");
+        const detail = signal.aborted ? "the admission deadline passed before the API server answered" : errorMessage(error);
+        log.warn({ namespace, pvc: pvcName, path, err: errorMessage(error) }, "backup object generation failed");
         // The handler puts this into its own sentence (deny on the restore path, warn on the
         // fresh path), so it is the clause that says what failed.
         const message = `the ${restoring ? "restore" : "backup"} objects for ${subject} could not be written (${detail})`;

@@ -11,6 +11,7 @@ import { createReconciler, type ReconcileReport, type ReconcilerDeps } from "./r
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { awaitsRestoreVerdict } from "./restore-verifier.ts";
 import { createSweeper, type SweepReport } from "./sweeper.ts";
+import { errorMessage } from "../domain/error-message.ts";
 
 // The reconciler and the sweeper as main.ts runs them: every replica campaigns for the Lease;
 // the leader reconciles on start, on an interval and shortly after PVC changes or a restore's
@@ -150,7 +151,7 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
             signal,
           );
         } catch (error) {
-          log.debug({ err: (error as Error).message, kind: kind.kind }, "watch ended");
+          log.debug({ err: errorMessage(error), kind: kind.kind }, "watch ended");
           await sleep(1_000, undefined, { signal }).catch(() => {});
         }
       }
@@ -167,7 +168,7 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
       ...(options.watchPvcs === false ? [] : [watchLoop(PERSISTENT_VOLUME_CLAIMS, BACKUP_LABEL, () => true)]),
       ...(options.watchReplicationDestinations === false ? [] : [watchLoop(REPLICATION_DESTINATIONS, `${LABEL_MANAGED_BY}=${MANAGED_BY_GUARDIAN}`, isRestoreToJudge)]),
     ];
-    await Promise.all(loops.map((loop) => loop.catch((error: unknown) => log.error({ err: (error as Error).message }, "background loop failed"))));
+    await Promise.all(loops.map((loop) => loop.catch((error: unknown) => log.error({ err: errorMessage(error) }, "background loop failed"))));
   }
 
   let leading: Promise<void> | undefined;

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { LEASES, isConflict, isAlreadyExists, type KubeObject, type KubeObjects } from "../kube/kube-objects.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+import { errorMessage } from "../domain/error-message.ts";
 
 // Leader election through a coordination.k8s.io/v1 Lease, the way client-go does it: a holder
 // renews; others take over only after the lease has gone unrenewed for its duration as measured
@@ -121,7 +122,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
         else stepDown("another replica holds the lease");
       } catch (error) {
         if (!running) break;
-        log.debug({ err: (error as Error).message }, "lease request failed");
+        log.debug({ err: errorMessage(error) }, "lease request failed");
       }
       if (leadership && Date.now() - lastRenewMs > renewDeadlineMs) stepDown("lease not renewed within the renew deadline");
       await sleep(options.retryPeriodMs, undefined, { signal }).catch(() => {});
@@ -137,7 +138,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
       await objects.replace({ ...lease, spec: { ...spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: microTime(Date.now()) } } as KubeObject, signal);
       log.info({ identity }, "lease released");
     } catch (error) {
-      log.warn({ err: (error as Error).message }, "lease release failed; a successor waits out the lease");
+      log.warn({ err: errorMessage(error) }, "lease release failed; a successor waits out the lease");
     }
   }
 

@@ -14,6 +14,7 @@ import { forEachConcurrently } from "./bounded-concurrency.ts";
 import { planReconcile, type PlannedWrite, type ProtectedPvc } from "./reconcile-plan.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { createRestoreVerifier } from "./restore-verifier.ts";
+import { errorMessage } from "../domain/error-message.ts";
 
 // One level-triggered reconcile pass: list each kind once, plan in memory, write only what
 // differs. Requests per pass are (kinds x pages) + 1 (the source Secret) + one per write or
@@ -106,7 +107,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         const secretKey = (ref: { namespace: string; name: string }) => `${ref.namespace}/${ref.name}`;
         const readSourceSecret = (ref: { namespace: string; name: string }) =>
           objects.get(SECRETS, ref.namespace, ref.name, signal).catch((error: unknown) => {
-            log.warn({ secret: secretKey(ref), err: (error as Error).message }, "source secret unreadable");
+            log.warn({ secret: secretKey(ref), err: errorMessage(error) }, "source secret unreadable");
             return undefined;
           });
         const [pvcs, secrets, destinations, sources, ...sourceSecrets] = await Promise.all([
@@ -217,7 +218,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
             } catch (error) {
               report.failed++;
               failedPvcs.add(pvcKey);
-              log.warn({ namespace: planned.pvc.namespace, pvc: planned.pvc.name, kind: planned.kind, err: (error as Error).message }, "reconcile write failed");
+              log.warn({ namespace: planned.pvc.namespace, pvc: planned.pvc.name, kind: planned.kind, err: errorMessage(error) }, "reconcile write failed");
             }
           });
         await runWave(deleteWave);
@@ -239,9 +240,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         return report;
       } catch (error) {
         report.outcome = "error";
-        report.problem = (error as Error).message;
+        report.problem = errorMessage(error);
         metrics.reconcilePasses.inc({ outcome: "error" });
-        log.error({ err: (error as Error).message }, "reconcile pass failed");
+        log.error({ err: errorMessage(error) }, "reconcile pass failed");
         return report;
       }
     },

@@ -22,6 +22,7 @@ import { REPLICATION_DESTINATIONS, isConflict, type KubeObject, type KubeObjects
 import type { PvcEvent, PvcEventRecorder } from "../kube/pvc-events.ts";
 import { forEachConcurrently } from "./bounded-concurrency.ts";
 import type { CounterPort, Log } from "./reconciler-metrics.ts";
+import { errorMessage } from "../domain/error-message.ts";
 
 const MAX_CONFLICT_RETRIES = 3;
 
@@ -144,7 +145,7 @@ export function createRestoreVerifier(deps: RestoreVerifierDeps) {
           });
         } catch (error) {
           report.failed++;
-          log.warn({ namespace, replicationDestination: name, pvc: pvcName, err: (error as Error).message }, "restore verdict not written");
+          log.warn({ namespace, replicationDestination: name, pvc: pvcName, err: errorMessage(error) }, "restore verdict not written");
         }
       });
       return report;

@@ -20,6 +20,7 @@ import { forEachConcurrently } from "./bounded-concurrency.ts";
 import { planOrphans, type Orphan } from "./orphan-plan.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { readSweepAcknowledgement, releasesBreaker } from "./sweep-acknowledgement.ts";
+import { errorMessage } from "../domain/error-message.ts";
 
 // The sweeper deletes what we generated for PVCs that are gone or no longer protected. It only
 // ever acts on a complete view (every list whole), only on objects labelled as ours, only after
@@ -176,7 +177,7 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
           } catch (error) {
             report.failed++;
             stop.abort(error);
-            log.warn({ kind: orphan.object.kind, namespace: metadata.namespace, name: metadata.name, err: (error as Error).message }, "orphan delete failed");
+            log.warn({ kind: orphan.object.kind, namespace: metadata.namespace, name: metadata.name, err: errorMessage(error) }, "orphan delete failed");
           }
         });
         report.outcome = report.failed > 0 || report.deleted + report.skipped < plan.due.length ? "error" : "ok";
@@ -185,9 +186,9 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
         return report;
       } catch (error) {
         report.outcome = "error";
-        report.problem = (error as Error).message;
+        report.problem = errorMessage(error);
         metrics.sweepPasses.inc({ outcome: "error" });
-        log.error({ err: (error as Error).message }, "sweep failed");
+        log.error({ err: errorMessage(error) }, "sweep failed");
         return report;
       }
     },

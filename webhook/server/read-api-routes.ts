@@ -15,6 +15,7 @@ import { auditProtectedPvcs, describeBackups, restoreStatusOf, type AuditInvento
 import { installErrorAnswers } from './app-errors.ts';
 import { createBearerAuth, type ReadApiCaller, type TokenVerifier } from './bearer-auth.ts';
 import type { Logger } from './logger.ts';
+import { errorMessage } from '../domain/error-message.ts';
 
 export const backupsPathPrefix = '/v1/backups';
 export const auditPath = '/v1/audit';
@@ -79,7 +80,7 @@ export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { call
         ]);
       } catch (error) {
         // The decision depends only on the name; the PVC's labels and its restore are extra context.
-        clusterProblem = `the PVC or its ReplicationDestination could not be read: ${(error as Error).message}`;
+        clusterProblem = `the PVC or its ReplicationDestination could not be read: ${errorMessage(error)}`;
       }
     }
     const description = describeBackups(namespace, pvcName, pvc?.annotations, (identity) => deps.catalog.lookup(identity, now(), namespace));
@@ -113,7 +114,7 @@ export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { call
     try {
       inventory = await deps.audit.inventory(AbortSignal.timeout(timeoutMs));
     } catch (error) {
-      return c.json({ error: 'unavailable', message: `The cluster could not be listed completely, so no audit is given: ${(error as Error).message}` }, 503);
+      return c.json({ error: 'unavailable', message: `The cluster could not be listed completely, so no audit is given: ${errorMessage(error)}` }, 503);
     }
     const nowMs = now();
     return c.json(auditProtectedPvcs(inventory, deps.policy, (identity, namespace) => deps.catalog.lookup(identity, nowMs, namespace), nowMs, deps.repositoryOf));
