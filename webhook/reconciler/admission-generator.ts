@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BackupObjectGenerator, GenerationRequest, GenerationResult } from "../admission/generation-port.ts";
 import { backupTargetOf, desiredReplicationDestination, restoreTargetOf } from "../domain/desired-resources.ts";
+import { mayManage, ownershipOf } from "../domain/ownership.ts";
 import type { Policy } from "../domain/policy.ts";
 import type { PolicySupport } from "../domain/policy-support.ts";
 import {
@@ -8,8 +9,6 @@ import {
   ANNOTATION_BOUND_PVC_UID,
   ANNOTATION_RESTORE_VERDICT,
   LABEL_MANAGED_BY,
-  MANAGED_BY_GUARDIAN,
-  MANAGED_BY_KYVERNO,
 } from "../domain/wire-names.ts";
 import {
   PERSISTENT_VOLUME_CLAIMS,
@@ -99,8 +98,8 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
     const live = await objects.get(kind, namespace, name, signal);
     if (live === undefined) return { outcome: "created", live: await objects.create(desired, signal) };
     const managedBy = live.metadata.labels?.[LABEL_MANAGED_BY];
-    const adoptable = managedBy === MANAGED_BY_KYVERNO && deps.adoptKyverno === true;
-    if (managedBy !== MANAGED_BY_GUARDIAN && !adoptable) {
+    const adoptable = ownershipOf(live.metadata.labels) === "kyverno" && deps.adoptKyverno === true;
+    if (!mayManage(live.metadata.labels, deps.adoptKyverno === true)) {
       throw new GenerationProblem(`${kind.kind} ${namespace}/${name} already exists and is not managed by pvc-guardian (managed-by: ${managedBy ?? "none"})`);
     }
     const kept = Object.entries(live.metadata.annotations ?? {}).filter(([key]) => keptAnnotations.includes(key));
@@ -109,17 +108,13 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
     return { outcome: "updated", live: await objects.apply(desired, { force: true }, signal) };
   }
 
-  const isOursToDelete = (object: KubeObject): boolean => {
-    const managedBy = object.metadata.labels?.[LABEL_MANAGED_BY];
-    return managedBy === MANAGED_BY_GUARDIAN || (managedBy === MANAGED_BY_KYVERNO && deps.adoptKyverno === true);
-  };
 
   /** Deletes the ReplicationSource an earlier PVC of this name left, when no PVC of the name exists. */
   async function retireEarlierSource(namespace: string, name: string, isNameTaken: () => Promise<boolean>, signal: AbortSignal): Promise<EarlierSource> {
     for (let attempt = 0; attempt < MAX_PRECONDITION_RETRIES; attempt++) {
       const live = await objects.get(REPLICATION_SOURCES, namespace, name, signal);
       if (live === undefined) return "none";
-      if (!isOursToDelete(live)) return "not-ours";
+      if (!mayManage(live.metadata.labels, deps.adoptKyverno === true)) return "not-ours";
       if (await isNameTaken()) return "left-to-its-pvc";
       const deleted = await objects.delete(REPLICATION_SOURCES, namespace, name, { uid: live.metadata.uid! }, signal);
       if (deleted === "deleted") {
@@ -231,7 +226,7 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
           );
         }
         if (live !== undefined && (latestImage || earlierVerdict !== undefined)) {
-          if (live.metadata.labels?.[LABEL_MANAGED_BY] !== MANAGED_BY_GUARDIAN) {
+          if (ownershipOf(live.metadata.labels) !== "ours") {
             throw new GenerationProblem(
               `ReplicationDestination ${namespace}/${destination.metadata.name} holds an earlier restore's image and is not managed by pvc-guardian, so it cannot be replaced safely`,
             );
