@@ -37,6 +37,25 @@ export const KOPIA_SOURCE_PATH = "/data";
 export const ANNOTATION_BOUND_OBSERVED_AT = "volsync.backup/bound-observed-at";
 export const ANNOTATION_BOUND_PVC_UID = "volsync.backup/bound-pvc-uid";
 
+/**
+ * The reasons of the Events pvc-guardian records on PVCs (what `kubectl describe pvc` shows and
+ * what alerting on Events matches): every one it can emit, so none is spelled twice.
+ */
+export const PVC_EVENT_REASONS = [
+  "RestoreDecided",
+  "BackupObjectsCreated",
+  "BackupPolicyUnsupported",
+  "FirstBackupScheduled",
+  "StaleReplicationSourceDeleted",
+  "SweepHeldByBreaker",
+  "RestoreVerified",
+  "RestoreMismatch",
+  "RestoreEmpty",
+  "RestoreFailed",
+  "RestoreUnverified",
+] as const;
+export type PvcEventReason = (typeof PVC_EVENT_REASONS)[number];
+
 /** The ConfigMap, in pvc-guardian's namespace, through which an operator releases a held sweep. */
 export const SWEEP_ACKNOWLEDGEMENT_CONFIGMAP = "pvc-guardian-sweep-acknowledgement";
 /** Its keys: the largest sweep allowed, and the RFC 3339 time after which it counts for nothing. */

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { PvcEventReason } from "../domain/wire-names.ts";
 import { EVENTS, type KubeObjects } from "./kube-objects.ts";
 
 // Kubernetes Events (events.k8s.io/v1) about PVCs, so `kubectl describe pvc` tells a user what
@@ -11,8 +12,7 @@ export type PvcEvent = {
   /** Unknown during admission: the PVC is not stored yet. */
   pvcUid?: string;
   type: "Normal" | "Warning";
-  /** UpperCamelCase, e.g. RestoreDecided. */
-  reason: string;
+  reason: PvcEventReason;
   /** What was done, UpperCamelCase, e.g. Create. */
   action: string;
   note: string;

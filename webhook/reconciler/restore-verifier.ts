@@ -60,7 +60,7 @@ function judge(destination: KubeObject) {
   });
 }
 
-const eventReasons: Record<RestoreVerdict, { type: PvcEvent["type"]; reason: string; advice: string }> = {
+const eventReasons: Record<RestoreVerdict, { type: PvcEvent["type"]; reason: PvcEvent["reason"]; advice: string }> = {
   verified: { type: "Normal", reason: "RestoreVerified", advice: "" },
   mismatch: {
     type: "Warning",
