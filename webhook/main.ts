@@ -20,7 +20,7 @@ import type { Metrics } from "./server/metrics.ts";
 import { createApiServerKeySource, createServiceAccountTokenVerifier } from "./server/bearer-auth.ts";
 import { createClusterAuditSource } from "./server/cluster-audit-source.ts";
 import { createReadApiRoutes } from "./server/read-api-routes.ts";
-import { scheduleIntervalMs } from "./server/backup-audit.ts";
+import { scheduleIntervalMs } from "./domain/backup-schedule.ts";
 import { resolveSchedule } from "./domain/backup-schedule.ts";
 import { backupIdentity } from "./domain/kopia-identity.ts";
 import { newestCompleteSnapshot } from "./domain/restore-decision.ts";

@@ -11,7 +11,7 @@
 
 import { request as httpsRequest } from 'node:https';
 import { parseArgs } from 'node:util';
-import type { AuditReport, AuditRow } from '../server/backup-audit.ts';
+import type { AuditReport, AuditRow } from '../domain/backup-audit.ts';
 import { auditPath } from '../server/read-api-routes.ts';
 import type { CliIo } from './cli-io.ts';
 import { errorMessage } from '../domain/error-message.ts';

@@ -82,3 +82,15 @@ export function checkScheduleTemplate(template: string): string | undefined {
   const result = resolveSchedule(template, "validation/probe");
   return result.ok ? undefined : result.problem;
 }
+
+/** The time between two consecutive runs of a schedule after `fromMs`; undefined when unparseable. */
+export function scheduleIntervalMs(schedule: string, fromMs: number): number | undefined {
+  try {
+    const expression = CronExpressionParser.parse(schedule, { tz: "UTC", currentDate: new Date(fromMs) });
+    const first = expression.next().getTime();
+    const second = expression.next().getTime();
+    return second - first;
+  } catch {
+    return undefined;
+  }
+}

@@ -11,7 +11,7 @@ import {
   type KubeObjects,
   type ResourceKind,
 } from '../kube/kube-objects.ts';
-import type { InventoryObject } from './backup-audit.ts';
+import type { InventoryObject } from '../domain/backup-audit.ts';
 import type { AuditSource } from './read-api-routes.ts';
 
 function toInventoryObject(object: KubeObject): InventoryObject {

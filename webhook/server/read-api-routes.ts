@@ -11,7 +11,7 @@ import { Hono } from 'hono';
 import type { CatalogLookup } from '../domain/snapshot-catalog.ts';
 import { generatedNames } from '../domain/resource-names.ts';
 import { BACKUP_LABEL } from '../domain/wire-names.ts';
-import { auditProtectedPvcs, describeBackups, restoreStatusOf, type AuditInventory, type AuditPolicy, type InventoryObject } from './backup-audit.ts';
+import { auditProtectedPvcs, describeBackups, restoreStatusOf, type AuditInventory, type AuditPolicy, type InventoryObject } from '../domain/backup-audit.ts';
 import { installErrorAnswers } from './app-errors.ts';
 import { createBearerAuth, type ReadApiCaller, type TokenVerifier } from './bearer-auth.ts';
 import type { Logger } from './logger.ts';

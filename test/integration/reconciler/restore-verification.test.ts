@@ -19,7 +19,7 @@ import { createPvcEventRecorder } from "../../../webhook/kube/pvc-events.ts";
 import { EVENTS, REPLICATION_DESTINATIONS, type KubeObject } from "../../../webhook/kube/kube-objects.ts";
 import { createBackgroundControllers } from "../../../webhook/reconciler/background-controllers.ts";
 import { createReconciler } from "../../../webhook/reconciler/reconciler.ts";
-import { auditProtectedPvcs } from "../../../webhook/server/backup-audit.ts";
+import { auditProtectedPvcs } from "../../../webhook/domain/backup-audit.ts";
 import { createClusterAuditSource } from "../../../webhook/server/cluster-audit-source.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { pvcObject, recordingLog, startEnvironment, waitFor, type Environment } from "./support.ts";

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatAuditTable, runAuditCommand } from '../../../webhook/cli/audit.ts';
-import type { AuditReport } from '../../../webhook/server/backup-audit.ts';
+import type { AuditReport } from '../../../webhook/domain/backup-audit.ts';
 
 const report: AuditReport = {
   generatedAt: '2026-11-25T12:30:00.000Z',

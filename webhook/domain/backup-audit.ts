@@ -2,16 +2,15 @@
 // generated objects exist, the newest snapshot in the repository, the ReplicationSource's last
 // sync, and one verdict. Pure: the inventory and the catalog view come in as arguments.
 
-import { CronExpressionParser } from 'cron-parser';
-import { readBackupAnnotations } from '../domain/backup-annotations.ts';
-import { resolveSchedule } from '../domain/backup-schedule.ts';
-import { isDueForFirstBackup } from '../domain/desired-resources.ts';
-import { backupIdentity, type KopiaIdentity } from '../domain/kopia-identity.ts';
-import type { Policy } from '../domain/policy.ts';
-import { resolveProtection } from '../domain/protection.ts';
-import { generatedNames } from '../domain/resource-names.ts';
-import { decidePvcRestore, type RestoreDecision } from '../domain/restore-decision.ts';
-import type { CatalogLookup, SnapshotRecord } from '../domain/snapshot-catalog.ts';
+import { readBackupAnnotations } from './backup-annotations.ts';
+import { resolveSchedule, scheduleIntervalMs } from './backup-schedule.ts';
+import { isDueForFirstBackup } from './desired-resources.ts';
+import { backupIdentity, type KopiaIdentity } from './kopia-identity.ts';
+import type { Policy } from './policy.ts';
+import { resolveProtection } from './protection.ts';
+import { generatedNames } from './resource-names.ts';
+import { decidePvcRestore, type RestoreDecision } from './restore-decision.ts';
+import type { CatalogLookup, SnapshotRecord } from './snapshot-catalog.ts';
 // The reconciler records when it first saw the PVC Bound on the RD; the first backup is due from then.
 // A restore's RD carries the pinned snapshot and, once its mover finished, the reconciler's verdict.
 import {
@@ -19,9 +18,9 @@ import {
   ANNOTATION_RESTORE_SNAPSHOT_ID,
   ANNOTATION_RESTORE_VERDICT,
   ANNOTATION_RESTORE_VERDICT_DETAIL,
-} from '../domain/wire-names.ts';
-import { restoreVerdicts, type RestoreVerdict } from '../domain/restore-verification.ts';
-import { newestCompleteSnapshot } from '../domain/restore-decision.ts';
+} from './wire-names.ts';
+import { restoreVerdicts, type RestoreVerdict } from './restore-verification.ts';
+import { newestCompleteSnapshot } from './restore-decision.ts';
 
 /** The parts of a live object the audit reads. */
 export type InventoryObject = {
@@ -95,17 +94,6 @@ export type AuditReport = { generatedAt: string; repositoryReadable: boolean; re
 
 export type AuditPolicy = Pick<Policy, 'tiers' | 'excludedNamespaces' | 'firstBackupDelayMs'>;
 
-/** The time between two consecutive runs of a schedule after `fromMs`; undefined when unparseable. */
-export function scheduleIntervalMs(schedule: string, fromMs: number): number | undefined {
-  try {
-    const expression = CronExpressionParser.parse(schedule, { tz: 'UTC', currentDate: new Date(fromMs) });
-    const first = expression.next().getTime();
-    const second = expression.next().getTime();
-    return second - first;
-  } catch {
-    return undefined;
-  }
-}
 
 function key(namespace: string, name: string): string {
   return `${namespace}/${name}`;

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_POLICY } from '../../../webhook/domain/policy.ts';
 import { snapshotRecord, type CatalogLookup, type SnapshotRecord } from '../../../webhook/domain/snapshot-catalog.ts';
-import { auditProtectedPvcs, scheduleIntervalMs, type AuditInventory } from '../../../webhook/server/backup-audit.ts';
+import { auditProtectedPvcs, type AuditInventory } from '../../../webhook/domain/backup-audit.ts';
+import { scheduleIntervalMs } from '../../../webhook/domain/backup-schedule.ts';
 
 const nowMs = Date.parse('2026-11-25T12:30:00Z');
 const hourMs = 3_600_000;
