@@ -1,4 +1,4 @@
-import { evaluatePvc, decideMutation, decideValidation, type AdmissionRequestFacts, type PvcEvaluation } from "../domain/pvc-admission.ts";
+import { evaluatePvc, decideMutation, decideValidation, isRestoring, type AdmissionRequestFacts, type PvcEvaluation } from "../domain/pvc-admission.ts";
 import type { Policy } from "../domain/policy.ts";
 import type { PersistentVolumeClaim } from "../domain/pvc.ts";
 import type { CatalogLookup, SnapshotCatalog } from "../domain/snapshot-catalog.ts";
@@ -208,8 +208,7 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
       return { ...base, review: allowed(request.uid, verdict.warnings) };
     }
 
-    const skip = evaluation.annotations.skipRestore;
-    const restoring = evaluation.decision.answer === "restore" && !(skip.requested && skip.reason !== undefined);
+    const restoring = isRestoring(evaluation);
     const generator = deps.generator;
     const result = await raceAbort(
       () => generator.generate({ pvc, evaluation, restoring }, deadline()),

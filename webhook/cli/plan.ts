@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { parseAllDocuments, stringify } from "yaml";
 import { parsePolicyFile, toPolicy } from "../config.ts";
-import { decideMutation, decideValidation, evaluatePvc, type PvcEvaluation } from "../domain/pvc-admission.ts";
+import { decideMutation, decideValidation, evaluatePvc, isRestoring, type PvcEvaluation } from "../domain/pvc-admission.ts";
 import { backupTargetOf, desiredReplicationDestination, desiredReplicationSource, desiredSecret, restoreTargetOf } from "../domain/desired-resources.ts";
 import { DEFAULT_POLICY, S3_SECRET_KEYS, type Policy } from "../domain/policy.ts";
 import type { PersistentVolumeClaim } from "../domain/pvc.ts";
@@ -90,8 +90,7 @@ export function planPvc(pvc: PersistentVolumeClaim, documentIndex: number, names
   };
   if (evaluation.scope !== "protected" || !verdict.allowed) return entry;
 
-  const skip = evaluation.annotations.skipRestore;
-  const restoring = evaluation.decision.answer === "restore" && !(skip.requested && skip.reason !== undefined);
+  const restoring = isRestoring(evaluation);
   const target = backupTargetOf(pvc, evaluation.pvcName, evaluation.namespace, restoring ? restoreTargetOf(evaluation.decision, evaluation.restoreSource) : undefined);
   const secret = desiredSecret(target, {});
   entry.notes.push(`Secret ${secret.metadata.name}: its data is copied from ${policy.sourceSecret.namespace}/${policy.sourceSecret.name} at admission`);

@@ -133,6 +133,14 @@ function carriesDataSourceRef(pvc: PersistentVolumeClaim, expected: TypedObjectR
 const hasValidSkipRestore = (annotations: BackupAnnotations): boolean =>
   annotations.skipRestore.requested && annotations.skipRestore.reason !== undefined;
 
+/**
+ * Whether the PVC will be populated from its ReplicationDestination: a backup exists and no valid
+ * skip-restore was given. Generation activates the RD then, and a failed write denies.
+ */
+export function isRestoring(evaluation: Extract<PvcEvaluation, { scope: "protected" }>): boolean {
+  return evaluation.decision.answer === "restore" && !hasValidSkipRestore(evaluation.annotations);
+}
+
 export type MutationOutcome = {
   /** Set when the mutator must add this dataSourceRef. */
   addDataSourceRef?: TypedObjectReference;
