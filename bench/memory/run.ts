@@ -7,7 +7,7 @@
 // switched the other way, and a Node process doing nothing (the floor).
 //
 //   ./node_modules/.bin/node bench/kopia/run.ts        # once, builds and caches the repository
-//   ./node_modules/.bin/node bench/memory/run.ts [--load-seconds 10] [--settle-seconds 5] [--connections 10]
+//   ./node_modules/.bin/node bench/memory/run.ts [--load-seconds 10] [--settle-seconds 5] [--connections 10] [--node-options "..."]
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -29,6 +29,8 @@ const { values: args } = parseArgs({
     'load-seconds': { type: 'string', default: '10' },
     'settle-seconds': { type: 'string', default: '5' },
     connections: { type: 'string', default: '10' },
+    // Instead of the Deployment's NODE_OPTIONS, to try other heap settings.
+    'node-options': { type: 'string' },
   },
 });
 const loadSeconds = Number(args['load-seconds']);
@@ -50,7 +52,7 @@ try {
   const appDir = path.dirname(distDir);
   const bundleBytes = (await stat(path.join(distDir, 'pvc-guardian.mjs'))).size;
   const command = await imageCommand();
-  const nodeOptions = await deploymentNodeOptions();
+  const nodeOptions = args['node-options'] ?? (await deploymentNodeOptions());
   const memory = await deploymentMemory();
   const limitMiB = memory.limit ? mebibytesOf(memory.limit) : Number.NaN;
   console.log(`node ${process.version}; bundle ${(bundleBytes / 1024 / 1024).toFixed(2)} MiB`);

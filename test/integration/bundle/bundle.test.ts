@@ -47,7 +47,7 @@ async function buildBundle(workDir: string): Promise<string> {
 /** The Deployment's NODE_OPTIONS, so the heap limit under test is the one the pod has. */
 async function deploymentNodeOptions(): Promise<string> {
   const text = await readFile(path.join(projectRoot, 'manifests', 'deployment.yaml'), 'utf8');
-  const match = /- name: NODE_OPTIONS\s+value: (\S+)/.exec(text);
+  const match = /- name: NODE_OPTIONS\s+value: "?([^"\n]*)"?/.exec(text);
   assert.ok(match, 'the Deployment sets NODE_OPTIONS');
   return match[1]!;
 }
