@@ -74,6 +74,13 @@ async function inParallel(count: number, limit: number, work: (index: number) =>
   );
 }
 
+/** V8 heap figures from the ops port's default process metrics: live data against what the heap holds. */
+async function heapFigures(opsPort: number): Promise<string> {
+  const text = await fetch(`http://127.0.0.1:${opsPort}/metrics`).then((response) => response.text(), () => '');
+  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) / 1024 / 1024;
+  return `heap used ${value('nodejs_heap_size_used_bytes').toFixed(1)} MiB of ${value('nodejs_heap_size_total_bytes').toFixed(1)} MiB, external ${value('nodejs_external_memory_bytes').toFixed(1)} MiB`;
+}
+
 const scratch = await mkdtemp(path.join(tmpdir(), 'pvc-guardian-bench-e2e-'));
 let cluster: TestCluster | undefined;
 let guardian: ImageProcess | undefined;
@@ -202,6 +209,7 @@ try {
   console.log(`pvc-guardian: serving after ${serveSeconds.toFixed(1)} s, first reconcile pass done after ${reconcileSeconds.toFixed(1)} s: ${JSON.stringify(summary).slice(0, 400)}`);
   await sleep(5_000);
   const idleMiB = await rssMiB(pid);
+  console.log(`pvc-guardian heap after the first pass (ops port /metrics): ${await heapFigures(guardian.opsPort)}`);
   console.log(`pvc-guardian RSS with the cluster reconciled: ${idleMiB.toFixed(1)} MiB (high-water mark so far ${(await rssMiB(pid, 'VmHWM')).toFixed(1)} MiB)`);
 
   // Both shipped webhook configurations, pointed at this process.
@@ -274,6 +282,7 @@ try {
   }
   clearInterval(sampler);
   const hwmMiB = await rssMiB(pid, 'VmHWM');
+  console.log(`pvc-guardian heap after the creates: ${await heapFigures(guardian.opsPort)}`);
   console.log(`\npvc-guardian RSS: ${idleMiB.toFixed(1)} MiB idle with ${bulkPvcs} PVCs reconciled, ${peakMiB.toFixed(1)} MiB peak during the creates, VmHWM ${hwmMiB.toFixed(1)} MiB over the whole run`);
   console.log(`load average after the run: ${load()}`);
   console.log('\n| path | no webhooks p50 / p99 | pvc-guardian p50 / p99 | added p50 / p99 |');

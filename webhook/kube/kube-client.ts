@@ -12,6 +12,7 @@ import {
   type ResourceKind,
   type WatchEvent,
   type WatchOptions,
+  withOwnManagedFields,
 } from "./kube-objects.ts";
 import { loadKubeCredentials } from "./kube-credentials.ts";
 import { withRetry } from "./request-retry.ts";
@@ -227,7 +228,7 @@ export function createKubeClients(options: KubeClientOptions = {}): KubeClients 
         const page = body as { metadata?: { continue?: string; resourceVersion?: string }; items?: KubeObject[] };
         for (const item of page.items ?? []) {
           // List items carry no apiVersion/kind; restore them so they can be handled like any object.
-          items.push({ ...item, apiVersion: kind.apiVersion, kind: kind.kind });
+          items.push(withOwnManagedFields({ ...item, apiVersion: kind.apiVersion, kind: kind.kind }, FIELD_MANAGER));
         }
         continueToken = page.metadata?.continue || undefined;
         resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
