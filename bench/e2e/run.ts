@@ -14,7 +14,7 @@
 //            same PVC can be asked about again and again), as the issue's Kyverno comparison did
 //
 //   ./node_modules/.bin/node bench/kopia/run.ts          # once, builds and caches the repository
-//   ./node_modules/.bin/node bench/e2e/run.ts [--pvcs 10000] [--creates 500] [--clients 10]
+//   ./node_modules/.bin/node bench/e2e/run.ts [--pvcs 10000] [--creates 500] [--clients 10] [--env NAME=VALUE]
 
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -37,6 +37,8 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '10' },
     // Bound on the whole set-up (bulk creates, first reconcile), in seconds.
     'setup-timeout': { type: 'string', default: '900' },
+    // Extra environment for pvc-guardian, NAME=VALUE (repeatable), e.g. glibc's MALLOC_ARENA_MAX.
+    env: { type: 'string', multiple: true, default: [] },
   },
 });
 const bulkPvcs = Number(args.pvcs);
@@ -72,6 +74,12 @@ async function inParallel(count: number, limit: number, work: (index: number) =>
       while (next < count) await work(next++);
     }),
   );
+}
+
+/** Anonymous memory (heap, malloc) against file-backed pages (the node binary) in the RSS. */
+async function rssSplit(pid: number): Promise<string> {
+  const [anon, file] = await Promise.all([rssMiB(pid, 'RssAnon'), rssMiB(pid, 'RssFile')]);
+  return `RssAnon ${anon.toFixed(1)} MiB, RssFile ${file.toFixed(1)} MiB`;
 }
 
 /** V8 heap figures from the ops port's default process metrics: live data against what the heap holds. */
@@ -191,6 +199,7 @@ try {
       PVC_GUARDIAN_KUBERNETES: 'kubeconfig',
       PVC_GUARDIAN_KUBECONFIG: api.kubeconfigPath,
       PVC_GUARDIAN_LOG_LEVEL: 'info',
+      ...Object.fromEntries(args.env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
     },
     onLog: (line) => {
       if (line.includes('"msg":"reconcile pass done"')) reconciled?.(JSON.parse(line) as Record<string, unknown>);
@@ -209,6 +218,7 @@ try {
   console.log(`pvc-guardian: serving after ${serveSeconds.toFixed(1)} s, first reconcile pass done after ${reconcileSeconds.toFixed(1)} s: ${JSON.stringify(summary).slice(0, 400)}`);
   await sleep(5_000);
   const idleMiB = await rssMiB(pid);
+  console.log(`pvc-guardian memory after the first pass: ${await rssSplit(pid)}`);
   console.log(`pvc-guardian heap after the first pass (ops port /metrics): ${await heapFigures(guardian.opsPort)}`);
   console.log(`pvc-guardian RSS with the cluster reconciled: ${idleMiB.toFixed(1)} MiB (high-water mark so far ${(await rssMiB(pid, 'VmHWM')).toFixed(1)} MiB)`);
 
@@ -282,7 +292,7 @@ try {
   }
   clearInterval(sampler);
   const hwmMiB = await rssMiB(pid, 'VmHWM');
-  console.log(`pvc-guardian heap after the creates: ${await heapFigures(guardian.opsPort)}`);
+  console.log(`pvc-guardian heap after the creates: ${await heapFigures(guardian.opsPort)}; ${await rssSplit(pid)}`);
   console.log(`\npvc-guardian RSS: ${idleMiB.toFixed(1)} MiB idle with ${bulkPvcs} PVCs reconciled, ${peakMiB.toFixed(1)} MiB peak during the creates, VmHWM ${hwmMiB.toFixed(1)} MiB over the whole run`);
   console.log(`load average after the run: ${load()}`);
   console.log('\n| path | no webhooks p50 / p99 | pvc-guardian p50 / p99 | added p50 / p99 |');

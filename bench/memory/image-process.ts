@@ -126,8 +126,8 @@ export async function startImageProcess(options: {
   };
 }
 
-/** VmRSS (current) or VmHWM (the kernel's high-water mark) of a process, in MiB. */
-export async function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): Promise<number> {
+/** VmRSS (current), VmHWM (the kernel's high-water mark) or a part of VmRSS of a process, in MiB. */
+export async function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile' = 'VmRSS'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
   return match ? Number(match[1]) / 1024 : Number.NaN;
