@@ -97,7 +97,8 @@ function createKubernetesParts(config: Config, log: Logger, metrics: Metrics, on
     log.warn({}, "Kubernetes access is off: no backup objects are generated and nothing is reconciled or swept");
     return undefined;
   }
-  const clients = createKubeClients(config.kubernetes.kubeconfigPath ? { kubeconfigPath: config.kubernetes.kubeconfigPath } : {});
+  // In the cluster, the API server's address comes from the variables the kubelet sets.
+  const clients = createKubeClients(config.kubernetes.kubeconfigPath ? { kubeconfigPath: config.kubernetes.kubeconfigPath } : { env: process.env });
   const events = createPvcEventRecorder(
     clients.objects,
     { reportingController: "pvc-guardian.io/pvc-guardian", reportingInstance: config.podName },

@@ -29,6 +29,8 @@ export type KubeRequestRecord = { verb: string; path: string; status: number; du
 export type KubeClientOptions = {
   /** A kubeconfig file; without it the in-cluster ServiceAccount is used. */
   kubeconfigPath?: string;
+  /** In-cluster: the process environment (KUBERNETES_SERVICE_HOST and _PORT). */
+  env?: Readonly<Record<string, string | undefined>>;
   /** Called once per HTTP request, after it ends: request counting and metrics. */
   onRequest?: (record: KubeRequestRecord) => void;
   /** Upper bound for one request when the caller gives no signal. */
@@ -64,7 +66,7 @@ const APPLY_TYPE = "application/apply-patch+yaml";
 const WRITE_QUERY = { fieldManager: FIELD_MANAGER, fieldValidation: "Strict" } as const;
 
 export function createKubeClients(options: KubeClientOptions = {}): KubeClients {
-  const source = loadKubeCredentials(options.kubeconfigPath !== undefined ? { kubeconfigPath: options.kubeconfigPath } : {});
+  const source = loadKubeCredentials(options.kubeconfigPath !== undefined ? { kubeconfigPath: options.kubeconfigPath } : { env: options.env ?? {} });
   const server = source.server;
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const defaultPageSize = options.defaultPageSize ?? 500;

@@ -39,7 +39,7 @@ export type KubeCredentialOptions = {
   kubeconfigPath?: string;
   /** In-cluster only: where the token and CA are (tests). */
   serviceAccountDir?: string;
-  /** In-cluster only: the variables the kubelet sets in every container. */
+  /** In-cluster only: the environment, for the variables the kubelet sets in every container. */
   env?: Readonly<Record<string, string | undefined>>;
 };
 
@@ -48,7 +48,7 @@ export function loadKubeCredentials(options: KubeCredentialOptions = {}): KubeCr
 }
 
 function inCluster(options: KubeCredentialOptions): KubeCredentials {
-  const env = options.env ?? process.env;
+  const env = options.env ?? {};
   const dir = options.serviceAccountDir ?? serviceAccountDir;
   const host = env["KUBERNETES_SERVICE_HOST"];
   const port = env["KUBERNETES_SERVICE_PORT"];
