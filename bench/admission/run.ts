@@ -67,13 +67,14 @@ async function bundleChildren(outdir: string): Promise<void> {
 async function startChild(name: string, script: string, env: Record<string, string>): Promise<Server> {
   const child = fork(script, [], {
     env: { ...process.env, ...env },
-    // Logs go nowhere (as to a container runtime's pipe, but without a reader to slow down).
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    // Logs go to a pipe this process drains, as a container runtime reads a pod's stdout.
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     execArgv: [
       ...(args['node-flags'] ? args['node-flags'].split(/\s+/).filter(Boolean) : []),
       ...(args['cpu-prof-dir'] !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof-dir']}`] : []),
     ],
   });
+  child.stdout!.resume();
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (message) => resolve((message as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before listening`)));
