@@ -3,7 +3,13 @@ import { build } from "esbuild";
 
 await build({
   entryPoints: ["webhook/cli/main.ts"],
-  outfile: "dist/pvc-guardian.mjs",
+  outdir: "dist",
+  entryNames: "pvc-guardian",
+  outExtension: { ".js": ".mjs" },
+  // Code only some deployments run (@kubernetes/client-node, for kubeconfig users with exec
+  // plugins or auth providers) goes to its own file under dist/chunks/, read only when imported.
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
   bundle: true,
   platform: "node",
   target: "node24",

@@ -144,7 +144,8 @@ function createKubernetesParts(
     log.warn({}, "Kubernetes access is off: no backup objects are generated and nothing is reconciled or swept");
     return undefined;
   }
-  const clients = createKubeClients(config.kubernetes.kubeconfigPath ? { kubeconfigPath: config.kubernetes.kubeconfigPath } : {});
+  // In the cluster, the API server's address comes from the variables the kubelet sets.
+  const clients = createKubeClients(config.kubernetes.kubeconfigPath ? { kubeconfigPath: config.kubernetes.kubeconfigPath } : { env: process.env });
   const events = createPvcEventRecorder(
     clients.objects,
     { reportingController: "pvc-guardian.io/pvc-guardian", reportingInstance: config.podName },

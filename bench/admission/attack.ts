@@ -1,6 +1,6 @@
 // Admission under attack: the production bundle (dist/pvc-guardian.mjs, built by build.mjs as the
-// Dockerfile builds it) run as the image runs it (`--enable-source-maps dist/pvc-guardian.mjs
-// serve` with the Deployment's NODE_OPTIONS heap limit), no repository and no Kubernetes, on
+// Dockerfile builds it) run as the image runs it (`dist/pvc-guardian.mjs serve` with the
+// Deployment's NODE_OPTIONS heap settings), no repository and no Kubernetes, on
 // loopback. A normal validate review is sent every 50 ms on a keep-alive connection while each
 // attack runs; the script prints that review's p50/p99, its failures, and the server's peak RSS
 // during each attack. Every loop is bounded in count and time.
@@ -47,9 +47,9 @@ const bundle = await buildBundle(workDir);
 const ca = await createCertificateAuthority(path.join(workDir, 'ca'), { commonName: 'attack bench CA' });
 const serving = await issueServerCertificate(ca, path.join(workDir, 'tls'), { commonName: 'pvc-guardian', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
 const deployment = await readFile(path.join(projectRoot, 'manifests', 'deployment.yaml'), 'utf8');
-const nodeOptions = /- name: NODE_OPTIONS\s+value: (\S+)/.exec(deployment)?.[1] ?? '';
+const nodeOptions = /- name: NODE_OPTIONS\s+value: "?([^"\n]*)"?/.exec(deployment)?.[1] ?? '';
 
-const child = spawn(process.execPath, ['--enable-source-maps', bundle, 'serve'], {
+const child = spawn(process.execPath, [bundle, 'serve'], {
   cwd: path.dirname(path.dirname(bundle)),
   env: {
     PATH: process.env.PATH,
@@ -300,7 +300,7 @@ await new Promise((resolve) => (exitedWith !== undefined ? resolve(undefined) : 
 await rm(workDir, { recursive: true, force: true });
 
 console.log(`load average before/after: ${loadavg().map((v) => v.toFixed(2)).join(' ')} on ${(await import('node:os')).availableParallelism()} CPUs`);
-console.log(`node ${process.version}, bundle run as: node --enable-source-maps dist/pvc-guardian.mjs serve, NODE_OPTIONS=${nodeOptions}`);
+console.log(`node ${process.version}, bundle run as: node dist/pvc-guardian.mjs serve, NODE_OPTIONS=${nodeOptions}`);
 console.log(`normal review: POST /validate-v1-pvc (${Buffer.byteLength(normalBody)} bytes) every 50 ms on one keep-alive TLS connection\n`);
 console.log('| attack | normal p50 | normal p99 | normal max | normal ok/failed | peak RSS | what the attack got |');
 console.log('|---|---|---|---|---|---|---|');

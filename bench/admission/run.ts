@@ -51,7 +51,7 @@ const here = path.dirname(new URL(import.meta.url).pathname);
  */
 async function bundleChildren(outdir: string): Promise<void> {
   await build({
-    entryPoints: ['guardian-child.ts', 'transport-child.ts', 'bare-child.ts'].map((name) => path.join(here, name)),
+    entryPoints: ['guardian-child.ts', 'transport-child.ts', 'bare-child.ts', 'listener-child.ts'].map((name) => path.join(here, name)),
     outdir,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -67,13 +67,14 @@ async function bundleChildren(outdir: string): Promise<void> {
 async function startChild(name: string, script: string, env: Record<string, string>): Promise<Server> {
   const child = fork(script, [], {
     env: { ...process.env, ...env },
-    // Logs go nowhere (as to a container runtime's pipe, but without a reader to slow down).
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    // Logs go to a pipe this process drains, as a container runtime reads a pod's stdout.
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     execArgv: [
       ...(args['node-flags'] ? args['node-flags'].split(/\s+/).filter(Boolean) : []),
       ...(args['cpu-prof-dir'] !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof-dir']}`] : []),
     ],
   });
+  child.stdout!.resume();
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (message) => resolve((message as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before listening`)));
@@ -208,6 +209,13 @@ try {
   const bareResult = await measure(bare, ca.certPem, bodies);
   await stopChild(bare);
 
+  const listener = await startChild('bare answer through pvc-guardian\'s listener (startHttpsListener)', path.join(bundleDir, 'listener-child.mjs'), {
+    BENCH_TLS_CERT_FILE: tls.certPath,
+    BENCH_TLS_KEY_FILE: tls.keyPath,
+  });
+  const listenerResult = await measure(listener, ca.certPem, bodies);
+  await stopChild(listener);
+
   const transport = await startChild('transport only (createGuardianServer, fixed-answer handlers)', path.join(bundleDir, 'transport-child.mjs'), {
     BENCH_TLS_CERT_FILE: tls.certPath,
     BENCH_TLS_KEY_FILE: tls.keyPath,
@@ -232,6 +240,7 @@ try {
   const transportCpuRatio = bareResult.saturated.cpuMsPerRequest / transportResult.saturated.cpuMsPerRequest;
   console.log('\nsummary');
   console.log(`  throughput ratio     ${(ratio * 100).toFixed(1)}% of bare by req/s, ${(cpuRatio * 100).toFixed(1)}% by CPU per request (target >= 70%)`);
+  console.log(`  listener only        ${((listenerResult.saturated.requestsPerSecond / bareResult.saturated.requestsPerSecond) * 100).toFixed(1)}% of bare by req/s, ${((bareResult.saturated.cpuMsPerRequest / listenerResult.saturated.cpuMsPerRequest) * 100).toFixed(1)}% by CPU per request`);
   console.log(`  transport only       ${(transportRatio * 100).toFixed(1)}% of bare by req/s, ${(transportCpuRatio * 100).toFixed(1)}% by CPU per request, p99 at ${fixedRate} req/s ${transportResult.paced.p99Ms.toFixed(2)} ms, peak RSS ${transportResult.rssMiB.toFixed(1)} MiB`);
   console.log(`  p99 at ${fixedRate} req/s    ${guardianResult.paced.p99Ms.toFixed(2)} ms (target <= 5 ms)`);
   console.log(`  peak RSS             ${guardianResult.rssMiB.toFixed(1)} MiB (target <= 100 MiB)`);

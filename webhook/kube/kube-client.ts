@@ -1,5 +1,4 @@
-import { Agent, request as httpsRequest, type RequestOptions } from "node:https";
-import { KubeConfig } from "@kubernetes/client-node";
+import { Agent, request as httpsRequest } from "node:https";
 import { FIELD_MANAGER } from "../domain/wire-names.ts";
 import {
   KubeApiError,
@@ -13,11 +12,13 @@ import {
   type ResourceKind,
   type WatchEvent,
   type WatchOptions,
+  withOwnManagedFields,
 } from "./kube-objects.ts";
+import { loadKubeCredentials } from "./kube-credentials.ts";
 import { withRetry } from "./request-retry.ts";
 
-// The Kubernetes adapter. @kubernetes/client-node loads the credentials (kubeconfig or the
-// in-cluster ServiceAccount, whose token file it re-reads as it rotates); the requests themselves
+// The Kubernetes adapter. kube-credentials.ts loads the credentials (kubeconfig or the in-cluster
+// ServiceAccount, whose token file is re-read as it rotates); the requests themselves
 // go out on one keep-alive HTTPS agent as plain JSON. That keeps three things exact that the
 // generated clients blur: every call ends with the caller's AbortSignal (admission deadlines),
 // every request is counted (the reconcile benchmark), and objects stay wire JSON (no Date
@@ -28,6 +29,8 @@ export type KubeRequestRecord = { verb: string; path: string; status: number; du
 export type KubeClientOptions = {
   /** A kubeconfig file; without it the in-cluster ServiceAccount is used. */
   kubeconfigPath?: string;
+  /** In-cluster: the process environment (KUBERNETES_SERVICE_HOST and _PORT). */
+  env?: Readonly<Record<string, string | undefined>>;
   /** Called once per HTTP request, after it ends: request counting and metrics. */
   onRequest?: (record: KubeRequestRecord) => void;
   /** Upper bound for one request when the caller gives no signal. */
@@ -63,23 +66,15 @@ const APPLY_TYPE = "application/apply-patch+yaml";
 const WRITE_QUERY = { fieldManager: FIELD_MANAGER, fieldValidation: "Strict" } as const;
 
 export function createKubeClients(options: KubeClientOptions = {}): KubeClients {
-  const kubeConfig = new KubeConfig();
-  if (options.kubeconfigPath !== undefined) kubeConfig.loadFromFile(options.kubeconfigPath);
-  else kubeConfig.loadFromCluster();
-  const cluster = kubeConfig.getCurrentCluster();
-  if (!cluster) throw new Error("the kubeconfig names no current cluster");
-  const server = cluster.server.replace(/\/+$/, "");
+  const source = loadKubeCredentials(options.kubeconfigPath !== undefined ? { kubeconfigPath: options.kubeconfigPath } : { env: options.env ?? {} });
+  const server = source.server;
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const defaultPageSize = options.defaultPageSize ?? 500;
   let credentials: Credentials | undefined;
 
   async function currentCredentials(): Promise<Credentials> {
     if (credentials && Date.now() - credentials.fetchedAtMs < CREDENTIAL_REFRESH_MS) return credentials;
-    const opts: RequestOptions = { headers: {} };
-    await kubeConfig.applyToHTTPSOptions(opts);
-    const headers: Record<string, string> = {};
-    for (const [key, value] of Object.entries(opts.headers ?? {})) if (typeof value === "string") headers[key] = value;
-    if (opts.auth) headers["authorization"] = `Basic ${Buffer.from(opts.auth).toString("base64")}`;
+    const { headers, tls: opts } = await source.current();
     // The agent is built once from the TLS material and kept: a new agent per request would
     // defeat keep-alive, and a pass makes many requests.
     const agent =
@@ -235,7 +230,7 @@ export function createKubeClients(options: KubeClientOptions = {}): KubeClients 
         const page = body as { metadata?: { continue?: string; resourceVersion?: string }; items?: KubeObject[] };
         for (const item of page.items ?? []) {
           // List items carry no apiVersion/kind; restore them so they can be handled like any object.
-          items.push({ ...item, apiVersion: kind.apiVersion, kind: kind.kind });
+          items.push(withOwnManagedFields({ ...item, apiVersion: kind.apiVersion, kind: kind.kind }, FIELD_MANAGER));
         }
         continueToken = page.metadata?.continue || undefined;
         resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;

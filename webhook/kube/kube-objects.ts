@@ -33,6 +33,19 @@ export type KubeObject = {
   [field: string]: unknown;
 };
 
+/**
+ * `object` as a list keeps it: only the managedFields entries written by `fieldManager`. Nothing
+ * here reads another manager's entries (drift-plan.ts looks at ours alone), and on a cluster of
+ * thousands of PVCs the other managers' entries are a large part of what a reconcile pass holds.
+ */
+export function withOwnManagedFields(object: KubeObject, fieldManager: string): KubeObject {
+  const entries = object.metadata.managedFields;
+  if (entries === undefined) return object;
+  const own = entries.filter((entry) => entry.manager === fieldManager);
+  const { managedFields: _dropped, ...metadata } = object.metadata;
+  return { ...object, metadata: own.length > 0 ? { ...metadata, managedFields: own } : metadata };
+}
+
 /** Where a kind lives on the API server. */
 export type ResourceKind = {
   apiVersion: string;

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { eventPassDelayMs } from "./event-pass-delay.ts";
 import { CronExpressionParser } from "cron-parser";
 import type { Policy } from "../domain/policy.ts";
 import type { PolicySupport } from "../domain/policy-support.ts";
@@ -33,7 +34,10 @@ export type BackgroundControllerOptions = {
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
   reconcileIntervalMs?: number;
-  /** Reconcile shortly after a PVC change; the delay batches bursts into one pass. */
+  /**
+   * Reconcile shortly after a PVC change; the delay batches bursts into one pass, and grows with
+   * the last pass's duration on a large cluster (event-pass-delay.ts).
+   */
   watchPvcs?: boolean;
   /** Reconcile shortly after one of our restores' movers finishes, so its verdict follows in seconds. */
   watchReplicationDestinations?: boolean;
@@ -99,6 +103,7 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
 
   async function lead(signal: AbortSignal): Promise<void> {
     let reconcileRequested = true;
+    let lastPassMs: number | undefined;
     let wake: (() => void) | undefined;
     const requestReconcile = (): void => {
       reconcileRequested = true;
@@ -109,7 +114,9 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
       while (!signal.aborted) {
         if (reconcileRequested) {
           reconcileRequested = false;
+          const startedMs = performance.now();
           const report = await serialised<ReconcileReport>(() => reconciler.runPass(signal));
+          lastPassMs = performance.now() - startedMs;
           options.onReconciled?.(report);
         }
         const wait = waitForIntervalOrWake(signal, reconcileIntervalMs);
@@ -136,7 +143,7 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
       pending = setTimeout(() => {
         pending = undefined;
         requestReconcile();
-      }, watchDebounceMs);
+      }, eventPassDelayMs(lastPassMs, watchDebounceMs, reconcileIntervalMs));
     };
     // Events only trigger a pass, so a watch starts from "now" and needs no list of its own.
     const watchLoop = async (kind: ResourceKind, labelSelector: string, isWorthAPass: (object: KubeObject) => boolean): Promise<void> => {

@@ -1,5 +1,5 @@
-// The container image runs dist/pvc-guardian.mjs and nothing else (no node_modules, no .ts
-// sources). So the bundle is built here with the project's own build.mjs into a temporary copy of
+// The container image runs dist/pvc-guardian.mjs with its chunks in dist/ and nothing else (no
+// node_modules, no .ts sources). So the bundle is built here with the project's own build.mjs into a temporary copy of
 // the project, moved away from the sources, and run as a child process: it must start, serve
 // HTTPS with a real certificate, answer an admission review from a real Kopia repository, and exit
 // 0 on SIGTERM.
@@ -38,16 +38,16 @@ async function buildBundle(workDir: string): Promise<string> {
   await symlink(path.join(projectRoot, 'node_modules'), path.join(buildDir, 'node_modules'));
   await run(process.execPath, ['build.mjs'], buildDir);
   const runDir = path.join(workDir, 'app');
-  await mkdir(path.join(runDir, 'dist'), { recursive: true });
-  const bundle = path.join(runDir, 'dist', 'pvc-guardian.mjs');
-  await rename(path.join(buildDir, 'dist', 'pvc-guardian.mjs'), bundle);
-  return bundle;
+  await mkdir(runDir, { recursive: true });
+  // dist/ as the Dockerfile copies it: the entry point and its chunks.
+  await rename(path.join(buildDir, 'dist'), path.join(runDir, 'dist'));
+  return path.join(runDir, 'dist', 'pvc-guardian.mjs');
 }
 
 /** The Deployment's NODE_OPTIONS, so the heap limit under test is the one the pod has. */
 async function deploymentNodeOptions(): Promise<string> {
   const text = await readFile(path.join(projectRoot, 'manifests', 'deployment.yaml'), 'utf8');
-  const match = /- name: NODE_OPTIONS\s+value: (\S+)/.exec(text);
+  const match = /- name: NODE_OPTIONS\s+value: "?([^"\n]*)"?/.exec(text);
   assert.ok(match, 'the Deployment sets NODE_OPTIONS');
   return match[1]!;
 }
