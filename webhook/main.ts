@@ -26,6 +26,7 @@ import { backupIdentity } from "./domain/kopia-identity.ts";
 import { newestCompleteSnapshot } from "./domain/restore-decision.ts";
 import { generatedNames } from "./domain/resource-names.ts";
 import type { ProtectedPvc } from "./reconciler/reconcile-plan.ts";
+import { errorMessage } from "./domain/error-message.ts";
 
 // The composition root: configuration → adapters → listeners, catalog and background loops.
 // Nothing else in webhook/ builds a concrete adapter, reads the environment or creates a logger.
@@ -149,7 +150,7 @@ function createKubernetesParts(
   const events = createPvcEventRecorder(
     clients.objects,
     { reportingController: "pvc-guardian.io/pvc-guardian", reportingInstance: config.podName },
-    (event, error) => log.debug({ reason: event.reason, pvc: `${event.namespace}/${event.pvcName}`, err: (error as Error).message }, "event not recorded"),
+    (event, error) => log.debug({ reason: event.reason, pvc: `${event.namespace}/${event.pvcName}`, err: errorMessage(error) }, "event not recorded"),
   );
   const volSync = createVolSyncSupport({ objects: clients.objects, policy: config.policy, log });
   const generator = createAdmissionGenerator({

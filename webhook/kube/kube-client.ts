@@ -16,6 +16,7 @@ import {
 } from "./kube-objects.ts";
 import { loadKubeCredentials } from "./kube-credentials.ts";
 import { withRetry } from "./request-retry.ts";
+import { errorMessage } from "../domain/error-message.ts";
 
 // The Kubernetes adapter. kube-credentials.ts loads the credentials (kubeconfig or the in-cluster
 // ServiceAccount, whose token file is re-read as it rotates); the requests themselves
@@ -127,7 +128,7 @@ export function createKubeClients(options: KubeClientOptions = {}): KubeClients 
         req.end(payload);
       }).catch((error: unknown) => {
         if (signal.aborted) throw signal.reason ?? error;
-        throw new KubeApiError(0, "Unreachable", `${call.method} ${call.path}: ${(error as Error).message}`);
+        throw new KubeApiError(0, "Unreachable", `${call.method} ${call.path}: ${errorMessage(error)}`);
       });
       status = response.status;
       const body = response.text === "" ? undefined : parseJson(response.text);
@@ -237,7 +238,7 @@ export function createKubeClients(options: KubeClientOptions = {}): KubeClients 
       } while (continueToken !== undefined);
       return { complete: true, items, resourceVersion };
     } catch (error) {
-      return { complete: false, items, error: `list ${kind.plural}: ${(error as Error).message}` };
+      return { complete: false, items, error: `list ${kind.plural}: ${errorMessage(error)}` };
     }
   }
 
