@@ -27,7 +27,7 @@ import { createCertificateAuthority, issueServerCertificate } from '../../certs/
 import { startTestCluster, type TestCluster } from '../../test/harness/cluster.ts';
 import { installCrds } from '../../test/harness/crds.ts';
 import { attachKopiaRepository, binaryCacheDir, findKopiaBinary } from '../../test/harness/kopia.ts';
-import { findObject, manifestsDir, readObjects } from '../../test/unit/manifests/manifest-files.ts';
+import { guardianTestEnvironment, registerGuardianWebhooks } from '../../test/harness/guardian-webhooks.ts';
 import { buildImageBundle, deploymentNodeOptions, imageCommand, rssMiB, startImageProcess, type ImageProcess } from '../memory/image-process.ts';
 
 const { values: args } = parseArgs({
@@ -186,18 +186,7 @@ try {
     argv: command,
     env: {
       NODE_OPTIONS: nodeOptions,
-      PVC_GUARDIAN_POLICY_FILE: policyFile,
-      PVC_GUARDIAN_TLS_CERT_FILE: serving.certPath,
-      PVC_GUARDIAN_TLS_KEY_FILE: serving.keyPath,
-      PVC_GUARDIAN_LISTEN_HOST: '127.0.0.1',
-      PVC_GUARDIAN_PORT: '0',
-      PVC_GUARDIAN_OPS_PORT: '0',
-      PVC_GUARDIAN_NAMESPACE: 'pvc-guardian',
-      PVC_GUARDIAN_POD_NAME: 'pvc-guardian-e2e',
-      PVC_GUARDIAN_REPOSITORY_PATH: repository.rootPath,
-      PVC_GUARDIAN_PASSWORD_FILE: repository.passwordFile,
-      PVC_GUARDIAN_KUBERNETES: 'kubeconfig',
-      PVC_GUARDIAN_KUBECONFIG: api.kubeconfigPath,
+      ...guardianTestEnvironment({ policyFile, serving, repository, kubeconfigPath: api.kubeconfigPath, podName: 'pvc-guardian-e2e' }),
       PVC_GUARDIAN_LOG_LEVEL: 'info',
       ...Object.fromEntries(args.env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
     },
@@ -223,23 +212,10 @@ try {
   console.log(`pvc-guardian RSS with the cluster reconciled: ${idleMiB.toFixed(1)} MiB (high-water mark so far ${(await rssMiB(pid, 'VmHWM')).toFixed(1)} MiB)`);
 
   // Both shipped webhook configurations, pointed at this process.
-  const objects = readObjects(manifestsDir);
-  type Webhook = { clientConfig: Record<string, unknown> };
-  const plurals = { MutatingWebhookConfiguration: 'mutatingwebhookconfigurations', ValidatingWebhookConfiguration: 'validatingwebhookconfigurations' } as const;
-  const register = async () => {
-    for (const [kind, plural] of Object.entries(plurals)) {
-      const configuration = structuredClone(findObject<{ metadata: { annotations?: object }; webhooks: Webhook[] }>(objects, kind, 'pvc-guardian'));
-      delete configuration.metadata.annotations;
-      for (const webhook of configuration.webhooks) {
-        const service = webhook.clientConfig['service'] as { path: string };
-        webhook.clientConfig = { url: `https://127.0.0.1:${guardian!.port}${service.path}`, caBundle: Buffer.from(ca.certPem).toString('base64') };
-      }
-      await expect(`register ${kind}`, call('PATCH', `/apis/admissionregistration.k8s.io/v1/${plural}/pvc-guardian?fieldManager=e2e-bench&force=true`, configuration, 'application/apply-patch+yaml'), 200, 201);
-    }
-    await sleep(2_000);
-  };
+  const plurals = ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'] as const;
+  const register = () => registerGuardianWebhooks(api, guardian!.port, ca.certPem);
   const unregister = async () => {
-    for (const plural of Object.values(plurals)) await expect(`delete ${plural}`, call('DELETE', `/apis/admissionregistration.k8s.io/v1/${plural}/pvc-guardian`), 200, 404);
+    for (const plural of plurals) await expect(`delete ${plural}`, call('DELETE', `/apis/admissionregistration.k8s.io/v1/${plural}/pvc-guardian`), 200, 404);
     await sleep(2_000);
   };
 

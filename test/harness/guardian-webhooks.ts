@@ -29,3 +29,30 @@ export async function registerGuardianWebhooks(cluster: ClusterAccess, port: num
   // The API server picks webhook configurations up asynchronously.
   await sleep(1_500);
 }
+
+/**
+ * The environment of a pvc-guardian process serving a test API server on loopback: the policy
+ * file, serving certificate, repository and kubeconfig given, free ports, its own namespace.
+ */
+export function guardianTestEnvironment(options: {
+  policyFile: string;
+  serving: { certPath: string; keyPath: string };
+  repository: { rootPath: string; passwordFile: string };
+  kubeconfigPath: string;
+  podName: string;
+}): Record<string, string> {
+  return {
+    PVC_GUARDIAN_POLICY_FILE: options.policyFile,
+    PVC_GUARDIAN_TLS_CERT_FILE: options.serving.certPath,
+    PVC_GUARDIAN_TLS_KEY_FILE: options.serving.keyPath,
+    PVC_GUARDIAN_LISTEN_HOST: '127.0.0.1',
+    PVC_GUARDIAN_PORT: '0',
+    PVC_GUARDIAN_OPS_PORT: '0',
+    PVC_GUARDIAN_NAMESPACE: 'pvc-guardian',
+    PVC_GUARDIAN_POD_NAME: options.podName,
+    PVC_GUARDIAN_REPOSITORY_PATH: options.repository.rootPath,
+    PVC_GUARDIAN_PASSWORD_FILE: options.repository.passwordFile,
+    PVC_GUARDIAN_KUBERNETES: 'kubeconfig',
+    PVC_GUARDIAN_KUBECONFIG: options.kubeconfigPath,
+  };
+}

@@ -7,16 +7,11 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { BlobStore } from "./blob-store.ts";
 import { RepositoryError, fromFileSystemError } from "./repository-error.ts";
-import { type S3Addressing, createS3BlobStore } from "./s3-blob-store.ts";
+import { type S3Addressing, type S3BlobStoreDeps, createS3BlobStore } from "./s3-blob-store.ts";
 import type { S3Credentials } from "./s3-request-signer.ts";
 
-export type S3RepositorySettings = {
-  bucket: string;
-  prefix: string;
-  endpoint: string;
-  useTls: boolean;
-  region: string;
-  addressing: S3Addressing;
+/** Where the bucket is, as the store needs it, plus the CA file for a private endpoint. */
+export type S3RepositorySettings = Pick<S3BlobStoreDeps, "bucket" | "prefix" | "endpoint" | "useTls" | "region" | "addressing"> & {
   /** PEM file of the CAs that sign a private endpoint's certificate; read at use time. */
   caBundleFile?: string;
 };

@@ -177,7 +177,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         const failedPvcs = new Set<string>();
         const createdByPvc = new Map<string, string[]>();
         const runWave = (wave: PlannedWrite[]) =>
-          forEachConcurrently(wave, deps.writeConcurrency ?? 8, async (planned) => {
+          forEachConcurrently(wave, deps.writeConcurrency ?? 32, async (planned) => {
             const pvcKey = `${planned.pvc.namespace}/${planned.pvc.name}`;
             if (failedPvcs.has(pvcKey)) return;
             try {

@@ -15,7 +15,7 @@ import { createCertificateAuthority, issueServerCertificate, type CertificateAut
 import { requireOrSkip } from '../../harness/binaries.ts';
 import { startTestCluster, type TestCluster } from '../../harness/cluster.ts';
 import { installCrds } from '../../harness/crds.ts';
-import { registerGuardianWebhooks } from '../../harness/guardian-webhooks.ts';
+import { guardianTestEnvironment, registerGuardianWebhooks } from '../../harness/guardian-webhooks.ts';
 import { createKopiaRepository, findKopiaBinary, type KopiaRepository } from '../../harness/kopia.ts';
 import { createNamespace, requestJson } from '../../harness/kube-objects.ts';
 import { loadConfig } from '../../../webhook/config.ts';
@@ -84,20 +84,9 @@ describe('two repositories, namespaces mapped to each, on a real API server', { 
         '',
       ].join('\n'),
     );
-    const loaded = loadConfig({
-      PVC_GUARDIAN_POLICY_FILE: policyFile,
-      PVC_GUARDIAN_TLS_CERT_FILE: serving.certPath,
-      PVC_GUARDIAN_TLS_KEY_FILE: serving.keyPath,
-      PVC_GUARDIAN_LISTEN_HOST: '127.0.0.1',
-      PVC_GUARDIAN_PORT: '0',
-      PVC_GUARDIAN_OPS_PORT: '0',
-      PVC_GUARDIAN_NAMESPACE: 'pvc-guardian',
-      PVC_GUARDIAN_POD_NAME: 'pvc-guardian-repositories',
-      PVC_GUARDIAN_REPOSITORY_PATH: shared.rootPath,
-      PVC_GUARDIAN_PASSWORD_FILE: shared.passwordFile,
-      PVC_GUARDIAN_KUBERNETES: 'kubeconfig',
-      PVC_GUARDIAN_KUBECONFIG: cluster.kubeconfigPath,
-    });
+    const loaded = loadConfig(
+      guardianTestEnvironment({ policyFile, serving, repository: shared, kubeconfigPath: cluster.kubeconfigPath, podName: 'pvc-guardian-repositories' }),
+    );
     assert.ok(loaded.ok, loaded.ok ? '' : loaded.problems.join('; '));
     loaded.config.shutdown.drainDelayMs = 0;
     guardian = await startGuardian(loaded.config, pino({ level: 'silent' }));

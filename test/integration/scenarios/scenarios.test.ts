@@ -18,7 +18,7 @@ import { installCrds } from '../../harness/crds.ts';
 import { createKopiaRepository, findKopiaBinary, kopiaSkip, type KopiaRepository } from '../../harness/kopia.ts';
 import { createNamespace, requestJson, setPvcPhase } from '../../harness/kube-objects.ts';
 import { pvcCreateReview } from '../../support/pvc-review.ts';
-import { registerGuardianWebhooks } from '../../harness/guardian-webhooks.ts';
+import { guardianTestEnvironment, registerGuardianWebhooks } from '../../harness/guardian-webhooks.ts';
 import { loadConfig } from '../../../webhook/config.ts';
 import { startGuardian, type RunningGuardian } from '../../../webhook/main.ts';
 
@@ -66,20 +66,9 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
         '',
       ].join('\n'),
     );
-    const loaded = loadConfig({
-      PVC_GUARDIAN_POLICY_FILE: policyFile,
-      PVC_GUARDIAN_TLS_CERT_FILE: serving.certPath,
-      PVC_GUARDIAN_TLS_KEY_FILE: serving.keyPath,
-      PVC_GUARDIAN_LISTEN_HOST: '127.0.0.1',
-      PVC_GUARDIAN_PORT: '0',
-      PVC_GUARDIAN_OPS_PORT: '0',
-      PVC_GUARDIAN_NAMESPACE: 'pvc-guardian',
-      PVC_GUARDIAN_POD_NAME: 'pvc-guardian-scenarios',
-      PVC_GUARDIAN_REPOSITORY_PATH: repository.rootPath,
-      PVC_GUARDIAN_PASSWORD_FILE: repository.passwordFile,
-      PVC_GUARDIAN_KUBERNETES: 'kubeconfig',
-      PVC_GUARDIAN_KUBECONFIG: cluster.kubeconfigPath,
-    });
+    const loaded = loadConfig(
+      guardianTestEnvironment({ policyFile, serving, repository, kubeconfigPath: cluster.kubeconfigPath, podName: 'pvc-guardian-scenarios' }),
+    );
     assert.ok(loaded.ok, loaded.ok ? '' : loaded.problems.join('; '));
     // No Service sends traffic here, so there is nothing to wait for when stopping.
     loaded.config.shutdown.drainDelayMs = 0;
