@@ -2,6 +2,7 @@ import { pino } from "pino";
 import { createReviewHandlers, type AdmissionCatalog, type CatalogChoice } from "./admission/review-handlers.ts";
 import { loadConfig, type Config, type S3RepositoryConfig } from "./config.ts";
 import { DEFAULT_REPOSITORY_NAME, policyForNamespace, usesNamespaceSelectors } from "./domain/policy.ts";
+import { EVENT_REPORTING_CONTROLLER } from "./domain/wire-names.ts";
 import { createNamespaceLabels, type NamespaceLabels } from "./kube/namespace-labels.ts";
 import { createUnconfiguredCatalog } from "./domain/snapshot-catalog.ts";
 import { createKopiaCatalog, type KopiaCatalog } from "./kopia/snapshot-catalog.ts";
@@ -149,7 +150,7 @@ function createKubernetesParts(
   const clients = createKubeClients(config.kubernetes.kubeconfigPath ? { kubeconfigPath: config.kubernetes.kubeconfigPath } : { env: process.env });
   const events = createPvcEventRecorder(
     clients.objects,
-    { reportingController: "pvc-guardian.io/pvc-guardian", reportingInstance: config.podName },
+    { reportingController: EVENT_REPORTING_CONTROLLER, reportingInstance: config.podName },
     (event, error) => log.debug({ reason: event.reason, pvc: `${event.namespace}/${event.pvcName}`, err: errorMessage(error) }, "event not recorded"),
   );
   const volSync = createVolSyncSupport({ objects: clients.objects, policy: config.policy, log });

@@ -18,6 +18,10 @@ export const MANAGED_BY_GUARDIAN = "pvc-guardian";
 export const MANAGED_BY_KYVERNO = "kyverno";
 
 export const FIELD_MANAGER = "pvc-guardian";
+/** The Lease, in pvc-guardian's namespace, whose holder reconciles and sweeps. */
+export const LEADER_LEASE_NAME = "pvc-guardian-leader";
+/** `reportingController` of the Events pvc-guardian records. */
+export const EVENT_REPORTING_CONTROLLER = "pvc-guardian.io/pvc-guardian";
 
 export const VOLSYNC_API_GROUP = "volsync.backube";
 export const VOLSYNC_API_VERSION = "volsync.backube/v1alpha1";

@@ -3,7 +3,7 @@ import { eventPassDelayMs } from "./event-pass-delay.ts";
 import { CronExpressionParser } from "cron-parser";
 import type { Policy } from "../domain/policy.ts";
 import type { PolicySupport } from "../domain/policy-support.ts";
-import { BACKUP_LABEL, LABEL_MANAGED_BY, MANAGED_BY_GUARDIAN } from "../domain/wire-names.ts";
+import { BACKUP_LABEL, LABEL_MANAGED_BY, LEADER_LEASE_NAME, MANAGED_BY_GUARDIAN } from "../domain/wire-names.ts";
 import { PERSISTENT_VOLUME_CLAIMS, REPLICATION_DESTINATIONS, type KubeObject, type KubeObjects, type ResourceKind } from "../kube/kube-objects.ts";
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { waitForIntervalOrWake } from "./interval-wait.ts";
@@ -60,7 +60,7 @@ export type BackgroundControllers = {
   isLeader(): boolean;
 };
 
-export const DEFAULT_LEASE_NAME = "pvc-guardian-leader";
+export const DEFAULT_LEASE_NAME = LEADER_LEASE_NAME;
 export const DEFAULT_SWEEP_SCHEDULE = "*/15 * * * *";
 
 export function createBackgroundControllers(options: BackgroundControllerOptions): BackgroundControllers {

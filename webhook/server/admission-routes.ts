@@ -22,9 +22,9 @@ import { installErrorAnswers } from './app-errors.ts';
 import { checkJsonShape, type JsonShapeLimits } from './json-shape.ts';
 import type { Logger } from './logger.ts';
 import type { AdmissionMetrics, AdmissionOutcome, AdmissionWebhook } from './metrics.ts';
+import { mutatePath, validatePath } from './route-paths.ts';
+export { mutatePath, validatePath };
 
-export const mutatePath = '/mutate-v1-pvc';
-export const validatePath = '/validate-v1-pvc';
 
 /** What the route answers when its handler throws, misses the deadline, or the server sheds load. */
 export type HandlerErrorPolicy = 'deny' | 'allow';

@@ -13,10 +13,9 @@ import { installErrorAnswers } from './app-errors.ts';
 import type { Logger } from './logger.ts';
 import { formatReadiness, type Readiness } from './readiness.ts';
 import type { Metrics } from './metrics.ts';
+import { healthzPath, readyzPath, metricsPath } from './route-paths.ts';
+export { healthzPath, readyzPath, metricsPath };
 
-export const healthzPath = '/healthz';
-export const readyzPath = '/readyz';
-export const metricsPath = '/metrics';
 
 export type ProbeRoutesDeps = {
   readiness: Readiness;

@@ -16,9 +16,9 @@ import { installErrorAnswers } from './app-errors.ts';
 import { createBearerAuth, type ReadApiCaller, type TokenVerifier } from './bearer-auth.ts';
 import type { Logger } from './logger.ts';
 import { errorMessage } from '../domain/error-message.ts';
+import { backupsPathPrefix, auditPath } from './route-paths.ts';
+export { backupsPathPrefix, auditPath };
 
-export const backupsPathPrefix = '/v1/backups';
-export const auditPath = '/v1/audit';
 
 /** The in-memory snapshot catalog, read only (never a repository read per request). */
 export type CatalogReader = {
