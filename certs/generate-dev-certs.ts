@@ -2,14 +2,14 @@
 // localhost and 127.0.0.1. Existing files are kept, so a CA a developer already trusts survives.
 // Usage: node certs/generate-dev-certs.ts [dir]   (default: certs/dev, which git ignores)
 
-import { access } from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createCertificateAuthority, issueServerCertificate } from './pki.ts';
+import { access } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createCertificateAuthority, issueServerCertificate } from "./pki.ts";
 
 const certsDir = path.dirname(fileURLToPath(import.meta.url));
-const dir = path.resolve(process.argv[2] ?? path.join(certsDir, 'dev'));
-const wanted = ['ca.crt', 'tls.crt', 'tls.key'].map((f) => path.join(dir, f));
+const dir = path.resolve(process.argv[2] ?? path.join(certsDir, "dev"));
+const wanted = ["ca.crt", "tls.crt", "tls.key"].map((f) => path.join(dir, f));
 
 async function exists(file: string): Promise<boolean> {
   try {
@@ -24,11 +24,11 @@ const present = await Promise.all(wanted.map(exists));
 if (present.every(Boolean)) {
   console.log(`dev certificates already present in ${dir}`);
 } else {
-  const ca = await createCertificateAuthority(dir, { commonName: 'pvc-guardian dev CA' });
+  const ca = await createCertificateAuthority(dir, { commonName: "pvc-guardian dev CA" });
   await issueServerCertificate(ca, dir, {
-    commonName: 'localhost',
-    dnsNames: ['localhost'],
-    ipAddresses: ['127.0.0.1', '::1'],
+    commonName: "localhost",
+    dnsNames: ["localhost"],
+    ipAddresses: ["127.0.0.1", "::1"],
   });
-  console.log(`wrote ${wanted.join(', ')} (CA key: ${ca.keyPath})`);
+  console.log(`wrote ${wanted.join(", ")} (CA key: ${ca.keyPath})`);
 }

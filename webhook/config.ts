@@ -23,19 +23,20 @@ export function parseDurationMs(text: string): number | undefined {
   return total;
 }
 
-const duration = z
-  .string()
-  .transform((text, ctx) => {
-    const ms = parseDurationMs(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: "custom", message: `"${text}" is not a duration such as 500ms, 90s, 15m or 2h` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+const duration = z.string().transform((text, ctx) => {
+  const ms = parseDurationMs(text);
+  if (ms === undefined) {
+    ctx.addIssue({ code: "custom", message: `"${text}" is not a duration such as 500ms, 90s, 15m or 2h` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 const count = z.number().int().min(0);
-const kubeName = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a Kubernetes object name").max(253);
+const kubeName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a Kubernetes object name")
+  .max(253);
 const schedule = z.string().superRefine((text, ctx) => {
   const problem = checkScheduleTemplate(text);
   if (problem) ctx.addIssue({ code: "custom", message: problem });
@@ -55,10 +56,7 @@ const moverMountPath = z.string().superRefine((text, ctx) => {
   }
 });
 
-const retentionSchema = z
-  .object({ hourly: count, daily: count, weekly: count, monthly: count, yearly: count, latest: count })
-  .partial()
-  .strict();
+const retentionSchema = z.object({ hourly: count, daily: count, weekly: count, monthly: count, yearly: count, latest: count }).partial().strict();
 
 const tierSchema = z.object({ schedule, retain: retentionSchema.default(DEFAULT_RETENTION) }).strict();
 
@@ -129,7 +127,10 @@ const policyFileSchema = z
         copyMethod: z.enum(["Snapshot", "Clone", "Direct", "None"]).default(d.resources.copyMethod),
         storageClassName: z.string().min(1).default(d.resources.storageClassName),
         volumeSnapshotClassName: z.string().min(1).default(d.resources.volumeSnapshotClassName),
-        cacheCapacity: z.string().regex(/^\d+(\.\d+)?([KMGTPE]i?)?$/, "must be a Kubernetes quantity such as 2Gi").default(d.resources.cacheCapacity),
+        cacheCapacity: z
+          .string()
+          .regex(/^\d+(\.\d+)?([KMGTPE]i?)?$/, "must be a Kubernetes quantity such as 2Gi")
+          .default(d.resources.cacheCapacity),
         compression: z.string().min(1).default(d.resources.compression),
         parallelism: z.number().int().min(1).max(64).default(d.resources.parallelism),
         moverSecurityContext: z
@@ -144,7 +145,10 @@ const policyFileSchema = z
       .strict()
       .prefault({}),
     firstBackupDelay: duration.prefault("2h"),
-    sourceSecret: z.object({ namespace: kubeName, name: kubeName }).strict().default({ ...d.sourceSecret }),
+    sourceSecret: z
+      .object({ namespace: kubeName, name: kubeName })
+      .strict()
+      .default({ ...d.sourceSecret }),
     repository: repositoryLocation.default({}),
     // Repositories beside the default one, each for the namespaces it names or selects; see
     // domain/repository-mapping.ts. A namespace only ever receives its own repository's Secret.
@@ -152,20 +156,25 @@ const policyFileSchema = z
       .array(
         repositoryLocationFields
           .extend({
-          name: kubeName.refine((name) => name !== DEFAULT_REPOSITORY_NAME, `"${DEFAULT_REPOSITORY_NAME}" names the top-level repository`),
-          sourceSecret: z.object({ namespace: kubeName, name: kubeName }).strict(),
-          namespaces: z.array(kubeName).optional(),
-          namespaceSelector: labelSelector.optional(),
+            name: kubeName.refine((name) => name !== DEFAULT_REPOSITORY_NAME, `"${DEFAULT_REPOSITORY_NAME}" names the top-level repository`),
+            sourceSecret: z.object({ namespace: kubeName, name: kubeName }).strict(),
+            namespaces: z.array(kubeName).optional(),
+            namespaceSelector: labelSelector.optional(),
           })
           .strict()
           .superRefine(checkRepositoryLocation),
       )
       .default([])
       .superRefine((repositories, ctx) => {
-        for (const problem of repositoryScopeProblems([{ name: DEFAULT_REPOSITORY_NAME, isDefault: true }, ...repositories])) ctx.addIssue({ code: "custom", message: problem });
+        for (const problem of repositoryScopeProblems([{ name: DEFAULT_REPOSITORY_NAME, isDefault: true }, ...repositories]))
+          ctx.addIssue({ code: "custom", message: problem });
         repositories.forEach((repository, index) => {
           if (repository.namespaces === undefined && repository.namespaceSelector === undefined) {
-            ctx.addIssue({ code: "custom", path: [index], message: `repository ${repository.name} names no namespaces and no namespaceSelector, so no PVC would use it` });
+            ctx.addIssue({
+              code: "custom",
+              path: [index],
+              message: `repository ${repository.name} names no namespaces and no namespaceSelector, so no PVC would use it`,
+            });
           }
           if (repository.path === undefined && repository.s3 === undefined) {
             ctx.addIssue({ code: "custom", path: [index], message: `repository ${repository.name} needs a path (a folder) or s3` });
@@ -226,8 +235,17 @@ const policyFileSchema = z
     //   connection costs tens of KiB.
     server: z
       .object({
-        maxBodyBytes: z.number().int().min(64 * 1024).max(64 * 1024 * 1024).default(defaultAdmissionLimits.maxBodyBytes),
-        maxInFlightBodyBytes: z.number().int().min(64 * 1024).default(defaultAdmissionLimits.maxInFlightBodyBytes),
+        maxBodyBytes: z
+          .number()
+          .int()
+          .min(64 * 1024)
+          .max(64 * 1024 * 1024)
+          .default(defaultAdmissionLimits.maxBodyBytes),
+        maxInFlightBodyBytes: z
+          .number()
+          .int()
+          .min(64 * 1024)
+          .default(defaultAdmissionLimits.maxInFlightBodyBytes),
         maxConcurrentReviews: z.number().int().min(1).max(10_000).default(defaultAdmissionLimits.maxConcurrentReviews),
         handshakeTimeout: duration.prefault(`${defaultTransportLimits.handshakeTimeoutMs}ms`),
         headersTimeout: duration.prefault(`${defaultTransportLimits.headersTimeoutMs}ms`),
@@ -240,7 +258,9 @@ const policyFileSchema = z
     readApi: z
       .object({
         audience: z.string().min(1).default("pvc-guardian"),
-        allowedServiceAccounts: z.array(z.string().regex(/^system:serviceaccount:[^:]+:[^:]+$/, "must be system:serviceaccount:<namespace>:<name>")).default([]),
+        allowedServiceAccounts: z
+          .array(z.string().regex(/^system:serviceaccount:[^:]+:[^:]+$/, "must be system:serviceaccount:<namespace>:<name>"))
+          .default([]),
       })
       .strict()
       .prefault({}),
@@ -256,16 +276,28 @@ const policyFileSchema = z
       });
     }
     if (file.server.maxInFlightBodyBytes < file.server.maxBodyBytes) {
-      ctx.addIssue({ code: "custom", path: ["server", "maxInFlightBodyBytes"], message: "must be at least server.maxBodyBytes, or the largest allowed review could never be read" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["server", "maxInFlightBodyBytes"],
+        message: "must be at least server.maxBodyBytes, or the largest allowed review could never be read",
+      });
     }
     if (file.server.headersTimeout > file.server.requestTimeout) {
-      ctx.addIssue({ code: "custom", path: ["server", "headersTimeout"], message: "must not be longer than server.requestTimeout (the headers are part of the request)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["server", "headersTimeout"],
+        message: "must not be longer than server.requestTimeout (the headers are part of the request)",
+      });
     }
     if (file.catalog.missRefreshTimeout >= file.admission.deadline) {
       ctx.addIssue({ code: "custom", path: ["catalog", "missRefreshTimeout"], message: "must be below admission.deadline" });
     }
     if (file.catalog.refreshInterval >= file.catalog.freshnessBound) {
-      ctx.addIssue({ code: "custom", path: ["catalog", "freshnessBound"], message: "must be longer than catalog.refreshInterval, or every answer goes stale between refreshes" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["catalog", "freshnessBound"],
+        message: "must be longer than catalog.refreshInterval, or every answer goes stale between refreshes",
+      });
     }
   });
 
@@ -351,7 +383,12 @@ function resolveS3Repository(
   const credentialsDir = env.PVC_GUARDIAN_S3_CREDENTIALS_DIR ?? fromFile?.credentialsDir;
   if (env.PVC_GUARDIAN_REPOSITORY === undefined && fromFile === undefined) return { ok: true };
   if (credentialsDir === undefined) {
-    return { ok: false, problems: ["repository: an S3 repository needs the VolSync repository Secret mounted as a folder: set repository.s3.credentialsDir or PVC_GUARDIAN_S3_CREDENTIALS_DIR"] };
+    return {
+      ok: false,
+      problems: [
+        "repository: an S3 repository needs the VolSync repository Secret mounted as a folder: set repository.s3.credentialsDir or PVC_GUARDIAN_S3_CREDENTIALS_DIR",
+      ],
+    };
   }
   const secretKeys: Record<string, string | undefined> = {};
   for (const key of S3_LOCATION_KEYS) {
@@ -363,7 +400,10 @@ function resolveS3Repository(
   }
   const repositoryUrl = env.PVC_GUARDIAN_REPOSITORY ?? fromFile?.url ?? secretKeys["KOPIA_REPOSITORY"];
   if (repositoryUrl === undefined || !isS3RepositoryUrl(repositoryUrl)) {
-    return { ok: false, problems: [`repository: no s3:// repository: set PVC_GUARDIAN_REPOSITORY or repository.s3.url, or KOPIA_REPOSITORY=s3://… in ${credentialsDir}`] };
+    return {
+      ok: false,
+      problems: [`repository: no s3:// repository: set PVC_GUARDIAN_REPOSITORY or repository.s3.url, or KOPIA_REPOSITORY=s3://… in ${credentialsDir}`],
+    };
   }
   const resolved = resolveS3Settings({
     repositoryUrl,
@@ -504,9 +544,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
           },
           namespace: e.PVC_GUARDIAN_NAMESPACE,
           podName: e.PVC_GUARDIAN_POD_NAME ?? `pvc-guardian-${process.pid}`,
-          ...(repositoryPath && passwordFile
-            ? { repository: { path: repositoryPath, passwordFile, ...(s3.ok && s3.s3 ? { s3: s3.s3 } : {}) } }
-            : {}),
+          ...(repositoryPath && passwordFile ? { repository: { path: repositoryPath, passwordFile, ...(s3.ok && s3.s3 ? { s3: s3.s3 } : {}) } } : {}),
           additionalRepositories,
           catalog: {
             refreshIntervalMs: file.catalog.refreshInterval,

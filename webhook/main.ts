@@ -51,7 +51,9 @@ function createCatalog(config: Config, location: RepositoryLocation | undefined,
   const kopia = createKopiaCatalog({
     repositoryPath: location.path,
     passwordFile: location.passwordFile,
-    ...(s3 ? { store: createS3RepositoryStore(s3.settings, credentialsFromSecretDirectory(s3.credentialsDir), { requestTimeoutMs: s3.requestTimeoutMs }) } : {}),
+    ...(s3
+      ? { store: createS3RepositoryStore(s3.settings, credentialsFromSecretDirectory(s3.credentialsDir), { requestTimeoutMs: s3.requestTimeoutMs }) }
+      : {}),
     refreshIntervalMs: config.catalog.refreshIntervalMs,
     freshnessBoundMs: config.catalog.freshnessBoundMs,
     missRefreshTimeoutMs: config.catalog.missRefreshTimeoutMs,
@@ -76,14 +78,21 @@ function createCatalog(config: Config, location: RepositoryLocation | undefined,
 /** One catalog per repository: the default one first, then the policy's others. */
 function createCatalogs(config: Config, log: Logger, metrics: Metrics): RepositoryCatalog[] {
   const defaultLocation = config.repository ? { name: DEFAULT_REPOSITORY_NAME, ...config.repository } : undefined;
-  return [createCatalog(config, defaultLocation, log, metrics), ...config.additionalRepositories.map((location) => createCatalog(config, location, log, metrics))];
+  return [
+    createCatalog(config, defaultLocation, log, metrics),
+    ...config.additionalRepositories.map((location) => createCatalog(config, location, log, metrics)),
+  ];
 }
 
 /**
  * Routes a namespace to its repository's policy and catalog. With one repository the policy
  * itself serves every namespace and no namespace labels are read.
  */
-function createRepositoryRouter(config: Config, catalogs: readonly RepositoryCatalog[], labelsOf: (namespace: string) => Readonly<Record<string, string>> | undefined) {
+function createRepositoryRouter(
+  config: Config,
+  catalogs: readonly RepositoryCatalog[],
+  labelsOf: (namespace: string) => Readonly<Record<string, string>> | undefined,
+) {
   const byName = new Map(catalogs.map((entry) => [entry.name, entry]));
   const policyFor = (namespace: string) => policyForNamespace(config.policy, namespace, labelsOf(namespace));
   return {
@@ -110,7 +119,12 @@ type KubernetesParts = { clients: KubeClients; generator: BackupObjectGenerator;
  * catalog: the newest complete snapshot per protected PVC, or, before the first one, when it
  * became due. Non-leaders report nothing, so each PVC has one series.
  */
-function trackBackupAges(config: Config, metrics: Metrics, catalogOf: (namespace: string) => AdmissionCatalog | undefined, inventory: () => readonly ProtectedPvc[]): void {
+function trackBackupAges(
+  config: Config,
+  metrics: Metrics,
+  catalogOf: (namespace: string) => AdmissionCatalog | undefined,
+  inventory: () => readonly ProtectedPvc[],
+): void {
   const intervals: Record<string, number> = {};
   for (const [tier, { schedule }] of Object.entries(config.policy.tiers)) {
     const resolved = resolveSchedule(schedule, "interval/probe");
@@ -216,12 +230,16 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
     if (!kopia) continue;
     // Informational: a replica with an unreadable repository still answers (it denies protected
     // PVCs with the reason), and out of the Service it would leave only "no endpoints available".
-    readiness.register(name === DEFAULT_REPOSITORY_NAME ? "catalog" : `catalog-${name}`, () => {
-      const health = kopia.health();
-      if (health.ageMs !== null && health.ageMs <= config.catalog.freshnessBoundMs && health.lastError === null) return { ok: true };
-      const age = health.ageMs === null ? "never loaded" : `last read ${Math.round(health.ageMs / 1000)}s ago`;
-      return { ok: false, detail: `snapshot catalog of repository ${name} not fresh (${age}${health.lastError ? `; ${health.lastError}` : ""})` };
-    }, { informational: true });
+    readiness.register(
+      name === DEFAULT_REPOSITORY_NAME ? "catalog" : `catalog-${name}`,
+      () => {
+        const health = kopia.health();
+        if (health.ageMs !== null && health.ageMs <= config.catalog.freshnessBoundMs && health.lastError === null) return { ok: true };
+        const age = health.ageMs === null ? "never loaded" : `last read ${Math.round(health.ageMs / 1000)}s ago`;
+        return { ok: false, detail: `snapshot catalog of repository ${name} not fresh (${age}${health.lastError ? `; ${health.lastError}` : ""})` };
+      },
+      { informational: true },
+    );
   }
   await Promise.all(catalogs.map(({ kopia }) => kopia?.start()));
   if (kubernetes && usesNamespaceSelectors(config.policy)) {

@@ -7,77 +7,83 @@
 //
 //   ./node_modules/.bin/node bench/admission/attack.ts [--phase-seconds 10]
 
-import { spawn, execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
-import { Agent, request } from 'node:https';
-import { connect as netConnect } from 'node:net';
-import { loadavg, tmpdir } from 'node:os';
-import path from 'node:path';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { parseArgs } from 'node:util';
-import { createCertificateAuthority, issueServerCertificate } from '../../certs/pki.ts';
-import { pvcCreateReview } from './reviews.ts';
+import { spawn, execFile } from "node:child_process";
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
+import { Agent, request } from "node:https";
+import { connect as netConnect } from "node:net";
+import { loadavg, tmpdir } from "node:os";
+import path from "node:path";
+import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { parseArgs } from "node:util";
+import { createCertificateAuthority, issueServerCertificate } from "../../certs/pki.ts";
+import { pvcCreateReview } from "./reviews.ts";
 
-const { values: args } = parseArgs({ options: { 'phase-seconds': { type: 'string', default: '10' } } });
-const phaseMs = Number(args['phase-seconds']) * 1000;
-const projectRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+const { values: args } = parseArgs({ options: { "phase-seconds": { type: "string", default: "10" } } });
+const phaseMs = Number(args["phase-seconds"]) * 1000;
+const projectRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
 const mib = 1024 * 1024;
 
 function run(command: string, argv: string[], cwd: string): Promise<void> {
-  return new Promise((resolve, reject) => execFile(command, argv, { cwd }, (error, _out, stderr) => (error ? reject(new Error(stderr || error.message)) : resolve())));
+  return new Promise((resolve, reject) =>
+    execFile(command, argv, { cwd }, (error, _out, stderr) => (error ? reject(new Error(stderr || error.message)) : resolve())),
+  );
 }
 
 async function buildBundle(workDir: string): Promise<string> {
-  const buildDir = path.join(workDir, 'build');
+  const buildDir = path.join(workDir, "build");
   await mkdir(buildDir);
-  for (const file of ['build.mjs', 'package.json']) await copyFile(path.join(projectRoot, file), path.join(buildDir, file));
-  for (const dir of ['webhook', 'node_modules']) await symlink(path.join(projectRoot, dir), path.join(buildDir, dir));
-  await run(process.execPath, ['build.mjs'], buildDir);
-  return path.join(buildDir, 'dist', 'pvc-guardian.mjs');
+  for (const file of ["build.mjs", "package.json"]) await copyFile(path.join(projectRoot, file), path.join(buildDir, file));
+  for (const dir of ["webhook", "node_modules"]) await symlink(path.join(projectRoot, dir), path.join(buildDir, dir));
+  await run(process.execPath, ["build.mjs"], buildDir);
+  return path.join(buildDir, "dist", "pvc-guardian.mjs");
 }
 
 async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
   return match ? Number(match[1]) / 1024 : Number.NaN;
 }
 
-const workDir = await mkdtemp(path.join(tmpdir(), 'pvc-guardian-attack-'));
+const workDir = await mkdtemp(path.join(tmpdir(), "pvc-guardian-attack-"));
 const bundle = await buildBundle(workDir);
-const ca = await createCertificateAuthority(path.join(workDir, 'ca'), { commonName: 'attack bench CA' });
-const serving = await issueServerCertificate(ca, path.join(workDir, 'tls'), { commonName: 'pvc-guardian', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-const deployment = await readFile(path.join(projectRoot, 'manifests', 'deployment.yaml'), 'utf8');
-const nodeOptions = /- name: NODE_OPTIONS\s+value: "?([^"\n]*)"?/.exec(deployment)?.[1] ?? '';
+const ca = await createCertificateAuthority(path.join(workDir, "ca"), { commonName: "attack bench CA" });
+const serving = await issueServerCertificate(ca, path.join(workDir, "tls"), {
+  commonName: "pvc-guardian",
+  dnsNames: ["localhost"],
+  ipAddresses: ["127.0.0.1"],
+});
+const deployment = await readFile(path.join(projectRoot, "manifests", "deployment.yaml"), "utf8");
+const nodeOptions = /- name: NODE_OPTIONS\s+value: "?([^"\n]*)"?/.exec(deployment)?.[1] ?? "";
 
-const child = spawn(process.execPath, [bundle, 'serve'], {
+const child = spawn(process.execPath, [bundle, "serve"], {
   cwd: path.dirname(path.dirname(bundle)),
   env: {
     PATH: process.env.PATH,
     NODE_OPTIONS: nodeOptions,
     PVC_GUARDIAN_TLS_CERT_FILE: serving.certPath,
     PVC_GUARDIAN_TLS_KEY_FILE: serving.keyPath,
-    PVC_GUARDIAN_LISTEN_HOST: '127.0.0.1',
-    PVC_GUARDIAN_PORT: '0',
-    PVC_GUARDIAN_OPS_PORT: '0',
-    PVC_GUARDIAN_KUBERNETES: 'off',
-    PVC_GUARDIAN_LOG_LEVEL: 'info',
+    PVC_GUARDIAN_LISTEN_HOST: "127.0.0.1",
+    PVC_GUARDIAN_PORT: "0",
+    PVC_GUARDIAN_OPS_PORT: "0",
+    PVC_GUARDIAN_KUBERNETES: "off",
+    PVC_GUARDIAN_LOG_LEVEL: "info",
   },
-  stdio: ['ignore', 'pipe', 'pipe'],
+  stdio: ["ignore", "pipe", "pipe"],
 });
 let exitedWith: string | undefined;
-child.once('exit', (code, signal) => (exitedWith = `exit ${code ?? signal}`));
-let stderr = '';
-child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+child.once("exit", (code, signal) => (exitedWith = `exit ${code ?? signal}`));
+let stderr = "";
+child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
 const port = await new Promise<number>((resolve, reject) => {
-  let buffered = '';
+  let buffered = "";
   const timer = setTimeout(() => reject(new Error(`the bundle did not start:\n${stderr}`)), 30_000);
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
     if (buffered === null) return;
     buffered += chunk;
     const match = /"port":(\d+)[^\n]*"msg":"pvc-guardian serving"/.exec(buffered);
     if (match) {
       clearTimeout(timer);
-      buffered = '';
+      buffered = "";
       resolve(Number(match[1]));
     }
     if (buffered.length > 1e6) buffered = buffered.slice(-1e5);
@@ -85,19 +91,31 @@ const port = await new Promise<number>((resolve, reject) => {
 });
 
 const caPem = ca.certPem;
-const normalBody = JSON.stringify(pvcCreateReview('normal'));
+const normalBody = JSON.stringify(pvcCreateReview("normal"));
 const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: caPem });
 
 function post(body: string | Buffer, options: { agent?: Agent | false; isChunked?: boolean; timeoutMs?: number } = {}): Promise<number> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { 'content-type': 'application/json' };
-    if (!options.isChunked) headers['content-length'] = Buffer.byteLength(body);
-    const req = request({ host: '127.0.0.1', port, path: '/validate-v1-pvc', method: 'POST', ca: caPem, agent: options.agent ?? false, headers, timeout: options.timeoutMs ?? 15_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
+    const headers: Record<string, string | number> = { "content-type": "application/json" };
+    if (!options.isChunked) headers["content-length"] = Buffer.byteLength(body);
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/validate-v1-pvc",
+        method: "POST",
+        ca: caPem,
+        agent: options.agent ?? false,
+        headers,
+        timeout: options.timeoutMs ?? 15_000,
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
     if (options.isChunked) {
       const bytes = Buffer.from(body);
       for (let offset = 0; offset < bytes.length; offset += 256 * 1024) req.write(bytes.subarray(offset, offset + 256 * 1024));
@@ -137,15 +155,24 @@ async function phase(name: string, attack: () => Promise<string>): Promise<Phase
   peak = Math.max(peak, await rssMiB(child.pid!));
   latencies.sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
-  return { name, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: latencies.at(-1) ?? Number.NaN, normalOk: latencies.length, normalFailed: failed, peakRssMiB: peak, note };
+  return {
+    name,
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    maxMs: latencies.at(-1) ?? Number.NaN,
+    normalOk: latencies.length,
+    normalFailed: failed,
+    peakRssMiB: peak,
+    note,
+  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function openTls(): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port, ca: caPem, servername: 'localhost' }, () => resolve(socket));
-    socket.once('error', reject);
+    const socket = tlsConnect({ host: "127.0.0.1", port, ca: caPem, servername: "localhost" }, () => resolve(socket));
+    socket.once("error", reject);
   });
 }
 
@@ -158,22 +185,23 @@ function heldFor(socket: TLSSocket | ReturnType<typeof netConnect>, capMs: numbe
       socket.destroy();
       resolve(capMs);
     }, capMs);
-    socket.once('close', () => {
+    socket.once("close", () => {
       clearTimeout(timer);
       resolve(performance.now() - startedMs);
     });
   });
 }
 
-const summarise = (values: number[]) => (values.length === 0 ? 'none' : `${(Math.min(...values) / 1000).toFixed(1)}–${(Math.max(...values) / 1000).toFixed(1)} s`);
+const summarise = (values: number[]) =>
+  values.length === 0 ? "none" : `${(Math.min(...values) / 1000).toFixed(1)}–${(Math.max(...values) / 1000).toFixed(1)} s`;
 
 const results: PhaseResult[] = [];
-results.push(await phase('baseline (no attack)', async () => (await sleep(phaseMs), '')));
+results.push(await phase("baseline (no attack)", async () => (await sleep(phaseMs), "")));
 
 results.push(
-  await phase('nested arrays: 5× 2.8 MB (1.4M deep) + 5× 4.77 MiB', async () => {
-    const deep = '['.repeat(1_400_000) + ']'.repeat(1_400_000);
-    const huge = '['.repeat(2_500_000) + ']'.repeat(2_500_000);
+  await phase("nested arrays: 5× 2.8 MB (1.4M deep) + 5× 4.77 MiB", async () => {
+    const deep = "[".repeat(1_400_000) + "]".repeat(1_400_000);
+    const huge = "[".repeat(2_500_000) + "]".repeat(2_500_000);
     const statuses: string[] = [];
     const deadline = Date.now() + phaseMs;
     for (let i = 0; i < 5 && Date.now() < deadline; i += 1) {
@@ -181,22 +209,22 @@ results.push(
       statuses.push(String(await post(huge, { isChunked: i % 2 === 1 }).catch((e: NodeJS.ErrnoException) => e.code ?? e.message)));
     }
     await sleep(Math.max(0, deadline - Date.now()));
-    return `answers: ${[...new Set(statuses)].join(', ')}`;
+    return `answers: ${[...new Set(statuses)].join(", ")}`;
   }),
 );
 
 results.push(
-  await phase('30 stalled bodies of 3 MiB - 1 KiB', async () => {
+  await phase("30 stalled bodies of 3 MiB - 1 KiB", async () => {
     const declared = 3 * mib - 1024;
     const sockets = await Promise.all(Array.from({ length: 30 }, () => openTls().catch(() => undefined)));
     const held: Promise<number>[] = [];
     let refused = 0;
     for (const socket of sockets) {
       if (socket === undefined) continue;
-      socket.on('error', () => {});
-      let answer = '';
-      socket.on('data', (chunk: Buffer) => {
-        if (answer.length < 4_000) answer += chunk.toString('latin1');
+      socket.on("error", () => {});
+      let answer = "";
+      socket.on("data", (chunk: Buffer) => {
+        if (answer.length < 4_000) answer += chunk.toString("latin1");
       });
       socket.write(`POST /validate-v1-pvc HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${declared}\r\n\r\n`);
       socket.write(Buffer.alloc(declared - 1024, 0x20));
@@ -217,14 +245,14 @@ results.push(
 
 // Built before the phase: building them in this process would delay the normal loop's own timing.
 const withLabels = (count: number) => {
-  const review = pvcCreateReview('labels') as { request: { object: { metadata: { labels: Record<string, string> } } } };
-  for (let i = 0; i < count; i += 1) review.request.object.metadata.labels[`l${i}`] = 'v';
+  const review = pvcCreateReview("labels") as { request: { object: { metadata: { labels: Record<string, string> } } } };
+  for (let i = 0; i < count; i += 1) review.request.object.metadata.labels[`l${i}`] = "v";
   return JSON.stringify(review);
 };
 const hugeLabels = withLabels(530_000);
 const largeLabels = withLabels(200_000);
 results.push(
-  await phase('labels: 5× 530k-label PVC + 5× 200k-label PVC (under the body limit)', async () => {
+  await phase("labels: 5× 530k-label PVC + 5× 200k-label PVC (under the body limit)", async () => {
     const huge = hugeLabels;
     const large = largeLabels;
     const statuses: string[] = [];
@@ -234,19 +262,19 @@ results.push(
       statuses.push(String(await post(large).catch((e: NodeJS.ErrnoException) => e.code ?? e.message)));
     }
     await sleep(Math.max(0, deadline - Date.now()));
-    return `bodies ${(Buffer.byteLength(huge) / mib).toFixed(2)} MiB and ${(Buffer.byteLength(large) / mib).toFixed(2)} MiB; answers: ${[...new Set(statuses)].join(', ')}`;
+    return `bodies ${(Buffer.byteLength(huge) / mib).toFixed(2)} MiB and ${(Buffer.byteLength(large) / mib).toFixed(2)} MiB; answers: ${[...new Set(statuses)].join(", ")}`;
   }),
 );
 
 results.push(
-  await phase('50 slow-header connections (1 byte / 200 ms)', async () => {
+  await phase("50 slow-header connections (1 byte / 200 ms)", async () => {
     const sockets = (await Promise.all(Array.from({ length: 50 }, () => openTls().catch(() => undefined)))).filter((s): s is TLSSocket => s !== undefined);
     const trickle = setInterval(() => {
-      for (const socket of sockets) if (!socket.destroyed) socket.write('x');
+      for (const socket of sockets) if (!socket.destroyed) socket.write("x");
     }, 200);
     for (const socket of sockets) {
-      socket.on('error', () => {});
-      socket.write('POST /validate-v1-pvc HTTP/1.1\r\nHost: localhost\r\nX-Slow: ');
+      socket.on("error", () => {});
+      socket.write("POST /validate-v1-pvc HTTP/1.1\r\nHost: localhost\r\nX-Slow: ");
     }
     const times = await Promise.all(sockets.map((socket) => heldFor(socket, phaseMs + 5_000)));
     clearInterval(trickle);
@@ -255,7 +283,7 @@ results.push(
 );
 
 results.push(
-  await phase('connection flood: up to 1,000 TCP + TLS connections held idle', async () => {
+  await phase("connection flood: up to 1,000 TCP + TLS connections held idle", async () => {
     const deadline = Date.now() + phaseMs;
     const sockets: (TLSSocket | ReturnType<typeof netConnect>)[] = [];
     const held: Promise<number>[] = [];
@@ -267,15 +295,15 @@ results.push(
       const batch = await Promise.all(
         Array.from({ length: 50 }, (_, i) => {
           if (i % 2 === 0) {
-            const socket = netConnect({ host: '127.0.0.1', port });
-            socket.on('error', () => {});
+            const socket = netConnect({ host: "127.0.0.1", port });
+            socket.on("error", () => {});
             held.push(heldFor(socket, capMs));
             return Promise.resolve(socket);
           }
           return openTls().then(
             (socket) => {
               tlsOpened += 1;
-              socket.on('error', () => {});
+              socket.on("error", () => {});
               held.push(heldFor(socket, capMs));
               return socket;
             },
@@ -295,16 +323,22 @@ results.push(
 
 const aliveAfter = exitedWith === undefined;
 agent.destroy();
-child.kill('SIGTERM');
-await new Promise((resolve) => (exitedWith !== undefined ? resolve(undefined) : child.once('exit', resolve)));
+child.kill("SIGTERM");
+await new Promise((resolve) => (exitedWith !== undefined ? resolve(undefined) : child.once("exit", resolve)));
 await rm(workDir, { recursive: true, force: true });
 
-console.log(`load average before/after: ${loadavg().map((v) => v.toFixed(2)).join(' ')} on ${(await import('node:os')).availableParallelism()} CPUs`);
+console.log(
+  `load average before/after: ${loadavg()
+    .map((v) => v.toFixed(2))
+    .join(" ")} on ${(await import("node:os")).availableParallelism()} CPUs`,
+);
 console.log(`node ${process.version}, bundle run as: node dist/pvc-guardian.mjs serve, NODE_OPTIONS=${nodeOptions}`);
 console.log(`normal review: POST /validate-v1-pvc (${Buffer.byteLength(normalBody)} bytes) every 50 ms on one keep-alive TLS connection\n`);
-console.log('| attack | normal p50 | normal p99 | normal max | normal ok/failed | peak RSS | what the attack got |');
-console.log('|---|---|---|---|---|---|---|');
+console.log("| attack | normal p50 | normal p99 | normal max | normal ok/failed | peak RSS | what the attack got |");
+console.log("|---|---|---|---|---|---|---|");
 for (const r of results) {
-  console.log(`| ${r.name} | ${r.p50Ms.toFixed(1)} ms | ${r.p99Ms.toFixed(1)} ms | ${r.maxMs.toFixed(1)} ms | ${r.normalOk}/${r.normalFailed} | ${r.peakRssMiB.toFixed(0)} MiB | ${r.note} |`);
+  console.log(
+    `| ${r.name} | ${r.p50Ms.toFixed(1)} ms | ${r.p99Ms.toFixed(1)} ms | ${r.maxMs.toFixed(1)} ms | ${r.normalOk}/${r.normalFailed} | ${r.peakRssMiB.toFixed(0)} MiB | ${r.note} |`,
+  );
 }
-console.log(`\nserver still running after every attack: ${aliveAfter ? 'yes' : `no (${exitedWith})`}`);
+console.log(`\nserver still running after every attack: ${aliveAfter ? "yes" : `no (${exitedWith})`}`);

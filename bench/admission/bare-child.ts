@@ -1,40 +1,40 @@
 // The transport floor: Hono on @hono/node-server over HTTPS with the same certificate, reading the
 // body and answering a fixed AdmissionReview, with no parsing, decision or logging.
 
-import { createAdaptorServer } from '@hono/node-server';
-import { Hono } from 'hono';
-import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from "@hono/node-server";
+import { Hono } from "hono";
+import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
 
 const fixed = {
-  apiVersion: 'admission.k8s.io/v1',
-  kind: 'AdmissionReview',
-  response: { uid: '00000000-0000-0000-0000-000000000000', allowed: true },
+  apiVersion: "admission.k8s.io/v1",
+  kind: "AdmissionReview",
+  response: { uid: "00000000-0000-0000-0000-000000000000", allowed: true },
 };
 
 const app = new Hono();
-const answer = async (c: import('hono').Context) => {
+const answer = async (c: import("hono").Context) => {
   await c.req.text();
   return c.json(fixed);
 };
-app.post('/mutate-v1-pvc', answer);
-app.post('/validate-v1-pvc', answer);
+app.post("/mutate-v1-pvc", answer);
+app.post("/validate-v1-pvc", answer);
 
 const server = createAdaptorServer({
   fetch: app.fetch,
   createServer,
   serverOptions: {
-    cert: readFileSync(process.env['BENCH_TLS_CERT_FILE'] ?? ''),
-    key: readFileSync(process.env['BENCH_TLS_KEY_FILE'] ?? ''),
-    minVersion: 'TLSv1.2',
+    cert: readFileSync(process.env["BENCH_TLS_CERT_FILE"] ?? ""),
+    key: readFileSync(process.env["BENCH_TLS_KEY_FILE"] ?? ""),
+    minVersion: "TLSv1.2",
   },
 }) as Server;
-server.listen(0, '127.0.0.1', () => {
+server.listen(0, "127.0.0.1", () => {
   process.send?.({ port: (server.address() as AddressInfo).port });
 });
-process.on('message', (message) => {
-  if (message !== 'stop') return;
+process.on("message", (message) => {
+  if (message !== "stop") return;
   server.close(() => process.exit(0));
   server.closeAllConnections();
 });

@@ -2,37 +2,37 @@
 // pino line per review) around handlers that answer a fixed outcome. Between the bare floor and the
 // full server, it shows what this layer costs apart from the admission decision.
 
-import { pino } from 'pino';
-import type { ReviewHandler } from '../../webhook/admission/admission-review.ts';
-import { createGuardianServer } from '../../webhook/server/guardian-server.ts';
-import { createMetrics } from '../../webhook/server/metrics.ts';
-import { createReadiness } from '../../webhook/server/readiness.ts';
+import { pino } from "pino";
+import type { ReviewHandler } from "../../webhook/admission/admission-review.ts";
+import { createGuardianServer } from "../../webhook/server/guardian-server.ts";
+import { createMetrics } from "../../webhook/server/metrics.ts";
+import { createReadiness } from "../../webhook/server/readiness.ts";
 
 const answer: ReviewHandler = async (body) => ({
   review: {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    response: { uid: (body as { request?: { uid?: string } }).request?.uid ?? '', allowed: true },
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    response: { uid: (body as { request?: { uid?: string } }).request?.uid ?? "", allowed: true },
   },
-  operation: 'CREATE',
-  reason: 'fixed',
+  operation: "CREATE",
+  reason: "fixed",
 });
 
 const server = createGuardianServer({
-  tls: { certPath: process.env['BENCH_TLS_CERT_FILE'] ?? '', keyPath: process.env['BENCH_TLS_KEY_FILE'] ?? '', pollIntervalMs: 10_000 },
-  host: '127.0.0.1',
+  tls: { certPath: process.env["BENCH_TLS_CERT_FILE"] ?? "", keyPath: process.env["BENCH_TLS_KEY_FILE"] ?? "", pollIntervalMs: 10_000 },
+  host: "127.0.0.1",
   port: 0,
   opsPort: 0,
   handlers: { mutate: answer, validate: answer },
   readiness: createReadiness(),
   metrics: createMetrics(),
-  log: pino({ level: 'info', base: { service: 'pvc-guardian' } }),
+  log: pino({ level: "info", base: { service: "pvc-guardian" } }),
   maxBodyBytes: 7 * 1024 * 1024,
   deadlineMs: 9_000,
   drainTimeoutMs: 5_000,
 });
 const { port } = await server.start();
 process.send?.({ port });
-process.on('message', (message) => {
-  if (message === 'stop') void server.stop().then(() => process.exit(0));
+process.on("message", (message) => {
+  if (message === "stop") void server.stop().then(() => process.exit(0));
 });

@@ -26,10 +26,12 @@ await catalog.start();
 catalog.stop();
 gc();
 const usage = process.memoryUsage();
-process.stdout.write(JSON.stringify({
-  baselineMiB,
-  rssMiB: usage.rss / 1024 / 1024,
-  heapMiB: usage.heapUsed / 1024 / 1024,
-  snapshots: catalog.health().snapshots,
-  lastError: catalog.health().lastError,
-}));
+process.stdout.write(
+  JSON.stringify({
+    baselineMiB,
+    rssMiB: usage.rss / 1024 / 1024,
+    heapMiB: usage.heapUsed / 1024 / 1024,
+    snapshots: catalog.health().snapshots,
+    lastError: catalog.health().lastError,
+  }),
+);

@@ -40,9 +40,11 @@ function pad(n: number, width = 3) {
 
 async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>) {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
 }
 
 /**
@@ -62,7 +64,10 @@ async function fillRepository<R extends KopiaRepository>(repository: R, workDir:
   const firstSource = `app-${pad(0)}@bench-${pad(0, 2)}.example:/data`;
   const baseMs = Date.UTC(2026, 9, 1, 0, 0, 0);
   for (let i = 0; i < snapshotsPerSource; i++) {
-    const start = new Date(baseMs + i * 3_600_000).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+    const start = new Date(baseMs + i * 3_600_000)
+      .toISOString()
+      .replace("T", " ")
+      .replace(/\.\d+Z$/, " UTC");
     await writeFile(join(dir, "generation.txt"), String(i));
     await repository.snapshot(dir, { source: firstSource, startTime: start });
   }
@@ -129,7 +134,9 @@ async function measureIndexHeavy(binaryPath: string) {
     await catalog.refresh();
     unchanged.push(performance.now() - t);
   }
-  console.log(`\nindex-heavy repository: ${catalog.health().snapshots} snapshots (kopia lists ${kopiaCount}) from ${sources * perSource} separate kopia runs, ${indexBlobs} x blobs`);
+  console.log(
+    `\nindex-heavy repository: ${catalog.health().snapshots} snapshots (kopia lists ${kopiaCount}) from ${sources * perSource} separate kopia runs, ${indexBlobs} x blobs`,
+  );
   console.log(`kopia snapshot list --all --json                 ${kopiaMs.toFixed(0).padStart(8)} ms`);
   console.log(`full load without key derivation                 ${loadMs.toFixed(0).padStart(8)} ms  ${(kopiaMs / loadMs).toFixed(1)}x faster`);
   console.log(`refresh, nothing new (median of 5)               ${median(unchanged).toFixed(1).padStart(8)} ms`);
@@ -230,9 +237,12 @@ async function main() {
       outfile: bundlePath,
       logLevel: "error",
     });
-    const probe = JSON.parse(
-      (await execFileAsync(process.execPath, ["--expose-gc", bundlePath, repository.rootPath, repository.passwordFile])).stdout,
-    ) as { baselineMiB: number; rssMiB: number; heapMiB: number; snapshots: number };
+    const probe = JSON.parse((await execFileAsync(process.execPath, ["--expose-gc", bundlePath, repository.rootPath, repository.passwordFile])).stdout) as {
+      baselineMiB: number;
+      rssMiB: number;
+      heapMiB: number;
+      snapshots: number;
+    };
 
     const loadMs = coldMs - keyDerivationMs;
     const rows: [string, string, string][] = [
@@ -240,12 +250,22 @@ async function main() {
       ["cold open + full load, total", `${coldMs.toFixed(0)} ms`, `${(kopiaMs / coldMs).toFixed(1)}x faster`],
       ["  of which key derivation (scrypt, once)", `${keyDerivationMs.toFixed(0)} ms`, ""],
       ["  full load without key derivation", `${loadMs.toFixed(0)} ms`, `${(kopiaMs / loadMs).toFixed(1)}x faster`],
-      [`refresh, nothing new (median of 20; ${unchangedBlobs} blob read)`, `${median(unchanged).toFixed(2)} ms`, `${(kopiaMs / median(unchanged)).toFixed(0)}x faster`],
+      [
+        `refresh, nothing new (median of 20; ${unchangedBlobs} blob read)`,
+        `${median(unchanged).toFixed(2)} ms`,
+        `${(kopiaMs / median(unchanged)).toFixed(0)}x faster`,
+      ],
       [`refresh after one new snapshot (${incrementalBlobs} blobs read)`, `${incrementalMs.toFixed(1)} ms`, `${(kopiaMs / incrementalMs).toFixed(0)}x faster`],
       ["lookup of one identity (mean of 1e6)", `${lookupUs.toFixed(3)} µs`, ""],
-      [`RSS of a process holding the catalog (${probe.snapshots} snapshots)`, `${probe.rssMiB.toFixed(0)} MiB`, `before load ${probe.baselineMiB.toFixed(0)} MiB, heap ${probe.heapMiB.toFixed(0)} MiB`],
+      [
+        `RSS of a process holding the catalog (${probe.snapshots} snapshots)`,
+        `${probe.rssMiB.toFixed(0)} MiB`,
+        `before load ${probe.baselineMiB.toFixed(0)} MiB, heap ${probe.heapMiB.toFixed(0)} MiB`,
+      ],
     ];
-    console.log(`\nrepository: ${health.sources} sources, ${health.snapshots} snapshots (kopia lists ${kopiaCount}), ${indexBlobs} x blobs; kopia ${kopiaVersion}; node ${process.version}`);
+    console.log(
+      `\nrepository: ${health.sources} sources, ${health.snapshots} snapshots (kopia lists ${kopiaCount}), ${indexBlobs} x blobs; kopia ${kopiaVersion}; node ${process.version}`,
+    );
     const width = Math.max(...rows.map((r) => r[0].length));
     for (const [name, value, ratio] of rows) console.log(`${name.padEnd(width)}  ${value.padStart(12)}  ${ratio}`);
   } finally {
@@ -271,7 +291,9 @@ async function measureS3(binaryPath: string) {
       await server.createBucket(bucket);
       await mkdir(join(cachedDir, "kopia"), { recursive: true });
       const repository = await createKopiaS3Repository({
-        binaryPath, password, workDir: join(cachedDir, "kopia"),
+        binaryPath,
+        password,
+        workDir: join(cachedDir, "kopia"),
         location: { bucket, prefix, endpoint: server.endpoint, accessKey: server.accessKey, secretKey: server.secretKey, useTls: false },
       });
       await fillRepository(repository, join(cachedDir, "kopia"));
@@ -289,11 +311,25 @@ async function measureS3(binaryPath: string) {
     await writeFile(join(workDir, "password"), password);
     const repository = attachKopiaRepository({ binaryPath, workDir, password });
     await repository.run([
-      "repository", "connect", "s3", `--bucket=${bucket}`, `--prefix=${prefix}`, `--endpoint=${server.endpoint}`, "--disable-tls",
-      `--access-key=${server.accessKey}`, `--secret-access-key=${server.secretKey}`, "--override-username=bench", "--override-hostname=bench",
+      "repository",
+      "connect",
+      "s3",
+      `--bucket=${bucket}`,
+      `--prefix=${prefix}`,
+      `--endpoint=${server.endpoint}`,
+      "--disable-tls",
+      `--access-key=${server.accessKey}`,
+      `--secret-access-key=${server.secretKey}`,
+      "--override-username=bench",
+      "--override-hostname=bench",
     ]);
     const store = createS3BlobStore({
-      bucket, prefix, endpoint: server.endpoint, useTls: false, region: "us-east-1", addressing: "path",
+      bucket,
+      prefix,
+      endpoint: server.endpoint,
+      useTls: false,
+      region: "us-east-1",
+      addressing: "path",
       readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
     });
     const indexBlobs = (await store.list("x")).length;
@@ -347,15 +383,21 @@ async function measureS3(binaryPath: string) {
     const bundlePath = join(workDir, "rss-probe.mjs");
     await build({
       entryPoints: [new URL("./rss-probe.ts", import.meta.url).pathname],
-      bundle: true, platform: "node", format: "esm", outfile: bundlePath, logLevel: "error",
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      outfile: bundlePath,
+      logLevel: "error",
     });
     const probe = JSON.parse(
       (
         await execFileAsync(process.execPath, ["--expose-gc", bundlePath, `s3://${bucket}/${prefix}`, join(workDir, "password")], {
           env: {
             PATH: process.env.PATH ?? "/usr/bin:/bin",
-            AWS_ACCESS_KEY_ID: server.accessKey, AWS_SECRET_ACCESS_KEY: server.secretKey,
-            AWS_S3_ENDPOINT: server.endpoint, AWS_S3_DISABLE_TLS: "true",
+            AWS_ACCESS_KEY_ID: server.accessKey,
+            AWS_SECRET_ACCESS_KEY: server.secretKey,
+            AWS_S3_ENDPOINT: server.endpoint,
+            AWS_S3_DISABLE_TLS: "true",
           },
         })
       ).stdout,
@@ -368,9 +410,17 @@ async function measureS3(binaryPath: string) {
       ["cold open + full load, total", `${coldMs.toFixed(0)} ms`, `${(kopiaMs / coldMs).toFixed(1)}x faster`],
       ["  of which key derivation (scrypt, once)", `${keyDerivationMs.toFixed(0)} ms`, ""],
       ["  full load without key derivation", `${loadMs.toFixed(0)} ms`, `${(kopiaMs / loadMs).toFixed(1)}x faster`],
-      [`refresh, nothing new (median of 20; ${unchangedBlobs} blob read, 1 listing)`, `${median(unchanged).toFixed(2)} ms`, `${(kopiaMs / median(unchanged)).toFixed(0)}x faster`],
+      [
+        `refresh, nothing new (median of 20; ${unchangedBlobs} blob read, 1 listing)`,
+        `${median(unchanged).toFixed(2)} ms`,
+        `${(kopiaMs / median(unchanged)).toFixed(0)}x faster`,
+      ],
       [`refresh after one new snapshot (${incrementalBlobs} blobs read)`, `${incrementalMs.toFixed(1)} ms`, `${(kopiaMs / incrementalMs).toFixed(0)}x faster`],
-      [`RSS of a process holding the catalog (${probe.snapshots} snapshots)`, `${probe.rssMiB.toFixed(0)} MiB`, `before load ${probe.baselineMiB.toFixed(0)} MiB, heap ${probe.heapMiB.toFixed(0)} MiB`],
+      [
+        `RSS of a process holding the catalog (${probe.snapshots} snapshots)`,
+        `${probe.rssMiB.toFixed(0)} MiB`,
+        `before load ${probe.baselineMiB.toFixed(0)} MiB, heap ${probe.heapMiB.toFixed(0)} MiB`,
+      ],
     ];
     console.log(`
 S3 (versitygw ${server.endpoint}, HTTP on loopback): ${health.sources} sources, ${health.snapshots} snapshots (kopia lists ${kopiaCount}), ${indexBlobs} x blobs; kopia ${kopiaVersion}; node ${process.version}`);

@@ -22,14 +22,24 @@ import { createNoopReconcilerMetrics, type Log } from "../../webhook/reconciler/
 import { forEachConcurrently } from "../../webhook/reconciler/bounded-concurrency.ts";
 
 const { values } = parseArgs({
-  options: { sizes: { type: "string", default: "100,1000" }, "page-size": { type: "string", default: "500" }, "write-concurrency": { type: "string" }, "shipped-delay": { type: "boolean", default: false } },
+  options: {
+    sizes: { type: "string", default: "100,1000" },
+    "page-size": { type: "string", default: "500" },
+    "write-concurrency": { type: "string" },
+    "shipped-delay": { type: "boolean", default: false },
+  },
 });
 const writeConcurrency = values["write-concurrency"] === undefined ? undefined : Number(values["write-concurrency"]);
 const sizes = values.sizes.split(",").map(Number);
 const pageSize = Number(values["page-size"]);
 
 const quiet = () => {};
-const log: Log = { debug: quiet, info: quiet, warn: (fields, message) => console.error("warn", message, fields), error: (fields, message) => console.error("error", message, fields) };
+const log: Log = {
+  debug: quiet,
+  info: quiet,
+  warn: (fields, message) => console.error("warn", message, fields),
+  error: (fields, message) => console.error("error", message, fields),
+};
 const byVerb = new Map<string, number>();
 let total = 0;
 
@@ -45,10 +55,27 @@ try {
     },
   });
   const system = await createNamespace(cluster);
-  await kube.objects.create({ apiVersion: "v1", kind: "Secret", metadata: { name: "kopia-credentials", namespace: system }, data: { KOPIA_PASSWORD: "cA==", KOPIA_REPOSITORY: "cg==" } });
-  const policy = { ...DEFAULT_POLICY, firstBackupDelayMs: values["shipped-delay"] ? DEFAULT_POLICY.firstBackupDelayMs : 0, sourceSecret: { namespace: system, name: "kopia-credentials" }, excludedNamespaces: [system] };
+  await kube.objects.create({
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "kopia-credentials", namespace: system },
+    data: { KOPIA_PASSWORD: "cA==", KOPIA_REPOSITORY: "cg==" },
+  });
+  const policy = {
+    ...DEFAULT_POLICY,
+    firstBackupDelayMs: values["shipped-delay"] ? DEFAULT_POLICY.firstBackupDelayMs : 0,
+    sourceSecret: { namespace: system, name: "kopia-credentials" },
+    excludedNamespaces: [system],
+  };
   const metrics = createNoopReconcilerMetrics();
-  const reconciler = createReconciler({ objects: kube.objects, policy, log, metrics, pageSize, ...(writeConcurrency === undefined ? {} : { writeConcurrency }) });
+  const reconciler = createReconciler({
+    objects: kube.objects,
+    policy,
+    log,
+    metrics,
+    pageSize,
+    ...(writeConcurrency === undefined ? {} : { writeConcurrency }),
+  });
   const sweeper = createSweeper({ objects: kube.objects, policy, log, metrics, namespace: system, gracePeriodMs: 0, pageSize });
   const namespace = await createNamespace(cluster);
 
@@ -87,7 +114,8 @@ try {
       await kube.objects.replace({ ...pvc!, metadata: { ...pvc!.metadata, labels: { backup: "daily" } } });
     });
     await measure("reconcile: 10 PVCs changed tier", () => reconciler.runPass(), report);
-    const sweepReport = (r: { outcome: string; managedObjects: number; deleted: number }) => `outcome ${r.outcome}, managed ${r.managedObjects}, deleted ${r.deleted}`;
+    const sweepReport = (r: { outcome: string; managedObjects: number; deleted: number }) =>
+      `outcome ${r.outcome}, managed ${r.managedObjects}, deleted ${r.deleted}`;
     await measure("sweep: nothing orphaned", () => sweeper.runPass(), sweepReport);
     await measure("sweep: nothing orphaned, again", () => sweeper.runPass(), sweepReport);
   }

@@ -3,26 +3,26 @@
 // keys so the server issues real ServiceAccount tokens and serves its JWKS. No controller-manager,
 // scheduler or kubelet runs: tests play those parts themselves (for example setting a PVC Bound).
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
-import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
+import { spawn, type ChildProcess } from "node:child_process";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { request as httpsRequest } from "node:https";
+import { request as httpRequest } from "node:http";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { KubeConfig } from "@kubernetes/client-node";
+import { stringify } from "yaml";
 import {
   createCertificateAuthority,
   issueClientCertificate,
   issueServerCertificate,
   type CertificateAuthority,
   type IssuedCertificate,
-} from '../../certs/pki.ts';
-import { requireBinary } from './binaries.ts';
+} from "../../certs/pki.ts";
+import { requireBinary } from "./binaries.ts";
 
 export interface StartTestClusterOptions {
   /** How long to wait for etcd and then the apiserver's /readyz. Default 60 s (30 s is typical cold). */
@@ -66,7 +66,7 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-const serviceAccountIssuer = 'https://kubernetes.default.svc.cluster.local';
+const serviceAccountIssuer = "https://kubernetes.default.svc.cluster.local";
 const stopGraceMs = 5_000;
 
 // Children started by this process, killed on exit even when a test throws or forgets stop().
@@ -78,7 +78,7 @@ function killChildrenNow(): void {
   for (const child of liveChildren) {
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       try {
-        process.kill(child.pid, 'SIGKILL');
+        process.kill(child.pid, "SIGKILL");
       } catch {
         // Already gone.
       }
@@ -90,10 +90,10 @@ function killChildrenNow(): void {
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', killChildrenNow);
+  process.on("exit", killChildrenNow);
   // A signal would skip 'exit': kill the children, then let the signal do what it would have done
   // (the once-listener is gone by then, so the default action applies unless others listen).
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.once(signal, () => {
       killChildrenNow();
       process.kill(process.pid, signal);
@@ -102,16 +102,16 @@ function installExitHook(): void {
 }
 
 export async function startTestCluster(options: StartTestClusterOptions = {}): Promise<TestCluster> {
-  const etcdBinary = requireBinary('etcd');
-  const apiserverBinary = requireBinary('kube-apiserver');
+  const etcdBinary = requireBinary("etcd");
+  const apiserverBinary = requireBinary("kube-apiserver");
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
-  const keepDir = options.keepDir ?? process.env.PVC_GUARDIAN_KEEP_CLUSTER === '1';
+  const keepDir = options.keepDir ?? process.env.PVC_GUARDIAN_KEEP_CLUSTER === "1";
   installExitHook();
 
-  const dir = await mkdtemp(path.join(tmpdir(), 'pvc-guardian-cluster-'));
+  const dir = await mkdtemp(path.join(tmpdir(), "pvc-guardian-cluster-"));
   if (!keepDir) dirsToRemove.add(dir);
-  const pkiDir = path.join(dir, 'pki');
-  const logPaths = { etcd: path.join(dir, 'etcd.log'), apiserver: path.join(dir, 'kube-apiserver.log') };
+  const pkiDir = path.join(dir, "pki");
+  const logPaths = { etcd: path.join(dir, "etcd.log"), apiserver: path.join(dir, "kube-apiserver.log") };
 
   let etcd: ChildProcess | undefined;
   let apiserver: ChildProcess | undefined;
@@ -125,75 +125,79 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
   };
 
   try {
-    const ca = await createCertificateAuthority(pkiDir, { commonName: 'pvc-guardian test cluster CA' });
+    const ca = await createCertificateAuthority(pkiDir, { commonName: "pvc-guardian test cluster CA" });
     const serving = await issueServerCertificate(ca, pkiDir, {
-      name: 'apiserver',
-      commonName: 'kube-apiserver',
-      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-      ipAddresses: ['127.0.0.1', '10.0.0.1'],
+      name: "apiserver",
+      commonName: "kube-apiserver",
+      dnsNames: ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
+      ipAddresses: ["127.0.0.1", "10.0.0.1"],
     });
     const adminClientCertificate = await issueClientCertificate(ca, pkiDir, {
-      name: 'admin',
-      commonName: 'admin-cert',
-      organizations: ['system:masters'],
+      name: "admin",
+      commonName: "admin-cert",
+      organizations: ["system:masters"],
     });
-    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const saPublicKeyPath = path.join(pkiDir, 'service-account.pub');
-    const saPrivateKeyPath = path.join(pkiDir, 'service-account.key');
-    await writeFile(saPublicKeyPath, publicKey.export({ type: 'spki', format: 'pem' }));
-    await writeFile(saPrivateKeyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const saPublicKeyPath = path.join(pkiDir, "service-account.pub");
+    const saPrivateKeyPath = path.join(pkiDir, "service-account.key");
+    await writeFile(saPublicKeyPath, publicKey.export({ type: "spki", format: "pem" }));
+    await writeFile(saPrivateKeyPath, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
 
-    const adminToken = randomBytes(24).toString('hex');
-    const tokenFilePath = path.join(pkiDir, 'tokens.csv');
+    const adminToken = randomBytes(24).toString("hex");
+    const tokenFilePath = path.join(pkiDir, "tokens.csv");
     await writeFile(tokenFilePath, `${adminToken},admin,admin-uid,"system:masters"\n`, { mode: 0o600 });
 
     const ports = await freePorts(3);
     const [etcdClientPort, etcdPeerPort, apiserverPort] = [ports[0]!, ports[1]!, ports[2]!];
     const server = `https://127.0.0.1:${apiserverPort}`;
 
-    const kubeconfigPath = path.join(dir, 'kubeconfig');
+    const kubeconfigPath = path.join(dir, "kubeconfig");
     await writeFile(
       kubeconfigPath,
       stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'test', cluster: { server, 'certificate-authority-data': Buffer.from(ca.certPem).toString('base64') } }],
-        users: [{ name: 'admin', user: { token: adminToken } }],
-        contexts: [{ name: 'test', context: { cluster: 'test', user: 'admin', namespace: 'default' } }],
-        'current-context': 'test',
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "test", cluster: { server, "certificate-authority-data": Buffer.from(ca.certPem).toString("base64") } }],
+        users: [{ name: "admin", user: { token: adminToken } }],
+        contexts: [{ name: "test", context: { cluster: "test", user: "admin", namespace: "default" } }],
+        "current-context": "test",
       }),
       { mode: 0o600 },
     );
 
-    const etcdDataDir = path.join(dir, 'etcd-data');
+    const etcdDataDir = path.join(dir, "etcd-data");
     await mkdir(etcdDataDir, { recursive: true });
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
     const etcdPeerUrl = `http://127.0.0.1:${etcdPeerPort}`;
-    etcd = spawnLogged(etcdBinary, [
-      '--name=test',
-      `--data-dir=${etcdDataDir}`,
-      `--listen-client-urls=${etcdUrl}`,
-      `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=${etcdPeerUrl}`,
-      `--initial-advertise-peer-urls=${etcdPeerUrl}`,
-      `--initial-cluster=test=${etcdPeerUrl}`,
-      // A throwaway store: durability buys nothing and fsync dominates on slow disks.
-      '--unsafe-no-fsync=true',
-      '--log-level=warn',
-    ], logPaths.etcd);
+    etcd = spawnLogged(
+      etcdBinary,
+      [
+        "--name=test",
+        `--data-dir=${etcdDataDir}`,
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=${etcdPeerUrl}`,
+        `--initial-advertise-peer-urls=${etcdPeerUrl}`,
+        `--initial-cluster=test=${etcdPeerUrl}`,
+        // A throwaway store: durability buys nothing and fsync dominates on slow disks.
+        "--unsafe-no-fsync=true",
+        "--log-level=warn",
+      ],
+      logPaths.etcd,
+    );
     await waitUntil(
       async () => (await httpGetStatus(`${etcdUrl}/health`)) === 200,
       readyTimeoutMs,
-      () => describeFailure('etcd did not become healthy', etcd, logPaths.etcd),
+      () => describeFailure("etcd did not become healthy", etcd, logPaths.etcd),
     );
 
     const apiserverArgs = mergeArgs(
       [
         `--etcd-servers=${etcdUrl}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
         `--secure-port=${apiserverPort}`,
-        `--cert-dir=${path.join(dir, 'apiserver-certs')}`,
+        `--cert-dir=${path.join(dir, "apiserver-certs")}`,
         `--tls-cert-file=${serving.certPath}`,
         `--tls-private-key-file=${serving.keyPath}`,
         `--client-ca-file=${ca.certPath}`,
@@ -202,16 +206,16 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
         `--service-account-key-file=${saPublicKeyPath}`,
         `--service-account-signing-key-file=${saPrivateKeyPath}`,
         `--api-audiences=${serviceAccountIssuer}`,
-        '--authorization-mode=RBAC',
+        "--authorization-mode=RBAC",
         // Webhook admission on, as in a real cluster. ServiceAccount admission off: without a
         // controller-manager no namespace ever gets its `default` ServiceAccount, so every Pod
         // create would fail (envtest makes the same choice).
-        '--enable-admission-plugins=NamespaceLifecycle,LimitRanger,DefaultStorageClass,StorageObjectInUseProtection,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,ResourceQuota',
-        '--disable-admission-plugins=ServiceAccount',
-        '--service-cluster-ip-range=10.0.0.0/24',
-        '--allow-privileged=true',
-        '--profiling=false',
-        '--v=1',
+        "--enable-admission-plugins=NamespaceLifecycle,LimitRanger,DefaultStorageClass,StorageObjectInUseProtection,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,ResourceQuota",
+        "--disable-admission-plugins=ServiceAccount",
+        "--service-cluster-ip-range=10.0.0.0/24",
+        "--allow-privileged=true",
+        "--profiling=false",
+        "--v=1",
       ],
       options.apiserverArgs ?? [],
     );
@@ -224,12 +228,12 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
       await waitUntil(
         async () => {
           if (child.exitCode !== null || child.signalCode !== null) {
-            throw new Error(describeFailure('kube-apiserver exited during start-up', child, logPaths.apiserver));
+            throw new Error(describeFailure("kube-apiserver exited during start-up", child, logPaths.apiserver));
           }
           return (await httpsGetStatus(`${server}/readyz`, caPem, adminToken)) === 200;
         },
         readyTimeoutMs,
-        () => describeFailure('kube-apiserver did not become ready', child, logPaths.apiserver),
+        () => describeFailure("kube-apiserver did not become ready", child, logPaths.apiserver),
       );
     };
     const stopApiserverProcess = async (): Promise<void> => {
@@ -285,17 +289,17 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
 }
 
 function spawnLogged(binary: string, args: readonly string[], logPath: string): ChildProcess {
-  const fd = openSync(logPath, 'a');
+  const fd = openSync(logPath, "a");
   try {
     const child = spawn(binary, args, {
-      stdio: ['ignore', fd, fd],
+      stdio: ["ignore", fd, fd],
       // Webhook and etcd traffic stays on loopback; a proxy from the environment must not catch it.
-      env: { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' },
+      env: { ...process.env, NO_PROXY: "127.0.0.1,localhost", no_proxy: "127.0.0.1,localhost" },
     });
     liveChildren.add(child);
-    child.once('exit', () => liveChildren.delete(child));
+    child.once("exit", () => liveChildren.delete(child));
     // Spawn errors (ENOENT, EACCES) surface through the readiness wait and the log path.
-    child.once('error', () => liveChildren.delete(child));
+    child.once("error", () => liveChildren.delete(child));
     return child;
   } finally {
     closeSync(fd);
@@ -304,23 +308,20 @@ function spawnLogged(binary: string, args: readonly string[], logPath: string): 
 
 async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
   // The grace timer must not keep the test process alive once the child has gone.
   const graceTimer = new AbortController();
-  const graceful = await Promise.race([
-    exited.then(() => true),
-    sleep(stopGraceMs, false, { signal: graceTimer.signal }).catch(() => false),
-  ]);
+  const graceful = await Promise.race([exited.then(() => true), sleep(stopGraceMs, false, { signal: graceTimer.signal }).catch(() => false)]);
   graceTimer.abort();
   if (!graceful) {
-    child.kill('SIGKILL');
+    child.kill("SIGKILL");
     await exited;
   }
 }
 
 function mergeArgs(defaults: readonly string[], overrides: readonly string[]): string[] {
-  const flagName = (arg: string): string => arg.split('=', 1)[0] ?? arg;
+  const flagName = (arg: string): string => arg.split("=", 1)[0] ?? arg;
   const overridden = new Set(overrides.map(flagName));
   return [...defaults.filter((arg) => !overridden.has(flagName(arg))), ...overrides];
 }
@@ -328,17 +329,19 @@ function mergeArgs(defaults: readonly string[], overrides: readonly string[]): s
 async function freePorts(count: number): Promise<number[]> {
   // Hold all listeners open together so the kernel cannot hand out the same port twice.
   const servers = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<import('node:net').Server>((resolve, reject) => {
-        const s = createServer();
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', () => resolve(s));
-      }),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<import("node:net").Server>((resolve, reject) => {
+          const s = createServer();
+          s.once("error", reject);
+          s.listen(0, "127.0.0.1", () => resolve(s));
+        }),
     ),
   );
   const ports = servers.map((s) => {
     const address = s.address();
-    if (address === null || typeof address === 'string') throw new Error('no port assigned');
+    if (address === null || typeof address === "string") throw new Error("no port assigned");
     return address.port;
   });
   await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
@@ -348,10 +351,12 @@ async function freePorts(count: number): Promise<number[]> {
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, describe: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await check().catch((error: unknown) => {
-      if (error instanceof Error && error.message.includes('exited during start-up')) throw error;
-      return false;
-    })) {
+    if (
+      await check().catch((error: unknown) => {
+        if (error instanceof Error && error.message.includes("exited during start-up")) throw error;
+        return false;
+      })
+    ) {
       return;
     }
     await sleep(100);
@@ -360,12 +365,19 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, descr
 }
 
 function describeFailure(what: string, child: ChildProcess | undefined, logPath: string): string {
-  const status = child === undefined ? 'not started' : child.exitCode !== null ? `exit code ${child.exitCode}` : child.signalCode !== null ? `signal ${child.signalCode}` : `pid ${child.pid} still running`;
-  let tail = '';
+  const status =
+    child === undefined
+      ? "not started"
+      : child.exitCode !== null
+        ? `exit code ${child.exitCode}`
+        : child.signalCode !== null
+          ? `signal ${child.signalCode}`
+          : `pid ${child.pid} still running`;
+  let tail = "";
   try {
-    tail = readFileSync(logPath, 'utf8').split('\n').slice(-25).join('\n');
+    tail = readFileSync(logPath, "utf8").split("\n").slice(-25).join("\n");
   } catch {
-    tail = '(log unreadable)';
+    tail = "(log unreadable)";
   }
   return `${what} (${status}); log: ${logPath}\n--- last lines ---\n${tail}`;
 }
@@ -376,8 +388,8 @@ function httpGetStatus(url: string): Promise<number> {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
     req.end();
   });
 }
@@ -388,8 +400,8 @@ function httpsGetStatus(url: string, caPem: string, token: string): Promise<numb
       res.resume();
       resolve(res.statusCode ?? 0);
     });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
     req.end();
   });
 }

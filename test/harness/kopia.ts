@@ -108,10 +108,7 @@ export async function createKopiaRepository(options: KopiaRepositoryOptions): Pr
   await writeFile(passwordFile, password, { mode: 0o600 });
   const repository = attachKopiaRepository({ binaryPath: options.binaryPath, workDir, password });
 
-  const createArgs = [
-    "repository", "create", "filesystem", `--path=${rootPath}`,
-    "--override-username=maintenance", "--override-hostname=volsync",
-  ];
+  const createArgs = ["repository", "create", "filesystem", `--path=${rootPath}`, "--override-username=maintenance", "--override-hostname=volsync"];
   if (options.encryption) createArgs.push(`--encryption=${options.encryption}`);
   if (options.formatVersion) createArgs.push(`--format-version=${options.formatVersion}`);
   if (options.keyDerivation) createArgs.push(`--format-block-key-derivation-algorithm=${options.keyDerivation}`);
@@ -119,7 +116,10 @@ export async function createKopiaRepository(options: KopiaRepositoryOptions): Pr
   if (options.layout === "connect-then-create") {
     const connected = await repository
       .run(["repository", "connect", "filesystem", `--path=${rootPath}`, "--override-username=maintenance", "--override-hostname=volsync"])
-      .then(() => true, () => false);
+      .then(
+        () => true,
+        () => false,
+      );
     if (connected) throw new Error(`kopia connected to ${rootPath} although no repository exists there`);
   }
   await repository.run(createArgs);
@@ -140,9 +140,15 @@ export async function createKopiaS3Repository(
   const repository = attachKopiaRepository({ binaryPath: options.binaryPath, workDir, password });
   const { location } = options;
   const createArgs = [
-    "repository", "create", "s3", `--bucket=${location.bucket}`, `--endpoint=${location.endpoint}`,
-    `--access-key=${location.accessKey}`, `--secret-access-key=${location.secretKey}`,
-    "--override-username=maintenance", "--override-hostname=volsync",
+    "repository",
+    "create",
+    "s3",
+    `--bucket=${location.bucket}`,
+    `--endpoint=${location.endpoint}`,
+    `--access-key=${location.accessKey}`,
+    `--secret-access-key=${location.secretKey}`,
+    "--override-username=maintenance",
+    "--override-hostname=volsync",
   ];
   if (location.prefix !== "") createArgs.push(`--prefix=${location.prefix}`);
   if (!location.useTls) createArgs.push("--disable-tls");
@@ -180,11 +186,7 @@ export function attachKopiaRepository(options: { binaryPath: string; workDir: st
     KOPIA_CHECK_FOR_UPDATES: "false",
     KOPIA_PERSIST_CREDENTIALS_ON_CONNECT: "false",
   };
-  const common = [
-    `--config-file=${join(workDir, "kopia.config")}`,
-    `--log-dir=${join(workDir, "logs")}`,
-    "--no-progress",
-  ];
+  const common = [`--config-file=${join(workDir, "kopia.config")}`, `--log-dir=${join(workDir, "logs")}`, "--no-progress"];
 
   async function run(args: string[]) {
     const cacheArgs = args[0] === "repository" && (args[1] === "create" || args[1] === "connect") ? [`--cache-directory=${join(workDir, "cache")}`] : [];

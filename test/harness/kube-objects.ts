@@ -1,8 +1,8 @@
 // What tests do to a test cluster's objects: namespaces, server-side apply, and the status and
 // finalizer work a controller-manager would do in a real cluster (none runs here).
 
-import { request as httpsRequest } from 'node:https';
-import { randomBytes } from 'node:crypto';
+import { request as httpsRequest } from "node:https";
+import { randomBytes } from "node:crypto";
 import {
   ApiException,
   CoreV1Api,
@@ -12,7 +12,7 @@ import {
   type KubernetesObject,
   type V1Namespace,
   type V1PersistentVolumeClaim,
-} from '@kubernetes/client-node';
+} from "@kubernetes/client-node";
 
 /** The part of a TestCluster these helpers need. */
 export interface ClusterAccess {
@@ -22,7 +22,7 @@ export interface ClusterAccess {
   kubeConfig(): KubeConfig;
 }
 
-export const testFieldManager = 'pvc-guardian-test';
+export const testFieldManager = "pvc-guardian-test";
 
 export function createObjectApi(cluster: ClusterAccess): KubernetesObjectApi {
   return KubernetesObjectApi.makeApiClient(cluster.kubeConfig());
@@ -44,11 +44,11 @@ export async function applyObject<T extends KubernetesObject>(cluster: ClusterAc
 /** Creates a namespace; a unique `test-<random>` name unless one is given. Returns its name. */
 export async function createNamespace(
   cluster: ClusterAccess,
-  name: string = `test-${randomBytes(4).toString('hex')}`,
+  name: string = `test-${randomBytes(4).toString("hex")}`,
   labels: Record<string, string> = {},
 ): Promise<string> {
   const api = cluster.kubeConfig().makeApiClient(CoreV1Api);
-  await api.createNamespace({ body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } } });
+  await api.createNamespace({ body: { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } } });
   return name;
 }
 
@@ -76,7 +76,7 @@ export async function setPvcPhase(
   cluster: ClusterAccess,
   namespace: string,
   name: string,
-  phase: 'Pending' | 'Bound' | 'Lost' = 'Bound',
+  phase: "Pending" | "Bound" | "Lost" = "Bound",
 ): Promise<V1PersistentVolumeClaim> {
   const api = cluster.kubeConfig().makeApiClient(CoreV1Api);
   for (let attempt = 0; ; attempt++) {
@@ -85,9 +85,7 @@ export async function setPvcPhase(
     const status = {
       ...pvc.status,
       phase,
-      ...(phase === 'Bound'
-        ? { accessModes: pvc.spec?.accessModes, ...(capacity === undefined ? {} : { capacity: { storage: capacity } }) }
-        : {}),
+      ...(phase === "Bound" ? { accessModes: pvc.spec?.accessModes, ...(capacity === undefined ? {} : { capacity: { storage: capacity } }) } : {}),
     };
     try {
       return await api.replaceNamespacedPersistentVolumeClaimStatus({ name, namespace, body: { ...pvc, status } });
@@ -110,9 +108,9 @@ export async function deletePvc(cluster: ClusterAccess, namespace: string, name:
     if (statusCodeOf(error) === 404) return;
     throw error;
   }
-  const patched = await requestJson(cluster, 'PATCH', `/api/v1/namespaces/${namespace}/persistentvolumeclaims/${name}`, {
+  const patched = await requestJson(cluster, "PATCH", `/api/v1/namespaces/${namespace}/persistentvolumeclaims/${name}`, {
     body: { metadata: { finalizers: null } },
-    contentType: 'application/merge-patch+json',
+    contentType: "application/merge-patch+json",
   });
   if (patched.status !== 200 && patched.status !== 404) {
     throw new Error(`removing finalizers of PVC ${namespace}/${name}: HTTP ${patched.status} ${JSON.stringify(patched.body)}`);
@@ -135,7 +133,7 @@ export interface RequestOptions {
 
 /** A request as the admin, for paths the typed clients do not cover (discovery, OIDC, subresources). */
 export function requestJson<T = unknown>(
-  cluster: Pick<ClusterAccess, 'server' | 'caPem' | 'adminToken'>,
+  cluster: Pick<ClusterAccess, "server" | "caPem" | "adminToken">,
   method: string,
   apiPath: string,
   options: RequestOptions = {},
@@ -143,25 +141,25 @@ export function requestJson<T = unknown>(
   const token = options.token === undefined ? cluster.adminToken : options.token;
   return new Promise((resolve, reject) => {
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const headers: Record<string, string> = { accept: options.accept ?? 'application/json' };
+    const headers: Record<string, string> = { accept: options.accept ?? "application/json" };
     if (token !== null) headers.authorization = `Bearer ${token}`;
-    if (payload !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
+    if (payload !== undefined) headers["content-type"] = options.contentType ?? "application/json";
     const req = httpsRequest(new URL(apiPath, cluster.server), { method, ca: cluster.caPem, headers, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (text += chunk));
+      res.on("end", () => {
         let parsed: T | undefined;
         try {
-          parsed = text === '' ? undefined : (JSON.parse(text) as T);
+          parsed = text === "" ? undefined : (JSON.parse(text) as T);
         } catch {
           parsed = text as T;
         }
         resolve({ status: res.statusCode ?? 0, body: parsed });
       });
     });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${apiPath}: timeout`)));
-    req.on('error', reject);
+    req.on("timeout", () => req.destroy(new Error(`${method} ${apiPath}: timeout`)));
+    req.on("error", reject);
     req.end(payload);
   });
 }
@@ -175,16 +173,16 @@ export function statusCodeOf(error: unknown): number | undefined {
 export function apiErrorMessage(error: unknown): string {
   if (error instanceof ApiException) {
     const body: unknown = error.body;
-    if (typeof body === 'string') {
+    if (typeof body === "string") {
       try {
         const status = JSON.parse(body) as { message?: string };
-        if (typeof status.message === 'string') return status.message;
+        if (typeof status.message === "string") return status.message;
       } catch {
         return body;
       }
       return body;
     }
-    if (typeof body === 'object' && body !== null && typeof (body as { message?: unknown }).message === 'string') {
+    if (typeof body === "object" && body !== null && typeof (body as { message?: unknown }).message === "string") {
       return (body as { message: string }).message;
     }
   }

@@ -48,7 +48,10 @@ export async function startS3FaultProxy(upstream: { host: string; port: number }
             const isListing = request.url?.includes("list-type=2") ?? false;
             if (active.kind === "truncated-listing-without-token" && isListing) {
               body = Buffer.from(
-                body.toString("utf8").replace(/<IsTruncated>false<\/IsTruncated>/, "<IsTruncated>true</IsTruncated>").replace(/<NextContinuationToken>[^<]*<\/NextContinuationToken>/, ""),
+                body
+                  .toString("utf8")
+                  .replace(/<IsTruncated>false<\/IsTruncated>/, "<IsTruncated>true</IsTruncated>")
+                  .replace(/<NextContinuationToken>[^<]*<\/NextContinuationToken>/, ""),
               );
             }
             if (active.kind === "short-range-body" && request.headers.range !== undefined && upstreamResponse.statusCode === 206) {

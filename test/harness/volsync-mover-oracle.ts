@@ -33,14 +33,21 @@ const automaticUsernameMaxLength = 50;
 
 /** Contract §1, automatic username: kept to [A-Za-z0-9_-], trimmed of -/_, cut to 50 with no second trim. */
 export function automaticUsername(objectName: string): string {
-  const kept = objectName.replace(/[^A-Za-z0-9_-]/g, "").replace(/^[-_]+/, "").replace(/[-_]+$/, "");
+  const kept = objectName
+    .replace(/[^A-Za-z0-9_-]/g, "")
+    .replace(/^[-_]+/, "")
+    .replace(/[-_]+$/, "");
   if (kept === "") return emptyIdentityFallback;
   return kept.slice(0, automaticUsernameMaxLength);
 }
 
 /** Contract §1, automatic hostname: `_` → `-`, kept to [A-Za-z0-9.-], trimmed of `-` and `.`. */
 export function automaticHostname(namespace: string): string {
-  const kept = namespace.replace(/_/g, "-").replace(/[^A-Za-z0-9.-]/g, "").replace(/^[-.]+/, "").replace(/[-.]+$/, "");
+  const kept = namespace
+    .replace(/_/g, "-")
+    .replace(/[^A-Za-z0-9.-]/g, "")
+    .replace(/^[-.]+/, "")
+    .replace(/[-.]+$/, "");
   return kept === "" ? emptyIdentityFallback : kept;
 }
 

@@ -42,7 +42,12 @@ test("PVC_GUARDIAN_REPOSITORY names the bucket; AWS defaults give TLS and virtua
     loadConfig({ PVC_GUARDIAN_REPOSITORY: "s3://my-bucket", PVC_GUARDIAN_S3_CREDENTIALS_DIR: secretDir, PVC_GUARDIAN_PASSWORD_FILE: "/pw" }, reader({})),
   );
   assert.deepEqual(config.repository?.s3?.settings, {
-    bucket: "my-bucket", prefix: "", endpoint: "s3.amazonaws.com", useTls: true, region: "us-east-1", addressing: "virtual-hosted",
+    bucket: "my-bucket",
+    prefix: "",
+    endpoint: "s3.amazonaws.com",
+    useTls: true,
+    region: "us-east-1",
+    addressing: "virtual-hosted",
   });
   assert.equal(config.repository?.passwordFile, "/pw");
 });
@@ -64,7 +69,15 @@ test("the policy file overrides the Secret's endpoint, TLS, addressing and CA", 
   });
   const s3 = loaded(loadConfig({ PVC_GUARDIAN_POLICY_FILE: "/p.yaml" }, read)).repository?.s3;
   assert.deepEqual(s3, {
-    settings: { bucket: "b", prefix: "p/", endpoint: "s3.internal:8443", useTls: true, region: "us-east-1", addressing: "virtual-hosted", caBundleFile: "/etc/ca/ca.crt" },
+    settings: {
+      bucket: "b",
+      prefix: "p/",
+      endpoint: "s3.internal:8443",
+      useTls: true,
+      region: "us-east-1",
+      addressing: "virtual-hosted",
+      caBundleFile: "/etc/ca/ca.crt",
+    },
     credentialsDir: secretDir,
     requestTimeoutMs: 3_000,
   });
@@ -73,9 +86,24 @@ test("the policy file overrides the Secret's endpoint, TLS, addressing and CA", 
 for (const [name, env, files, expected] of [
   ["S3 without a credentials folder", { PVC_GUARDIAN_REPOSITORY: "s3://b/p" }, {}, /credentialsDir or PVC_GUARDIAN_S3_CREDENTIALS_DIR/],
   ["a folder in PVC_GUARDIAN_REPOSITORY", { PVC_GUARDIAN_REPOSITORY: "/repo" }, {}, /PVC_GUARDIAN_REPOSITORY: must look like s3:\/\/bucket\/prefix/],
-  ["S3 and NFS together", { PVC_GUARDIAN_POLICY_FILE: "/p.yaml" }, { "/p.yaml": "repository:\n  s3: { credentialsDir: /s }\n  nfs: { server: nas, path: /k }\n" }, /set repository.s3 or repository.nfs, not both/],
-  ["S3 with no repository URL anywhere", { PVC_GUARDIAN_POLICY_FILE: "/p.yaml" }, { "/p.yaml": "repository:\n  s3: { credentialsDir: /s }\n" }, /no s3:\/\/ repository/],
-  ["a bad AWS_S3_DISABLE_TLS", { PVC_GUARDIAN_POLICY_FILE: "/p.yaml" }, { "/p.yaml": "repository:\n  s3: { credentialsDir: /s, url: 's3://b' }\n", "/s/AWS_S3_DISABLE_TLS": "yes" }, /AWS_S3_DISABLE_TLS is "yes"/],
+  [
+    "S3 and NFS together",
+    { PVC_GUARDIAN_POLICY_FILE: "/p.yaml" },
+    { "/p.yaml": "repository:\n  s3: { credentialsDir: /s }\n  nfs: { server: nas, path: /k }\n" },
+    /set repository.s3 or repository.nfs, not both/,
+  ],
+  [
+    "S3 with no repository URL anywhere",
+    { PVC_GUARDIAN_POLICY_FILE: "/p.yaml" },
+    { "/p.yaml": "repository:\n  s3: { credentialsDir: /s }\n" },
+    /no s3:\/\/ repository/,
+  ],
+  [
+    "a bad AWS_S3_DISABLE_TLS",
+    { PVC_GUARDIAN_POLICY_FILE: "/p.yaml" },
+    { "/p.yaml": "repository:\n  s3: { credentialsDir: /s, url: 's3://b' }\n", "/s/AWS_S3_DISABLE_TLS": "yes" },
+    /AWS_S3_DISABLE_TLS is "yes"/,
+  ],
 ] as const) {
   test(`start-up is refused for ${name}`, () => {
     const result = loadConfig(env as Record<string, string>, reader(files as Record<string, string>));

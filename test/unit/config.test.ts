@@ -60,7 +60,13 @@ test("with no policy file the rest of the configuration has its documented defau
     namespace: "pvc-guardian",
     additionalRepositories: [],
     catalog: { refreshIntervalMs: 60_000, freshnessBoundMs: 600_000, missRefreshTimeoutMs: 1_500 },
-    admission: { deadlineMs: 4_000, webhookTimeoutSeconds: 10, maxBodyBytes: 3 * 1024 * 1024, maxInFlightBodyBytes: 16 * 1024 * 1024, maxConcurrentReviews: 32 },
+    admission: {
+      deadlineMs: 4_000,
+      webhookTimeoutSeconds: 10,
+      maxBodyBytes: 3 * 1024 * 1024,
+      maxInFlightBodyBytes: 16 * 1024 * 1024,
+      maxConcurrentReviews: 32,
+    },
     transport: { handshakeTimeoutMs: 5_000, headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 120_000, maxConnections: 256 },
     kubernetes: { mode: "in-cluster" },
     reconcile: { intervalMs: 60_000, leaseDurationMs: 15_000, adoptKyverno: false, writeConcurrency: 32 },
@@ -132,7 +138,13 @@ test("a full policy file is read into the configuration, with defaults filling t
     dormant: true,
   });
   assert.deepEqual(config.repository, { path: "/repository", passwordFile: "/secrets/kopia-password" });
-  assert.deepEqual(config.admission, { deadlineMs: 3_000, webhookTimeoutSeconds: 8, maxBodyBytes: 3 * 1024 * 1024, maxInFlightBodyBytes: 16 * 1024 * 1024, maxConcurrentReviews: 32 });
+  assert.deepEqual(config.admission, {
+    deadlineMs: 3_000,
+    webhookTimeoutSeconds: 8,
+    maxBodyBytes: 3 * 1024 * 1024,
+    maxInFlightBodyBytes: 16 * 1024 * 1024,
+    maxConcurrentReviews: 32,
+  });
   assert.deepEqual(config.catalog, { refreshIntervalMs: 30_000, freshnessBoundMs: 300_000, missRefreshTimeoutMs: 1_000 });
   assert.deepEqual(config.reconcile, { intervalMs: 120_000, leaseDurationMs: 20_000, adoptKyverno: true, writeConcurrency: 32 });
   assert.deepEqual(config.sweep, { schedule: "*/30 * * * *", gracePeriodMs: 7_200_000, dryRun: true });
@@ -140,7 +152,10 @@ test("a full policy file is read into the configuration, with defaults filling t
 });
 
 test("the server's own namespace is always excluded, and not twice", () => {
-  assert.deepEqual(loaded(loadConfig({ PVC_GUARDIAN_NAMESPACE: "guardian" }, noFile)).policy.excludedNamespaces, [...DEFAULT_POLICY.excludedNamespaces, "guardian"]);
+  assert.deepEqual(loaded(loadConfig({ PVC_GUARDIAN_NAMESPACE: "guardian" }, noFile)).policy.excludedNamespaces, [
+    ...DEFAULT_POLICY.excludedNamespaces,
+    "guardian",
+  ]);
   assert.deepEqual(loaded(loadConfig({ PVC_GUARDIAN_NAMESPACE: "kube-system" }, noFile)).policy.excludedNamespaces, DEFAULT_POLICY.excludedNamespaces);
 });
 
@@ -214,7 +229,11 @@ surprise: true
     /readApi\.allowedServiceAccounts\.0: must be system:serviceaccount/,
     /\(top level\): .*surprise/,
   ];
-  for (const pattern of expected) assert.ok(problems.some((p) => pattern.test(p)), `missing ${pattern}\n${problems.join("\n")}`);
+  for (const pattern of expected)
+    assert.ok(
+      problems.some((p) => pattern.test(p)),
+      `missing ${pattern}\n${problems.join("\n")}`,
+    );
   assert.equal(problems.length, expected.length, problems.join("\n"));
   for (const problem of problems) assert.match(problem, /^policy file \/bad\.yaml: /);
 });
@@ -261,7 +280,10 @@ test("a bad NFS mountPath is listed with the file's other problems, saying why",
   const { read } = files({ "/p.yaml": "repository:\n  nfs: { server: nas.lan, path: /volume1/kopia, mountPath: /repository }\nsurprise: 1\n" });
   const problems = problemsOf(loadConfig({ PVC_GUARDIAN_POLICY_FILE: "/p.yaml" }, read));
   assert.equal(problems.length, 2, problems.join("\n"));
-  assert.ok(problems.some((p) => /repository\.nfs\.mountPath: .*\//.test(p) && /separator|one path segment/.test(p)), problems.join("\n"));
+  assert.ok(
+    problems.some((p) => /repository\.nfs\.mountPath: .*\//.test(p) && /separator|one path segment/.test(p)),
+    problems.join("\n"),
+  );
 });
 
 test("a tier map with no tiers is refused", () => {
@@ -296,7 +318,10 @@ test("bad environment values are all listed at once", () => {
     ),
   );
   for (const variable of ["PVC_GUARDIAN_PORT", "PVC_GUARDIAN_LOG_LEVEL", "PVC_GUARDIAN_KUBERNETES", "PVC_GUARDIAN_NAMESPACE"]) {
-    assert.ok(problems.some((p) => p.startsWith(`environment: ${variable}:`)), `${variable}\n${problems.join("\n")}`);
+    assert.ok(
+      problems.some((p) => p.startsWith(`environment: ${variable}:`)),
+      `${variable}\n${problems.join("\n")}`,
+    );
   }
   assert.equal(problems.length, 4, problems.join("\n"));
 });
@@ -313,7 +338,10 @@ test("an environment rule is listed even when the policy file is bad", () => {
   const { read } = files({ "/p.yaml": "dormant: sometimes\n" });
   const problems = problemsOf(loadConfig({ PVC_GUARDIAN_POLICY_FILE: "/p.yaml", PVC_GUARDIAN_KUBERNETES: "kubeconfig" }, read));
   assert.ok(problems.some((p) => p.startsWith("policy file /p.yaml: dormant:")));
-  assert.ok(problems.some((p) => /PVC_GUARDIAN_KUBECONFIG is required when PVC_GUARDIAN_KUBERNETES=kubeconfig/.test(p)), problems.join("\n"));
+  assert.ok(
+    problems.some((p) => /PVC_GUARDIAN_KUBECONFIG is required when PVC_GUARDIAN_KUBERNETES=kubeconfig/.test(p)),
+    problems.join("\n"),
+  );
   assert.equal(problems.length, 2, problems.join("\n"));
 });
 
@@ -382,12 +410,27 @@ test("treats an empty environment variable as unset, never as port 0", () => {
 
 test("the server section bounds bodies, reviews in progress and connections, and checks they fit together", () => {
   const { read } = files({
-    "/p.yaml": "server: { maxBodyBytes: 1048576, maxInFlightBodyBytes: 4194304, maxConcurrentReviews: 8, headersTimeout: 2s, requestTimeout: 4s, handshakeTimeout: 1s, keepAliveTimeout: 95s, maxConnections: 64 }\n",
+    "/p.yaml":
+      "server: { maxBodyBytes: 1048576, maxInFlightBodyBytes: 4194304, maxConcurrentReviews: 8, headersTimeout: 2s, requestTimeout: 4s, handshakeTimeout: 1s, keepAliveTimeout: 95s, maxConnections: 64 }\n",
     "/bad.yaml": "server: { maxBodyBytes: 4194304, maxInFlightBodyBytes: 1048576, headersTimeout: 20s, requestTimeout: 10s }\n",
   });
-  const config = loaded(loadConfig({ PVC_GUARDIAN_POLICY_FILE: "/p.yaml", PVC_GUARDIAN_OPS_PORT: "9191", PVC_GUARDIAN_CLIENT_CA_FILE: "/etc/apiserver-ca/ca.crt" }, read));
-  assert.deepEqual(config.admission, { deadlineMs: 4_000, webhookTimeoutSeconds: 10, maxBodyBytes: 1_048_576, maxInFlightBodyBytes: 4_194_304, maxConcurrentReviews: 8 });
-  assert.deepEqual(config.transport, { handshakeTimeoutMs: 1_000, headersTimeoutMs: 2_000, requestTimeoutMs: 4_000, keepAliveTimeoutMs: 95_000, maxConnections: 64 });
+  const config = loaded(
+    loadConfig({ PVC_GUARDIAN_POLICY_FILE: "/p.yaml", PVC_GUARDIAN_OPS_PORT: "9191", PVC_GUARDIAN_CLIENT_CA_FILE: "/etc/apiserver-ca/ca.crt" }, read),
+  );
+  assert.deepEqual(config.admission, {
+    deadlineMs: 4_000,
+    webhookTimeoutSeconds: 10,
+    maxBodyBytes: 1_048_576,
+    maxInFlightBodyBytes: 4_194_304,
+    maxConcurrentReviews: 8,
+  });
+  assert.deepEqual(config.transport, {
+    handshakeTimeoutMs: 1_000,
+    headersTimeoutMs: 2_000,
+    requestTimeoutMs: 4_000,
+    keepAliveTimeoutMs: 95_000,
+    maxConnections: 64,
+  });
   assert.equal(config.listen.opsPort, 9191);
   assert.equal(config.tls.clientCaFile, "/etc/apiserver-ca/ca.crt");
   const bad = loadConfig({ PVC_GUARDIAN_POLICY_FILE: "/bad.yaml" }, read);

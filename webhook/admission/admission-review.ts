@@ -135,7 +135,10 @@ export function parsePvcReview(body: unknown): ParsedReview {
       .slice(0, 5)
       .map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`)
       .join("; ");
-    return { ok: false, outcome: { review: rejectMalformedReview(400, `The body is not an AdmissionReview ${ADMISSION_API_VERSION}: ${details}.`, body), reason: "malformed" } };
+    return {
+      ok: false,
+      outcome: { review: rejectMalformedReview(400, `The body is not an AdmissionReview ${ADMISSION_API_VERSION}: ${details}.`, body), reason: "malformed" },
+    };
   }
   const { request } = parsed.data;
   if (request.kind.kind !== "PersistentVolumeClaim" || request.kind.group !== "") {

@@ -1,9 +1,7 @@
 // RFC 6902 JSON Patch operations as the API server applies them, with RFC 6901 pointers.
 
 export type JsonPatchOperation =
-  | { op: "add" | "replace"; path: string; value: unknown }
-  | { op: "remove"; path: string }
-  | { op: "test"; path: string; value: unknown };
+  { op: "add" | "replace"; path: string; value: unknown } | { op: "remove"; path: string } | { op: "test"; path: string; value: unknown };
 
 /** Escapes one reference token: `~` first, then `/`, as RFC 6901 section 4 requires. */
 export function escapePointerToken(token: string): string {

@@ -20,13 +20,13 @@ export const maxMetadataEntries = 1_000;
 export type MetadataBoundsResult = { ok: true } | { ok: false; message: string };
 
 export function checkMetadataBounds(review: unknown): MetadataBoundsResult {
-  const request = recordAt(review, 'request');
-  for (const field of ['object', 'oldObject'] as const) {
-    const metadata = recordAt(recordAt(request, field), 'metadata');
+  const request = recordAt(review, "request");
+  for (const field of ["object", "oldObject"] as const) {
+    const metadata = recordAt(recordAt(request, field), "metadata");
     if (metadata === undefined) continue;
-    const labels = checkLabels(recordAt(metadata, 'labels'));
+    const labels = checkLabels(recordAt(metadata, "labels"));
     if (!labels.ok) return labels;
-    const annotations = checkAnnotations(recordAt(metadata, 'annotations'));
+    const annotations = checkAnnotations(recordAt(metadata, "annotations"));
     if (!annotations.ok) return annotations;
   }
   return { ok: true };
@@ -37,10 +37,10 @@ function checkLabels(labels: Record<string, unknown> | undefined): MetadataBound
   let count = 0;
   for (const key in labels) {
     count += 1;
-    if (count > maxMetadataEntries) return tooMany('labels');
-    if (!isKeyWithinLimits(key)) return badKey('label', key);
+    if (count > maxMetadataEntries) return tooMany("labels");
+    if (!isKeyWithinLimits(key)) return badKey("label", key);
     const value = labels[key];
-    if (typeof value === 'string' && value.length > maxLabelValueLength) {
+    if (typeof value === "string" && value.length > maxLabelValueLength) {
       return { ok: false, message: `The value of label ${quoteShort(key)} is longer than Kubernetes' limit of ${maxLabelValueLength} characters.` };
     }
   }
@@ -53,12 +53,12 @@ function checkAnnotations(annotations: Record<string, unknown> | undefined): Met
   let totalBytes = 0;
   for (const key in annotations) {
     count += 1;
-    if (count > maxMetadataEntries) return tooMany('annotations');
-    if (!isKeyWithinLimits(key)) return badKey('annotation', key);
+    if (count > maxMetadataEntries) return tooMany("annotations");
+    if (!isKeyWithinLimits(key)) return badKey("annotation", key);
     const value = annotations[key];
     // Kubernetes counts the characters of keys and values (Go string length, i.e. UTF-8 bytes);
     // UTF-16 length is never larger than that, so this never rejects what Kubernetes accepts.
-    totalBytes += key.length + (typeof value === 'string' ? value.length : 0);
+    totalBytes += key.length + (typeof value === "string" ? value.length : 0);
     if (totalBytes > maxAnnotationsTotalBytes) {
       return { ok: false, message: `The annotations total more than Kubernetes' limit of ${maxAnnotationsTotalBytes} bytes.` };
     }
@@ -67,7 +67,7 @@ function checkAnnotations(annotations: Record<string, unknown> | undefined): Met
 }
 
 function isKeyWithinLimits(key: string): boolean {
-  const slash = key.indexOf('/');
+  const slash = key.indexOf("/");
   const name = slash === -1 ? key : key.slice(slash + 1);
   const prefixLength = slash === -1 ? 0 : slash;
   return name.length <= maxLabelNameLength && prefixLength <= maxLabelPrefixLength;
@@ -90,7 +90,7 @@ function quoteShort(key: string): string {
 }
 
 function recordAt(value: unknown, field: string): Record<string, unknown> | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
   const inner = (value as Record<string, unknown>)[field];
-  return typeof inner === 'object' && inner !== null && !Array.isArray(inner) ? (inner as Record<string, unknown>) : undefined;
+  return typeof inner === "object" && inner !== null && !Array.isArray(inner) ? (inner as Record<string, unknown>) : undefined;
 }

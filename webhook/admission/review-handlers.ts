@@ -86,7 +86,6 @@ function raceAbort<T>(work: () => Promise<T>, signal: AbortSignal, fallback: (fa
   });
 }
 
-
 export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
   const now = deps.now ?? Date.now;
   const { policy } = deps;
@@ -123,7 +122,11 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
     if (request.operation === "CREATE" && !request.object) {
       return {
         ok: false,
-        outcome: { review: rejectMalformedReview(400, "The CREATE request carries no object to review.", body), operation: request.operation, reason: "malformed" },
+        outcome: {
+          review: rejectMalformedReview(400, "The CREATE request carries no object to review.", body),
+          operation: request.operation,
+          reason: "malformed",
+        },
       };
     }
     if (!request.object) return { ok: true, request, pvc: {} };
@@ -135,7 +138,11 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
         .join("; ");
       return {
         ok: false,
-        outcome: { review: rejectMalformedReview(400, `The object is not a PersistentVolumeClaim: ${details}.`, body), operation: request.operation, reason: "malformed" },
+        outcome: {
+          review: rejectMalformedReview(400, `The object is not a PersistentVolumeClaim: ${details}.`, body),
+          operation: request.operation,
+          reason: "malformed",
+        },
       };
     }
     // Checked above for every field the decisions read; the rest passes through unread.
@@ -179,60 +186,62 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
     }
   }
 
-  const mutate: ReviewHandler = (body, signal) => withDeadline(signal, async (deadline) => {
-    const read = readPvc(body);
-    if (!read.ok) return read.outcome;
-    const { request, pvc } = read;
-    const evaluation = await evaluate(pvc, requestFacts(request, pvc), deadline);
-    const mutation = decideMutation(pvc, evaluation, policy.dormant);
-    const operations: JsonPatchOperation[] = [];
-    if (mutation.addDataSourceRef) {
-      operations.push(
-        pvc.spec === undefined
-          ? { op: "add", path: jsonPointer("spec"), value: { dataSourceRef: mutation.addDataSourceRef } }
-          : { op: "add", path: jsonPointer("spec", "dataSourceRef"), value: mutation.addDataSourceRef },
+  const mutate: ReviewHandler = (body, signal) =>
+    withDeadline(signal, async (deadline) => {
+      const read = readPvc(body);
+      if (!read.ok) return read.outcome;
+      const { request, pvc } = read;
+      const evaluation = await evaluate(pvc, requestFacts(request, pvc), deadline);
+      const mutation = decideMutation(pvc, evaluation, policy.dormant);
+      const operations: JsonPatchOperation[] = [];
+      if (mutation.addDataSourceRef) {
+        operations.push(
+          pvc.spec === undefined
+            ? { op: "add", path: jsonPointer("spec"), value: { dataSourceRef: mutation.addDataSourceRef } }
+            : { op: "add", path: jsonPointer("spec", "dataSourceRef"), value: mutation.addDataSourceRef },
+        );
+      }
+      return { review: patched(request.uid, operations, mutation.warnings), operation: request.operation, reason: mutation.reason };
+    });
+
+  const validate: ReviewHandler = (body, signal) =>
+    withDeadline(signal, async (deadline) => {
+      const read = readPvc(body);
+      if (!read.ok) return read.outcome;
+      const { request, pvc } = read;
+      const evaluation = await evaluate(pvc, requestFacts(request, pvc), deadline);
+      const verdict = decideValidation(pvc, evaluation, policy.dormant);
+      const base = { operation: request.operation, reason: verdict.reason };
+      if (!verdict.allowed) return { ...base, review: denied(request.uid, verdict.message, verdict.warnings) };
+      if (evaluation.scope !== "protected" || policy.dormant || request.dryRun || !deps.generator) {
+        return { ...base, review: allowed(request.uid, verdict.warnings) };
+      }
+
+      const restoring = isRestoring(evaluation);
+      const generator = deps.generator;
+      const result = await raceAbort(
+        () => generator.generate({ pvc, evaluation, restoring }, deadline()),
+        deadline(),
+        ({ error }) => ({
+          ok: false as const,
+          message:
+            error === undefined
+              ? "the backup objects could not be written before pvc-guardian's internal deadline"
+              : `writing the backup objects failed: ${errorMessage(error)}`,
+        }),
       );
-    }
-    return { review: patched(request.uid, operations, mutation.warnings), operation: request.operation, reason: mutation.reason };
-  });
-
-  const validate: ReviewHandler = (body, signal) => withDeadline(signal, async (deadline) => {
-    const read = readPvc(body);
-    if (!read.ok) return read.outcome;
-    const { request, pvc } = read;
-    const evaluation = await evaluate(pvc, requestFacts(request, pvc), deadline);
-    const verdict = decideValidation(pvc, evaluation, policy.dormant);
-    const base = { operation: request.operation, reason: verdict.reason };
-    if (!verdict.allowed) return { ...base, review: denied(request.uid, verdict.message, verdict.warnings) };
-    if (evaluation.scope !== "protected" || policy.dormant || request.dryRun || !deps.generator) {
-      return { ...base, review: allowed(request.uid, verdict.warnings) };
-    }
-
-    const restoring = isRestoring(evaluation);
-    const generator = deps.generator;
-    const result = await raceAbort(
-      () => generator.generate({ pvc, evaluation, restoring }, deadline()),
-      deadline(),
-      ({ error }) => ({
-        ok: false as const,
-        message:
-          error === undefined
-            ? "the backup objects could not be written before pvc-guardian's internal deadline"
-            : `writing the backup objects failed: ${errorMessage(error)}`,
-      }),
-    );
-    if (result.ok) return { ...base, review: allowed(request.uid, [...verdict.warnings, ...result.warnings]) };
-    deps.onGenerationFailure?.(restoring ? "restore" : "fresh");
-    if (restoring) {
-      const message =
-        `pvc-guardian blocked PVC ${evaluation.namespace}/${evaluation.pvcName}: a backup exists and must be restored, ` +
-        `but ${result.message}. Admitting it without them could restore it from a stale image or back it up before it is restored. ` +
-        `Retry the apply; GitOps tools retry on their own.`;
-      return { ...base, reason: "generation-failed", review: denied(request.uid, message, verdict.warnings) };
-    }
-    const warning = `backup objects were not written yet (${result.message}); pvc-guardian's reconciler will create them`;
-    return { ...base, reason: "generation-deferred", review: allowed(request.uid, [...verdict.warnings, warning]) };
-  });
+      if (result.ok) return { ...base, review: allowed(request.uid, [...verdict.warnings, ...result.warnings]) };
+      deps.onGenerationFailure?.(restoring ? "restore" : "fresh");
+      if (restoring) {
+        const message =
+          `pvc-guardian blocked PVC ${evaluation.namespace}/${evaluation.pvcName}: a backup exists and must be restored, ` +
+          `but ${result.message}. Admitting it without them could restore it from a stale image or back it up before it is restored. ` +
+          `Retry the apply; GitOps tools retry on their own.`;
+        return { ...base, reason: "generation-failed", review: denied(request.uid, message, verdict.warnings) };
+      }
+      const warning = `backup objects were not written yet (${result.message}); pvc-guardian's reconciler will create them`;
+      return { ...base, reason: "generation-deferred", review: allowed(request.uid, [...verdict.warnings, warning]) };
+    });
 
   return { mutate, validate };
 }

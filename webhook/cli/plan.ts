@@ -60,12 +60,20 @@ export type PlanEntry = {
 function describeDecision(evaluation: PvcEvaluation): { decision?: string; decisionDetail?: string } {
   if (evaluation.scope !== "protected") return {};
   const { decision } = evaluation;
-  if (decision.answer === "restore") return { decision: "restore", decisionDetail: `newest snapshot ${decision.snapshot.id} of ${decision.snapshot.startTime}` };
+  if (decision.answer === "restore")
+    return { decision: "restore", decisionDetail: `newest snapshot ${decision.snapshot.id} of ${decision.snapshot.startTime}` };
   if (decision.answer === "unknown") return { decision: "unknown", decisionDetail: decision.reason };
   return { decision: "fresh", decisionDetail: "the repository holds no snapshot for this identity" };
 }
 
-export function planPvc(pvc: PersistentVolumeClaim, documentIndex: number, namespace: string, policy: Policy, catalog: SnapshotCatalog, nowMs: number): PlanEntry {
+export function planPvc(
+  pvc: PersistentVolumeClaim,
+  documentIndex: number,
+  namespace: string,
+  policy: Policy,
+  catalog: SnapshotCatalog,
+  nowMs: number,
+): PlanEntry {
   const name = pvc.metadata?.name;
   const facts = { operation: "CREATE", name, namespace };
   const evaluation = evaluatePvc(pvc, facts, policy, (identity) => catalog.lookup(identity, nowMs));
@@ -91,7 +99,12 @@ export function planPvc(pvc: PersistentVolumeClaim, documentIndex: number, names
   if (evaluation.scope !== "protected" || !verdict.allowed) return entry;
 
   const restoring = isRestoring(evaluation);
-  const target = backupTargetOf(pvc, evaluation.pvcName, evaluation.namespace, restoring ? restoreTargetOf(evaluation.decision, evaluation.restoreSource) : undefined);
+  const target = backupTargetOf(
+    pvc,
+    evaluation.pvcName,
+    evaluation.namespace,
+    restoring ? restoreTargetOf(evaluation.decision, evaluation.restoreSource) : undefined,
+  );
   const secret = desiredSecret(target, {});
   entry.notes.push(`Secret ${secret.metadata.name}: its data is copied from ${policy.sourceSecret.namespace}/${policy.sourceSecret.name} at admission`);
   if (policy.s3) {

@@ -20,7 +20,8 @@ export function openRepositoryStore(
   options: { addressing?: string; caFile?: string },
 ): { ok: true; store: BlobStore } | { ok: false; problem: string } {
   if (!isS3RepositoryUrl(repository)) {
-    if (options.addressing !== undefined || options.caFile !== undefined) return { ok: false, problem: "--s3-addressing and --s3-ca-file apply to s3:// repositories only" };
+    if (options.addressing !== undefined || options.caFile !== undefined)
+      return { ok: false, problem: "--s3-addressing and --s3-ca-file apply to s3:// repositories only" };
     return { ok: true, store: createFilesystemBlobStore({ rootPath: repository }) };
   }
   const addressing = options.addressing ?? "auto";

@@ -46,9 +46,7 @@ export function readBackupAnnotations(annotations: Readonly<Record<string, strin
   if (restoreAsOf !== undefined) {
     const parsedNs = parseRfc3339Ns(restoreAsOf.trim());
     if (parsedNs === undefined) {
-      result.blockingProblems.push(
-        `annotation ${ANNOTATION_RESTORE_AS_OF}="${restoreAsOf}" is not an RFC 3339 time such as 2026-11-20T00:00:00Z`,
-      );
+      result.blockingProblems.push(`annotation ${ANNOTATION_RESTORE_AS_OF}="${restoreAsOf}" is not an RFC 3339 time such as 2026-11-20T00:00:00Z`);
     } else {
       result.restoreAsOf = restoreAsOf.trim();
       result.restoreAsOfNs = parsedNs;

@@ -7,8 +7,7 @@ import { errorMessage } from "./error-message.ts";
 // plain numbers before anything reaches the API server.
 
 /** The pattern of `spec.trigger.schedule` in VolSync's ReplicationSource CRD. */
-const VOLSYNC_SCHEDULE_PATTERN =
-  /^(@(annually|yearly|monthly|weekly|daily|hourly))|((((\d+,)*\d+|(\d+(\/|-)\d+)|\*(\/\d+)?)\s?){5})$/;
+const VOLSYNC_SCHEDULE_PATTERN = /^(@(annually|yearly|monthly|weekly|daily|hourly))|((((\d+,)*\d+|(\d+(\/|-)\d+)|\*(\/\d+)?)\s?){5})$/;
 
 // The CRD pattern's descriptor branch is only anchored at the start, so "@daily extra" passes it
 // and then fails in VolSync's cron parser: a descriptor must be the whole schedule.

@@ -65,7 +65,6 @@ export type ReplicationSourceObject = {
   };
 };
 
-
 /** What a ReplicationDestination activated for a restore must carry so the mover takes the chosen snapshot. */
 export type RestoreTarget = {
   point: RestorePoint;
@@ -101,7 +100,6 @@ export function backupTargetOf(pvc: PersistentVolumeClaim, pvcName: string, name
     ...(restore === undefined ? {} : { restore }),
   };
 }
-
 
 /** The restore a `restore` decision asks the RD for; undefined for any other answer. */
 export function restoreTargetOf(decision: RestoreDecision, source: RestoreSource | undefined): RestoreTarget | undefined {

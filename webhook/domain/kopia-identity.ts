@@ -108,7 +108,8 @@ function automaticUsernameProblem(customResourceName: string, automatic: string)
   if (sanitisedUsername(customResourceName).length >= MAX_KOPIA_USERNAME) {
     return `VolSync's automatic name "${automatic}" reaches its ${MAX_KOPIA_USERNAME}-character cut, so other PVCs whose names start the same way share it`;
   }
-  if (automatic !== customResourceName) return `VolSync's automatic name "${automatic}" drops characters of "${customResourceName}", so other names map to it too`;
+  if (automatic !== customResourceName)
+    return `VolSync's automatic name "${automatic}" drops characters of "${customResourceName}", so other names map to it too`;
   return undefined;
 }
 

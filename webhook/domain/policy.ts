@@ -2,7 +2,6 @@
 // reproduce the seed design exactly (product.md section 1).
 import { repositoryForNamespace, type LabelSelector, type RepositoryScope } from "./repository-mapping.ts";
 
-
 export type Retention = {
   hourly?: number;
   daily?: number;
@@ -34,7 +33,15 @@ export type ResourceDefaults = {
 export type S3Repository = { url?: string };
 
 /** The keys of a VolSync repository Secret that point the Kopia mover at S3. */
-export const S3_SECRET_KEYS = ["KOPIA_REPOSITORY", "KOPIA_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S3_ENDPOINT", "AWS_S3_DISABLE_TLS", "AWS_REGION"] as const;
+export const S3_SECRET_KEYS = [
+  "KOPIA_REPOSITORY",
+  "KOPIA_PASSWORD",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_S3_ENDPOINT",
+  "AWS_S3_DISABLE_TLS",
+  "AWS_REGION",
+] as const;
 
 /** Where mover Jobs reach an NFS-hosted repository, mounted without mutating VolSync's Jobs. */
 export type NfsRepository = { server: string; path: string; mountPath: string };
@@ -95,7 +102,11 @@ export const usesNamespaceSelectors = (policy: Pick<Policy, "additionalRepositor
  * The policy for a namespace's repository, or why there is none. The default repository's view is
  * the policy itself; another repository's swaps in its source Secret and mover volume.
  */
-export function policyForNamespace(policy: Policy, namespace: string, labels: Readonly<Record<string, string>> | undefined): { ok: true; policy: RepositoryPolicy } | { ok: false; reason: string } {
+export function policyForNamespace(
+  policy: Policy,
+  namespace: string,
+  labels: Readonly<Record<string, string>> | undefined,
+): { ok: true; policy: RepositoryPolicy } | { ok: false; reason: string } {
   const choice = repositoryForNamespace(scopesOf(policy), namespace, labels);
   if (!choice.ok) return choice;
   return { ok: true, policy: policyForRepository(policy, choice.repository) };

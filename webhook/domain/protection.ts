@@ -28,7 +28,6 @@ export function resolveProtection(
     kind: "unknown-tier",
     value,
     warning:
-      `label ${BACKUP_LABEL}="${value}" names no configured backup tier (${tierNames.join(", ")}), ` +
-      `so this PVC is NOT backed up or restored.${hint}`,
+      `label ${BACKUP_LABEL}="${value}" names no configured backup tier (${tierNames.join(", ")}), ` + `so this PVC is NOT backed up or restored.${hint}`,
   };
 }

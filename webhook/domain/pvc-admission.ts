@@ -7,13 +7,7 @@ import type { PersistentVolumeClaim, TypedObjectReference } from "./pvc.ts";
 import { generatedNames, type GeneratedNames } from "./resource-names.ts";
 import { decidePvcRestore, type RestoreDecision, type RestoreSource } from "./restore-decision.ts";
 import type { CatalogLookup } from "./snapshot-catalog.ts";
-import {
-  ANNOTATION_SKIP_RESTORE,
-  ANNOTATION_SKIP_RESTORE_REASON,
-  BACKUP_LABEL,
-  KIND_REPLICATION_DESTINATION,
-  VOLSYNC_API_GROUP,
-} from "./wire-names.ts";
+import { ANNOTATION_SKIP_RESTORE, ANNOTATION_SKIP_RESTORE_REASON, BACKUP_LABEL, KIND_REPLICATION_DESTINATION, VOLSYNC_API_GROUP } from "./wire-names.ts";
 
 // The admission rules for one PVC, as pure functions: what the mutator adds and whether the
 // validator lets it through. The handlers in admission/ only translate these to AdmissionReviews.
@@ -130,8 +124,7 @@ function carriesDataSourceRef(pvc: PersistentVolumeClaim, expected: TypedObjectR
   );
 }
 
-const hasValidSkipRestore = (annotations: BackupAnnotations): boolean =>
-  annotations.skipRestore.requested && annotations.skipRestore.reason !== undefined;
+const hasValidSkipRestore = (annotations: BackupAnnotations): boolean => annotations.skipRestore.requested && annotations.skipRestore.reason !== undefined;
 
 /**
  * Whether the PVC will be populated from its ReplicationDestination: a backup exists and no valid
@@ -164,12 +157,9 @@ export function decideMutation(pvc: PersistentVolumeClaim, evaluation: PvcEvalua
   return { addDataSourceRef: expected, warnings, reason: "restore" };
 }
 
-export type ValidationOutcome =
-  | { allowed: true; warnings: string[]; reason: string }
-  | { allowed: false; message: string; warnings: string[]; reason: string };
+export type ValidationOutcome = { allowed: true; warnings: string[]; reason: string } | { allowed: false; message: string; warnings: string[]; reason: string };
 
-const dormantWarning =
-  "pvc-guardian is dormant (policy switch): this PVC was admitted without checking for a backup to restore";
+const dormantWarning = "pvc-guardian is dormant (policy switch): this PVC was admitted without checking for a backup to restore";
 
 const fixUnknown =
   `Fix the repository access (see pvc-guardian's logs, or /readyz?verbose on its metrics port) and retry; ArgoCD and Flux retry on their own. ` +

@@ -49,7 +49,11 @@ export function matchesLabelSelector(selector: LabelSelector, labels: Readonly<R
  * The repository for `namespace`. `labels` is undefined when the namespace's labels are not known
  * (not yet read, or the namespace is gone); that only matters when a selector would decide.
  */
-export function repositoryForNamespace(scopes: readonly RepositoryScope[], namespace: string, labels: Readonly<Record<string, string>> | undefined): RepositoryChoice {
+export function repositoryForNamespace(
+  scopes: readonly RepositoryScope[],
+  namespace: string,
+  labels: Readonly<Record<string, string>> | undefined,
+): RepositoryChoice {
   const named = scopes.filter((scope) => scope.namespaces?.includes(namespace));
   if (named.length === 1) return { ok: true, repository: named[0]!.name, because: `namespace ${namespace} is listed for it` };
   if (named.length > 1) {
@@ -57,11 +61,15 @@ export function repositoryForNamespace(scopes: readonly RepositoryScope[], names
   }
   const selecting = scopes.filter((scope) => scope.namespaceSelector !== undefined);
   if (selecting.length > 0) {
-    if (labels === undefined) return { ok: false, reason: `the labels of namespace ${namespace} are not known yet, and a repository is chosen by namespace labels` };
+    if (labels === undefined)
+      return { ok: false, reason: `the labels of namespace ${namespace} are not known yet, and a repository is chosen by namespace labels` };
     const matching = selecting.filter((scope) => matchesLabelSelector(scope.namespaceSelector!, labels));
     if (matching.length === 1) return { ok: true, repository: matching[0]!.name, because: `namespace ${namespace} matches its namespaceSelector` };
     if (matching.length > 1) {
-      return { ok: false, reason: `namespace ${namespace} matches the namespaceSelector of more than one repository (${matching.map((s) => s.name).join(", ")})` };
+      return {
+        ok: false,
+        reason: `namespace ${namespace} matches the namespaceSelector of more than one repository (${matching.map((s) => s.name).join(", ")})`,
+      };
     }
   }
   const fallback = scopes.find((scope) => scope.isDefault);

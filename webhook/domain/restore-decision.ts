@@ -45,7 +45,10 @@ export function newestCompleteSnapshot(snapshots: readonly SnapshotRecord[], atO
  * identity's), or why none can: two snapshots with the same start and end time are listed in an
  * order kopia does not define, so the mover's pick between them cannot be predicted.
  */
-export function pinRestorePoint(snapshots: readonly SnapshotRecord[], chosen: SnapshotRecord): { ok: true; point: RestorePoint } | { ok: false; reason: string } {
+export function pinRestorePoint(
+  snapshots: readonly SnapshotRecord[],
+  chosen: SnapshotRecord,
+): { ok: true; point: RestorePoint } | { ok: false; reason: string } {
   // The mover's filter, a text comparison (kopia writes ASCII, so code units order as bytes do).
   const eligible = snapshots.filter((snapshot) => snapshot.startTime <= chosen.startTime);
   const twin = eligible.find((snapshot) => snapshot.id !== chosen.id && compareSnapshotsLikeKopia(snapshot, chosen) === 0);
@@ -80,9 +83,7 @@ export function decideRestore(identity: string, lookup: CatalogLookup, restoreAs
     return {
       answer: "unknown",
       identity,
-      reason:
-        `the repository holds ${complete} complete snapshot(s) for ${identity}, ` +
-        `but none at or before the requested restore-as-of time`,
+      reason: `the repository holds ${complete} complete snapshot(s) for ${identity}, ` + `but none at or before the requested restore-as-of time`,
     };
   }
   return { answer: "fresh", identity };
@@ -158,10 +159,14 @@ export function decidePvcRestore(
 
 function decideRestoreFrom(backup: BackupIdentity, lookup: (identityKey: string) => CatalogLookup, text: string, restoreAsOfNs?: bigint): PvcRestoreDecision {
   const own = backup.written;
-  const unknown = (reason: string, remedy: string): PvcRestoreDecision => ({ decision: { answer: "unknown", identity: own.key, reason, remedy }, warnings: [] });
+  const unknown = (reason: string, remedy: string): PvcRestoreDecision => ({
+    decision: { answer: "unknown", identity: own.key, reason, remedy },
+    warnings: [],
+  });
   const fixAnnotation = `Correct or remove the annotation ${ANNOTATION_RESTORE_FROM_IDENTITY}; ${skipAdvice}.`;
   const named = parseIdentityKey(text);
-  if (named === undefined) return unknown(`annotation ${ANNOTATION_RESTORE_FROM_IDENTITY}="${text}" is not a Kopia identity such as ${backup.automatic.key}`, fixAnnotation);
+  if (named === undefined)
+    return unknown(`annotation ${ANNOTATION_RESTORE_FROM_IDENTITY}="${text}" is not a Kopia identity such as ${backup.automatic.key}`, fixAnnotation);
   // Only identities of this PVC's own namespace: the annotation must not reach other tenants' data.
   const ownHostnames = new Set([own.hostname, backup.automatic.hostname]);
   if (!ownHostnames.has(named.hostname) || named.path !== own.path) {
@@ -174,7 +179,10 @@ function decideRestoreFrom(backup: BackupIdentity, lookup: (identityKey: string)
   const decision = decideRestore(named.key, lookup(named.key), restoreAsOfNs);
   if (decision.answer === "unknown") return { decision: { ...decision, identity: named.key }, warnings: [] };
   if (decision.answer === "fresh") {
-    return unknown(`annotation ${ANNOTATION_RESTORE_FROM_IDENTITY} names ${named.key}, which holds no complete snapshot, and ${own.key} holds none either`, fixAnnotation);
+    return unknown(
+      `annotation ${ANNOTATION_RESTORE_FROM_IDENTITY} names ${named.key}, which holds no complete snapshot, and ${own.key} holds none either`,
+      fixAnnotation,
+    );
   }
   const source = restoreSourceFor(named, backup);
   if (source === undefined) {

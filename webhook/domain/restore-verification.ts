@@ -38,8 +38,7 @@ export type RestoredReport = {
 
 export type RestoreVerification =
   /** The mover has not finished (no result yet): nothing to say. */
-  | { finished: false }
-  | { finished: true; verdict: RestoreVerdict; detail: string };
+  { finished: false } | { finished: true; verdict: RestoreVerdict; detail: string };
 
 export type RestoreVerificationInput = {
   /** The manifest id the decision pinned. */
@@ -159,7 +158,10 @@ function describePinned(stats: PinnedSnapshotStats): string {
 
 /** The last log line that reads like an error, to say why a mover failed. */
 function lastErrorLine(logs: string): string | undefined {
-  const lines = logs.split(/\r?\n|\r/).map((line) => line.trim()).filter((line) => /error|failed|unable to/i.test(line));
+  const lines = logs
+    .split(/\r?\n|\r/)
+    .map((line) => line.trim())
+    .filter((line) => /error|failed|unable to/i.test(line));
   const line = lines.at(-1);
   if (line === undefined) return undefined;
   return line.length > 200 ? `${line.slice(0, 197)}...` : line;

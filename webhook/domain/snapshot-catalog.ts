@@ -36,7 +36,14 @@ export function snapshotSummaryOf(manifestData: Readonly<Record<string, unknown>
 }
 
 /** A record from the times as kopia wrote them; undefined when one is not an RFC 3339 time. */
-export function snapshotRecord(fields: { id: string; startTime: string; endTime: string; incomplete: boolean; stats?: Record<string, unknown>; summary?: SnapshotSummary }): SnapshotRecord | undefined {
+export function snapshotRecord(fields: {
+  id: string;
+  startTime: string;
+  endTime: string;
+  incomplete: boolean;
+  stats?: Record<string, unknown>;
+  summary?: SnapshotSummary;
+}): SnapshotRecord | undefined {
   const startTimeNs = parseRfc3339Ns(fields.startTime);
   const endTimeNs = parseRfc3339Ns(fields.endTime);
   if (startTimeNs === undefined || endTimeNs === undefined) return undefined;
@@ -58,8 +65,7 @@ export function compareSnapshotsLikeKopia(a: SnapshotRecord, b: SnapshotRecord):
  */
 export type CatalogLookup =
   /** `snapshots` in kopia's order (compareSnapshotsLikeKopia). */
-  | { readable: true; snapshots: readonly SnapshotRecord[]; refreshedAtMs: number }
-  | { readable: false; reason: string };
+  { readable: true; snapshots: readonly SnapshotRecord[]; refreshedAtMs: number } | { readable: false; reason: string };
 
 export interface SnapshotCatalog {
   /** Reads memory only: the admission path calls this on every request. */

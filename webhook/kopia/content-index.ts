@@ -95,7 +95,8 @@ function parseV2(bytes: Buffer, what: string, prefixByte: number): IndexEntry[] 
   const packCount = bytes.readUInt32BE(8);
   const formatCount = bytes[12]!;
   const baseTimestamp = bytes.readUInt32BE(13);
-  if (keySize <= 1 || entrySize < 16 || entrySize > 19) throw new RepositoryError("corrupt", `${what}: unexpected index v2 key/entry size ${keySize}/${entrySize}`);
+  if (keySize <= 1 || entrySize < 16 || entrySize > 19)
+    throw new RepositoryError("corrupt", `${what}: unexpected index v2 key/entry size ${keySize}/${entrySize}`);
   const stride = keySize + entrySize;
   const packsOffset = v2HeaderBytes + count * stride;
   const formatsOffset = packsOffset + packCount * v2PackBytes;

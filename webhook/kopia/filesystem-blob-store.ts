@@ -30,8 +30,7 @@ export function parseShardingParameters(text: string): ShardingParameters {
   } catch (error) {
     throw new RepositoryError("corrupt", "the .shards file is not JSON", { cause: error });
   }
-  const isShardList = (v: unknown): v is number[] =>
-    Array.isArray(v) && v.every((n) => Number.isInteger(n) && n > 0);
+  const isShardList = (v: unknown): v is number[] => Array.isArray(v) && v.every((n) => Number.isInteger(n) && n > 0);
   if (typeof raw !== "object" || raw === null) throw new RepositoryError("corrupt", "the .shards file is not an object");
   const record = raw as Record<string, unknown>;
   const known = new Set(["default", "maxNonShardedLength", "overrides"]);

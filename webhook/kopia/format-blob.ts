@@ -58,7 +58,10 @@ export function parseFormatEnvelope(bytes: Buffer): FormatEnvelope {
   }
   const keyAlgorithm = record.keyAlgo;
   if (!supportedKeyDerivationAlgorithms.includes(keyAlgorithm as KeyDerivationAlgorithm)) {
-    throw new RepositoryError("unsupported", `the format blob uses key derivation ${JSON.stringify(keyAlgorithm)}; supported: ${supportedKeyDerivationAlgorithms.join(", ")}`);
+    throw new RepositoryError(
+      "unsupported",
+      `the format blob uses key derivation ${JSON.stringify(keyAlgorithm)}; supported: ${supportedKeyDerivationAlgorithms.join(", ")}`,
+    );
   }
   const uniqueId = decodeBase64Field(record, "uniqueID", "format blob");
   if (uniqueId.length < 16) throw new RepositoryError("corrupt", "the format blob uniqueID is shorter than 16 bytes");
@@ -89,13 +92,7 @@ export async function deriveFormatKey(password: string, envelope: FormatEnvelope
 
 /** A cache key for a derived format key that does not keep the password itself in memory. */
 export function formatKeyCacheKey(password: string, envelope: FormatEnvelope): string {
-  return createHash("sha256")
-    .update(envelope.keyAlgorithm)
-    .update("\0")
-    .update(envelope.uniqueId)
-    .update("\0")
-    .update(password, "utf8")
-    .digest("hex");
+  return createHash("sha256").update(envelope.keyAlgorithm).update("\0").update(envelope.uniqueId).update("\0").update(password, "utf8").digest("hex");
 }
 
 /** Opens `encryptedBlockFormat`; a failed tag means the password is wrong. Returns the JSON text. */
@@ -136,7 +133,8 @@ export function parseRepositoryConfig(json: string): RepositoryConfig {
     if (typeof name !== "string") throw new RepositoryError("corrupt", "a required feature has no name");
     // kopia refuses to open a repository with a feature it does not know unless that feature
     // says a warning is enough; a read-only catalog takes the strict reading of both cases.
-    if (!supportedRequiredFeatures.has(name)) throw new RepositoryError("unsupported", `the repository requires feature ${JSON.stringify(name)}, which this reader does not support`);
+    if (!supportedRequiredFeatures.has(name))
+      throw new RepositoryError("unsupported", `the repository requires feature ${JSON.stringify(name)}, which this reader does not support`);
   }
 
   const version = f.version ?? 1;

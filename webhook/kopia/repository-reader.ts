@@ -18,13 +18,7 @@ import {
   parseFormatEnvelope,
   parseRepositoryConfig,
 } from "./format-blob.ts";
-import {
-  type CompactionLog,
-  type IndexBlobSet,
-  parseCompactionLog,
-  selectCompactionLogIndexBlobs,
-  selectEpochIndexBlobs,
-} from "./index-blob-set.ts";
+import { type CompactionLog, type IndexBlobSet, parseCompactionLog, selectCompactionLogIndexBlobs, selectEpochIndexBlobs } from "./index-blob-set.ts";
 import { type ManifestEntry, mergeManifestEntries, parseManifestContent } from "./manifest-entries.ts";
 import { kopiaPasswordOf } from "./password-file.ts";
 import { RepositoryError, isRepositoryError } from "./repository-error.ts";

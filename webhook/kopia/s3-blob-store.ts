@@ -89,54 +89,60 @@ export function createS3BlobStore(deps: S3BlobStoreDeps): BlobStore {
         reject(new RepositoryError("io", `${what}: the S3 read was aborted`));
         return;
       }
-      void agentFor().then((httpAgent) => {
-        const search = new URLSearchParams(query).toString().replace(/\+/g, "%20");
-        const url = `${scheme}://${host}${path}${search ? `?${search}` : ""}`;
-        const request = (deps.useTls ? https : http).request(url, { method, headers, agent: httpAgent, ...(deps.lookup ? { lookup: deps.lookup } : {}) });
-        let settled = false;
-        const fail = (error: RepositoryError) => {
-          if (settled) return;
-          settled = true;
-          request.destroy();
-          reject(error);
-        };
-        const timer = setTimeout(() => fail(new RepositoryError("io", `${what}: the S3 endpoint ${deps.endpoint} did not answer within ${requestTimeoutMs} ms`)), requestTimeoutMs);
-        const onAbort = () => fail(new RepositoryError("io", `${what}: the S3 read was aborted`));
-        deps.signal?.addEventListener("abort", onAbort, { once: true });
-        const cleanUp = () => {
-          clearTimeout(timer);
-          deps.signal?.removeEventListener("abort", onAbort);
-        };
-        request.on("error", (error: NodeJS.ErrnoException) => {
-          cleanUp();
-          fail(new RepositoryError("io", `${what}: ${describeNetworkError(error, deps.endpoint)}`, { cause: error }));
-        });
-        request.on("response", (response) => {
-          const chunks: Buffer[] = [];
-          response.on("data", (chunk: Buffer) => chunks.push(chunk));
-          response.on("error", (error) => {
-            cleanUp();
-            fail(new RepositoryError("io", `${what}: the S3 response was cut: ${error.message}`, { cause: error }));
-          });
-          response.on("aborted", () => {
-            cleanUp();
-            fail(new RepositoryError("io", `${what}: the S3 response was cut before its end`));
-          });
-          response.on("end", () => {
-            cleanUp();
+      void agentFor().then(
+        (httpAgent) => {
+          const search = new URLSearchParams(query).toString().replace(/\+/g, "%20");
+          const url = `${scheme}://${host}${path}${search ? `?${search}` : ""}`;
+          const request = (deps.useTls ? https : http).request(url, { method, headers, agent: httpAgent, ...(deps.lookup ? { lookup: deps.lookup } : {}) });
+          let settled = false;
+          const fail = (error: RepositoryError) => {
             if (settled) return;
-            const body = Buffer.concat(chunks);
-            const declared = response.headers["content-length"];
-            if (declared !== undefined && Number(declared) !== body.length) {
-              fail(new RepositoryError("io", `${what}: the S3 response was cut: ${body.length} of ${declared} bytes arrived`));
-              return;
-            }
             settled = true;
-            resolve({ statusCode: response.statusCode ?? 0, headers: response.headers, body });
+            request.destroy();
+            reject(error);
+          };
+          const timer = setTimeout(
+            () => fail(new RepositoryError("io", `${what}: the S3 endpoint ${deps.endpoint} did not answer within ${requestTimeoutMs} ms`)),
+            requestTimeoutMs,
+          );
+          const onAbort = () => fail(new RepositoryError("io", `${what}: the S3 read was aborted`));
+          deps.signal?.addEventListener("abort", onAbort, { once: true });
+          const cleanUp = () => {
+            clearTimeout(timer);
+            deps.signal?.removeEventListener("abort", onAbort);
+          };
+          request.on("error", (error: NodeJS.ErrnoException) => {
+            cleanUp();
+            fail(new RepositoryError("io", `${what}: ${describeNetworkError(error, deps.endpoint)}`, { cause: error }));
           });
-        });
-        request.end();
-      }, (error: unknown) => reject(new RepositoryError("io", `${what}: cannot set up the TLS client: ${errorMessage(error)}`, { cause: error })));
+          request.on("response", (response) => {
+            const chunks: Buffer[] = [];
+            response.on("data", (chunk: Buffer) => chunks.push(chunk));
+            response.on("error", (error) => {
+              cleanUp();
+              fail(new RepositoryError("io", `${what}: the S3 response was cut: ${error.message}`, { cause: error }));
+            });
+            response.on("aborted", () => {
+              cleanUp();
+              fail(new RepositoryError("io", `${what}: the S3 response was cut before its end`));
+            });
+            response.on("end", () => {
+              cleanUp();
+              if (settled) return;
+              const body = Buffer.concat(chunks);
+              const declared = response.headers["content-length"];
+              if (declared !== undefined && Number(declared) !== body.length) {
+                fail(new RepositoryError("io", `${what}: the S3 response was cut: ${body.length} of ${declared} bytes arrived`));
+                return;
+              }
+              settled = true;
+              resolve({ statusCode: response.statusCode ?? 0, headers: response.headers, body });
+            });
+          });
+          request.end();
+        },
+        (error: unknown) => reject(new RepositoryError("io", `${what}: cannot set up the TLS client: ${errorMessage(error)}`, { cause: error })),
+      );
     });
   }
 
@@ -162,7 +168,11 @@ export function createS3BlobStore(deps: S3BlobStoreDeps): BlobStore {
     const detail = `${response.statusCode}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}`;
     const status = response.statusCode;
     if (status === 403 || status === 401) {
-      return { kind: "permission-denied", message: `${what}: S3 refused the request (${detail}); check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION`, retryable: false };
+      return {
+        kind: "permission-denied",
+        message: `${what}: S3 refused the request (${detail}); check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION`,
+        retryable: false,
+      };
     }
     if (status === 404 && code === "NoSuchBucket") {
       return { kind: "not-found", message: `${what}: the bucket ${deps.bucket} does not exist at ${deps.endpoint} (${detail})`, retryable: false };
@@ -183,7 +193,11 @@ export function createS3BlobStore(deps: S3BlobStoreDeps): BlobStore {
       const fullPrefix = deps.prefix + prefix;
       const what = `listing ${location} for prefix ${JSON.stringify(prefix)}`;
       const objects = await listAllObjects(async (continuationToken) => {
-        const query: Record<string, string> = { "list-type": "2", prefix: fullPrefix, ...(continuationToken ? { "continuation-token": continuationToken } : {}) };
+        const query: Record<string, string> = {
+          "list-type": "2",
+          prefix: fullPrefix,
+          ...(continuationToken ? { "continuation-token": continuationToken } : {}),
+        };
         const response = await get("", query, {}, what);
         return parseListObjectsPage(response.body.toString("utf8"), what);
       }, what);

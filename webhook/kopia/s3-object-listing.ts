@@ -30,7 +30,8 @@ export function parseListObjectsPage(xml: string, what: string): ListObjectsPage
   for (const match of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
     const key = elementText(match[1]!, "Key");
     const size = Number(elementText(match[1]!, "Size"));
-    if (key === undefined || !Number.isSafeInteger(size) || size < 0) throw new RepositoryError("corrupt", `${what}: the S3 listing has an entry without a key or size`);
+    if (key === undefined || !Number.isSafeInteger(size) || size < 0)
+      throw new RepositoryError("corrupt", `${what}: the S3 listing has an entry without a key or size`);
     objects.push({ key, sizeBytes: size });
   }
   const truncated = elementText(xml, "IsTruncated");

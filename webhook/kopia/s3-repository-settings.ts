@@ -44,7 +44,10 @@ export function parseS3RepositoryUrl(text: string): { bucket: string; prefix: st
 
 /** `AWS_S3_ENDPOINT` as the mover passes it to kopia: any `http://` or `https://` removed. */
 export function normalizeS3Endpoint(text: string): string {
-  return text.trim().replace(/^https?:\/\//, "").replace(/\/+$/, "");
+  return text
+    .trim()
+    .replace(/^https?:\/\//, "")
+    .replace(/\/+$/, "");
 }
 
 export function resolveS3Addressing(choice: S3AddressingChoice, endpoint: string): S3Addressing {

@@ -204,9 +204,10 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
     if (lastSuccessMs === null) {
       return {
         readable: false,
-        reason: lastError === null
-          ? "the Kopia snapshot catalog has not read the repository yet"
-          : `the Kopia repository at ${deps.repositoryPath} could not be read: ${lastError}`,
+        reason:
+          lastError === null
+            ? "the Kopia snapshot catalog has not read the repository yet"
+            : `the Kopia repository at ${deps.repositoryPath} could not be read: ${lastError}`,
       };
     }
     if (lastRefreshFailed) {
@@ -228,7 +229,8 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
     async start() {
       isRunning = true;
       const outcome = await refresh();
-      if (outcome.ok) deps.log?.info({ sources: outcome.sources, snapshots: outcome.snapshots, durationMs: Math.round(outcome.durationMs) }, "kopia catalog loaded");
+      if (outcome.ok)
+        deps.log?.info({ sources: outcome.sources, snapshots: outcome.snapshots, durationMs: Math.round(outcome.durationMs) }, "kopia catalog loaded");
     },
 
     stop() {

@@ -59,7 +59,7 @@ function matches(policy: PolicyManifest, wanted: Record<string, string>): boolea
 export function effectiveRetention(policies: readonly PolicyManifest[], source: SnapshotSource): RetentionPolicy {
   const hierarchy: PolicyManifest[] = [];
   const find = (labels: Record<string, string>) => hierarchy.push(...policies.filter((p) => matches(p, { type: "policy", ...labels })));
-  for (let path = source.path; path !== ""; ) {
+  for (let path = source.path; path !== "";) {
     find({ policyType: "path", username: source.userName, hostname: source.host, path });
     const parent = parentPath(path);
     if (parent === path) break;

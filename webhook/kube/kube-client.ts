@@ -93,7 +93,14 @@ export function createKubeClients(options: KubeClientOptions = {}): KubeClients 
     return credentials;
   }
 
-  type Call = { method: string; path: string; query?: Record<string, string | undefined>; body?: unknown; contentType?: string; signal?: AbortSignal | undefined };
+  type Call = {
+    method: string;
+    path: string;
+    query?: Record<string, string | undefined>;
+    body?: unknown;
+    contentType?: string;
+    signal?: AbortSignal | undefined;
+  };
 
   async function send(call: Call): Promise<{ status: number; body: unknown }> {
     const { headers, agent } = await currentCredentials();

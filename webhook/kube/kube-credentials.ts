@@ -70,7 +70,16 @@ type ClusterEntry = Record<string, unknown>;
 type UserEntry = Record<string, unknown>;
 
 /** The user fields read here; any other field hands the user to @kubernetes/client-node. */
-const directUserFields = new Set(["token", "tokenFile", "client-certificate", "client-certificate-data", "client-key", "client-key-data", "username", "password"]);
+const directUserFields = new Set([
+  "token",
+  "tokenFile",
+  "client-certificate",
+  "client-certificate-data",
+  "client-key",
+  "client-key-data",
+  "username",
+  "password",
+]);
 
 function fromKubeconfig(kubeconfigPath: string): KubeCredentials {
   const document = parseYaml(readFileSync(kubeconfigPath, "utf8")) as Record<string, unknown> | null;
@@ -109,7 +118,8 @@ function fromKubeconfig(kubeconfigPath: string): KubeCredentials {
     async current() {
       const headers: Record<string, string> = {};
       if (typeof user["token"] === "string" && user["token"] !== "") headers["authorization"] = `Bearer ${user["token"]}`;
-      else if (typeof user["tokenFile"] === "string") headers["authorization"] = `Bearer ${readFileSync(path.resolve(baseDir, user["tokenFile"]), "utf8").trim()}`;
+      else if (typeof user["tokenFile"] === "string")
+        headers["authorization"] = `Bearer ${readFileSync(path.resolve(baseDir, user["tokenFile"]), "utf8").trim()}`;
       else if (typeof user["username"] === "string" && typeof user["password"] === "string") {
         headers["authorization"] = `Basic ${Buffer.from(`${user["username"]}:${user["password"]}`).toString("base64")}`;
       }
@@ -132,4 +142,3 @@ function fileOrData(baseDir: string, entry: Record<string, unknown>, field: stri
   if (typeof file === "string" && file !== "") return { [as]: readFileSync(path.resolve(baseDir, file)) };
   return {};
 }
-

@@ -102,8 +102,7 @@ export class KubeApiError extends Error {
 }
 
 export const isNotFound = (error: unknown): boolean => error instanceof KubeApiError && error.status === 404;
-export const isAlreadyExists = (error: unknown): boolean =>
-  error instanceof KubeApiError && error.status === 409 && error.reason === "AlreadyExists";
+export const isAlreadyExists = (error: unknown): boolean => error instanceof KubeApiError && error.status === 409 && error.reason === "AlreadyExists";
 export const isConflict = (error: unknown): boolean => error instanceof KubeApiError && error.status === 409;
 
 export type ListOptions = {
@@ -120,9 +119,7 @@ export type ListOptions = {
  * A list is only trusted when every page arrived: `complete: false` carries whatever came back
  * and the reason, so a caller that deletes things can refuse to act on a partial view.
  */
-export type ListResult =
-  | { complete: true; items: KubeObject[]; resourceVersion: string }
-  | { complete: false; items: KubeObject[]; error: string };
+export type ListResult = { complete: true; items: KubeObject[]; resourceVersion: string } | { complete: false; items: KubeObject[]; error: string };
 
 export type DeletePreconditions = { uid: string; resourceVersion?: string };
 

@@ -1,7 +1,14 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { judgePolicySupport, type PolicySupport, type VolSyncCapabilities } from "../domain/policy-support.ts";
 import type { Policy } from "../domain/policy.ts";
-import { CUSTOM_RESOURCE_DEFINITIONS, REPLICATION_DESTINATIONS, REPLICATION_SOURCES, type KubeObject, type KubeObjects, type ResourceKind } from "./kube-objects.ts";
+import {
+  CUSTOM_RESOURCE_DEFINITIONS,
+  REPLICATION_DESTINATIONS,
+  REPLICATION_SOURCES,
+  type KubeObject,
+  type KubeObjects,
+  type ResourceKind,
+} from "./kube-objects.ts";
 import { errorMessage } from "../domain/error-message.ts";
 
 // What the installed VolSync CRDs can hold, read from the CRDs themselves at start and kept
@@ -79,7 +86,9 @@ export function createVolSyncSupport(deps: VolSyncSupportDeps): VolSyncSupport {
   function derive(): VolSyncCapabilities {
     const unread = [...states]
       .filter(([, state]) => state.read !== "present")
-      .map(([name, state]) => (state.read === "absent" ? `${name} is not installed` : `${name} could not be read (${lastErrors.get(name) ?? "no answer yet"})`));
+      .map(([name, state]) =>
+        state.read === "absent" ? `${name} is not installed` : `${name} could not be read (${lastErrors.get(name) ?? "no answer yet"})`,
+      );
     if (unread.length > 0) return { known: false, reason: unread.join("; ") };
     const crdsWithoutNfs = [...states].filter(([, state]) => state.read === "present" && !state.hasNfsMoverVolumes).map(([name]) => name);
     return { known: true, hasNfsMoverVolumes: crdsWithoutNfs.length === 0, crdsWithoutNfs };
@@ -101,7 +110,11 @@ export function createVolSyncSupport(deps: VolSyncSupportDeps): VolSyncSupport {
     const wasUnsupported = reported === "unsupported";
     reported = summary;
     if (!judged.supported) log.error({ crds: [...states.keys()] }, `pvc-guardian cannot back up with this policy: ${judged.problem}`);
-    else if (!current.known) log.warn({ reason: current.reason }, "volsync crd capabilities unknown; treating the policy as supported (strict writes still refuse fields the crds lack)");
+    else if (!current.known)
+      log.warn(
+        { reason: current.reason },
+        "volsync crd capabilities unknown; treating the policy as supported (strict writes still refuse fields the crds lack)",
+      );
     else if (wasUnsupported) log.info({ crds: [...states.keys()] }, "volsync crds now support the policy");
   }
 

@@ -4,12 +4,7 @@ import { backupTargetOf, desiredReplicationDestination, restoreTargetOf } from "
 import { mayManage, ownershipOf } from "../domain/ownership.ts";
 import type { Policy } from "../domain/policy.ts";
 import type { PolicySupport } from "../domain/policy-support.ts";
-import {
-  ANNOTATION_BOUND_OBSERVED_AT,
-  ANNOTATION_BOUND_PVC_UID,
-  ANNOTATION_RESTORE_VERDICT,
-  LABEL_MANAGED_BY,
-} from "../domain/wire-names.ts";
+import { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID, ANNOTATION_RESTORE_VERDICT, LABEL_MANAGED_BY } from "../domain/wire-names.ts";
 import {
   PERSISTENT_VOLUME_CLAIMS,
   REPLICATION_DESTINATIONS,
@@ -87,7 +82,11 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
    * Creates `desired`, or brings a live object we may write up to it. `keptAnnotations` are
    * carried over from the live object, so the apply neither drops nor counts them as drift.
    */
-  async function ensure(desired: KubeObject, signal: AbortSignal, keptAnnotations: readonly string[] = []): Promise<{ outcome: EnsureOutcome; live: KubeObject }> {
+  async function ensure(
+    desired: KubeObject,
+    signal: AbortSignal,
+    keptAnnotations: readonly string[] = [],
+  ): Promise<{ outcome: EnsureOutcome; live: KubeObject }> {
     const kind = resourceKindOf(desired);
     const { name, namespace } = desired.metadata;
     try {
@@ -103,11 +102,11 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
       throw new GenerationProblem(`${kind.kind} ${namespace}/${name} already exists and is not managed by pvc-guardian (managed-by: ${managedBy ?? "none"})`);
     }
     const kept = Object.entries(live.metadata.annotations ?? {}).filter(([key]) => keptAnnotations.includes(key));
-    if (kept.length > 0) desired = { ...desired, metadata: { ...desired.metadata, annotations: { ...desired.metadata.annotations, ...Object.fromEntries(kept) } } };
+    if (kept.length > 0)
+      desired = { ...desired, metadata: { ...desired.metadata, annotations: { ...desired.metadata.annotations, ...Object.fromEntries(kept) } } };
     if (!adoptable && planDrift(desired, live).state === "in-sync") return { outcome: "unchanged", live };
     return { outcome: "updated", live: await objects.apply(desired, { force: true }, signal) };
   }
-
 
   /** Deletes the ReplicationSource an earlier PVC of this name left, when no PVC of the name exists. */
   async function retireEarlierSource(namespace: string, name: string, isNameTaken: () => Promise<boolean>, signal: AbortSignal): Promise<EarlierSource> {
@@ -145,13 +144,21 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
       }
       live = await objects.get(REPLICATION_DESTINATIONS, live.metadata.namespace, live.metadata.name, signal);
     }
-    throw new GenerationProblem(`ReplicationDestination ${destination.metadata.namespace}/${destination.metadata.name} kept changing while its bound observation was being reset`);
+    throw new GenerationProblem(
+      `ReplicationDestination ${destination.metadata.namespace}/${destination.metadata.name} kept changing while its bound observation was being reset`,
+    );
   }
 
   /** Deletes exactly the stale RD that was read, waits until it is gone, and creates ours. */
   async function replaceStaleDestination(desired: KubeObject, stale: KubeObject, signal: AbortSignal): Promise<KubeObject> {
     const { name, namespace } = desired.metadata;
-    const outcome = await objects.delete(REPLICATION_DESTINATIONS, namespace, name, { uid: stale.metadata.uid!, resourceVersion: stale.metadata.resourceVersion }, signal);
+    const outcome = await objects.delete(
+      REPLICATION_DESTINATIONS,
+      namespace,
+      name,
+      { uid: stale.metadata.uid!, resourceVersion: stale.metadata.resourceVersion },
+      signal,
+    );
     if (outcome === "precondition-failed") {
       throw new GenerationProblem(`ReplicationDestination ${namespace}/${name} changed while it was being replaced`);
     }
@@ -177,7 +184,14 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
       const support = deps.policySupport?.() ?? { supported: true };
       if (!support.supported) {
         // The state change is logged once where it is detected; this PVC gets the Event.
-        void deps.events?.record({ namespace, pvcName, type: "Warning", reason: "BackupPolicyUnsupported", action: restoring ? "Restore" : "Create", note: `Nothing was written: ${support.problem}.` });
+        void deps.events?.record({
+          namespace,
+          pvcName,
+          type: "Warning",
+          reason: "BackupPolicyUnsupported",
+          action: restoring ? "Restore" : "Create",
+          note: `Nothing was written: ${support.problem}.`,
+        });
         if (restoring) return { ok: false, message: `the restore objects for ${subject} were not written, because ${support.problem}` };
         return { ok: true, warnings: [`no backup objects were written for ${subject}, because ${support.problem}`] };
       }
@@ -196,7 +210,8 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
         } catch (error) {
           if (signal.aborted) throw error;
           const detail = errorMessage(error);
-          if (restoring) throw new GenerationProblem(`ReplicationSource ${namespace}/${sourceName}, left by an earlier PVC of this name, could not be deleted: ${detail}`);
+          if (restoring)
+            throw new GenerationProblem(`ReplicationSource ${namespace}/${sourceName}, left by an earlier PVC of this name, could not be deleted: ${detail}`);
           earlierSource = "failed";
           log.warn({ namespace, pvc: pvcName, replicationSource: sourceName, err: detail }, "replication source of an earlier pvc not deleted");
           warnings.push(
@@ -207,7 +222,6 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
         if (earlierSource === "not-ours") {
           log.warn({ namespace, pvc: pvcName, replicationSource: sourceName }, "replication source named like ours is not managed by pvc-guardian");
         }
-
 
         const repository = deps.policyFor?.(namespace) ?? { ok: true as const, policy };
         if (!repository.ok) throw new GenerationProblem(`no repository can be chosen for namespace ${namespace}: ${repository.reason}`);
@@ -233,15 +247,23 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
           }
           liveDestination = await replaceStaleDestination(destination, live, signal);
           destinationOutcome = "replaced";
-          log.info({ namespace, pvc: pvcName, replicationDestination: destination.metadata.name, staleUid: live.metadata.uid }, "stale replication destination replaced");
+          log.info(
+            { namespace, pvc: pvcName, replicationDestination: destination.metadata.name, staleUid: live.metadata.uid },
+            "stale replication destination replaced",
+          );
         } else {
           // The bound observation is decided below, not by this repair.
-          ({ outcome: destinationOutcome, live: liveDestination } = await ensure(destination, signal, [ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID]));
+          ({ outcome: destinationOutcome, live: liveDestination } = await ensure(destination, signal, [
+            ANNOTATION_BOUND_OBSERVED_AT,
+            ANNOTATION_BOUND_PVC_UID,
+          ]));
         }
         // The earlier PVC's observation must not count for this one. Kept when its RS could not
         // be deleted: the uid it names is what lets the reconciler find that RS.
         if (earlierSource !== "failed" && earlierSource !== "left-to-its-pvc") {
-          const hasObservation = [ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID].some((key) => liveDestination.metadata.annotations?.[key] !== undefined);
+          const hasObservation = [ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID].some(
+            (key) => liveDestination.metadata.annotations?.[key] !== undefined,
+          );
           if (hasObservation && !(await isNameTaken())) {
             try {
               await resetBoundObservation(liveDestination, signal);

@@ -140,10 +140,13 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
     let pending: NodeJS.Timeout | undefined;
     const requestSoon = (): void => {
       if (pending) return;
-      pending = setTimeout(() => {
-        pending = undefined;
-        requestReconcile();
-      }, eventPassDelayMs(lastPassMs, watchDebounceMs, reconcileIntervalMs));
+      pending = setTimeout(
+        () => {
+          pending = undefined;
+          requestReconcile();
+        },
+        eventPassDelayMs(lastPassMs, watchDebounceMs, reconcileIntervalMs),
+      );
     };
     // Events only trigger a pass, so a watch starts from "now" and needs no list of its own.
     const watchLoop = async (kind: ResourceKind, labelSelector: string, isWorthAPass: (object: KubeObject) => boolean): Promise<void> => {
@@ -167,13 +170,16 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
     // VolSync rewrites an RD's status often (conditions, sync times): only a finished restore
     // still waiting for its verdict is worth a pass; our own verdict write is not.
     const isRestoreToJudge = (destination: KubeObject): boolean =>
-      awaitsRestoreVerdict(destination) && (destination["status"] as { latestMoverStatus?: { result?: unknown } } | undefined)?.latestMoverStatus?.result !== undefined;
+      awaitsRestoreVerdict(destination) &&
+      (destination["status"] as { latestMoverStatus?: { result?: unknown } } | undefined)?.latestMoverStatus?.result !== undefined;
 
     const loops = [
       reconcileLoop(),
       sweepLoop(),
       ...(options.watchPvcs === false ? [] : [watchLoop(PERSISTENT_VOLUME_CLAIMS, BACKUP_LABEL, () => true)]),
-      ...(options.watchReplicationDestinations === false ? [] : [watchLoop(REPLICATION_DESTINATIONS, `${LABEL_MANAGED_BY}=${MANAGED_BY_GUARDIAN}`, isRestoreToJudge)]),
+      ...(options.watchReplicationDestinations === false
+        ? []
+        : [watchLoop(REPLICATION_DESTINATIONS, `${LABEL_MANAGED_BY}=${MANAGED_BY_GUARDIAN}`, isRestoreToJudge)]),
     ];
     await Promise.all(loops.map((loop) => loop.catch((error: unknown) => log.error({ err: errorMessage(error) }, "background loop failed"))));
   }

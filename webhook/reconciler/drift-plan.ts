@@ -8,8 +8,7 @@ import type { KubeObject } from "../kube/kube-objects.ts";
 
 export type Drift = { state: "missing" } | { state: "in-sync" } | { state: "drifted"; paths: string[] };
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 
 function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;

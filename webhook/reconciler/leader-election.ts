@@ -80,7 +80,13 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
   async function tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const nowMs = Date.now();
     const lease = await objects.get(LEASES, namespace, leaseName, signal);
-    const fresh: LeaseSpec = { holderIdentity: identity, leaseDurationSeconds, acquireTime: microTime(nowMs), renewTime: microTime(nowMs), leaseTransitions: 0 };
+    const fresh: LeaseSpec = {
+      holderIdentity: identity,
+      leaseDurationSeconds,
+      acquireTime: microTime(nowMs),
+      renewTime: microTime(nowMs),
+      leaseTransitions: 0,
+    };
     if (lease === undefined) {
       try {
         await objects.create({ apiVersion: LEASES.apiVersion, kind: LEASES.kind, metadata: { name: leaseName, namespace }, spec: fresh }, signal);
@@ -99,9 +105,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
     const durationMs = (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
     if (holder !== "" && holder !== identity && nowMs - observedAtMs < durationMs) return false;
     const next: LeaseSpec =
-      holder === identity
-        ? { ...spec, renewTime: microTime(nowMs), leaseDurationSeconds }
-        : { ...fresh, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
+      holder === identity ? { ...spec, renewTime: microTime(nowMs), leaseDurationSeconds } : { ...fresh, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
     try {
       const updated = await objects.replace({ ...lease, spec: next } as KubeObject, signal);
       observedResourceVersion = updated.metadata.resourceVersion;
@@ -135,7 +139,10 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
       const lease = await objects.get(LEASES, namespace, leaseName, signal);
       const spec = (lease?.["spec"] as LeaseSpec | undefined) ?? {};
       if (!lease || spec.holderIdentity !== identity) return;
-      await objects.replace({ ...lease, spec: { ...spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: microTime(Date.now()) } } as KubeObject, signal);
+      await objects.replace(
+        { ...lease, spec: { ...spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: microTime(Date.now()) } } as KubeObject,
+        signal,
+      );
       log.info({ identity }, "lease released");
     } catch (error) {
       log.warn({ err: errorMessage(error) }, "lease release failed; a successor waits out the lease");

@@ -90,7 +90,6 @@ function indexByName(objects: readonly KubeObject[]): Map<string, KubeObject> {
   return index;
 }
 
-
 export function planReconcile(view: ReconcileView): ReconcilePlan {
   const secrets = indexByName(view.secrets);
   const destinations = indexByName(view.replicationDestinations);
@@ -158,14 +157,19 @@ export function planReconcile(view: ReconcileView): ReconcilePlan {
     const livePaused = (liveDestination?.["spec"] as { paused?: unknown } | undefined)?.paused;
     // Likewise the restore admission pinned on it (point, snapshot, source identity): changing
     // any of them before the mover has run would restore something other than what was decided.
-    const liveRestore = liveDestination !== undefined && ownershipOf(liveDestination.metadata.labels) === "ours" ? restoreTargetOfDestination(liveDestination) : undefined;
+    const liveRestore =
+      liveDestination !== undefined && ownershipOf(liveDestination.metadata.labels) === "ours" ? restoreTargetOfDestination(liveDestination) : undefined;
     const destinationTarget = liveRestore === undefined ? target : { ...target, restore: liveRestore };
-    const destination = desiredReplicationDestination(destinationTarget, repository.policy, { paused: typeof livePaused === "boolean" ? livePaused : true }) as unknown as KubeObject;
+    const destination = desiredReplicationDestination(destinationTarget, repository.policy, {
+      paused: typeof livePaused === "boolean" ? livePaused : true,
+    }) as unknown as KubeObject;
     const recordedObservation = ownershipOf((liveDestination ?? destination).metadata.labels) === "ours" ? liveDestination?.metadata.annotations : undefined;
     const bound = observeBound({ uid: pvcObject.metadata.uid, phase: pvc.status?.phase }, recordedObservation, view.nowMs);
     if (bound) destination.metadata.annotations = { ...destination.metadata.annotations, ...bound.annotations };
     const destinationCreated = consider("ReplicationDestination", destination, liveDestination);
-    const destinationUsable = destinationCreated || (liveDestination !== undefined && ownershipOf(liveDestination.metadata.labels) === "ours") ||
+    const destinationUsable =
+      destinationCreated ||
+      (liveDestination !== undefined && ownershipOf(liveDestination.metadata.labels) === "ours") ||
       (liveDestination !== undefined && ownershipOf(liveDestination.metadata.labels) === "kyverno" && view.adoptKyverno);
 
     // The ReplicationSource: repaired whenever it exists, created only once the PVC has been
@@ -176,7 +180,10 @@ export function planReconcile(view: ReconcileView): ReconcilePlan {
       note(`backup schedule unusable (${schedule.problem}); the ReplicationSource is not written`);
       continue;
     }
-    const source = desiredReplicationSource(target, repository.policy, { schedule: schedule.schedule, retain: protection.tier.retain }) as unknown as KubeObject;
+    const source = desiredReplicationSource(target, repository.policy, {
+      schedule: schedule.schedule,
+      retain: protection.tier.retain,
+    }) as unknown as KubeObject;
     if (liveSource !== undefined) {
       // An RS scheduled for an earlier PVC of this name must not back up this one: it goes now,
       // and the new PVC waits out its own delay (the RD's observation restarts above).
@@ -187,11 +194,18 @@ export function planReconcile(view: ReconcileView): ReconcilePlan {
         source: { creationTimestamp: liveSource.metadata.creationTimestamp },
       });
       if (earlier !== undefined && (sourceOwnership === "ours" || (sourceOwnership === "kyverno" && view.adoptKyverno))) {
-        plan.writes.push({ action: "delete", kind: "ReplicationSource", object: liveSource, pvc: pvcRef, reason: `ReplicationSource of an earlier PVC: ${earlier}` });
+        plan.writes.push({
+          action: "delete",
+          kind: "ReplicationSource",
+          object: liveSource,
+          pvc: pvcRef,
+          reason: `ReplicationSource of an earlier PVC: ${earlier}`,
+        });
         plan.awaitingFirstBackup++;
         continue;
       }
-      if (earlier !== undefined) note(`ReplicationSource ${liveSource.metadata.name} may belong to an earlier PVC (${earlier}) but is not managed by pvc-guardian; it is left alone`);
+      if (earlier !== undefined)
+        note(`ReplicationSource ${liveSource.metadata.name} may belong to an earlier PVC (${earlier}) but is not managed by pvc-guardian; it is left alone`);
       consider("ReplicationSource", source, liveSource);
       continue;
     }

@@ -1,14 +1,7 @@
 import type { Policy } from "../domain/policy.ts";
 import type { PolicySupport } from "../domain/policy-support.ts";
 import { BACKUP_LABEL, LABEL_PVC } from "../domain/wire-names.ts";
-import {
-  PERSISTENT_VOLUME_CLAIMS,
-  REPLICATION_DESTINATIONS,
-  REPLICATION_SOURCES,
-  SECRETS,
-  isAlreadyExists,
-  type KubeObjects,
-} from "../kube/kube-objects.ts";
+import { PERSISTENT_VOLUME_CLAIMS, REPLICATION_DESTINATIONS, REPLICATION_SOURCES, SECRETS, isAlreadyExists, type KubeObjects } from "../kube/kube-objects.ts";
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { forEachConcurrently } from "./bounded-concurrency.ts";
 import { planReconcile, type PlannedWrite, type ProtectedPvc } from "./reconcile-plan.ts";
@@ -99,7 +92,18 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   return {
     async runPass(signal) {
-      const report: ReconcileReport = { outcome: "ok", protectedPvcs: 0, inventory: [], awaitingFirstBackup: 0, created: 0, repaired: 0, deleted: 0, restoresJudged: 0, failed: 0, notes: 0 };
+      const report: ReconcileReport = {
+        outcome: "ok",
+        protectedPvcs: 0,
+        inventory: [],
+        awaitingFirstBackup: 0,
+        created: 0,
+        repaired: 0,
+        deleted: 0,
+        restoresJudged: 0,
+        failed: 0,
+        notes: 0,
+      };
       try {
         const ours = { labelSelector: LABEL_PVC, pageSize };
         // Each repository's source Secret, read once per pass.
@@ -228,7 +232,14 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           const nonSource = created.filter((entry) => !entry.startsWith("ReplicationSource"));
           if (nonSource.length === 0) continue;
           const [namespace, pvcName] = pvcKey.split("/") as [string, string];
-          void deps.events?.record({ namespace, pvcName, type: "Normal", reason: "BackupObjectsCreated", action: "Create", note: `Created ${nonSource.join(" and ")} (repair by the reconciler).` });
+          void deps.events?.record({
+            namespace,
+            pvcName,
+            type: "Normal",
+            reason: "BackupObjectsCreated",
+            action: "Create",
+            note: `Created ${nonSource.join(" and ")} (repair by the reconciler).`,
+          });
         }
         // After the repairs, so a verdict's write never races this pass's own apply of the RD.
         const verification = await restoreVerifier.verifyFinishedRestores(destinations.items, pvcs.items, signal);

@@ -65,7 +65,8 @@ const eventReasons: Record<RestoreVerdict, { type: PvcEvent["type"]; reason: Pvc
   mismatch: {
     type: "Warning",
     reason: "RestoreMismatch",
-    advice: "The volume may not hold the chosen snapshot: compare its contents with the snapshot before the application relies on it (README: PvcGuardianRestoreNotVerified).",
+    advice:
+      "The volume may not hold the chosen snapshot: compare its contents with the snapshot before the application relies on it (README: PvcGuardianRestoreNotVerified).",
   },
   empty: {
     type: "Warning",
@@ -80,7 +81,8 @@ const eventReasons: Record<RestoreVerdict, { type: PvcEvent["type"]; reason: Pvc
   unverified: {
     type: "Warning",
     reason: "RestoreUnverified",
-    advice: "Check the volume's contents by hand; set MOVER_LOG_DEBUG=true on the VolSync controller so later restores can be verified (README: PvcGuardianRestoreNotVerified).",
+    advice:
+      "Check the volume's contents by hand; set MOVER_LOG_DEBUG=true on the VolSync controller so later restores can be verified (README: PvcGuardianRestoreNotVerified).",
   },
 };
 
@@ -131,7 +133,10 @@ export function createRestoreVerifier(deps: RestoreVerifierDeps) {
           deps.restoreVerifications.inc({ verdict: written.verdict });
           const snapshotId = destination.metadata.annotations?.[ANNOTATION_RESTORE_SNAPSHOT_ID];
           const level = written.verdict === "verified" ? "info" : "warn";
-          log[level]({ namespace, replicationDestination: name, pvc: pvcName, snapshot: snapshotId, verdict: written.verdict, detail: written.detail }, "restore verdict written");
+          log[level](
+            { namespace, replicationDestination: name, pvc: pvcName, snapshot: snapshotId, verdict: written.verdict, detail: written.detail },
+            "restore verdict written",
+          );
           const event = eventReasons[written.verdict];
           const pvcUid = pvcUids.get(`${namespace}/${pvcName}`);
           void deps.events?.record({

@@ -85,11 +85,12 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
       `The sweep would delete ${due.length} of ${report.managedObjects} objects pvc-guardian manages (limit ${limit}) and is held. ` +
       `If this is intended, create ConfigMap ${deps.namespace}/${SWEEP_ACKNOWLEDGEMENT_CONFIGMAP} with ${SWEEP_ACKNOWLEDGEMENT_MAX_DELETIONS_KEY}: "${due.length}" and ${SWEEP_ACKNOWLEDGEMENT_EXPIRES_AT_KEY}: <RFC 3339 time>.`;
     const pvcs = new Map<string, { namespace: string; pvcName: string }>();
-    for (const orphan of due) pvcs.set(`${orphan.object.metadata.namespace}/${orphan.pvcName}`, { namespace: orphan.object.metadata.namespace ?? "", pvcName: orphan.pvcName });
+    for (const orphan of due)
+      pvcs.set(`${orphan.object.metadata.namespace}/${orphan.pvcName}`, { namespace: orphan.object.metadata.namespace ?? "", pvcName: orphan.pvcName });
     await Promise.all(
-      [...pvcs.values()].slice(0, MAX_HOLD_EVENTS).map((pvc) =>
-        deps.events?.record({ ...pvc, type: "Warning", reason: "SweepHeldByBreaker", action: "Delete", note }),
-      ),
+      [...pvcs.values()]
+        .slice(0, MAX_HOLD_EVENTS)
+        .map((pvc) => deps.events?.record({ ...pvc, type: "Warning", reason: "SweepHeldByBreaker", action: "Delete", note })),
     );
   }
 
@@ -136,7 +137,16 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
               `would delete ${plan.breaker.wouldDelete} of ${plan.breaker.managedObjects} managed objects (limit ${plan.breaker.limit}); ` +
               `acknowledgement ${acknowledgement.state}${acknowledgement.state === "invalid" ? `: ${acknowledgement.problem}` : ""}`;
             metrics.sweepPasses.inc({ outcome: "held" });
-            log.error({ wouldDelete: plan.breaker.wouldDelete, managedObjects: plan.breaker.managedObjects, limit: plan.breaker.limit, acknowledgement: acknowledgement.state, due: report.due.slice(0, 50) }, "sweep held by the mass-deletion breaker");
+            log.error(
+              {
+                wouldDelete: plan.breaker.wouldDelete,
+                managedObjects: plan.breaker.managedObjects,
+                limit: plan.breaker.limit,
+                acknowledgement: acknowledgement.state,
+                due: report.due.slice(0, 50),
+              },
+              "sweep held by the mass-deletion breaker",
+            );
             await announceHold(report, plan.breaker.limit, plan.due);
             return report;
           }
@@ -170,7 +180,10 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
               report.deleted++;
               metrics.objectsDeleted.inc({ kind: orphan.object.kind });
               firstSeenOrphanedMs.delete(metadata.uid!);
-              log.info({ kind: orphan.object.kind, namespace: metadata.namespace, name: metadata.name, pvc: orphan.pvcName, reason: orphan.reason }, "orphan deleted");
+              log.info(
+                { kind: orphan.object.kind, namespace: metadata.namespace, name: metadata.name, pvc: orphan.pvcName, reason: orphan.reason },
+                "orphan deleted",
+              );
             } else {
               report.skipped++;
             }
@@ -182,7 +195,17 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
         });
         report.outcome = report.failed > 0 || report.deleted + report.skipped < plan.due.length ? "error" : "ok";
         metrics.sweepPasses.inc({ outcome: report.outcome });
-        log.info({ managedObjects: report.managedObjects, due: report.due.length, deleted: report.deleted, skipped: report.skipped, failed: report.failed, waiting: report.waiting }, "sweep done");
+        log.info(
+          {
+            managedObjects: report.managedObjects,
+            due: report.due.length,
+            deleted: report.deleted,
+            skipped: report.skipped,
+            failed: report.failed,
+            waiting: report.waiting,
+          },
+          "sweep done",
+        );
         return report;
       } catch (error) {
         report.outcome = "error";

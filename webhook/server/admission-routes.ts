@@ -4,30 +4,22 @@
 // its deadline) still becomes an AdmissionReview. What an AdmissionReview means is the protocol
 // layer's business; this module only moves them.
 
-import type { HttpBindings } from '@hono/node-server';
-import { Hono, type Context } from 'hono';
-import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
-import {
-  allowed,
-  denied,
-  rejectMalformedReview,
-  type AdmissionReviewOut,
-  type ReviewHandler,
-  type ReviewOutcome,
-} from '../admission/admission-review.ts';
-import { checkMetadataBounds } from '../admission/metadata-bounds.ts';
-import { createAdmissionGate, type AdmissionGate, type AdmissionTicket } from './admission-gate.ts';
-import { installErrorAnswers } from './app-errors.ts';
-import { checkJsonShape, type JsonShapeLimits } from './json-shape.ts';
-import type { Logger } from './logger.ts';
-import type { AdmissionMetrics, AdmissionOutcome, AdmissionWebhook } from './metrics.ts';
-import { mutatePath, validatePath } from './route-paths.ts';
+import type { HttpBindings } from "@hono/node-server";
+import { Hono, type Context } from "hono";
+import type { IncomingMessage } from "node:http";
+import type { TLSSocket } from "node:tls";
+import { allowed, denied, rejectMalformedReview, type AdmissionReviewOut, type ReviewHandler, type ReviewOutcome } from "../admission/admission-review.ts";
+import { checkMetadataBounds } from "../admission/metadata-bounds.ts";
+import { createAdmissionGate, type AdmissionGate, type AdmissionTicket } from "./admission-gate.ts";
+import { installErrorAnswers } from "./app-errors.ts";
+import { checkJsonShape, type JsonShapeLimits } from "./json-shape.ts";
+import type { Logger } from "./logger.ts";
+import type { AdmissionMetrics, AdmissionOutcome, AdmissionWebhook } from "./metrics.ts";
+import { mutatePath, validatePath } from "./route-paths.ts";
 export { mutatePath, validatePath };
 
-
 /** What the route answers when its handler throws, misses the deadline, or the server sheds load. */
-export type HandlerErrorPolicy = 'deny' | 'allow';
+export type HandlerErrorPolicy = "deny" | "allow";
 
 /**
  * Limits that bound the work of one review and of all reviews together. The defaults are what
@@ -97,32 +89,32 @@ export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono {
   const reviewUids = new WeakMap<Request, string>();
   const app = new Hono();
   // The mutator fails open: without it a PVC is only created empty, and the validator still gates.
-  app.post(mutatePath, createAdmissionHandler({ ...shared, webhook: 'mutate', handler: deps.mutate, onHandlerError: 'allow' }));
+  app.post(mutatePath, createAdmissionHandler({ ...shared, webhook: "mutate", handler: deps.mutate, onHandlerError: "allow" }));
   // The validator is the fail-closed gate.
-  app.post(validatePath, createAdmissionHandler({ ...shared, webhook: 'validate', handler: deps.validate, onHandlerError: 'deny' }));
+  app.post(validatePath, createAdmissionHandler({ ...shared, webhook: "validate", handler: deps.validate, onHandlerError: "deny" }));
   // Only reached when the handler's own catch failed (answering itself threw). With a uid the
   // review gets the route's error policy; without one, there is nothing to decide on.
   installErrorAnswers(app, deps.log, (error, c) => {
-    const uid = reviewUids.get(c.req.raw) ?? '';
-    c.header('Connection', 'close');
-    if (uid === '') return c.json(rejectMalformedReview(400, 'The admission request could not be read.'), 200);
-    const policy: HandlerErrorPolicy = c.req.path === mutatePath ? 'allow' : 'deny';
-    return c.json(fallbackReview(policy, uid, 'HandlerError', error), 200);
+    const uid = reviewUids.get(c.req.raw) ?? "";
+    c.header("Connection", "close");
+    if (uid === "") return c.json(rejectMalformedReview(400, "The admission request could not be read."), 200);
+    const policy: HandlerErrorPolicy = c.req.path === mutatePath ? "allow" : "deny";
+    return c.json(fallbackReview(policy, uid, "HandlerError", error), 200);
   });
   return app;
 }
 
 /** Why the route itself produced the answer; logged as `reason` and counted as outcome `error`. */
 type RouteFailure =
-  | 'UnsupportedContentType'
-  | 'MalformedBody'
-  | 'BodyTooLarge'
-  | 'BodyTooComplex'
-  | 'MetadataTooLarge'
-  | 'TooManyReviews'
-  | 'ClientCertificateRequired'
-  | 'HandlerError'
-  | 'DeadlineExceeded';
+  | "UnsupportedContentType"
+  | "MalformedBody"
+  | "BodyTooLarge"
+  | "BodyTooComplex"
+  | "MetadataTooLarge"
+  | "TooManyReviews"
+  | "ClientCertificateRequired"
+  | "HandlerError"
+  | "DeadlineExceeded";
 
 type BodyFailure = { ok: false; code: 400 | 413 | 429; reason: RouteFailure; message: string };
 type BodyResult = { ok: true; value: unknown } | BodyFailure;
@@ -138,7 +130,7 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
     const durationMs = performance.now() - startedMs;
     const response = outcome.review.response;
     const isPatched = response.allowed && response.patch !== undefined;
-    const counted: AdmissionOutcome = failure !== undefined ? 'error' : isPatched ? 'patched' : response.allowed ? 'allowed' : 'denied';
+    const counted: AdmissionOutcome = failure !== undefined ? "error" : isPatched ? "patched" : response.allowed ? "allowed" : "denied";
     // Reporting must never cost the answer: a throwing logger or metric would otherwise turn
     // into a plain-text 500.
     try {
@@ -154,7 +146,7 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
           reason: outcome.reason,
           durationMs: Math.round(durationMs * 1000) / 1000,
         },
-        'admission review answered',
+        "admission review answered",
       );
     } catch {
       // Nothing better to do with a failing reporter than to keep answering.
@@ -162,7 +154,7 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
     if (isBodyUnread) {
       // The rest of the body is still on the wire; do not reuse this connection for another
       // review.
-      c.header('Connection', 'close');
+      c.header("Connection", "close");
     }
     return c.json(outcome.review, 200);
   }
@@ -170,7 +162,7 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
   function refuse(c: Context, startedMs: number, failure: BodyFailure): Response {
     const review = failure.code === 429 ? shedReview(route.onHandlerError, failure.message) : rejectMalformedReview(failure.code, failure.message);
     // Anything but a body that was read whole and found wanting leaves bytes on the wire.
-    const isBodyUnread = failure.reason === 'BodyTooLarge' || failure.reason === 'TooManyReviews' || failure.reason === 'ClientCertificateRequired';
+    const isBodyUnread = failure.reason === "BodyTooLarge" || failure.reason === "TooManyReviews" || failure.reason === "ClientCertificateRequired";
     return finish(c, startedMs, { review, reason: failure.reason }, failure.reason, isBodyUnread);
   }
 
@@ -181,40 +173,46 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
     const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
     const nodeHeaders = incoming?.headers;
     if (route.requireClientCertificate && (incoming?.socket as TLSSocket | undefined)?.authorized !== true) {
-      const message = 'Only the Kubernetes API server may send admission reviews here: the request came without a client certificate signed by the configured CA.';
-      const review = denied('', message, [], 403);
-      return finish(c, startedMs, { review, reason: 'ClientCertificateRequired' }, 'ClientCertificateRequired', true);
+      const message =
+        "Only the Kubernetes API server may send admission reviews here: the request came without a client certificate signed by the configured CA.";
+      const review = denied("", message, [], 403);
+      return finish(c, startedMs, { review, reason: "ClientCertificateRequired" }, "ClientCertificateRequired", true);
     }
-    const contentType = nodeHeaders !== undefined ? nodeHeaders['content-type'] : c.req.header('content-type');
+    const contentType = nodeHeaders !== undefined ? nodeHeaders["content-type"] : c.req.header("content-type");
     if (!isJsonContentType(contentType)) {
-      const message = `The admission request must have content type application/json, not ${contentType === undefined ? 'none' : JSON.stringify(contentType)}.`;
-      return finish(c, startedMs, { review: rejectMalformedReview(400, message), reason: 'UnsupportedContentType' }, 'UnsupportedContentType');
+      const message = `The admission request must have content type application/json, not ${contentType === undefined ? "none" : JSON.stringify(contentType)}.`;
+      return finish(c, startedMs, { review: rejectMalformedReview(400, message), reason: "UnsupportedContentType" }, "UnsupportedContentType");
     }
     const ticket = route.gate.tryEnter();
     if (ticket === undefined) {
-      return refuse(c, startedMs, { ok: false, code: 429, reason: 'TooManyReviews', message: 'pvc-guardian is answering as many admission reviews as it takes at once; retry shortly.' });
+      return refuse(c, startedMs, {
+        ok: false,
+        code: 429,
+        reason: "TooManyReviews",
+        message: "pvc-guardian is answering as many admission reviews as it takes at once; retry shortly.",
+      });
     }
     try {
-      const declaredLength = nodeHeaders !== undefined ? nodeHeaders['content-length'] : c.req.header('content-length');
+      const declaredLength = nodeHeaders !== undefined ? nodeHeaders["content-length"] : c.req.header("content-length");
       const body = await readReviewBody(incoming ?? c.req.raw, declaredLength, maxBodyBytes, ticket, route.jsonShape);
       if (!body.ok) return refuse(c, startedMs, body);
       const uid = uidOf(body.value);
-      if (uid !== '') route.rememberUid?.(c.req.raw, uid);
+      if (uid !== "") route.rememberUid?.(c.req.raw, uid);
       const bounds = checkMetadataBounds(body.value);
       if (!bounds.ok) {
         const review = rejectMalformedReview(400, bounds.message, body.value);
-        return finish(c, startedMs, { review, operation: operationOf(body.value), reason: 'MetadataTooLarge' }, 'MetadataTooLarge');
+        return finish(c, startedMs, { review, operation: operationOf(body.value), reason: "MetadataTooLarge" }, "MetadataTooLarge");
       }
 
       let outcome: ReviewOutcome;
       try {
         outcome = deadlineMs === undefined ? await handler(body.value, neverAborted) : await runWithDeadline(handler, body.value, deadlineMs);
-        if (!isReviewOutcome(outcome)) throw new Error('handler returned something that is not an AdmissionReview');
+        if (!isReviewOutcome(outcome)) throw new Error("handler returned something that is not an AdmissionReview");
       } catch (error) {
-        const failure: RouteFailure = error instanceof DeadlineExceededError ? 'DeadlineExceeded' : 'HandlerError';
-        if (failure === 'HandlerError') {
+        const failure: RouteFailure = error instanceof DeadlineExceededError ? "DeadlineExceeded" : "HandlerError";
+        if (failure === "HandlerError") {
           try {
-            log.error({ webhook, err: error }, 'admission handler failed');
+            log.error({ webhook, err: error }, "admission handler failed");
           } catch {
             // As in finish(): the answer matters more than the log line.
           }
@@ -252,21 +250,21 @@ export async function readReviewBody(
   try {
     read = await readLimitedBytes(source, maxBodyBytes, declared === undefined ? ticket : undefined);
   } catch (error) {
-    return { ok: false, code: 400, reason: 'MalformedBody', message: `The admission request body could not be read: ${errorMessage(error)}.` };
+    return { ok: false, code: 400, reason: "MalformedBody", message: `The admission request body could not be read: ${errorMessage(error)}.` };
   }
   if (!read.ok) return read;
   const shape = checkJsonShape(read.bytes, jsonShape);
   if (shape !== undefined) {
     const message =
-      shape.problem === 'too-deep'
+      shape.problem === "too-deep"
         ? `The admission request body nests arrays and objects deeper than ${shape.limit} levels; no Kubernetes object does.`
         : `The admission request body holds more than ${shape.limit} JSON values; no PVC needs that many.`;
-    return { ok: false, code: 400, reason: 'BodyTooComplex', message };
+    return { ok: false, code: 400, reason: "BodyTooComplex", message };
   }
   try {
     return { ok: true, value: JSON.parse(textDecoder.decode(read.bytes)) };
   } catch (error) {
-    return { ok: false, code: 400, reason: 'MalformedBody', message: `The admission request body is not valid JSON: ${errorMessage(error)}.` };
+    return { ok: false, code: 400, reason: "MalformedBody", message: `The admission request body is not valid JSON: ${errorMessage(error)}.` };
   }
 }
 
@@ -280,10 +278,10 @@ function readLimitedBytes(source: IncomingMessage | Request, maxBodyBytes: numbe
     const chunks: Buffer[] = [];
     let total = 0;
     const stop = () => {
-      source.off('data', onData);
-      source.off('end', onEnd);
-      source.off('error', onError);
-      source.off('close', onClose);
+      source.off("data", onData);
+      source.off("end", onEnd);
+      source.off("error", onError);
+      source.off("close", onClose);
     };
     const onData = (chunk: Buffer) => {
       total += chunk.length;
@@ -308,12 +306,12 @@ function readLimitedBytes(source: IncomingMessage | Request, maxBodyBytes: numbe
     };
     const onClose = () => {
       stop();
-      reject(new Error('the connection closed before the body ended'));
+      reject(new Error("the connection closed before the body ended"));
     };
-    source.on('data', onData);
-    source.on('end', onEnd);
-    source.on('error', onError);
-    source.on('close', onClose);
+    source.on("data", onData);
+    source.on("end", onEnd);
+    source.on("error", onError);
+    source.on("close", onClose);
     if (source.readableEnded) onEnd();
     else if (source.destroyed) onClose();
   });
@@ -342,7 +340,7 @@ function tooLarge(maxBodyBytes: number): BodyFailure {
   return {
     ok: false,
     code: 413,
-    reason: 'BodyTooLarge',
+    reason: "BodyTooLarge",
     message: `The admission request body is larger than the limit of ${maxBodyBytes} bytes.`,
   };
 }
@@ -351,13 +349,13 @@ function overBudget(): BodyFailure {
   return {
     ok: false,
     code: 429,
-    reason: 'TooManyReviews',
-    message: 'pvc-guardian is holding as many admission request bytes as it takes at once; retry shortly.',
+    reason: "TooManyReviews",
+    message: "pvc-guardian is holding as many admission request bytes as it takes at once; retry shortly.",
   };
 }
 
 class DeadlineExceededError extends Error {
-  override name = 'DeadlineExceededError';
+  override name = "DeadlineExceededError";
 }
 
 function runWithDeadline(handler: ReviewHandler, body: unknown, deadlineMs: number): Promise<ReviewOutcome> {
@@ -390,8 +388,8 @@ function runWithDeadline(handler: ReviewHandler, body: unknown, deadlineMs: numb
 }
 
 function fallbackReview(policy: HandlerErrorPolicy, uid: string, failure: RouteFailure, error: unknown): AdmissionReviewOut {
-  const cause = failure === 'DeadlineExceeded' ? 'it did not answer in time' : `of an internal error (${errorMessage(error)})`;
-  if (policy === 'allow') {
+  const cause = failure === "DeadlineExceeded" ? "it did not answer in time" : `of an internal error (${errorMessage(error)})`;
+  if (policy === "allow") {
     return allowed(uid, [`pvc-guardian could not evaluate this request because ${cause}, so it was admitted unchanged.`]);
   }
   return denied(
@@ -410,40 +408,40 @@ function fallbackReview(policy: HandlerErrorPolicy, uid: string, failure: RouteF
  * validator).
  */
 function shedReview(policy: HandlerErrorPolicy, message: string): AdmissionReviewOut {
-  if (policy === 'allow') return allowed('', [`${message} The PVC was admitted unchanged.`]);
-  const review = denied('', message, [], 429);
-  return { ...review, response: { ...review.response, status: { code: 429, message, reason: 'TooManyRequests' } } };
+  if (policy === "allow") return allowed("", [`${message} The PVC was admitted unchanged.`]);
+  const review = denied("", message, [], 429);
+  return { ...review, response: { ...review.response, status: { code: 429, message, reason: "TooManyRequests" } } };
 }
 
 function isJsonContentType(value: string | undefined): boolean {
   if (value === undefined) return false;
-  const semicolon = value.indexOf(';');
+  const semicolon = value.indexOf(";");
   const mediaType = (semicolon === -1 ? value : value.slice(0, semicolon)).trim();
-  return mediaType.length === 16 && mediaType.toLowerCase() === 'application/json';
+  return mediaType.length === 16 && mediaType.toLowerCase() === "application/json";
 }
 
 function isReviewOutcome(value: unknown): value is ReviewOutcome {
-  if (typeof value !== 'object' || value === null) return false;
+  if (typeof value !== "object" || value === null) return false;
   const review = (value as { review?: unknown }).review;
-  if (typeof review !== 'object' || review === null) return false;
+  if (typeof review !== "object" || review === null) return false;
   const response = (review as { response?: unknown }).response;
-  return typeof response === 'object' && response !== null && typeof (response as { allowed?: unknown }).allowed === 'boolean';
+  return typeof response === "object" && response !== null && typeof (response as { allowed?: unknown }).allowed === "boolean";
 }
 
 function requestOf(raw: unknown): Record<string, unknown> | undefined {
-  if (typeof raw !== 'object' || raw === null) return undefined;
+  if (typeof raw !== "object" || raw === null) return undefined;
   const request = (raw as { request?: unknown }).request;
-  return typeof request === 'object' && request !== null ? (request as Record<string, unknown>) : undefined;
+  return typeof request === "object" && request !== null ? (request as Record<string, unknown>) : undefined;
 }
 
 function operationOf(raw: unknown): string | undefined {
-  const operation = requestOf(raw)?.['operation'];
-  return typeof operation === 'string' ? operation : undefined;
+  const operation = requestOf(raw)?.["operation"];
+  return typeof operation === "string" ? operation : undefined;
 }
 
 function uidOf(raw: unknown): string {
-  const uid = requestOf(raw)?.['uid'];
-  return typeof uid === 'string' ? uid : '';
+  const uid = requestOf(raw)?.["uid"];
+  return typeof uid === "string" ? uid : "";
 }
 
 function errorMessage(error: unknown): string {

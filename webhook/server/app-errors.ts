@@ -4,8 +4,8 @@
 // included) raw on stderr. Here the error goes to the pino logger as an error (one JSON line,
 // control characters escaped) and the caller gets JSON with a fixed sentence.
 
-import type { Context, Hono } from 'hono';
-import type { Logger } from './logger.ts';
+import type { Context, Hono } from "hono";
+import type { Logger } from "./logger.ts";
 
 export type ErrorAnswer = (error: Error, c: Context<any>) => Response | Promise<Response>;
 
@@ -16,12 +16,12 @@ export type ErrorAnswer = (error: Error, c: Context<any>) => Response | Promise<
 export function installErrorAnswers(app: Hono<any, any, any>, log: Logger, answer?: ErrorAnswer): void {
   app.onError((error, c) => {
     try {
-      log.error({ err: error, method: c.req.method, path: c.req.path }, 'request failed with an unhandled error');
+      log.error({ err: error, method: c.req.method, path: c.req.path }, "request failed with an unhandled error");
     } catch {
       // The answer matters more than the log line.
     }
     if (answer !== undefined) return answer(error, c);
-    return c.json({ error: 'internal', message: 'pvc-guardian could not answer this request; its logs say why.' }, 500);
+    return c.json({ error: "internal", message: "pvc-guardian could not answer this request; its logs say why." }, 500);
   });
-  app.notFound((c) => c.json({ error: 'not-found', message: 'pvc-guardian serves nothing at this path.' }, 404));
+  app.notFound((c) => c.json({ error: "not-found", message: "pvc-guardian serves nothing at this path." }, 404));
 }

@@ -5,10 +5,10 @@
 // call; the cost is that a token bound to a deleted Pod stays valid until it expires (at most its
 // expirationSeconds, which Kubernetes caps for projected tokens).
 
-import { request as httpsRequest } from 'node:https';
-import type { MiddlewareHandler } from 'hono';
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet } from 'jose';
-import type { Logger } from './logger.ts';
+import { request as httpsRequest } from "node:https";
+import type { MiddlewareHandler } from "hono";
+import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet } from "jose";
+import type { Logger } from "./logger.ts";
 
 /** What the verifier needs from the API server: its OIDC issuer and its current JWKS. */
 export type ServiceAccountKeySource = {
@@ -43,26 +43,26 @@ export function createHttpsApiServerGet(options: HttpsApiServerGetOptions): ApiS
       const request = httpsRequest(
         new URL(path, options.server),
         {
-          method: 'GET',
+          method: "GET",
           ca: options.caPem,
           headers: { accept, authorization: `Bearer ${token.trim()}` },
           signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
         },
         (response) => {
           const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-          response.on('error', reject);
+          response.on("data", (chunk: Buffer) => chunks.push(chunk));
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+          response.on("error", reject);
         },
       );
-      request.on('error', reject);
+      request.on("error", reject);
       request.end();
     });
   };
 }
 
-export const openIdConfigurationPath = '/.well-known/openid-configuration';
-export const jwksPath = '/openid/v1/jwks';
+export const openIdConfigurationPath = "/.well-known/openid-configuration";
+export const jwksPath = "/openid/v1/jwks";
 
 /**
  * The keys through the API server itself rather than the discovery document's jwks_uri: that URI
@@ -78,13 +78,13 @@ export function createApiServerKeySource(get: ApiServerGet): ServiceAccountKeySo
   }
   return {
     async fetchIssuer(signal) {
-      const document = (await getJson(openIdConfigurationPath, 'application/json', signal)) as { issuer?: unknown };
-      if (typeof document.issuer !== 'string' || document.issuer === '') throw new Error(`${openIdConfigurationPath} names no issuer`);
+      const document = (await getJson(openIdConfigurationPath, "application/json", signal)) as { issuer?: unknown };
+      if (typeof document.issuer !== "string" || document.issuer === "") throw new Error(`${openIdConfigurationPath} names no issuer`);
       return document.issuer;
     },
     async fetchJwks(signal) {
       // The API server answers this path only for this media type.
-      const jwks = (await getJson(jwksPath, 'application/jwk-set+json', signal)) as JSONWebKeySet;
+      const jwks = (await getJson(jwksPath, "application/jwk-set+json", signal)) as JSONWebKeySet;
       if (!Array.isArray(jwks.keys)) throw new Error(`${jwksPath} holds no keys`);
       return jwks;
     },
@@ -93,7 +93,7 @@ export function createApiServerKeySource(get: ApiServerGet): ServiceAccountKeySo
 
 export type TokenVerification =
   | { ok: true; subject: string; expiresAtMs: number | undefined }
-  | { ok: false; reason: 'invalid' | 'expired' | 'wrong-audience' | 'unverifiable'; message: string };
+  | { ok: false; reason: "invalid" | "expired" | "wrong-audience" | "unverifiable"; message: string };
 
 export type TokenVerifier = { verify(token: string): Promise<TokenVerification> };
 
@@ -123,7 +123,7 @@ export type TokenVerifierDeps = {
 
 /** The keys were not read: a read failed, or the last failure's backoff has not passed. */
 export class SigningKeysUnavailableError extends Error {
-  override name = 'SigningKeysUnavailableError';
+  override name = "SigningKeysUnavailableError";
 }
 
 type KeyState = { issuer: string; keySet: ReturnType<typeof createLocalJWKSet>; fetchedAtMs: number };
@@ -144,7 +144,7 @@ export function createServiceAccountTokenVerifier(deps: TokenVerifierDeps): Toke
 
   function fetchKeys(): Promise<KeyState> {
     if (inFlight !== undefined) return inFlight;
-    if (clock() < retryAtMs) return Promise.reject(new SigningKeysUnavailableError('backing off after a failed read'));
+    if (clock() < retryAtMs) return Promise.reject(new SigningKeysUnavailableError("backing off after a failed read"));
     inFlight = (async () => {
       try {
         lastFetchMs = clock();
@@ -159,11 +159,14 @@ export function createServiceAccountTokenVerifier(deps: TokenVerifierDeps): Toke
         const waitMs = Math.round(ceilingMs / 2 + (random() * ceilingMs) / 2);
         retryAtMs = clock() + waitMs;
         try {
-          deps.log?.warn({ err: error instanceof Error ? error.message : String(error), failures, retryInMs: waitMs }, "the cluster's ServiceAccount signing keys could not be read");
+          deps.log?.warn(
+            { err: error instanceof Error ? error.message : String(error), failures, retryInMs: waitMs },
+            "the cluster's ServiceAccount signing keys could not be read",
+          );
         } catch {
           // Logging must not change the answer.
         }
-        throw new SigningKeysUnavailableError('the read failed', { cause: error });
+        throw new SigningKeysUnavailableError("the read failed", { cause: error });
       } finally {
         inFlight = undefined;
       }
@@ -180,9 +183,9 @@ export function createServiceAccountTokenVerifier(deps: TokenVerifierDeps): Toke
     return jwtVerify(token, keys.keySet, {
       issuer: keys.issuer,
       audience: deps.audience,
-      algorithms: ['RS256', 'ES256', 'ES384', 'ES512', 'PS256'],
+      algorithms: ["RS256", "ES256", "ES384", "ES512", "PS256"],
       currentDate: new Date(now()),
-      requiredClaims: ['sub', 'exp'],
+      requiredClaims: ["sub", "exp"],
       ...(deps.clockToleranceSeconds === undefined ? {} : { clockTolerance: deps.clockToleranceSeconds }),
     });
   }
@@ -193,7 +196,7 @@ export function createServiceAccountTokenVerifier(deps: TokenVerifierDeps): Toke
       try {
         keys = await currentKeys();
       } catch {
-        return { ok: false, reason: 'unverifiable', message: keysUnavailableMessage };
+        return { ok: false, reason: "unverifiable", message: keysUnavailableMessage };
       }
       try {
         let result;
@@ -217,7 +220,7 @@ export function createServiceAccountTokenVerifier(deps: TokenVerifierDeps): Toke
 const keysUnavailableMessage = "the cluster's ServiceAccount signing keys could not be read; retry later";
 
 /** Claims jose names in its errors: the only part of an error that may go into an answer. */
-const knownClaims = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'typ']);
+const knownClaims = new Set(["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "typ"]);
 
 /**
  * A fixed sentence per kind of failure. jose's own messages quote parts of the token's header
@@ -225,19 +228,28 @@ const knownClaims = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 't
  * (CR/LF or non-Latin-1 text there makes setting it throw) or be echoed back at all.
  */
 function describeFailure(error: unknown, audience: string): TokenVerification {
-  if (error instanceof SigningKeysUnavailableError) return { ok: false, reason: 'unverifiable', message: keysUnavailableMessage };
-  if (error instanceof joseErrors.JWTExpired) return { ok: false, reason: 'expired', message: 'the token has expired; request a new one' };
-  if (error instanceof joseErrors.JWTClaimValidationFailed && error.claim === 'aud') {
-    return { ok: false, reason: 'wrong-audience', message: `the token is not for audience "${audience}"; request one with that audience (kubectl create token <sa> --audience ${audience})` };
+  if (error instanceof SigningKeysUnavailableError) return { ok: false, reason: "unverifiable", message: keysUnavailableMessage };
+  if (error instanceof joseErrors.JWTExpired) return { ok: false, reason: "expired", message: "the token has expired; request a new one" };
+  if (error instanceof joseErrors.JWTClaimValidationFailed && error.claim === "aud") {
+    return {
+      ok: false,
+      reason: "wrong-audience",
+      message: `the token is not for audience "${audience}"; request one with that audience (kubectl create token <sa> --audience ${audience})`,
+    };
   }
-  if (error instanceof joseErrors.JWKSNoMatchingKey) return { ok: false, reason: 'invalid', message: "the token is not signed by any of the cluster's current ServiceAccount keys" };
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return { ok: false, reason: 'invalid', message: 'the token signature does not verify' };
+  if (error instanceof joseErrors.JWKSNoMatchingKey)
+    return { ok: false, reason: "invalid", message: "the token is not signed by any of the cluster's current ServiceAccount keys" };
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return { ok: false, reason: "invalid", message: "the token signature does not verify" };
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
-    const claim = knownClaims.has(error.claim) ? `${error.claim} claim` : 'claims';
-    return { ok: false, reason: 'invalid', message: `the token's ${claim} are not acceptable for a ServiceAccount token of this cluster`.replace('claim are', 'claim is') };
+    const claim = knownClaims.has(error.claim) ? `${error.claim} claim` : "claims";
+    return {
+      ok: false,
+      reason: "invalid",
+      message: `the token's ${claim} are not acceptable for a ServiceAccount token of this cluster`.replace("claim are", "claim is"),
+    };
   }
-  if (error instanceof joseErrors.JOSEError) return { ok: false, reason: 'invalid', message: 'the token is not a valid ServiceAccount token' };
-  return { ok: false, reason: 'invalid', message: 'the token could not be read as a ServiceAccount token' };
+  if (error instanceof joseErrors.JOSEError) return { ok: false, reason: "invalid", message: "the token is not a valid ServiceAccount token" };
+  return { ok: false, reason: "invalid", message: "the token could not be read as a ServiceAccount token" };
 }
 
 export type BearerAuthDeps = {
@@ -261,43 +273,43 @@ const SERVICE_ACCOUNT_SUBJECT = /^system:serviceaccount:[^:]+:[^:]+$/;
  */
 export function createBearerAuth(deps: BearerAuthDeps): MiddlewareHandler<{ Variables: { caller: ReadApiCaller } }> {
   const allowed = new Set(deps.allowedServiceAccounts);
-  const realm = deps.realm ?? 'pvc-guardian';
+  const realm = deps.realm ?? "pvc-guardian";
   return async (c, next) => {
-    const header = c.req.header('authorization');
+    const header = c.req.header("authorization");
     const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (match === null) {
-      c.header('WWW-Authenticate', `Bearer realm="${realm}"`);
+      c.header("WWW-Authenticate", `Bearer realm="${realm}"`);
       return c.json(
-        { error: 'unauthorized', reason: 'missing-token', message: 'This API needs a Kubernetes ServiceAccount token in an Authorization: Bearer header.' },
+        { error: "unauthorized", reason: "missing-token", message: "This API needs a Kubernetes ServiceAccount token in an Authorization: Bearer header." },
         401,
       );
     }
     const verification = await deps.verifier.verify(match[1]!);
     if (!verification.ok) {
       try {
-        deps.log?.debug({ reason: verification.reason }, 'read api token refused');
+        deps.log?.debug({ reason: verification.reason }, "read api token refused");
       } catch {
         // Logging must not change the answer.
       }
-      if (verification.reason === 'unverifiable') {
+      if (verification.reason === "unverifiable") {
         // Our failure, not the caller's: a 503 says "retry", a 401 would say "your token is bad".
-        return c.json({ error: 'unavailable', reason: verification.reason, message: verification.message }, 503);
+        return c.json({ error: "unavailable", reason: verification.reason, message: verification.message }, 503);
       }
-      c.header('WWW-Authenticate', `Bearer realm="${realm}", error="invalid_token", error_description="${verification.message.replaceAll('"', "'")}"`);
-      return c.json({ error: 'unauthorized', reason: verification.reason, message: verification.message }, 401);
+      c.header("WWW-Authenticate", `Bearer realm="${realm}", error="invalid_token", error_description="${verification.message.replaceAll('"', "'")}"`);
+      return c.json({ error: "unauthorized", reason: verification.reason, message: verification.message }, 401);
     }
     if (!SERVICE_ACCOUNT_SUBJECT.test(verification.subject) || !allowed.has(verification.subject)) {
       return c.json(
         {
-          error: 'forbidden',
-          reason: 'not-allowed',
+          error: "forbidden",
+          reason: "not-allowed",
           subject: verification.subject,
           message: `${verification.subject} may not read pvc-guardian's backups; add it to readApi.allowedServiceAccounts in the policy to allow it.`,
         },
         403,
       );
     }
-    c.set('caller', { subject: verification.subject });
+    c.set("caller", { subject: verification.subject });
     await next();
   };
 }

@@ -1,7 +1,7 @@
 // The audit's view of the cluster through the Kubernetes adapter's KubeObjects port: protected
 // PVCs by label, and our generated objects by our managed-by label. Lists are whole or refused.
 
-import { BACKUP_LABEL, LABEL_MANAGED_BY, MANAGED_BY_GUARDIAN } from '../domain/wire-names.ts';
+import { BACKUP_LABEL, LABEL_MANAGED_BY, MANAGED_BY_GUARDIAN } from "../domain/wire-names.ts";
 import {
   PERSISTENT_VOLUME_CLAIMS,
   REPLICATION_DESTINATIONS,
@@ -10,21 +10,21 @@ import {
   type KubeObject,
   type KubeObjects,
   type ResourceKind,
-} from '../kube/kube-objects.ts';
-import type { InventoryObject } from '../domain/backup-audit.ts';
-import type { AuditSource } from './read-api-routes.ts';
+} from "../kube/kube-objects.ts";
+import type { InventoryObject } from "../domain/backup-audit.ts";
+import type { AuditSource } from "./read-api-routes.ts";
 
 function toInventoryObject(object: KubeObject): InventoryObject {
-  const status = (object['status'] ?? {}) as { phase?: unknown; lastSyncTime?: unknown };
-  const spec = (object['spec'] ?? {}) as { paused?: unknown };
+  const status = (object["status"] ?? {}) as { phase?: unknown; lastSyncTime?: unknown };
+  const spec = (object["spec"] ?? {}) as { paused?: unknown };
   return {
-    namespace: object.metadata.namespace ?? '',
+    namespace: object.metadata.namespace ?? "",
     name: object.metadata.name,
     ...(object.metadata.labels ? { labels: object.metadata.labels } : {}),
     ...(object.metadata.annotations ? { annotations: object.metadata.annotations } : {}),
-    ...(typeof status.phase === 'string' ? { phase: status.phase } : {}),
-    ...(typeof status.lastSyncTime === 'string' ? { lastSyncTime: status.lastSyncTime } : {}),
-    ...(typeof spec.paused === 'boolean' ? { paused: spec.paused } : {}),
+    ...(typeof status.phase === "string" ? { phase: status.phase } : {}),
+    ...(typeof status.lastSyncTime === "string" ? { lastSyncTime: status.lastSyncTime } : {}),
+    ...(typeof spec.paused === "boolean" ? { paused: spec.paused } : {}),
   };
 }
 

@@ -4,18 +4,18 @@
 // namespace only) serves /metrics and readiness in detail. main.ts builds the handlers, readiness
 // and metrics and hands them in; everything started here is stopped by stop().
 
-import { readFileSync } from 'node:fs';
-import { Hono } from 'hono';
-import { createAdmissionRoutes } from './admission-routes.ts';
-import type { ReviewHandler } from '../admission/admission-review.ts';
-import { installErrorAnswers } from './app-errors.ts';
-import { startHttpListener, startHttpsListener, type HttpsListener, type TransportLimits } from './https-listener.ts';
-import type { Logger } from './logger.ts';
-import type { Metrics } from './metrics.ts';
-import { createOpsRoutes, createProbeRoutes } from './ops-routes.ts';
-import type { Readiness } from './readiness.ts';
-import { createSelfProbe } from './self-probe.ts';
-import { createTlsReloader, type TlsReloader } from './tls-reloader.ts';
+import { readFileSync } from "node:fs";
+import { Hono } from "hono";
+import { createAdmissionRoutes } from "./admission-routes.ts";
+import type { ReviewHandler } from "../admission/admission-review.ts";
+import { installErrorAnswers } from "./app-errors.ts";
+import { startHttpListener, startHttpsListener, type HttpsListener, type TransportLimits } from "./https-listener.ts";
+import type { Logger } from "./logger.ts";
+import type { Metrics } from "./metrics.ts";
+import { createOpsRoutes, createProbeRoutes } from "./ops-routes.ts";
+import type { Readiness } from "./readiness.ts";
+import { createSelfProbe } from "./self-probe.ts";
+import { createTlsReloader, type TlsReloader } from "./tls-reloader.ts";
 
 export type GuardianServerOptions = {
   tls: { certPath: string; keyPath: string; pollIntervalMs: number };
@@ -74,14 +74,13 @@ export type GuardianServer = {
   readonly isDraining: boolean;
 };
 
-
-export const readinessCheckNames = { tls: 'tls', webhookPort: 'webhook-port', shutdown: 'shutdown' } as const;
+export const readinessCheckNames = { tls: "tls", webhookPort: "webhook-port", shutdown: "shutdown" } as const;
 
 export function createGuardianServer(options: GuardianServerOptions): GuardianServer {
   const { log, metrics, readiness } = options;
   const app = new Hono();
   app.route(
-    '/',
+    "/",
     createAdmissionRoutes({
       mutate: options.handlers.mutate,
       validate: options.handlers.validate,
@@ -94,13 +93,13 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
       metrics,
     }),
   );
-  app.route('/', createProbeRoutes({ readiness, log }));
-  for (const routes of options.extraRoutes ?? []) app.route('/', routes);
+  app.route("/", createProbeRoutes({ readiness, log }));
+  for (const routes of options.extraRoutes ?? []) app.route("/", routes);
   installErrorAnswers(app, log);
   const opsApp = createOpsRoutes({ readiness, metrics, log });
   // Read when the listener starts and at each certificate swap, so a rotated CA needs no restart.
   const clientCaPath = options.clientCaPath;
-  const clientCaPem = clientCaPath === undefined ? undefined : () => readFileSync(clientCaPath, 'utf8');
+  const clientCaPem = clientCaPath === undefined ? undefined : () => readFileSync(clientCaPath, "utf8");
 
   let reloader: TlsReloader | undefined;
   let listener: HttpsListener | undefined;
@@ -117,18 +116,18 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
     log,
   });
   function requireReloader(): TlsReloader {
-    if (reloader === undefined) throw new Error('serving certificate not loaded');
+    if (reloader === undefined) throw new Error("serving certificate not loaded");
     return reloader;
   }
 
   const unregister = [
     readiness.register(readinessCheckNames.tls, () => {
-      if (reloader === undefined) return { ok: false, detail: 'serving certificate not loaded' };
+      if (reloader === undefined) return { ok: false, detail: "serving certificate not loaded" };
       const notAfterMs = reloader.notAfterMs;
       return notAfterMs > Date.now() ? { ok: true } : { ok: false, detail: `serving certificate expired at ${new Date(notAfterMs).toISOString()}` };
     }),
     readiness.register(readinessCheckNames.webhookPort, () => selfProbe.check()),
-    readiness.register(readinessCheckNames.shutdown, () => (isDraining ? { ok: false, detail: 'server is shutting down' } : { ok: true })),
+    readiness.register(readinessCheckNames.shutdown, () => (isDraining ? { ok: false, detail: "server is shutting down" } : { ok: true })),
   ];
 
   return {
@@ -151,10 +150,10 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
         pollIntervalMs: options.tls.pollIntervalMs,
         log,
         onReload: (pair) => {
-          metrics.countTlsReload('success');
+          metrics.countTlsReload("success");
           metrics.setCertificateNotAfter(pair.notAfterMs);
         },
-        onReloadFailure: () => metrics.countTlsReload('failure'),
+        onReloadFailure: () => metrics.countTlsReload("failure"),
       });
       metrics.setCertificateNotAfter(reloader.notAfterMs);
       try {
@@ -169,7 +168,13 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
           ...(clientCaPem !== undefined ? { clientCaPem } : {}),
         });
         // Few clients (Prometheus, an operator's curl): a small connection cap of its own.
-        opsListener = await startHttpListener({ fetch: opsApp.fetch, host: options.host, port: options.opsPort, log, limits: { ...limits, maxConnections: 32 } });
+        opsListener = await startHttpListener({
+          fetch: opsApp.fetch,
+          host: options.host,
+          port: options.opsPort,
+          log,
+          limits: { ...limits, maxConnections: 32 },
+        });
       } catch (error) {
         await listener?.close(0);
         listener = undefined;
@@ -182,7 +187,7 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
     stop() {
       stopping ??= (async () => {
         isDraining = true;
-        log.info({ drainDelayMs: options.drainDelayMs ?? 0, drainTimeoutMs: options.drainTimeoutMs }, 'webhook server draining');
+        log.info({ drainDelayMs: options.drainDelayMs ?? 0, drainTimeoutMs: options.drainTimeoutMs }, "webhook server draining");
         selfProbe.stop();
         if (options.drainDelayMs !== undefined && options.drainDelayMs > 0 && listener !== undefined) {
           await new Promise((resolve) => setTimeout(resolve, options.drainDelayMs));

@@ -5,13 +5,13 @@
 // pair (new connections get it; established ones keep theirs), with the same TLS options as at
 // start, and a shutdown lets in-flight reviews finish.
 
-import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
-import type { Logger } from './logger.ts';
-import { secureContextOptions, type TlsReloader } from './tls-reloader.ts';
+import { createAdaptorServer, type HttpBindings } from "@hono/node-server";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
+import type { Logger } from "./logger.ts";
+import { secureContextOptions, type TlsReloader } from "./tls-reloader.ts";
 
 export type FetchHandler = (request: Request, env: HttpBindings) => Response | Promise<Response>;
 
@@ -84,23 +84,23 @@ export async function startHttpsListener(options: HttpsListenerOptions): Promise
   }) as HttpsServer;
   applyLimits(server, limits);
 
-  server.on('secureConnection', (socket: TLSSocket) => {
+  server.on("secureConnection", (socket: TLSSocket) => {
     // TLS 1.2 renegotiation started by the client costs the server a full handshake per request
     // of it, and nothing we serve needs it. (TLS 1.3 has none.)
     socket.disableRenegotiation();
   });
-  server.on('tlsClientError', (error, socket) => {
-    log.debug({ err: error.message, remoteAddress: socket.remoteAddress }, 'tls handshake failed');
+  server.on("tlsClientError", (error, socket) => {
+    log.debug({ err: error.message, remoteAddress: socket.remoteAddress }, "tls handshake failed");
   });
 
   const unsubscribe = tls.subscribe((pair) => {
     try {
       server.setSecureContext(secureContextOptions(pair, clientCa?.()));
     } catch (error) {
-      log.error({ err: error }, 'the new serving certificate could not be put in use; keeping the previous one');
+      log.error({ err: error }, "the new serving certificate could not be put in use; keeping the previous one");
     }
   });
-  return listen(server, options.host, options.port, log, 'https', unsubscribe);
+  return listen(server, options.host, options.port, log, "https", unsubscribe);
 }
 
 export type HttpListenerOptions = {
@@ -120,7 +120,7 @@ export async function startHttpListener(options: HttpListenerOptions): Promise<H
     serverOptions: connectionCheckOptions(limits),
   }) as HttpServer;
   applyLimits(server, limits);
-  return listen(server, options.host, options.port, options.log, 'http', () => {});
+  return listen(server, options.host, options.port, options.log, "http", () => {});
 }
 
 /**
@@ -144,21 +144,28 @@ function applyLimits(server: HttpServer | HttpsServer, limits: TransportLimits):
   server.timeout = limits.keepAliveTimeoutMs + limits.requestTimeoutMs;
 }
 
-async function listen(server: HttpServer | HttpsServer, host: string, requestedPort: number, log: Logger, scheme: string, onClose: () => void): Promise<HttpsListener> {
+async function listen(
+  server: HttpServer | HttpsServer,
+  host: string,
+  requestedPort: number,
+  log: Logger,
+  scheme: string,
+  onClose: () => void,
+): Promise<HttpsListener> {
   let isClosing = false;
   // Prepended so it runs before the adaptor can write the head of a synchronous response.
-  server.prependListener('request', (_req, res) => {
-    if (isClosing) res.setHeader('Connection', 'close');
+  server.prependListener("request", (_req, res) => {
+    if (isClosing) res.setHeader("Connection", "close");
   });
-  server.on('drop', (data) => {
-    log.debug({ remoteAddress: data?.remoteAddress }, 'connection refused: at the connection limit');
+  server.on("drop", (data) => {
+    log.debug({ remoteAddress: data?.remoteAddress }, "connection refused: at the connection limit");
   });
 
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error) => reject(error);
-    server.once('error', onError);
+    server.once("error", onError);
     server.listen(requestedPort, host, () => {
-      server.off('error', onError);
+      server.off("error", onError);
       resolve();
     });
   });
@@ -176,7 +183,7 @@ async function listen(server: HttpServer | HttpsServer, host: string, requestedP
         isClosing = true;
         onClose();
         const forceTimer = setTimeout(() => {
-          log.warn({ port, graceMs }, 'connections still open after the grace period; closing them');
+          log.warn({ port, graceMs }, "connections still open after the grace period; closing them");
           server.closeAllConnections();
         }, graceMs);
         server.close(() => {

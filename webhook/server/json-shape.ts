@@ -12,7 +12,7 @@ export type JsonShapeLimits = {
   maxValues: number;
 };
 
-export type JsonShapeProblem = { problem: 'too-deep'; limit: number } | { problem: 'too-many-values'; limit: number };
+export type JsonShapeProblem = { problem: "too-deep"; limit: number } | { problem: "too-many-values"; limit: number };
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -41,9 +41,9 @@ export function checkJsonShape(bytes: Uint8Array, limits: JsonShapeLimits): Json
       case OPEN_ARRAY:
       case OPEN_OBJECT:
         depth += 1;
-        if (depth > limits.maxDepth) return { problem: 'too-deep', limit: limits.maxDepth };
+        if (depth > limits.maxDepth) return { problem: "too-deep", limit: limits.maxDepth };
         values += 1;
-        if (values > limits.maxValues) return { problem: 'too-many-values', limit: limits.maxValues };
+        if (values > limits.maxValues) return { problem: "too-many-values", limit: limits.maxValues };
         break;
       case CLOSE_ARRAY:
       case CLOSE_OBJECT:
@@ -51,7 +51,7 @@ export function checkJsonShape(bytes: Uint8Array, limits: JsonShapeLimits): Json
         break;
       case COMMA:
         values += 1;
-        if (values > limits.maxValues) return { problem: 'too-many-values', limit: limits.maxValues };
+        if (values > limits.maxValues) return { problem: "too-many-values", limit: limits.maxValues };
         break;
     }
   }

@@ -3,22 +3,22 @@
 // import time. To add a metric: declare it in `createMetrics`, initialise its known label values,
 // and return it (or a small recording function) on the `Metrics` object.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { restoreVerdicts } from '../domain/restore-verification.ts';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { restoreVerdicts } from "../domain/restore-verification.ts";
 
-export const metricPrefix = 'pvc_guardian_';
+export const metricPrefix = "pvc_guardian_";
 
-export const admissionWebhooks = ['mutate', 'validate'] as const;
+export const admissionWebhooks = ["mutate", "validate"] as const;
 export type AdmissionWebhook = (typeof admissionWebhooks)[number];
 
 /**
  * allowed/denied/patched: the handler's answer. error: the answer was produced by the route
  * instead of the handler (malformed body, handler exception, deadline), whatever it said.
  */
-export const admissionOutcomes = ['allowed', 'denied', 'patched', 'error'] as const;
+export const admissionOutcomes = ["allowed", "denied", "patched", "error"] as const;
 export type AdmissionOutcome = (typeof admissionOutcomes)[number];
 
-export const tlsReloadResults = ['success', 'failure'] as const;
+export const tlsReloadResults = ["success", "failure"] as const;
 export type TlsReloadResult = (typeof tlsReloadResults)[number];
 
 // Admission latency lives well under a millisecond on the fast path and must stay below the
@@ -51,12 +51,12 @@ export type BackupAgeMetrics = {
   setTierIntervals(intervalSeconds: Readonly<Record<string, number>>): void;
 };
 
-export const generationPaths = ['restore', 'fresh'] as const;
+export const generationPaths = ["restore", "fresh"] as const;
 export type GenerationPath = (typeof generationPaths)[number];
 
-export const objectKinds = ['Secret', 'ReplicationDestination', 'ReplicationSource'] as const;
-export const reconcileOutcomes = ['ok', 'partial', 'error'] as const;
-export const sweepOutcomes = ['ok', 'partial', 'error', 'held', 'dry-run'] as const;
+export const objectKinds = ["Secret", "ReplicationDestination", "ReplicationSource"] as const;
+export const reconcileOutcomes = ["ok", "partial", "error"] as const;
+export const sweepOutcomes = ["ok", "partial", "error", "held", "dry-run"] as const;
 
 type CounterLike = { inc(labels: Record<string, string>, value?: number): void };
 
@@ -98,26 +98,26 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   const admissionRequests = new Counter({
     name: `${metricPrefix}admission_requests_total`,
-    help: 'Admission reviews answered, by webhook and outcome.',
-    labelNames: ['webhook', 'outcome'],
+    help: "Admission reviews answered, by webhook and outcome.",
+    labelNames: ["webhook", "outcome"],
     registers: [registry],
   });
   const admissionDuration = new Histogram({
     name: `${metricPrefix}admission_request_duration_seconds`,
-    help: 'Time from the request reaching the route to the AdmissionReview answer, by webhook and outcome.',
-    labelNames: ['webhook', 'outcome'],
+    help: "Time from the request reaching the route to the AdmissionReview answer, by webhook and outcome.",
+    labelNames: ["webhook", "outcome"],
     buckets: admissionDurationBuckets,
     registers: [registry],
   });
   const certificateNotAfter = new Gauge({
     name: `${metricPrefix}tls_certificate_not_after_seconds`,
-    help: 'Expiry of the serving certificate in use, as a Unix time in seconds.',
+    help: "Expiry of the serving certificate in use, as a Unix time in seconds.",
     registers: [registry],
   });
   const tlsReloads = new Counter({
     name: `${metricPrefix}tls_reloads_total`,
-    help: 'Attempts to load a changed serving certificate and key pair, by result.',
-    labelNames: ['result'],
+    help: "Attempts to load a changed serving certificate and key pair, by result.",
+    labelNames: ["result"],
     registers: [registry],
   });
 
@@ -142,34 +142,34 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   const catalogRefreshes = new Counter({
     name: `${metricPrefix}catalog_refreshes_total`,
-    help: 'Reads of a Kopia repository into its snapshot catalog, by repository and result.',
-    labelNames: ['repository', 'result'],
+    help: "Reads of a Kopia repository into its snapshot catalog, by repository and result.",
+    labelNames: ["repository", "result"],
     registers: [registry],
   });
   const catalogRefreshDuration = new Histogram({
     name: `${metricPrefix}catalog_refresh_duration_seconds`,
-    help: 'Time to read new blobs of a Kopia repository into its catalog.',
-    labelNames: ['repository'],
+    help: "Time to read new blobs of a Kopia repository into its catalog.",
+    labelNames: ["repository"],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
   const catalogSources = new Gauge({
     name: `${metricPrefix}catalog_sources`,
-    help: 'Kopia source identities (user@host:/path) in each repository\'s catalog.',
-    labelNames: ['repository'],
+    help: "Kopia source identities (user@host:/path) in each repository's catalog.",
+    labelNames: ["repository"],
     registers: [registry],
   });
   const catalogSnapshots = new Gauge({
     name: `${metricPrefix}catalog_snapshots`,
-    help: 'Snapshots in each repository\'s catalog, complete and incomplete.',
-    labelNames: ['repository'],
+    help: "Snapshots in each repository's catalog, complete and incomplete.",
+    labelNames: ["repository"],
     registers: [registry],
   });
   const catalogAges = new Map<string, () => number | null>();
   new Gauge({
     name: `${metricPrefix}catalog_age_seconds`,
-    help: 'Seconds since each repository\'s catalog last read it successfully; NaN before the first read.',
-    labelNames: ['repository'],
+    help: "Seconds since each repository's catalog last read it successfully; NaN before the first read.",
+    labelNames: ["repository"],
     registers: [registry],
     collect() {
       for (const [repository, ageSeconds] of catalogAges) {
@@ -183,9 +183,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   new Gauge({
     name: `${metricPrefix}pvc_newest_snapshot_timestamp_seconds`,
     help:
-      'Start time of the newest complete snapshot of each protected PVC, from the catalog; for a PVC with none yet, ' +
-      'the time its first backup became due (creation plus the first-backup delay). Reported by the leader.',
-    labelNames: ['namespace', 'pvc', 'tier'],
+      "Start time of the newest complete snapshot of each protected PVC, from the catalog; for a PVC with none yet, " +
+      "the time its first backup became due (creation plus the first-backup delay). Reported by the leader.",
+    labelNames: ["namespace", "pvc", "tier"],
     registers: [registry],
     collect() {
       this.reset();
@@ -194,15 +194,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const tierInterval = new Gauge({
     name: `${metricPrefix}tier_interval_seconds`,
-    help: 'The nominal interval between two runs of each tier schedule.',
-    labelNames: ['tier'],
+    help: "The nominal interval between two runs of each tier schedule.",
+    labelNames: ["tier"],
     registers: [registry],
   });
 
   const generationFailures = new Counter({
     name: `${metricPrefix}generation_failures_total`,
-    help: 'Backup objects the validating webhook could not write, by path: restore denies, fresh allows and leaves repair to the reconciler.',
-    labelNames: ['path'],
+    help: "Backup objects the validating webhook could not write, by path: restore denies, fresh allows and leaves repair to the reconciler.",
+    labelNames: ["path"],
     registers: [registry],
   });
   for (const path of generationPaths) generationFailures.labels(path).inc(0);
@@ -213,18 +213,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     return counter;
   };
   const reconciler: ReconcilerMetricSet = {
-    reconcilePasses: counterWith('reconcile_passes_total', 'Reconcile passes, by outcome.', 'outcome', reconcileOutcomes),
-    sweepPasses: counterWith('sweep_passes_total', 'Sweep passes, by outcome; held means the mass-deletion breaker stopped it.', 'outcome', sweepOutcomes),
-    objectsCreated: counterWith('objects_created_total', 'Generated objects created, by kind.', 'kind', objectKinds),
-    objectsRepaired: counterWith('objects_repaired_total', 'Generated objects whose fields we own were put back, by kind.', 'kind', objectKinds),
-    objectsDeleted: counterWith('objects_deleted_total', 'Orphaned generated objects deleted by the sweeper, by kind.', 'kind', objectKinds),
+    reconcilePasses: counterWith("reconcile_passes_total", "Reconcile passes, by outcome.", "outcome", reconcileOutcomes),
+    sweepPasses: counterWith("sweep_passes_total", "Sweep passes, by outcome; held means the mass-deletion breaker stopped it.", "outcome", sweepOutcomes),
+    objectsCreated: counterWith("objects_created_total", "Generated objects created, by kind.", "kind", objectKinds),
+    objectsRepaired: counterWith("objects_repaired_total", "Generated objects whose fields we own were put back, by kind.", "kind", objectKinds),
+    objectsDeleted: counterWith("objects_deleted_total", "Orphaned generated objects deleted by the sweeper, by kind.", "kind", objectKinds),
     restoreVerifications: counterWith(
-      'restore_verifications_total',
+      "restore_verifications_total",
       "Finished restores judged by the leader, by verdict: the mover's report against the pinned snapshot (verified, mismatch), nothing restored (empty), mover failed (failed), or no report kept by VolSync (unverified).",
-      'verdict',
+      "verdict",
       restoreVerdicts,
     ),
-    leader: new Gauge({ name: `${metricPrefix}leader`, help: '1 while this replica holds the reconciler Lease.', registers: [registry] }),
+    leader: new Gauge({ name: `${metricPrefix}leader`, help: "1 while this replica holds the reconciler Lease.", registers: [registry] }),
   };
   reconciler.leader.set(0);
 
@@ -234,9 +234,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     countGenerationFailure(path) {
       generationFailures.labels(path).inc();
     },
-    observeCatalogRefresh(outcome, repository = 'default') {
-      for (const result of ['success', 'failure']) catalogRefreshes.labels(repository, result).inc(0);
-      catalogRefreshes.labels(repository, outcome.ok ? 'success' : 'failure').inc();
+    observeCatalogRefresh(outcome, repository = "default") {
+      for (const result of ["success", "failure"]) catalogRefreshes.labels(repository, result).inc(0);
+      catalogRefreshes.labels(repository, outcome.ok ? "success" : "failure").inc();
       catalogRefreshDuration.labels(repository).observe(outcome.durationMs / 1000);
       if (outcome.sources !== undefined) catalogSources.labels(repository).set(outcome.sources);
       if (outcome.snapshots !== undefined) catalogSnapshots.labels(repository).set(outcome.snapshots);
@@ -248,10 +248,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       tierInterval.reset();
       for (const [tier, seconds] of Object.entries(intervalSeconds)) tierInterval.labels(tier).set(seconds);
     },
-    trackCatalogAge(ageSeconds, repository = 'default') {
+    trackCatalogAge(ageSeconds, repository = "default") {
       catalogAges.set(repository, ageSeconds);
       // Known label values start at 0.
-      for (const result of ['success', 'failure']) catalogRefreshes.labels(repository, result).inc(0);
+      for (const result of ["success", "failure"]) catalogRefreshes.labels(repository, result).inc(0);
     },
     contentType: registry.contentType,
     render: () => registry.metrics(),

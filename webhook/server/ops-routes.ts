@@ -8,14 +8,13 @@
 // namespace) are on the operations port, which the NetworkPolicy opens to the monitoring
 // namespace only.
 
-import { Hono } from 'hono';
-import { installErrorAnswers } from './app-errors.ts';
-import type { Logger } from './logger.ts';
-import { formatReadiness, type Readiness } from './readiness.ts';
-import type { Metrics } from './metrics.ts';
-import { healthzPath, readyzPath, metricsPath } from './route-paths.ts';
+import { Hono } from "hono";
+import { installErrorAnswers } from "./app-errors.ts";
+import type { Logger } from "./logger.ts";
+import { formatReadiness, type Readiness } from "./readiness.ts";
+import type { Metrics } from "./metrics.ts";
+import { healthzPath, readyzPath, metricsPath } from "./route-paths.ts";
 export { healthzPath, readyzPath, metricsPath };
-
 
 export type ProbeRoutesDeps = {
   readiness: Readiness;
@@ -25,10 +24,10 @@ export type ProbeRoutesDeps = {
 /** For the webhook port: /healthz and /readyz, saying nothing beyond ready or not. */
 export function createProbeRoutes(deps: ProbeRoutesDeps): Hono {
   const app = new Hono();
-  app.get(healthzPath, (c) => c.text('ok\n'));
+  app.get(healthzPath, (c) => c.text("ok\n"));
   app.get(readyzPath, (c) => {
     const report = deps.readiness.evaluate();
-    return report.ok ? c.text('ok\n') : c.text('not ready\n', 503);
+    return report.ok ? c.text("ok\n") : c.text("not ready\n", 503);
   });
   installErrorAnswers(app, deps.log);
   return app;
@@ -36,29 +35,29 @@ export function createProbeRoutes(deps: ProbeRoutesDeps): Hono {
 
 export type OpsRoutesDeps = {
   readiness: Readiness;
-  metrics: Pick<Metrics, 'render' | 'contentType'>;
+  metrics: Pick<Metrics, "render" | "contentType">;
   log: Logger;
 };
 
 /** For the operations port: the same probes, readiness in detail, and metrics. */
 export function createOpsRoutes(deps: OpsRoutesDeps): Hono {
   const app = new Hono();
-  app.get(healthzPath, (c) => c.text('ok\n'));
+  app.get(healthzPath, (c) => c.text("ok\n"));
   app.get(readyzPath, (c) => {
     const report = deps.readiness.evaluate();
-    const isVerbose = c.req.query('verbose') !== undefined;
+    const isVerbose = c.req.query("verbose") !== undefined;
     return c.text(formatReadiness(report, isVerbose), report.ok ? 200 : 503);
   });
   app.get(`${readyzPath}/:check`, (c) => {
-    const name = c.req.param('check');
+    const name = c.req.param("check");
     const check = deps.readiness.evaluate().checks.find((entry) => entry.name === name);
     if (check === undefined) return c.text(`no readiness check named ${JSON.stringify(name)}\n`, 404);
-    const line = check.ok ? `[+]${check.name} ok\n` : `[-]${check.name} failed: ${check.detail ?? 'no detail'}\n`;
+    const line = check.ok ? `[+]${check.name} ok\n` : `[-]${check.name} failed: ${check.detail ?? "no detail"}\n`;
     return c.text(line, check.ok ? 200 : 503);
   });
   app.get(metricsPath, async (c) => {
     const body = await deps.metrics.render();
-    return c.body(body, 200, { 'Content-Type': deps.metrics.contentType });
+    return c.body(body, 200, { "Content-Type": deps.metrics.contentType });
   });
   installErrorAnswers(app, deps.log);
   return app;

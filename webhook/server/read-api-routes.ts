@@ -7,18 +7,17 @@
 // Every route requires a ServiceAccount token on the allow-list (bearer-auth.ts). The data comes
 // through two small ports so the routes run the same over a live cluster and in tests.
 
-import { Hono } from 'hono';
-import type { CatalogLookup } from '../domain/snapshot-catalog.ts';
-import { generatedNames } from '../domain/resource-names.ts';
-import { BACKUP_LABEL } from '../domain/wire-names.ts';
-import { auditProtectedPvcs, describeBackups, restoreStatusOf, type AuditInventory, type AuditPolicy, type InventoryObject } from '../domain/backup-audit.ts';
-import { installErrorAnswers } from './app-errors.ts';
-import { createBearerAuth, type ReadApiCaller, type TokenVerifier } from './bearer-auth.ts';
-import type { Logger } from './logger.ts';
-import { errorMessage } from '../domain/error-message.ts';
-import { backupsPathPrefix, auditPath } from './route-paths.ts';
+import { Hono } from "hono";
+import type { CatalogLookup } from "../domain/snapshot-catalog.ts";
+import { generatedNames } from "../domain/resource-names.ts";
+import { BACKUP_LABEL } from "../domain/wire-names.ts";
+import { auditProtectedPvcs, describeBackups, restoreStatusOf, type AuditInventory, type AuditPolicy, type InventoryObject } from "../domain/backup-audit.ts";
+import { installErrorAnswers } from "./app-errors.ts";
+import { createBearerAuth, type ReadApiCaller, type TokenVerifier } from "./bearer-auth.ts";
+import type { Logger } from "./logger.ts";
+import { errorMessage } from "../domain/error-message.ts";
+import { backupsPathPrefix, auditPath } from "./route-paths.ts";
 export { backupsPathPrefix, auditPath };
-
 
 /** The in-memory snapshot catalog, read only (never a repository read per request). */
 export type CatalogReader = {
@@ -59,13 +58,13 @@ export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { call
   const timeoutMs = deps.requestTimeoutMs ?? 10_000;
   const app = new Hono<{ Variables: { caller: ReadApiCaller } }>();
   installErrorAnswers(app, deps.log);
-  app.use('/v1/*', createBearerAuth({ verifier: deps.verifier, allowedServiceAccounts: deps.allowedServiceAccounts, log: deps.log }));
+  app.use("/v1/*", createBearerAuth({ verifier: deps.verifier, allowedServiceAccounts: deps.allowedServiceAccounts, log: deps.log }));
 
   app.get(`${backupsPathPrefix}/:namespace/:pvc`, async (c) => {
-    const namespace = c.req.param('namespace');
-    const pvcName = c.req.param('pvc');
+    const namespace = c.req.param("namespace");
+    const pvcName = c.req.param("pvc");
     if (!DNS_LABEL.test(namespace) || !DNS_SUBDOMAIN.test(pvcName)) {
-      return c.json({ error: 'bad-request', message: `"${namespace}/${pvcName}" is not a namespace and PVC name.` }, 400);
+      return c.json({ error: "bad-request", message: `"${namespace}/${pvcName}" is not a namespace and PVC name.` }, 400);
     }
     let pvc: InventoryObject | undefined;
     let destination: InventoryObject | undefined;
@@ -94,8 +93,10 @@ export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { call
       repository: deps.repositoryOf?.(namespace) ?? null,
       decision: {
         answer: decision.answer,
-        ...(decision.answer === 'unknown' ? { reason: decision.reason } : {}),
-        ...(decision.answer === 'restore' ? { snapshot: decision.snapshot.id, snapshotTime: decision.snapshot.startTime, completeSnapshots: decision.completeSnapshots } : {}),
+        ...(decision.answer === "unknown" ? { reason: decision.reason } : {}),
+        ...(decision.answer === "restore"
+          ? { snapshot: decision.snapshot.id, snapshotTime: decision.snapshot.startTime, completeSnapshots: decision.completeSnapshots }
+          : {}),
       },
       snapshots: description.snapshots.map((s) => ({ id: s.id, startTime: s.startTime, endTime: s.endTime, incomplete: s.incomplete })),
       // The snapshot the last restore pinned and its verdict (null while the mover runs); null
@@ -108,16 +109,18 @@ export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { call
 
   app.get(auditPath, async (c) => {
     if (!deps.audit) {
-      return c.json({ error: 'unavailable', message: 'pvc-guardian runs without Kubernetes API access, so it cannot list PVCs for an audit.' }, 503);
+      return c.json({ error: "unavailable", message: "pvc-guardian runs without Kubernetes API access, so it cannot list PVCs for an audit." }, 503);
     }
     let inventory: AuditInventory;
     try {
       inventory = await deps.audit.inventory(AbortSignal.timeout(timeoutMs));
     } catch (error) {
-      return c.json({ error: 'unavailable', message: `The cluster could not be listed completely, so no audit is given: ${errorMessage(error)}` }, 503);
+      return c.json({ error: "unavailable", message: `The cluster could not be listed completely, so no audit is given: ${errorMessage(error)}` }, 503);
     }
     const nowMs = now();
-    return c.json(auditProtectedPvcs(inventory, deps.policy, (identity, namespace) => deps.catalog.lookup(identity, nowMs, namespace), nowMs, deps.repositoryOf));
+    return c.json(
+      auditProtectedPvcs(inventory, deps.policy, (identity, namespace) => deps.catalog.lookup(identity, nowMs, namespace), nowMs, deps.repositoryOf),
+    );
   });
 
   return app;

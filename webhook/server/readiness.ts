@@ -64,14 +64,14 @@ export function createReadiness(): Readiness {
 
 /** The Kubernetes /readyz body: "ok" alone when healthy and terse, one line per check otherwise. */
 export function formatReadiness(report: ReadinessReport, isVerbose: boolean): string {
-  if (report.ok && !isVerbose) return 'ok\n';
-  let body = '';
+  if (report.ok && !isVerbose) return "ok\n";
+  let body = "";
   for (const check of report.checks) {
     if (check.ok) body += `[+]${check.name} ok\n`;
-    else if (check.informational) body += `[!]${check.name} (not gating readiness): ${check.detail ?? 'no detail'}\n`;
-    else body += `[-]${check.name} failed: ${check.detail ?? 'no detail'}\n`;
+    else if (check.informational) body += `[!]${check.name} (not gating readiness): ${check.detail ?? "no detail"}\n`;
+    else body += `[-]${check.name} failed: ${check.detail ?? "no detail"}\n`;
   }
-  body += report.ok ? 'readyz check passed\n' : 'readyz check failed\n';
+  body += report.ok ? "readyz check passed\n" : "readyz check failed\n";
   return body;
 }
 

@@ -5,10 +5,10 @@
 // symlinked Secret volumes miss the swap on some filesystems, and a poll every few seconds costs
 // two stat calls.
 
-import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
-import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
-import type { Logger } from './logger.ts';
+import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
+import { readFile, stat } from "node:fs/promises";
+import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
+import type { Logger } from "./logger.ts";
 
 export type TlsPair = {
   cert: string;
@@ -43,7 +43,7 @@ export type TlsReloader = {
   stop(): void;
 };
 
-export const minTlsVersion = 'TLSv1.2';
+export const minTlsVersion = "TLSv1.2";
 
 /**
  * TLS 1.3's suites (all AEAD) and, for TLS 1.2, ECDHE key exchange with AES-GCM or
@@ -51,23 +51,23 @@ export const minTlsVersion = 'TLSv1.2';
  * forward secrecy). Every client Kubernetes ships (Go's crypto/tls) offers these.
  */
 export const tlsCipherSuites = [
-  'TLS_AES_128_GCM_SHA256',
-  'TLS_AES_256_GCM_SHA384',
-  'TLS_CHACHA20_POLY1305_SHA256',
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
+  "TLS_AES_128_GCM_SHA256",
+  "TLS_AES_256_GCM_SHA384",
+  "TLS_CHACHA20_POLY1305_SHA256",
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+].join(":");
 
 /**
  * The secure-context options, the same at start and on every certificate swap (setSecureContext
  * replaces the whole context, so anything left out here would silently fall back to Node's
  * defaults after the first renewal).
  */
-export function secureContextOptions(pair: Pick<TlsPair, 'cert' | 'key'>, clientCaPem?: string): SecureContextOptions {
+export function secureContextOptions(pair: Pick<TlsPair, "cert" | "key">, clientCaPem?: string): SecureContextOptions {
   return {
     cert: pair.cert,
     key: pair.key,
@@ -87,7 +87,7 @@ export async function createTlsReloader(options: TlsReloaderOptions): Promise<Tl
   let contentHash = first.hash;
   let seenSignature = first.signature;
   const listeners = new Set<(pair: TlsPair) => void>();
-  logLoaded(log, 'serving certificate loaded', pair, certPath);
+  logLoaded(log, "serving certificate loaded", pair, certPath);
 
   let checking: Promise<boolean> | undefined;
   async function check(): Promise<boolean> {
@@ -110,17 +110,14 @@ export async function createTlsReloader(options: TlsReloaderOptions): Promise<Tl
       nextContext = createSecureContext(secureContextOptions(next));
     } catch (error) {
       const reason = error instanceof Error ? error : new Error(String(error));
-      log.warn(
-        { certPath, keyPath, err: reason.message, serialNumber: pair.serialNumber },
-        'changed serving certificate rejected; keeping the one in use',
-      );
+      log.warn({ certPath, keyPath, err: reason.message, serialNumber: pair.serialNumber }, "changed serving certificate rejected; keeping the one in use");
       options.onReloadFailure?.(reason);
       return false;
     }
     pair = next;
     context = nextContext;
     contentHash = read.hash;
-    logLoaded(log, 'serving certificate reloaded', pair, certPath);
+    logLoaded(log, "serving certificate reloaded", pair, certPath);
     options.onReload?.(pair);
     for (const listener of listeners) listener(pair);
     return true;
@@ -134,7 +131,7 @@ export async function createTlsReloader(options: TlsReloaderOptions): Promise<Tl
   }
 
   const timer = setInterval(() => {
-    checkOnce().catch((error: unknown) => log.error({ err: error }, 'serving certificate check failed'));
+    checkOnce().catch((error: unknown) => log.error({ err: error }, "serving certificate check failed"));
   }, options.pollIntervalMs);
   timer.unref();
 
@@ -159,7 +156,7 @@ export async function createTlsReloader(options: TlsReloaderOptions): Promise<Tl
 /** Validates a PEM pair: a parseable certificate whose public key matches the private key. */
 export function parsePair(cert: string, key: string): TlsPair {
   const leafPem = firstPemBlock(cert);
-  if (leafPem === undefined) throw new Error('certificate file holds no PEM certificate');
+  if (leafPem === undefined) throw new Error("certificate file holds no PEM certificate");
   const x509 = new X509Certificate(leafPem);
   let privateKey;
   try {
@@ -167,7 +164,7 @@ export function parsePair(cert: string, key: string): TlsPair {
   } catch (error) {
     throw new Error(`key file holds no usable private key: ${error instanceof Error ? error.message : String(error)}`);
   }
-  if (!x509.checkPrivateKey(privateKey)) throw new Error('private key does not match the certificate');
+  if (!x509.checkPrivateKey(privateKey)) throw new Error("private key does not match the certificate");
   return {
     cert,
     key,
@@ -182,8 +179,8 @@ async function readPair(certPath: string, keyPath: string) {
   // stat before reading: if the files change in between, the next poll sees a new signature and
   // reads again.
   const signature = await statSignature(certPath, keyPath);
-  const [cert, key] = await Promise.all([readFile(certPath, 'utf8'), readFile(keyPath, 'utf8')]);
-  const hash = createHash('sha256').update(cert).update('\0').update(key).digest('hex');
+  const [cert, key] = await Promise.all([readFile(certPath, "utf8"), readFile(keyPath, "utf8")]);
+  const hash = createHash("sha256").update(cert).update("\0").update(key).digest("hex");
   return { cert, key, hash, signature };
 }
 
@@ -198,7 +195,7 @@ function firstPemBlock(text: string): string | undefined {
 }
 
 function logLoaded(log: Logger, message: string, pair: TlsPair, certPath: string): void {
-  const level = pair.notAfterMs <= Date.now() ? 'warn' : 'info';
+  const level = pair.notAfterMs <= Date.now() ? "warn" : "info";
   log[level](
     { certPath, serialNumber: pair.serialNumber, notAfter: new Date(pair.notAfterMs).toISOString() },
     pair.notAfterMs <= Date.now() ? `${message}, but it has expired` : message,

@@ -73,6 +73,9 @@ describe("pvc-guardian plan --repository", { skip }, () => {
     const { code, err, report } = await plan(wrong);
     assert.equal(code, 0);
     assert.match(err, /could not be read/);
-    assert.deepEqual(report.pvcs.map((entry) => entry.decision), ["unknown", "unknown"]);
+    assert.deepEqual(
+      report.pvcs.map((entry) => entry.decision),
+      ["unknown", "unknown"],
+    );
   });
 });

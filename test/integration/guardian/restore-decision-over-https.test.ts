@@ -21,7 +21,12 @@ type Review = {
   response: { uid: string; allowed: boolean; patch?: string; patchType?: string; status?: { code: number; message: string }; warnings?: string[] };
 };
 
-function pvcReview(uid: string, name: string, namespace: string, extra: { dataSourceRef?: unknown; labels?: Record<string, string>; annotations?: Record<string, string> } = {}) {
+function pvcReview(
+  uid: string,
+  name: string,
+  namespace: string,
+  extra: { dataSourceRef?: unknown; labels?: Record<string, string>; annotations?: Record<string, string> } = {},
+) {
   return pvcCreateReview({
     uid,
     name,
@@ -43,7 +48,14 @@ describe("restore decision over HTTPS from a real Kopia repository", { skip }, (
     return new Promise((resolve, reject) => {
       const payload = JSON.stringify(body);
       const req = request(
-        { host: "127.0.0.1", port, path: route, method: "POST", ca: caPem, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } },
+        {
+          host: "127.0.0.1",
+          port,
+          path: route,
+          method: "POST",
+          ca: caPem,
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
+        },
         (res) => {
           let text = "";
           res.setEncoding("utf8");

@@ -1,15 +1,15 @@
-import { describe, it, before, after } from 'node:test';
-import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:https';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { AdmissionregistrationV1Api, CoreV1Api, type V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import { createCertificateAuthority, issueServerCertificate, type CertificateAuthority } from '../../../certs/pki.ts';
-import { requireOrSkip } from '../../harness/binaries.ts';
-import { startTestCluster, type TestCluster } from '../../harness/cluster.ts';
-import { apiErrorMessage, createNamespace } from '../../harness/kube-objects.ts';
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:https";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { AdmissionregistrationV1Api, CoreV1Api, type V1PersistentVolumeClaim } from "@kubernetes/client-node";
+import { createCertificateAuthority, issueServerCertificate, type CertificateAuthority } from "../../../certs/pki.ts";
+import { requireOrSkip } from "../../harness/binaries.ts";
+import { startTestCluster, type TestCluster } from "../../harness/cluster.ts";
+import { apiErrorMessage, createNamespace } from "../../harness/kube-objects.ts";
 
 type AdmissionReview = {
   apiVersion: string;
@@ -17,46 +17,45 @@ type AdmissionReview = {
   request: { uid: string; operation: string; kind: { kind: string }; namespace: string; object: V1PersistentVolumeClaim };
 };
 
-const denialMessage =
-  'PersistentVolumeClaim "deny-me" is blocked by the harness test webhook: its name asks for a denial. Rename it to create it.';
+const denialMessage = 'PersistentVolumeClaim "deny-me" is blocked by the harness test webhook: its name asks for a denial. Rename it to create it.';
 
 function pvc(name: string): V1PersistentVolumeClaim {
-  return { metadata: { name }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } };
+  return { metadata: { name }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } };
 }
 
 /** A real HTTPS admission endpoint: denies PVCs named deny-me, allows the rest, records each review. */
 async function startWebhookServer(certDir: string, ca: CertificateAuthority): Promise<{ server: Server; port: number; reviews: AdmissionReview[] }> {
-  const serving = await issueServerCertificate(ca, certDir, { commonName: 'harness-webhook', ipAddresses: ['127.0.0.1'] });
+  const serving = await issueServerCertificate(ca, certDir, { commonName: "harness-webhook", ipAddresses: ["127.0.0.1"] });
   const reviews: AdmissionReview[] = [];
   const server = createServer({ cert: await readFile(serving.certPath), key: await readFile(serving.keyPath) }, (req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (body += chunk));
-    req.on('end', () => {
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (chunk: string) => (body += chunk));
+    req.on("end", () => {
       const review = JSON.parse(body) as AdmissionReview;
       reviews.push(review);
-      const denied = review.request.object.metadata?.name === 'deny-me';
-      res.setHeader('content-type', 'application/json');
+      const denied = review.request.object.metadata?.name === "deny-me";
+      res.setHeader("content-type", "application/json");
       res.end(
         JSON.stringify({
-          apiVersion: 'admission.k8s.io/v1',
-          kind: 'AdmissionReview',
+          apiVersion: "admission.k8s.io/v1",
+          kind: "AdmissionReview",
           response: {
             uid: review.request.uid,
             allowed: !denied,
-            ...(denied ? { status: { code: 403, reason: 'Forbidden', message: denialMessage } } : {}),
+            ...(denied ? { status: { code: 403, reason: "Forbidden", message: denialMessage } } : {}),
           },
         }),
       );
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
-  assert.ok(address !== null && typeof address === 'object');
+  assert.ok(address !== null && typeof address === "object");
   return { server, port: address.port, reviews };
 }
 
-describe('admission webhooks called by the real apiserver', { skip: requireOrSkip(['etcd', 'kube-apiserver']) }, () => {
+describe("admission webhooks called by the real apiserver", { skip: requireOrSkip(["etcd", "kube-apiserver"]) }, () => {
   let cluster: TestCluster;
   let certDir: string;
   let webhook: Awaited<ReturnType<typeof startWebhookServer>>;
@@ -64,10 +63,10 @@ describe('admission webhooks called by the real apiserver', { skip: requireOrSki
   let unrelatedCa: CertificateAuthority;
 
   before(async () => {
-    certDir = await mkdtemp(path.join(tmpdir(), 'webhook-certs-'));
-    webhookCa = await createCertificateAuthority(path.join(certDir, 'ca'), { commonName: 'webhook CA' });
-    unrelatedCa = await createCertificateAuthority(path.join(certDir, 'unrelated'), { commonName: 'unrelated CA' });
-    webhook = await startWebhookServer(path.join(certDir, 'serving'), webhookCa);
+    certDir = await mkdtemp(path.join(tmpdir(), "webhook-certs-"));
+    webhookCa = await createCertificateAuthority(path.join(certDir, "ca"), { commonName: "webhook CA" });
+    unrelatedCa = await createCertificateAuthority(path.join(certDir, "unrelated"), { commonName: "unrelated CA" });
+    webhook = await startWebhookServer(path.join(certDir, "serving"), webhookCa);
     cluster = await startTestCluster();
   });
 
@@ -86,13 +85,13 @@ describe('admission webhooks called by the real apiserver', { skip: requireOrSki
         webhooks: [
           {
             name: `${name}.harness.test`,
-            admissionReviewVersions: ['v1'],
-            sideEffects: 'None',
-            failurePolicy: 'Fail',
+            admissionReviewVersions: ["v1"],
+            sideEffects: "None",
+            failurePolicy: "Fail",
             timeoutSeconds: 5,
-            clientConfig: { url: `https://127.0.0.1:${webhook.port}/validate-pvc`, caBundle: Buffer.from(ca.certPem).toString('base64') },
-            namespaceSelector: { matchLabels: { 'harness-webhook': selectorValue } },
-            rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['persistentvolumeclaims'], scope: 'Namespaced' }],
+            clientConfig: { url: `https://127.0.0.1:${webhook.port}/validate-pvc`, caBundle: Buffer.from(ca.certPem).toString("base64") },
+            namespaceSelector: { matchLabels: { "harness-webhook": selectorValue } },
+            rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["persistentvolumeclaims"], scope: "Namespaced" }],
           },
         ],
       },
@@ -109,52 +108,52 @@ describe('admission webhooks called by the real apiserver', { skip: requireOrSki
     for (;;) {
       let message: string | undefined;
       try {
-        await core.createNamespacedPersistentVolumeClaim({ namespace, body: pvc('deny-me'), dryRun: 'All' });
+        await core.createNamespacedPersistentVolumeClaim({ namespace, body: pvc("deny-me"), dryRun: "All" });
       } catch (error) {
         message = apiErrorMessage(error);
       }
       if (probe(message)) return message;
-      if (Date.now() > deadline) assert.fail(`webhook never took effect; last answer: ${message ?? 'allowed'}`);
+      if (Date.now() > deadline) assert.fail(`webhook never took effect; last answer: ${message ?? "allowed"}`);
       await sleep(100);
     }
   }
 
-  it('calls the webhook over verified TLS on PVC create, and its denial reaches the client', async () => {
-    await registerWebhook('pvc-denier', webhookCa, 'trusted');
-    const namespace = await createNamespace(cluster, undefined, { 'harness-webhook': 'trusted' });
+  it("calls the webhook over verified TLS on PVC create, and its denial reaches the client", async () => {
+    await registerWebhook("pvc-denier", webhookCa, "trusted");
+    const namespace = await createNamespace(cluster, undefined, { "harness-webhook": "trusted" });
     await createPvcOnceWebhookActive(namespace, (message) => message !== undefined);
 
     const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
     const reviewsBefore = webhook.reviews.length;
-    const rejection = await core.createNamespacedPersistentVolumeClaim({ namespace, body: pvc('deny-me') }).then(
-      () => assert.fail('the apiserver created a PVC the webhook denied'),
+    const rejection = await core.createNamespacedPersistentVolumeClaim({ namespace, body: pvc("deny-me") }).then(
+      () => assert.fail("the apiserver created a PVC the webhook denied"),
       (error: unknown) => apiErrorMessage(error),
     );
     assert.equal(rejection, `admission webhook "pvc-denier.harness.test" denied the request: ${denialMessage}`);
 
-    const created = await core.createNamespacedPersistentVolumeClaim({ namespace, body: pvc('allowed') });
+    const created = await core.createNamespacedPersistentVolumeClaim({ namespace, body: pvc("allowed") });
     assert.ok(created.metadata?.uid);
 
     const seen = webhook.reviews.slice(reviewsBefore);
     assert.deepEqual(
       seen.map((r) => [r.request.operation, r.request.kind.kind, r.request.namespace, r.request.object.metadata?.name]),
       [
-        ['CREATE', 'PersistentVolumeClaim', namespace, 'deny-me'],
-        ['CREATE', 'PersistentVolumeClaim', namespace, 'allowed'],
+        ["CREATE", "PersistentVolumeClaim", namespace, "deny-me"],
+        ["CREATE", "PersistentVolumeClaim", namespace, "allowed"],
       ],
     );
-    await assert.rejects(core.readNamespacedPersistentVolumeClaim({ name: 'deny-me', namespace }), (error: unknown) => {
+    await assert.rejects(core.readNamespacedPersistentVolumeClaim({ name: "deny-me", namespace }), (error: unknown) => {
       assert.match(apiErrorMessage(error), /not found/);
       return true;
     });
   });
 
-  it('refuses the webhook when its caBundle names a different CA (failurePolicy Fail)', async () => {
-    await registerWebhook('pvc-untrusted', unrelatedCa, 'untrusted');
-    const namespace = await createNamespace(cluster, undefined, { 'harness-webhook': 'untrusted' });
+  it("refuses the webhook when its caBundle names a different CA (failurePolicy Fail)", async () => {
+    await registerWebhook("pvc-untrusted", unrelatedCa, "untrusted");
+    const namespace = await createNamespace(cluster, undefined, { "harness-webhook": "untrusted" });
     const reviewsBefore = webhook.reviews.length;
-    const message = await createPvcOnceWebhookActive(namespace, (m) => m !== undefined && m.includes('failed calling webhook'));
-    assert.match(message ?? '', /failed calling webhook "pvc-untrusted\.harness\.test".*x509: certificate signed by unknown authority/);
+    const message = await createPvcOnceWebhookActive(namespace, (m) => m !== undefined && m.includes("failed calling webhook"));
+    assert.match(message ?? "", /failed calling webhook "pvc-untrusted\.harness\.test".*x509: certificate signed by unknown authority/);
     // The TLS handshake failed before any review was sent.
     assert.equal(webhook.reviews.length, reviewsBefore);
   });

@@ -1,13 +1,13 @@
-import { describe, it } from 'node:test';
-import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { requireOrSkip } from '../../harness/binaries.ts';
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { requireOrSkip } from "../../harness/binaries.ts";
 
-const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'abandoned-cluster.ts');
+const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), "abandoned-cluster.ts");
 
 function isAlive(pid: number): boolean {
   try {
@@ -17,7 +17,7 @@ function isAlive(pid: number): boolean {
   }
   // Killed orphans linger as zombies until init reaps them; they run nothing.
   try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return false;
   }
@@ -35,34 +35,34 @@ async function isGoneSoon(pid: number): Promise<boolean> {
 type ChildReport = { etcd: number; apiserver: number; dir: string };
 
 /** Runs a test process that starts a cluster and ends without stop(); returns what it started. */
-function runAbandoningProcess(ending: 'throw' | 'sigterm'): Promise<{ report: ChildReport; code: number | null; signal: NodeJS.Signals | null }> {
+function runAbandoningProcess(ending: "throw" | "sigterm"): Promise<{ report: ChildReport; code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [childScript, ending], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      const line = stdout.split('\n').find((l) => l.startsWith('{'));
+    const child = spawn(process.execPath, [childScript, ending], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.once("error", reject);
+    child.once("exit", (code, signal) => {
+      const line = stdout.split("\n").find((l) => l.startsWith("{"));
       if (line === undefined) return reject(new Error(`child reported nothing (code ${code}, signal ${signal}): ${stderr}`));
       resolve({ report: JSON.parse(line) as ChildReport, code, signal });
     });
   });
 }
 
-describe('cluster clean-up when a test process ends without stop()', { skip: requireOrSkip(['etcd', 'kube-apiserver']) }, () => {
-  it('kills etcd and the apiserver and removes the temp dir when the test throws', async () => {
-    const { report, code } = await runAbandoningProcess('throw');
+describe("cluster clean-up when a test process ends without stop()", { skip: requireOrSkip(["etcd", "kube-apiserver"]) }, () => {
+  it("kills etcd and the apiserver and removes the temp dir when the test throws", async () => {
+    const { report, code } = await runAbandoningProcess("throw");
     assert.equal(code, 1);
     assert.equal(await isGoneSoon(report.etcd), true, `etcd pid ${report.etcd} still running`);
     assert.equal(await isGoneSoon(report.apiserver), true, `kube-apiserver pid ${report.apiserver} still running`);
     assert.equal(existsSync(report.dir), false);
   });
 
-  it('kills etcd and the apiserver when the test process gets SIGTERM', async () => {
-    const { report, signal } = await runAbandoningProcess('sigterm');
-    assert.equal(signal, 'SIGTERM');
+  it("kills etcd and the apiserver when the test process gets SIGTERM", async () => {
+    const { report, signal } = await runAbandoningProcess("sigterm");
+    assert.equal(signal, "SIGTERM");
     assert.equal(await isGoneSoon(report.etcd), true, `etcd pid ${report.etcd} still running`);
     assert.equal(await isGoneSoon(report.apiserver), true, `kube-apiserver pid ${report.apiserver} still running`);
     assert.equal(existsSync(report.dir), false);

@@ -13,12 +13,7 @@ import { requireOrSkip } from "../../harness/binaries.ts";
 import { startTestCluster, type TestCluster } from "../../harness/cluster.ts";
 import { installCrds, type VolSyncCrdVersion } from "../../harness/crds.ts";
 import { createNamespace, requestJson } from "../../harness/kube-objects.ts";
-import {
-  automaticUsername,
-  moverJobEnvironment,
-  moverRestoreSource,
-  type VolSyncObject,
-} from "../../harness/volsync-mover-oracle.ts";
+import { automaticUsername, moverJobEnvironment, moverRestoreSource, type VolSyncObject } from "../../harness/volsync-mover-oracle.ts";
 
 const kafkaOrdinals = ["data-kafka-broker-production-eu-west-1-cluster-abc-0", "data-kafka-broker-production-eu-west-1-cluster-abc-1"];
 const longest = "data-kafka-broker-production-eu-west-1-cluster-abc-def-ghijkl-0";
@@ -154,7 +149,11 @@ async function waitForSchemaWithoutNfs(cluster: TestCluster): Promise<void> {
     metadata: { namespace },
     spec: {
       trigger: { manual: "probe" },
-      kopia: { repository: "r", copyMethod: "Snapshot", moverVolumes: [{ mountPath: "repository", volumeSource: { nfs: { server: "nas.lan", path: "/volsync" } } }] },
+      kopia: {
+        repository: "r",
+        copyMethod: "Snapshot",
+        moverVolumes: [{ mountPath: "repository", volumeSource: { nfs: { server: "nas.lan", path: "/volsync" } } }],
+      },
     },
   };
   const deadline = Date.now() + 30_000;

@@ -51,7 +51,12 @@ describe("faults on a real kopia v0.22.3 repository", { skip }, () => {
     return entries
       .filter((e) => e.isFile() && e.name.endsWith(".f"))
       .map((e) => join(e.parentPath, e.name))
-      .filter((path) => path.slice(dir.length + 1).replaceAll("/", "").startsWith(prefix));
+      .filter((path) =>
+        path
+          .slice(dir.length + 1)
+          .replaceAll("/", "")
+          .startsWith(prefix),
+      );
   }
 
   function createCatalog(repository: { rootPath: string; passwordFile: string }, extra: { now?: () => number; store?: BlobStore } = {}) {
@@ -91,7 +96,10 @@ describe("faults on a real kopia v0.22.3 repository", { skip }, () => {
     catalog.stop();
     const answer = catalog.lookup(identity, Date.now());
     assert.ok(answer.readable);
-    assert.deepEqual(answer.snapshots.map((s) => s.id), [snapshotId]);
+    assert.deepEqual(
+      answer.snapshots.map((s) => s.id),
+      [snapshotId],
+    );
   });
 
   it("reports a wrong password", async () => {
@@ -187,7 +195,10 @@ describe("faults on a real kopia v0.22.3 repository", { skip }, () => {
     const reader = createRepositoryReader({ store, readPassword: async () => original.password, retryDelayMs: 10 });
     const result = await reader.read();
     assert.equal(result.attempts, 2);
-    assert.deepEqual(result.snapshots.map((s) => s.id).sort(), (await createRepositoryReader({ store: inner, readPassword: async () => original.password }).read()).snapshots.map((s) => s.id).sort());
+    assert.deepEqual(
+      result.snapshots.map((s) => s.id).sort(),
+      (await createRepositoryReader({ store: inner, readPassword: async () => original.password }).read()).snapshots.map((s) => s.id).sort(),
+    );
 
     phantomListings = Number.POSITIVE_INFINITY;
     const catalog = createCatalog(repository, { store });
@@ -224,27 +235,31 @@ describe("faults on a real kopia v0.22.3 repository", { skip }, () => {
     assert.ok(catalog.lookup(identity, nowMs).readable);
   });
 
-  it("reports files it may not read, checked as an unprivileged user because root reads mode 000", { skip: process.getuid?.() !== 0 ? "needs root to switch to an unprivileged user" : false }, async () => {
-    // Kopia writes 0600 files in 0700 folders. Root ignores those modes, so chmod alone proves
-    // nothing here; the listing runs in a child process as nobody instead.
-    const repository = await copyRepository("permissions");
-    await chmod(join(scratch, "permissions"), 0o755);
-    await chmod(scratch, 0o755);
-    await chmod(repository.passwordFile, 0o644);
-    const script = [
-      `import { runSnapshotsCommand } from ${JSON.stringify(new URL("../../../webhook/cli/snapshots.ts", import.meta.url).pathname)};`,
-      `let err = "";`,
-      `const code = await runSnapshotsCommand(["--repository", ${JSON.stringify(repository.rootPath)}, "--password-file", ${JSON.stringify(repository.passwordFile)}, "--json"], { stdout: (s) => process.stdout.write(s), stderr: (s) => (err += s) });`,
-      `process.stderr.write(err); process.exit(code);`,
-    ].join("\n");
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { uid: 65534, gid: 65534, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const exitCode = await new Promise<number | null>((resolve) => child.on("close", resolve));
-    assert.equal(exitCode, 1, stderr);
-    assert.equal(stdout, "");
-    assert.match(stderr, /\(permission-denied\)/);
-  });
+  it(
+    "reports files it may not read, checked as an unprivileged user because root reads mode 000",
+    { skip: process.getuid?.() !== 0 ? "needs root to switch to an unprivileged user" : false },
+    async () => {
+      // Kopia writes 0600 files in 0700 folders. Root ignores those modes, so chmod alone proves
+      // nothing here; the listing runs in a child process as nobody instead.
+      const repository = await copyRepository("permissions");
+      await chmod(join(scratch, "permissions"), 0o755);
+      await chmod(scratch, 0o755);
+      await chmod(repository.passwordFile, 0o644);
+      const script = [
+        `import { runSnapshotsCommand } from ${JSON.stringify(new URL("../../../webhook/cli/snapshots.ts", import.meta.url).pathname)};`,
+        `let err = "";`,
+        `const code = await runSnapshotsCommand(["--repository", ${JSON.stringify(repository.rootPath)}, "--password-file", ${JSON.stringify(repository.passwordFile)}, "--json"], { stdout: (s) => process.stdout.write(s), stderr: (s) => (err += s) });`,
+        `process.stderr.write(err); process.exit(code);`,
+      ].join("\n");
+      const child = spawn(process.execPath, ["--input-type=module", "-e", script], { uid: 65534, gid: 65534, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      const exitCode = await new Promise<number | null>((resolve) => child.on("close", resolve));
+      assert.equal(exitCode, 1, stderr);
+      assert.equal(stdout, "");
+      assert.match(stderr, /\(permission-denied\)/);
+    },
+  );
 });

@@ -13,10 +13,11 @@ export async function runOurListing(
 ) {
   let stdout = "";
   let stderr = "";
-  const exitCode = await runSnapshotsCommand(
-    ["--repository", repository.rootPath, "--password-file", repository.passwordFile, ...extraArgs],
-    { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), ...(repository.s3Environment ? { env: repository.s3Environment } : {}) },
-  );
+  const exitCode = await runSnapshotsCommand(["--repository", repository.rootPath, "--password-file", repository.passwordFile, ...extraArgs], {
+    stdout: (s) => (stdout += s),
+    stderr: (s) => (stderr += s),
+    ...(repository.s3Environment ? { env: repository.s3Environment } : {}),
+  });
   return { exitCode, stdout, stderr };
 }
 

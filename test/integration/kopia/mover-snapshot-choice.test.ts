@@ -166,11 +166,14 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
       early = await snapshotAt(source, "2026-11-25T08:00:00Z");
       halfSecond = await snapshotAt(source, "2026-11-25T09:00:00.5Z");
       newest = await snapshotAt(source, "2026-11-25T10:00:00.123456789Z");
-      assert.deepEqual((await listed(source)).map((s) => [s.id, s.startTime]), [
-        [early, "2026-11-25T08:00:00Z"],
-        [halfSecond, "2026-11-25T09:00:00.5Z"],
-        [newest, "2026-11-25T10:00:00.123456789Z"],
-      ]);
+      assert.deepEqual(
+        (await listed(source)).map((s) => [s.id, s.startTime]),
+        [
+          [early, "2026-11-25T08:00:00Z"],
+          [halfSecond, "2026-11-25T09:00:00.5Z"],
+          [newest, "2026-11-25T10:00:00.123456789Z"],
+        ],
+      );
     });
 
     it("restores the newest snapshot when no restore point is asked for", async () => {
@@ -216,8 +219,14 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
       const after = await listed(source);
       checkpoints = after.filter((s) => s.incomplete === "checkpoint").map((s) => s.id);
       assert.ok(checkpoints.length >= 1, `kopia lists the checkpoint: ${JSON.stringify(after)}`);
-      assert.deepEqual(after.slice(0, 2).map((s) => s.id), [older, complete]);
-      assert.ok(after.slice(2).every((s) => s.incomplete === "checkpoint"), "the checkpoints are the newest entries");
+      assert.deepEqual(
+        after.slice(0, 2).map((s) => s.id),
+        [older, complete],
+      );
+      assert.ok(
+        after.slice(2).every((s) => s.incomplete === "checkpoint"),
+        "the checkpoints are the newest entries",
+      );
     });
 
     it("restores the newest complete snapshot, not the checkpoint", async () => {
@@ -238,10 +247,13 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
       source = backupSourceOf(name);
       complete = await snapshotAt(source);
       cut = await limitReachedAt(source);
-      assert.deepEqual((await listed(source)).map((s) => [s.id, s.incomplete]), [
-        [complete, undefined],
-        [cut, "limit reached"],
-      ]);
+      assert.deepEqual(
+        (await listed(source)).map((s) => [s.id, s.incomplete]),
+        [
+          [complete, undefined],
+          [cut, "limit reached"],
+        ],
+      );
     });
 
     it("restores the complete snapshot, not the one the limit cut short", async () => {
@@ -274,7 +286,10 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
     before(async () => {
       const source = backupSourceOf(name);
       for (const label of Object.keys(times) as Label[]) ids[label] = await snapshotAt(source, times[label]);
-      assert.deepEqual((await listed(source)).map((s) => s.startTime), Object.values(times));
+      assert.deepEqual(
+        (await listed(source)).map((s) => s.startTime),
+        Object.values(times),
+      );
     });
 
     for (const [annotation, timeRule, rawMover] of table) {
@@ -298,7 +313,10 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
       const threeQuarters = await snapshotAt(source, "2026-11-26T10:00:00.75Z");
       const nextSecond = await snapshotAt(source, "2026-11-26T10:00:01Z");
       const all = [prior, whole, quarter, threeQuarters, nextSecond];
-      assert.deepEqual((await listed(source)).map((s) => s.id), all);
+      assert.deepEqual(
+        (await listed(source)).map((s) => s.id),
+        all,
+      );
 
       const annotation = "2026-11-26T10:00:00.1Z";
       const destination = await assertMoverRestoresDecision(pvcNamed(name, annotation), all, whole);
@@ -315,10 +333,13 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
       const source = backupSourceOf(name);
       const whole = await snapshotAt(source, "2026-11-26T10:00:00Z");
       const cut = await limitReachedAt(source, "2026-11-26T10:00:00.5Z");
-      assert.deepEqual((await listed(source)).map((s) => [s.id, s.incomplete]), [
-        [whole, undefined],
-        [cut, "limit reached"],
-      ]);
+      assert.deepEqual(
+        (await listed(source)).map((s) => [s.id, s.incomplete]),
+        [
+          [whole, undefined],
+          [cut, "limit reached"],
+        ],
+      );
       const destination = await assertMoverRestoresDecision(pvcNamed(name), [whole, cut], whole);
       assert.equal(destination.spec?.kopia?.restoreAsOf, "2026-11-26T10:00:00Z");
       assert.equal(destination.spec?.kopia?.previous, 1);
@@ -331,10 +352,13 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
       const complete = await snapshotAt(source, "2026-11-27T10:00:00.5Z", "2026-11-27T10:00:01Z");
       const cut = await limitReachedAt(source, "2026-11-27T10:00:00.5Z", "2026-11-27T10:00:02Z");
       // kopia's order: start time, then end time.
-      assert.deepEqual((await listed(source)).map((s) => [s.id, s.startTime, s.incomplete]), [
-        [complete, "2026-11-27T10:00:00.5Z", undefined],
-        [cut, "2026-11-27T10:00:00.5Z", "limit reached"],
-      ]);
+      assert.deepEqual(
+        (await listed(source)).map((s) => [s.id, s.startTime, s.incomplete]),
+        [
+          [complete, "2026-11-27T10:00:00.5Z", undefined],
+          [cut, "2026-11-27T10:00:00.5Z", "limit reached"],
+        ],
+      );
       const destination = await assertMoverRestoresDecision(pvcNamed(name), [complete, cut], complete);
       assert.equal(await moverTakesWith(withRawAnnotation(destination, undefined)), cut);
     });

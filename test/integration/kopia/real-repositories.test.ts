@@ -18,12 +18,7 @@ import {
   loadCatalogOnce,
   readShards,
 } from "../../harness/kopia.ts";
-import {
-  assertListingMatchesKopia,
-  createRecordingBlobStore,
-  groupByIdentity,
-  inParallel,
-} from "./kopia-comparison.ts";
+import { assertListingMatchesKopia, createRecordingBlobStore, groupByIdentity, inParallel } from "./kopia-comparison.ts";
 
 /** Identities the way VolSync's mover builds them: ReplicationSource name (≤ 50) @ namespace. */
 const volsyncIdentities = [
@@ -66,7 +61,11 @@ async function assertCatalogMatches(repository: KopiaRepository, expected: Retur
   for (const [identity, snapshots] of expected) {
     const answer = catalog.lookup(identity, nowMs);
     assert.ok(answer.readable, `catalog unreadable for ${identity}`);
-    assert.deepEqual(answer.snapshots.map((s) => s.id), snapshots.map((s) => s.id), identity);
+    assert.deepEqual(
+      answer.snapshots.map((s) => s.id),
+      snapshots.map((s) => s.id),
+      identity,
+    );
     assert.ok(answer.snapshots.every((s) => !s.incomplete && s.startTimeMs > 0));
   }
   const never = catalog.lookup("nobody@nowhere:/data", nowMs);
@@ -85,7 +84,7 @@ for (const row of matrix) {
   describe(`kopia ${row.version}, ${row.layout}, ${row.encryption}`, { skip: kopiaSkip(row.version) }, () => {
     it("lists what kopia lists through snapshots, deletions and full maintenance", async () => {
       const repository = await makeRepository(row.version, { layout: row.layout, encryption: row.encryption });
-      assert.deepEqual((await readShards(repository.rootPath) as { default: number[] }).default, row.shards);
+      assert.deepEqual(((await readShards(repository.rootPath)) as { default: number[] }).default, row.shards);
 
       const empty = await assertListingMatchesKopia(repository);
       assert.deepEqual(empty, []);
@@ -128,16 +127,34 @@ describe("kopia v0.22.3, format version 1 (compaction-log index) with pbkdf2", {
 describe("retention reasons against kopia v0.22.3", { skip: kopiaSkip("v0.22.3") }, () => {
   it("computes kopia's retention reasons under global, host, user and path policies", async () => {
     const repository = await makeRepository("v0.22.3", { layout: "create" });
-    await repository.run(["policy", "set", "--global", "--keep-latest=4", "--keep-hourly=3", "--keep-daily=5", "--keep-weekly=3", "--keep-monthly=6", "--keep-annual=2"]);
+    await repository.run([
+      "policy",
+      "set",
+      "--global",
+      "--keep-latest=4",
+      "--keep-hourly=3",
+      "--keep-daily=5",
+      "--keep-weekly=3",
+      "--keep-monthly=6",
+      "--keep-annual=2",
+    ]);
     await repository.run(["policy", "set", "@other.namespace", "--keep-daily=2"]);
     await repository.run(["policy", "set", "db@other.namespace", "--keep-latest=1"]);
     await repository.run(["policy", "set", "app@default:/data", "--keep-monthly=1", "--keep-annual=0"]);
     const dir = await repository.makeSourceDir("history", { "a.txt": "history" });
     // Start times spread over two years: same hour, same day, same ISO week, month ends, year ends.
     const starts = [
-      "2024-12-30 23:10:00 UTC", "2025-01-01 00:05:00 UTC", "2025-01-31 12:00:00 UTC", "2025-03-02 08:00:00 UTC",
-      "2025-06-15 10:00:00 UTC", "2025-06-15 10:30:00 UTC", "2025-06-15 11:00:00 UTC", "2025-06-16 09:00:00 UTC",
-      "2025-12-29 07:00:00 UTC", "2026-01-04 07:00:00 UTC", "2026-02-28 22:00:00 UTC",
+      "2024-12-30 23:10:00 UTC",
+      "2025-01-01 00:05:00 UTC",
+      "2025-01-31 12:00:00 UTC",
+      "2025-03-02 08:00:00 UTC",
+      "2025-06-15 10:00:00 UTC",
+      "2025-06-15 10:30:00 UTC",
+      "2025-06-15 11:00:00 UTC",
+      "2025-06-16 09:00:00 UTC",
+      "2025-12-29 07:00:00 UTC",
+      "2026-01-04 07:00:00 UTC",
+      "2026-02-28 22:00:00 UTC",
     ];
     const sources = ["app@default:/data", "db@other.namespace:/data", "web@other.namespace:/srv/www"];
     await inParallel(sources, 2, async (source) => {
@@ -147,7 +164,10 @@ describe("retention reasons against kopia v0.22.3", { skip: kopiaSkip("v0.22.3")
     // The comparison means something only if kopia's answer uses every kind of reason.
     const reasons = (JSON.parse(await repository.listSnapshotsJson()) as { retentionReason?: string[] }[]).flatMap((s) => s.retentionReason ?? []);
     for (const kind of ["latest", "hourly", "daily", "weekly", "monthly", "annual"]) {
-      assert.ok(reasons.some((r) => r.startsWith(`${kind}-`)), `no ${kind} reason in ${JSON.stringify(reasons)}`);
+      assert.ok(
+        reasons.some((r) => r.startsWith(`${kind}-`)),
+        `no ${kind} reason in ${JSON.stringify(reasons)}`,
+      );
     }
   });
 });
@@ -189,15 +209,30 @@ describe("incomplete snapshots from kopia v0.22.3", { skip: kopiaSkip("v0.22.3")
     const cut = await repository.snapshot(large, { source: "app@default:/data", uploadLimitMb: 1 });
     const onlyCut = await repository.snapshot(large, { source: "half@default:/data", uploadLimitMb: 1 });
     const listed = await assertListingMatchesKopia(repository);
-    assert.deepEqual(listed.filter((s) => s.incomplete !== undefined).map((s) => s.id).sort(), [cut, onlyCut].sort());
+    assert.deepEqual(
+      listed
+        .filter((s) => s.incomplete !== undefined)
+        .map((s) => s.id)
+        .sort(),
+      [cut, onlyCut].sort(),
+    );
 
     const catalog = await loadCatalogOnce(repository);
     const app = catalog.lookup("app@default:/data", Date.now());
     assert.ok(app.readable);
-    assert.deepEqual(app.snapshots.map((s) => [s.id, s.incomplete]), [[complete, false], [cut, true]]);
+    assert.deepEqual(
+      app.snapshots.map((s) => [s.id, s.incomplete]),
+      [
+        [complete, false],
+        [cut, true],
+      ],
+    );
     const half = catalog.lookup("half@default:/data", Date.now());
     assert.ok(half.readable);
-    assert.deepEqual(half.snapshots.map((s) => [s.id, s.incomplete]), [[onlyCut, true]]);
+    assert.deepEqual(
+      half.snapshots.map((s) => [s.id, s.incomplete]),
+      [[onlyCut, true]],
+    );
   });
 });
 
@@ -231,7 +266,10 @@ describe("incremental refresh against kopia v0.22.3", { skip: kopiaSkip("v0.22.3
     // A miss triggers one bounded refresh that finds the snapshot taken a moment ago.
     const found = await catalog.lookupWithRefreshOnMiss(newIdentity, Date.now());
     assert.ok(found.readable);
-    assert.deepEqual(found.snapshots.map((s) => s.id), [newId]);
+    assert.deepEqual(
+      found.snapshots.map((s) => s.id),
+      [newId],
+    );
     const incrementalReads = recording.takeReads();
     assert.ok(incrementalReads.length >= 3, `expected the format blob, a new index blob and a manifest: ${incrementalReads}`);
     for (const read of incrementalReads.filter((r) => r !== "kopia.repository")) {

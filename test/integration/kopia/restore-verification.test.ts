@@ -35,9 +35,26 @@ describe("restore verification against the real kopia v0.22.3", { skip: kopiaSki
     await mkdir(target, { recursive: true });
     const { stdout, stderr } = await execFileAsync(
       binaryPath,
-      ["snapshot", "restore", id, target, "--write-files-atomically", "--ignore-permission-errors", "--no-progress",
-        `--config-file=${join(repository.workDir, "kopia.config")}`, `--log-dir=${join(repository.workDir, "logs")}`],
-      { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: repository.workDir, KOPIA_PASSWORD: repository.password, KOPIA_CHECK_FOR_UPDATES: "false", ...extraEnv } },
+      [
+        "snapshot",
+        "restore",
+        id,
+        target,
+        "--write-files-atomically",
+        "--ignore-permission-errors",
+        "--no-progress",
+        `--config-file=${join(repository.workDir, "kopia.config")}`,
+        `--log-dir=${join(repository.workDir, "logs")}`,
+      ],
+      {
+        env: {
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          HOME: repository.workDir,
+          KOPIA_PASSWORD: repository.password,
+          KOPIA_CHECK_FOR_UPDATES: "false",
+          ...extraEnv,
+        },
+      },
     );
     return `${stdout}${stderr}`;
   }
@@ -76,7 +93,11 @@ describe("restore verification against the real kopia v0.22.3", { skip: kopiaSki
     const bigId = await repository.snapshot(big, { source: "big@ns:/data" });
 
     for (const snapshot of JSON.parse(await repository.listSnapshotsJson()) as ListedSnapshot[]) listed.set(snapshot.id, snapshot);
-    for (const [name, id] of [["tree", treeId], ["treeAgain", treeAgainId], ["big", bigId]] as const) {
+    for (const [name, id] of [
+      ["tree", treeId],
+      ["treeAgain", treeAgainId],
+      ["big", bigId],
+    ] as const) {
       ids.set(name, id);
       const stderr = await restore(id);
       restoreLines.set(name, { line: restoredLine(stderr), stderr });
@@ -89,9 +110,12 @@ describe("restore verification against the real kopia v0.22.3", { skip: kopiaSki
 
   const idOf = (name: string) => ids.get(name)!;
   const lineOf = (name: string) => restoreLines.get(name)!.line;
-  const statsAnnotation = (stats: ListedSnapshot["stats"]) => JSON.stringify({ fileCount: stats.fileCount, dirCount: stats.dirCount, totalSize: stats.totalSize });
-  const summaryAnnotation = (summ: ListedSnapshot["rootEntry"]["summ"]) => JSON.stringify({ fileCount: summ.files, dirCount: summ.dirs, totalSize: summ.size, symlinkCount: summ.symlinks });
-  const verify = (name: string, pinnedStats: string, logs = lineOf(name)) => verifyRestore({ snapshotId: idOf(name), pinnedStats, moverStatus: { result: "Successful", logs } });
+  const statsAnnotation = (stats: ListedSnapshot["stats"]) =>
+    JSON.stringify({ fileCount: stats.fileCount, dirCount: stats.dirCount, totalSize: stats.totalSize });
+  const summaryAnnotation = (summ: ListedSnapshot["rootEntry"]["summ"]) =>
+    JSON.stringify({ fileCount: summ.files, dirCount: summ.dirs, totalSize: summ.size, symlinkCount: summ.symlinks });
+  const verify = (name: string, pinnedStats: string, logs = lineOf(name)) =>
+    verifyRestore({ snapshotId: idOf(name), pinnedStats, moverStatus: { result: "Successful", logs } });
 
   it("counts the root directory in both the Restored line and the manifest's dirCount", () => {
     const snapshot = listed.get(idOf("tree"))!;
@@ -109,7 +133,11 @@ describe("restore verification against the real kopia v0.22.3", { skip: kopiaSki
   });
 
   it("verifies the same restore from the mover's full log, as MOVER_LOG_DEBUG keeps it", () => {
-    const outcome = verify("tree", statsAnnotation(listed.get(idOf("tree"))!.stats), `INFO: Executing restore command...\n${restoreLines.get("tree")!.stderr}INFO: Snapshot restore completed successfully\n`);
+    const outcome = verify(
+      "tree",
+      statsAnnotation(listed.get(idOf("tree"))!.stats),
+      `INFO: Executing restore command...\n${restoreLines.get("tree")!.stderr}INFO: Snapshot restore completed successfully\n`,
+    );
     assert.deepEqual(outcome.finished && outcome.verdict, "verified", JSON.stringify(outcome));
   });
 

@@ -53,7 +53,12 @@ describe("S3 faults end unknown, never fresh", { skip: versityGwSkip() }, () => 
       freshnessBoundMs: 600_000,
       missRefreshTimeoutMs: 5_000,
       store: createS3BlobStore({
-        bucket: "faults", prefix: "app/", endpoint: options.endpoint ?? proxy.endpoint, useTls: false, region: "us-east-1", addressing: "path",
+        bucket: "faults",
+        prefix: "app/",
+        endpoint: options.endpoint ?? proxy.endpoint,
+        useTls: false,
+        region: "us-east-1",
+        addressing: "path",
         readCredentials: async () => credentials,
         requestTimeoutMs: options.requestTimeoutMs ?? 2_000,
         retryDelayMs: 20,

@@ -26,7 +26,8 @@ export const loopbackLookup: LookupFunction = (hostname, options, callback) => {
     callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }), "", 4);
     return;
   }
-  if (typeof options === "object" && options.all) (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: "127.0.0.1", family: 4 }]);
+  if (typeof options === "object" && options.all)
+    (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: "127.0.0.1", family: 4 }]);
   else callback(null, "127.0.0.1", 4);
 };
 
@@ -97,7 +98,12 @@ describe("S3 repositories on a real S3 server over HTTP", { skip }, () => {
       freshnessBoundMs: 60_000,
       missRefreshTimeoutMs: 2_000,
       store: createS3BlobStore({
-        bucket: "backups", prefix: "app/", endpoint: server.endpoint, useTls: false, region: "us-east-1", addressing: "path",
+        bucket: "backups",
+        prefix: "app/",
+        endpoint: server.endpoint,
+        useTls: false,
+        region: "us-east-1",
+        addressing: "path",
         readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
       }),
     });
@@ -107,7 +113,10 @@ describe("S3 repositories on a real S3 server over HTTP", { skip }, () => {
     for (const [identity, snapshots] of groupByIdentity(afterDelete)) {
       const answer = catalog.lookup(identity, Date.now());
       assert.ok(answer.readable);
-      assert.deepEqual(answer.snapshots.map((s) => s.id), snapshots.map((s) => s.id));
+      assert.deepEqual(
+        answer.snapshots.map((s) => s.id),
+        snapshots.map((s) => s.id),
+      );
     }
   });
 
@@ -124,8 +133,13 @@ describe("S3 repositories on a real S3 server over HTTP", { skip }, () => {
     const repository = await makeRepository(server, "backups", "virtual/");
     await snapshotEach(repository, ["app@default:/data", "db@default:/data"]);
     const store = createS3BlobStore({
-      bucket: "backups", prefix: "virtual/", endpoint: `localhost:${server.port}`, useTls: false, region: "us-east-1",
-      addressing: "virtual-hosted", lookup: loopbackLookup,
+      bucket: "backups",
+      prefix: "virtual/",
+      endpoint: `localhost:${server.port}`,
+      useTls: false,
+      region: "us-east-1",
+      addressing: "virtual-hosted",
+      lookup: loopbackLookup,
       readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
     });
     assert.equal(await listThrough(store, repository.passwordFile), await repository.listSnapshotsJson());
@@ -135,7 +149,12 @@ describe("S3 repositories on a real S3 server over HTTP", { skip }, () => {
     const repository = await makeRepository(server, "backups", "incremental/");
     await snapshotEach(repository, ["app@default:/data", "db@default:/data"]);
     const inner = createS3BlobStore({
-      bucket: "backups", prefix: "incremental/", endpoint: server.endpoint, useTls: false, region: "us-east-1", addressing: "path",
+      bucket: "backups",
+      prefix: "incremental/",
+      endpoint: server.endpoint,
+      useTls: false,
+      region: "us-east-1",
+      addressing: "path",
       readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
     });
     const recording = createRecordingBlobStore(inner);
@@ -145,7 +164,10 @@ describe("S3 repositories on a real S3 server over HTTP", { skip }, () => {
     const first = await reader.read();
     assert.equal(first.snapshots.length, 2);
     const firstReads = recording.takeReads();
-    assert.ok(firstReads.some((id) => id.startsWith("xn")), "the first read loads the index blobs");
+    assert.ok(
+      firstReads.some((id) => id.startsWith("xn")),
+      "the first read loads the index blobs",
+    );
     listed.length = 0;
 
     const unchanged = await reader.read();

@@ -46,8 +46,19 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
     kube = createKubeClients({ kubeconfigPath: cluster.kubeconfigPath });
     namespace = await createNamespace(cluster);
     const systemNamespace = await createNamespace(cluster);
-    await kube.objects.create({ apiVersion: "v1", kind: "Secret", metadata: { name: "kopia-credentials", namespace: systemNamespace }, type: "Opaque", data: SOURCE_DATA });
-    policy = { ...DEFAULT_POLICY, nfs, sourceSecret: { namespace: systemNamespace, name: "kopia-credentials" }, excludedNamespaces: ["kube-system", systemNamespace] };
+    await kube.objects.create({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "kopia-credentials", namespace: systemNamespace },
+      type: "Opaque",
+      data: SOURCE_DATA,
+    });
+    policy = {
+      ...DEFAULT_POLICY,
+      nfs,
+      sourceSecret: { namespace: systemNamespace, name: "kopia-credentials" },
+      excludedNamespaces: ["kube-system", systemNamespace],
+    };
     support = createVolSyncSupport({ objects: kube.objects, policy, log, retryDelayMs: 50 });
     await support.start();
     workDir = await mkdtemp(path.join(tmpdir(), "pvc-guardian-capabilities-"));
@@ -74,7 +85,6 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
     const answer = await fetch(`http://127.0.0.1:${opsPort}/readyz?verbose`);
     return { status: answer.status, body: await answer.text() };
   }
-
 
   it("reads the v0.17.7 CRDs as lacking nfs mover volumes and judges the NFS policy unsupported, logging it once", async () => {
     assert.deepEqual(support.capabilities(), {
@@ -108,7 +118,10 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
     try {
       assert.equal(blind.capabilities().known, false);
       assert.deepEqual(blind.support(), { supported: true });
-      assert.ok(warned.lines.some((line) => line.level === "warn" && /capabilities unknown/.test(line.message ?? "")), JSON.stringify(warned.lines));
+      assert.ok(
+        warned.lines.some((line) => line.level === "warn" && /capabilities unknown/.test(line.message ?? "")),
+        JSON.stringify(warned.lines),
+      );
       assert.equal(warned.lines.filter((line) => line.level === "error").length, 0);
     } finally {
       await blind.stop();
@@ -129,7 +142,10 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
       deadlineMs: 8_000,
     });
     const restoringPvc = pvcObject(namespace, "media-via-handler");
-    restoringPvc.spec = { ...restoringPvc.spec, dataSourceRef: { apiGroup: "volsync.backube", kind: "ReplicationDestination", name: "media-via-handler-backup" } };
+    restoringPvc.spec = {
+      ...restoringPvc.spec,
+      dataSourceRef: { apiGroup: "volsync.backube", kind: "ReplicationDestination", name: "media-via-handler-backup" },
+    };
     const outcome = await handlers.validate(
       {
         apiVersion: "admission.k8s.io/v1",
@@ -279,9 +295,14 @@ describe("VolSync CRD capabilities read as pvc-guardian's ServiceAccount", { ski
       const created = await requestJson(cluster, "POST", apiPath, { body });
       assert.equal(created.status, 201, JSON.stringify(created.body));
     }
-    const tokenRequest = await requestJson<{ status?: { token?: string } }>(cluster, "POST", `/api/v1/namespaces/${saNamespace}/serviceaccounts/pvc-guardian/token`, {
-      body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: {} },
-    });
+    const tokenRequest = await requestJson<{ status?: { token?: string } }>(
+      cluster,
+      "POST",
+      `/api/v1/namespaces/${saNamespace}/serviceaccounts/pvc-guardian/token`,
+      {
+        body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: {} },
+      },
+    );
     const token = tokenRequest.body?.status?.token;
     assert.ok(token, JSON.stringify(tokenRequest.body));
     // Without a name, the rule must not let it list CRDs at all.
@@ -312,11 +333,13 @@ describe("VolSync CRD capabilities read as pvc-guardian's ServiceAccount", { ski
       });
       // The watch is allowed too: it would have logged a retry otherwise.
       await new Promise((resolve) => setTimeout(resolve, 300));
-      assert.deepEqual(warned.lines.filter((line) => line.level === "warn"), []);
+      assert.deepEqual(
+        warned.lines.filter((line) => line.level === "warn"),
+        [],
+      );
     } finally {
       await scoped.stop();
       asServiceAccount.close();
     }
   });
-
 });

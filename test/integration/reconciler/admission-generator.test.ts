@@ -6,7 +6,18 @@ import { createAdmissionGenerator } from "../../../webhook/reconciler/admission-
 import { createReviewHandlers } from "../../../webhook/admission/review-handlers.ts";
 import { createPvcEventRecorder } from "../../../webhook/kube/pvc-events.ts";
 import { EVENTS, REPLICATION_DESTINATIONS, SECRETS, type KubeObject } from "../../../webhook/kube/kube-objects.ts";
-import { countingMetrics, evaluate, failingObjects, pvcObject, recordingLog, startEnvironment, SNAPSHOT, SOURCE_DATA, waitFor, type Environment } from "./support.ts";
+import {
+  countingMetrics,
+  evaluate,
+  failingObjects,
+  pvcObject,
+  recordingLog,
+  startEnvironment,
+  SNAPSHOT,
+  SOURCE_DATA,
+  waitFor,
+  type Environment,
+} from "./support.ts";
 
 // Generate on admission against a real kube-apiserver with VolSync's real CRDs: every object is
 // validated by the published OpenAPI schemas on the way in.
@@ -52,7 +63,10 @@ describe("admission generator against a real API server", { skip }, () => {
       const list = await env.kube.objects.list(EVENTS, { namespace });
       return list.items.find((e) => e["reason"] === "BackupObjectsCreated" && (e["regarding"] as { name: string }).name === "fresh-data");
     });
-    assert.match(String(events["note"]), /Created ReplicationDestination fresh-data-backup; the Secret with the repository credentials follows from the reconciler/);
+    assert.match(
+      String(events["note"]),
+      /Created ReplicationDestination fresh-data-backup; the Secret with the repository credentials follows from the reconciler/,
+    );
   });
 
   it("creates an active restore-once ReplicationDestination on the restore path and records the decision", async () => {
@@ -77,11 +91,21 @@ describe("admission generator against a real API server", { skip }, () => {
     assert.equal(spec(rd).kopia["restoreAsOf"], SNAPSHOT.startTime);
     assert.equal(spec(rd).kopia["previous"], undefined);
     assert.equal(rd.metadata.annotations?.["volsync.backup/restore-snapshot-id"], SNAPSHOT.id);
-    assert.deepEqual(JSON.parse(rd.metadata.annotations?.["volsync.backup/restore-snapshot-stats"] ?? ""), { fileCount: 3, dirCount: 2, totalSize: 1024, symlinkCount: 0 });
+    assert.deepEqual(JSON.parse(rd.metadata.annotations?.["volsync.backup/restore-snapshot-stats"] ?? ""), {
+      fileCount: 3,
+      dirCount: 2,
+      totalSize: 1024,
+      symlinkCount: 0,
+    });
   });
 
   it("creates a paused ReplicationDestination when the restore is skipped with a reason", async () => {
-    const pvc = pvcObject(namespace, "skipped", { backup: "hourly" }, { "volsync.backup/skip-restore": "true", "volsync.backup/skip-restore-reason": "migrated" });
+    const pvc = pvcObject(
+      namespace,
+      "skipped",
+      { backup: "hourly" },
+      { "volsync.backup/skip-restore": "true", "volsync.backup/skip-restore-reason": "migrated" },
+    );
     const evaluation = evaluate(pvc, env.policy, "restore");
     // What the handler passes: a backup exists, but the skip is valid, so nothing restores.
     assert.equal((await generator.generate({ pvc, evaluation, restoring: false }, signal())).ok, true);
@@ -135,10 +159,15 @@ describe("admission generator against a real API server", { skip }, () => {
     await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, signal());
     const first = await getRd("stale");
     // VolSync would have written this after the earlier restore; no controller runs here.
-    const withImage = await requestJson(env.cluster, "PATCH", `/apis/volsync.backube/v1alpha1/namespaces/${namespace}/replicationdestinations/stale-backup/status`, {
-      body: { status: { latestImage: { apiGroup: "snapshot.storage.k8s.io", kind: "VolumeSnapshot", name: "old-image" } } },
-      contentType: "application/merge-patch+json",
-    });
+    const withImage = await requestJson(
+      env.cluster,
+      "PATCH",
+      `/apis/volsync.backube/v1alpha1/namespaces/${namespace}/replicationdestinations/stale-backup/status`,
+      {
+        body: { status: { latestImage: { apiGroup: "snapshot.storage.k8s.io", kind: "VolumeSnapshot", name: "old-image" } } },
+        contentType: "application/merge-patch+json",
+      },
+    );
     assert.equal(withImage.status, 200, JSON.stringify(withImage.body));
     const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, signal());
     assert.equal(result.ok, true);
@@ -149,7 +178,12 @@ describe("admission generator against a real API server", { skip }, () => {
   });
 
   it("never takes over a same-named object someone else created", async () => {
-    const theirs = { apiVersion: "volsync.backube/v1alpha1", kind: "ReplicationDestination", metadata: { name: "theirs-backup", namespace }, spec: { trigger: { manual: "mine" }, kopia: { repository: "x" } } };
+    const theirs = {
+      apiVersion: "volsync.backube/v1alpha1",
+      kind: "ReplicationDestination",
+      metadata: { name: "theirs-backup", namespace },
+      spec: { trigger: { manual: "mine" }, kopia: { repository: "x" } },
+    };
     await env.kube.objects.create(theirs);
     const pvc = pvcObject(namespace, "theirs");
     const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "fresh"), restoring: false }, signal());
@@ -174,7 +208,10 @@ describe("admission generator against a real API server", { skip }, () => {
     assert.equal(spec(after).paused, true);
   });
 
-  for (const [path, restoring] of [["fresh", false], ["restore", true]] as const) {
+  for (const [path, restoring] of [
+    ["fresh", false],
+    ["restore", true],
+  ] as const) {
     for (const failingKind of ["ReplicationDestination"]) {
       it(`reports a failed ${failingKind} write on the ${path} path as a clause the handler can use`, async () => {
         const objects = failingObjects(env.kube.objects, (verb, kind) => (verb === "create" || verb === "apply") && kind === failingKind);
@@ -183,14 +220,20 @@ describe("admission generator against a real API server", { skip }, () => {
         const pvc = pvcObject(namespace, name);
         const result = await failing.generate({ pvc, evaluation: evaluate(pvc, env.policy, restoring ? "restore" : "fresh"), restoring }, signal());
         assert.equal(result.ok, false);
-        assert.match(result.ok ? "" : result.message, new RegExp(`the ${restoring ? "restore" : "backup"} objects for PVC ${namespace}/${name} could not be written \\(injected failure`));
+        assert.match(
+          result.ok ? "" : result.message,
+          new RegExp(`the ${restoring ? "restore" : "backup"} objects for PVC ${namespace}/${name} could not be written \\(injected failure`),
+        );
       });
     }
   }
 
   it("gives up when the deadline passes", async () => {
     const pvc = pvcObject(namespace, "late");
-    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, AbortSignal.abort(new Error("deadline")));
+    const result = await generator.generate(
+      { pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true },
+      AbortSignal.abort(new Error("deadline")),
+    );
     assert.equal(result.ok, false);
     assert.match(result.ok ? "" : result.message, /deadline passed/);
   });

@@ -19,7 +19,13 @@ type Line = { identity: string; atMs: number; leader?: boolean; created?: { kind
 
 function startReplica(env: Environment, identity: string, lines: Line[]): ChildProcess {
   const script = fileURLToPath(new URL("./reconciler-process.ts", import.meta.url));
-  const settings = { kubeconfigPath: env.cluster.kubeconfigPath, namespace: env.systemNamespace, identity, leaseDurationMs: LEASE_DURATION_MS, retryPeriodMs: RETRY_PERIOD_MS };
+  const settings = {
+    kubeconfigPath: env.cluster.kubeconfigPath,
+    namespace: env.systemNamespace,
+    identity,
+    leaseDurationMs: LEASE_DURATION_MS,
+    retryPeriodMs: RETRY_PERIOD_MS,
+  };
   const child = spawn(process.execPath, [script, JSON.stringify(settings)], { stdio: ["ignore", "pipe", "inherit"] });
   let buffered = "";
   child.stdout!.setEncoding("utf8");
@@ -34,7 +40,8 @@ function startReplica(env: Environment, identity: string, lines: Line[]): ChildP
   return child;
 }
 
-const exited = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())));
+const exited = (child: ChildProcess) =>
+  new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())));
 
 describe("leader election between two processes", { skip }, () => {
   let env: Environment;
@@ -60,7 +67,10 @@ describe("leader election between two processes", { skip }, () => {
       for (const line of lines) if (line.leader !== undefined) state.set(line.identity, line.leader);
       return [...state].filter(([, leading]) => leading).map(([identity]) => identity);
     };
-    const replicas = new Map([["replica-a", startReplica(env, "replica-a", lines)], ["replica-b", startReplica(env, "replica-b", lines)]]);
+    const replicas = new Map([
+      ["replica-a", startReplica(env, "replica-a", lines)],
+      ["replica-b", startReplica(env, "replica-b", lines)],
+    ]);
     children.push(...replicas.values());
 
     const first = await waitFor("a leader", async () => (leaderNow().length > 0 ? leaderNow() : undefined), 20_000);
@@ -69,10 +79,14 @@ describe("leader election between two processes", { skip }, () => {
     const lease = await env.kube.objects.get(LEASES, env.systemNamespace, "pvc-guardian-leader");
     assert.equal((lease?.["spec"] as { holderIdentity: string }).holderIdentity, leaderIdentity);
 
-    await waitFor("three ReplicationSources", async () => {
-      const list = await env.kube.objects.list(REPLICATION_SOURCES, { namespace });
-      return list.items.length === 3 ? list : undefined;
-    }, 15_000);
+    await waitFor(
+      "three ReplicationSources",
+      async () => {
+        const list = await env.kube.objects.list(REPLICATION_SOURCES, { namespace });
+        return list.items.length === 3 ? list : undefined;
+      },
+      15_000,
+    );
     // Both keep running for a while: still one leader.
     await new Promise((resolve) => setTimeout(resolve, 3 * LEASE_DURATION_MS));
     assert.deepEqual(leaderNow(), [leaderIdentity]);
@@ -81,8 +95,12 @@ describe("leader election between two processes", { skip }, () => {
     replicas.get(leaderIdentity)!.kill("SIGKILL");
     await exited(replicas.get(leaderIdentity)!);
     const successor = leaderIdentity === "replica-a" ? "replica-b" : "replica-a";
-    const takeover = await waitFor("the successor to lead", async () =>
-      lines.find((line) => line.identity === successor && line.leader === true && line.atMs >= killedAtMs), 10_000, 50);
+    const takeover = await waitFor(
+      "the successor to lead",
+      async () => lines.find((line) => line.identity === successor && line.leader === true && line.atMs >= killedAtMs),
+      10_000,
+      50,
+    );
     const takeoverMs = takeover.atMs - killedAtMs;
     console.log(`# takeover after SIGKILL: ${takeoverMs} ms (lease ${LEASE_DURATION_MS} ms, retry ${RETRY_PERIOD_MS} ms)`);
     // The lease was renewed at most one retry period before the kill; the successor notices
@@ -91,7 +109,11 @@ describe("leader election between two processes", { skip }, () => {
 
     await env.kube.objects.create(pvcObject(namespace, "four"));
     await setPvcPhase(env.cluster, namespace, "four", "Bound");
-    await waitFor("the successor to create the fourth RS", async () => (await env.kube.objects.get(REPLICATION_SOURCES, namespace, "four-backup")) ?? undefined, 10_000);
+    await waitFor(
+      "the successor to create the fourth RS",
+      async () => (await env.kube.objects.get(REPLICATION_SOURCES, namespace, "four-backup")) ?? undefined,
+      10_000,
+    );
 
     const creations = lines.filter((line) => line.created?.kind === "ReplicationSource" && line.created.name.startsWith(""));
     const byName = new Map<string, string[]>();

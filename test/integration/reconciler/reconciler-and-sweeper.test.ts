@@ -70,7 +70,8 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
   const rs = (namespace: string, pvc: string) => get(REPLICATION_SOURCES, namespace, `${pvc}-backup`);
   const rd = (namespace: string, pvc: string) => get(REPLICATION_DESTINATIONS, namespace, `${pvc}-backup`);
   const secret = (namespace: string, pvc: string) => get(SECRETS, namespace, `volsync-${pvc}`);
-  const rsSpec = (object: KubeObject | undefined) => object?.["spec"] as { paused?: boolean; trigger: { schedule: string }; kopia: { retain: Record<string, number> } };
+  const rsSpec = (object: KubeObject | undefined) =>
+    object?.["spec"] as { paused?: boolean; trigger: { schedule: string }; kopia: { retain: Record<string, number> } };
 
   async function createPvc(namespace: string, name: string, labels: Record<string, string> = { backup: "hourly" }, annotations?: Record<string, string>) {
     return env.kube.objects.create(pvcObject(namespace, name, labels, annotations));
@@ -109,12 +110,16 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       );
 
       // Nothing differs now: the next pass lists and writes nothing.
-      const versions = await Promise.all([secret(namespace, "db"), rd(namespace, "db"), rs(namespace, "db")]).then((objects) => objects.map((o) => o?.metadata.resourceVersion));
+      const versions = await Promise.all([secret(namespace, "db"), rd(namespace, "db"), rs(namespace, "db")]).then((objects) =>
+        objects.map((o) => o?.metadata.resourceVersion),
+      );
       const requestsBefore = env.requests();
       report = await reconciler.runPass();
       assert.equal(report.created + report.repaired, 0);
       assert.equal(env.requests() - requestsBefore, 5, "four lists and the source Secret");
-      const versionsAfter = await Promise.all([secret(namespace, "db"), rd(namespace, "db"), rs(namespace, "db")]).then((objects) => objects.map((o) => o?.metadata.resourceVersion));
+      const versionsAfter = await Promise.all([secret(namespace, "db"), rd(namespace, "db"), rs(namespace, "db")]).then((objects) =>
+        objects.map((o) => o?.metadata.resourceVersion),
+      );
       assert.deepEqual(versionsAfter, versions);
     });
 
@@ -167,7 +172,10 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
         spec: { paused: true },
       });
       const withLabel = await env.kube.objects.get(PERSISTENT_VOLUME_CLAIMS, namespace, "app");
-      await env.kube.objects.replace({ ...withLabel!, metadata: { ...withLabel!.metadata, labels: { backup: "daily" }, annotations: { "volsync.backup/schedule": "H 3 * * *" } } });
+      await env.kube.objects.replace({
+        ...withLabel!,
+        metadata: { ...withLabel!.metadata, labels: { backup: "daily" }, annotations: { "volsync.backup/schedule": "H 3 * * *" } },
+      });
       const report = await reconcilerFor().runPass();
       assert.ok(report.repaired >= 1);
       const updated = await rs(namespace, "app");
@@ -216,7 +224,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       let report = await sweeper.runPass();
       assert.equal(report.outcome, "ok");
       assert.equal(report.deleted, 0);
-      const orphaned = (report.waiting);
+      const orphaned = report.waiting;
       assert.ok(orphaned >= 6, `six orphans wait out the grace period, saw ${orphaned}`);
 
       await createPvc(namespace, "recreated");
@@ -248,7 +256,10 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       const report = await sweeper.runPass();
       assert.equal(report.outcome, "dry-run");
       assert.deepEqual(
-        report.due.filter((d) => d.namespace === namespace).map((d) => `${d.kind} ${d.name} ${d.reason}`).sort(),
+        report.due
+          .filter((d) => d.namespace === namespace)
+          .map((d) => `${d.kind} ${d.name} ${d.reason}`)
+          .sort(),
         ["ReplicationDestination gone-backup pvc-gone", "Secret volsync-gone pvc-gone"],
       );
       assert.ok(await secret(namespace, "gone"));
@@ -299,7 +310,13 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
         const data = { maxDeletions: String(maxDeletions), expiresAt: new Date(expiresAtMs).toISOString() };
         const existing = await env.kube.objects.get(CONFIG_MAPS, env.systemNamespace, "pvc-guardian-sweep-acknowledgement");
         if (existing) await env.kube.objects.replace({ ...existing, data });
-        else await env.kube.objects.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "pvc-guardian-sweep-acknowledgement", namespace: env.systemNamespace }, data });
+        else
+          await env.kube.objects.create({
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: "pvc-guardian-sweep-acknowledgement", namespace: env.systemNamespace },
+            data,
+          });
       };
       await acknowledge(11, clockMs + 60 * MINUTE);
       assert.equal((await sweeper.runPass()).outcome, "held", "an acknowledgement for fewer deletions does not release it");
@@ -352,7 +369,13 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
   });
   describe("a PVC deleted and created again under the same name", () => {
     const generatorOver = (objects: KubeObjects = env.kube.objects) =>
-      createAdmissionGenerator({ objects, policy, log, metrics, events: createPvcEventRecorder(env.kube.objects, { reportingController: "pvc-guardian", reportingInstance: "test" }) });
+      createAdmissionGenerator({
+        objects,
+        policy,
+        log,
+        metrics,
+        events: createPvcEventRecorder(env.kube.objects, { reportingController: "pvc-guardian", reportingInstance: "test" }),
+      });
     const observation = async (namespace: string, pvc: string) => {
       const annotations = (await rd(namespace, pvc))?.metadata.annotations ?? {};
       return { at: annotations[ANNOTATION_BOUND_OBSERVED_AT], uid: annotations[ANNOTATION_BOUND_PVC_UID] };
@@ -361,7 +384,10 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
     /** A PVC admitted as the webhook would, Bound, past the delay, and backed up: its RS exists. */
     async function backedUp(namespace: string, name: string): Promise<KubeObject> {
       const pvc = pvcObject(namespace, name);
-      assert.equal((await generatorOver().generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000))).ok, true);
+      assert.equal(
+        (await generatorOver().generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000))).ok,
+        true,
+      );
       await createPvc(namespace, name);
       await setPvcPhase(env.cluster, namespace, name, "Bound");
       await reconcilerFor().runPass();
@@ -380,7 +406,11 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       await setPvcPhase(env.cluster, namespace, name, "Bound");
       await reconcilerFor().runPass();
       const live = await env.kube.objects.get(PERSISTENT_VOLUME_CLAIMS, namespace, name);
-      assert.deepEqual(await observation(namespace, name), { at: new Date(clockMs).toISOString(), uid: live?.metadata.uid }, "the clock starts at the new PVC's Bound sighting");
+      assert.deepEqual(
+        await observation(namespace, name),
+        { at: new Date(clockMs).toISOString(), uid: live?.metadata.uid },
+        "the clock starts at the new PVC's Bound sighting",
+      );
       clockMs += MINUTE;
       await reconcilerFor().runPass();
       assert.equal(await rs(namespace, name), undefined, "no RS before the delay");
@@ -449,9 +479,15 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
         get: (kind, ns, name, signal) => (calls.push(`get ${kind.kind} ${ns}/${name}`), inner.get(kind, ns, name, signal)),
         list: (kind, options, signal) => (calls.push(`list ${kind.kind}`), inner.list(kind, options, signal)),
         create: (object, signal) => (calls.push(`create ${object.kind} ${object.metadata.namespace}/${object.metadata.name}`), inner.create(object, signal)),
-        apply: (object, options, signal) => (calls.push(`apply ${object.kind} ${object.metadata.namespace}/${object.metadata.name}`), inner.apply(object, options, signal)),
+        apply: (object, options, signal) => (
+          calls.push(`apply ${object.kind} ${object.metadata.namespace}/${object.metadata.name}`),
+          inner.apply(object, options, signal)
+        ),
         replace: (object, signal) => (calls.push(`replace ${object.kind} ${object.metadata.namespace}/${object.metadata.name}`), inner.replace(object, signal)),
-        delete: (kind, ns, name, preconditions, signal) => (calls.push(`delete ${kind.kind} ${ns}/${name}`), inner.delete(kind, ns, name, preconditions, signal)),
+        delete: (kind, ns, name, preconditions, signal) => (
+          calls.push(`delete ${kind.kind} ${ns}/${name}`),
+          inner.delete(kind, ns, name, preconditions, signal)
+        ),
       };
       const report = await reconcilerFor(recording).runPass();
       assert.equal(report.deleted, 1);
@@ -460,12 +496,18 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       // the RD apply that drops the earlier PVC's sighting (the new PVC is still Pending). The
       // Event saying so goes out on the side.
       assert.equal(calls.filter((call) => call.startsWith("list ")).length, 4);
-      assert.deepEqual(calls.filter((call) => call.startsWith("get ")), [`get Secret ${env.systemNamespace}/kopia-credentials`]);
-      assert.ok(calls.some((call) => call.startsWith(`create Event ${namespace}/cache.`)), "a StaleReplicationSourceDeleted event");
-      assert.deepEqual(calls.filter((call) => !/^(list|get|create Event) /.test(call)), [
-        `delete ReplicationSource ${namespace}/cache-backup`,
-        `apply ReplicationDestination ${namespace}/cache-backup`,
-      ]);
+      assert.deepEqual(
+        calls.filter((call) => call.startsWith("get ")),
+        [`get Secret ${env.systemNamespace}/kopia-credentials`],
+      );
+      assert.ok(
+        calls.some((call) => call.startsWith(`create Event ${namespace}/cache.`)),
+        "a StaleReplicationSourceDeleted event",
+      );
+      assert.deepEqual(
+        calls.filter((call) => !/^(list|get|create Event) /.test(call)),
+        [`delete ReplicationSource ${namespace}/cache-backup`, `apply ReplicationDestination ${namespace}/cache-backup`],
+      );
       await assertRsWaitsForNewPvc(namespace, "cache", earlier);
     });
 
@@ -489,7 +531,10 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       const pvc = pvcObject(namespace, "warned");
       const result = await failing.generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000));
       assert.equal(result.ok, true);
-      assert.match(result.ok ? result.warnings.join("\n") : "", /ReplicationSource .*warned-backup, left by an earlier PVC of this name, could not be deleted \(injected failure/);
+      assert.match(
+        result.ok ? result.warnings.join("\n") : "",
+        /ReplicationSource .*warned-backup, left by an earlier PVC of this name, could not be deleted \(injected failure/,
+      );
       assert.equal((await rs(namespace, "warned"))?.metadata.uid, earlier.metadata.uid);
       assert.equal((await observation(namespace, "warned")).uid, earlierUid, "the earlier uid stays on the RD for the reconciler");
 
@@ -507,7 +552,10 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       const failing = generatorOver(failingObjects(env.kube.objects, (verb, kind) => verb === "delete" && kind === "ReplicationSource"));
       const denied = await failing.generate(request, AbortSignal.timeout(8_000));
       assert.equal(denied.ok, false);
-      assert.match(denied.ok ? "" : denied.message, /the restore objects for PVC .*\/restored could not be written \(ReplicationSource .*restored-backup, left by an earlier PVC of this name, could not be deleted: injected failure/);
+      assert.match(
+        denied.ok ? "" : denied.message,
+        /the restore objects for PVC .*\/restored could not be written \(ReplicationSource .*restored-backup, left by an earlier PVC of this name, could not be deleted: injected failure/,
+      );
       assert.equal((await rs(namespace, "restored"))?.metadata.uid, earlier.metadata.uid);
 
       const retried = await generatorOver().generate(request, AbortSignal.timeout(8_000));
@@ -521,9 +569,21 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
     /** Objects as the Kyverno policy made them, written with Kyverno's own field manager. */
     async function kyvernoObjects(namespace: string, pvc: string): Promise<KubeObject[]> {
       const labels = { "app.kubernetes.io/managed-by": "kyverno", "volsync.backup/pvc": pvc, "generate.kyverno.io/policy-name": "volsync-pvc-backup-restore" };
-      const kopia = { repository: `volsync-${pvc}`, copyMethod: "Snapshot", cacheCapacity: "1Gi", storageClassName: "longhorn", volumeSnapshotClassName: "longhorn-snapclass" };
+      const kopia = {
+        repository: `volsync-${pvc}`,
+        copyMethod: "Snapshot",
+        cacheCapacity: "1Gi",
+        storageClassName: "longhorn",
+        volumeSnapshotClassName: "longhorn-snapclass",
+      };
       const objects = [
-        { apiVersion: "v1", kind: "Secret", metadata: { name: `volsync-${pvc}`, namespace, labels }, type: "Opaque", data: { KOPIA_PASSWORD: Buffer.from("old").toString("base64") } },
+        {
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: `volsync-${pvc}`, namespace, labels },
+          type: "Opaque",
+          data: { KOPIA_PASSWORD: Buffer.from("old").toString("base64") },
+        },
         {
           apiVersion: "volsync.backube/v1alpha1",
           kind: "ReplicationDestination",
@@ -560,7 +620,11 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       const report = await reconcilerFor(env.kube.objects, { adoptKyverno: false }).runPass();
       assert.equal(report.outcome, "ok");
       assert.equal(report.notes >= 3, true, "each object is noted as left alone");
-      assert.deepEqual(await versions(namespace, "adopted"), kyverno.map((o) => o.metadata.resourceVersion), "not one write to Kyverno's objects");
+      assert.deepEqual(
+        await versions(namespace, "adopted"),
+        kyverno.map((o) => o.metadata.resourceVersion),
+        "not one write to Kyverno's objects",
+      );
       for (const object of [await secret(namespace, "adopted"), await rd(namespace, "adopted"), await rs(namespace, "adopted")]) {
         assert.equal(object?.metadata.labels?.["app.kubernetes.io/managed-by"], "kyverno");
       }
@@ -575,7 +639,11 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
         assert.equal(object?.metadata.labels?.["app.kubernetes.io/managed-by"], "pvc-guardian", `${object?.kind} is relabelled`);
         assert.equal(object?.metadata.labels?.["volsync.backup/pvc"], "adopted");
       }
-      assert.deepEqual([adoptedSecret, adoptedRd, adoptedRs].map((o) => o?.metadata.uid), kyverno.map((o) => o.metadata.uid), "taken over in place, not recreated");
+      assert.deepEqual(
+        [adoptedSecret, adoptedRd, adoptedRs].map((o) => o?.metadata.uid),
+        kyverno.map((o) => o.metadata.uid),
+        "taken over in place, not recreated",
+      );
       const sourceSecret = await env.kube.objects.get(SECRETS, env.systemNamespace, "kopia-credentials");
       assert.deepEqual(adoptedSecret?.["data"], sourceSecret?.["data"], "the Secret is a clone of the source again");
       const rdKopia = (adoptedRd?.["spec"] as { kopia: Record<string, unknown> }).kopia;

@@ -32,7 +32,12 @@ const log: Log = {
 const metrics = { ...createNoopReconcilerMetrics(), leader: { set: (value: number) => say({ leader: value === 1, writes }) } };
 const controllers = createBackgroundControllers({
   objects: kube.objects,
-  policy: { ...DEFAULT_POLICY, firstBackupDelayMs: 0, sourceSecret: { namespace: settings.namespace, name: "kopia-credentials" }, excludedNamespaces: [settings.namespace] },
+  policy: {
+    ...DEFAULT_POLICY,
+    firstBackupDelayMs: 0,
+    sourceSecret: { namespace: settings.namespace, name: "kopia-credentials" },
+    excludedNamespaces: [settings.namespace],
+  },
   log,
   metrics,
   namespace: settings.namespace,

@@ -31,7 +31,15 @@ const SNAPSHOT_ID = "4f1e0c9a8b7d6e5f4a3b2c1d0e9f8a7b";
 const PINNED_STATS = '{"fileCount":3,"dirCount":5,"totalSize":1257}';
 const RESTORED_LINE = "Restored 3 files, 5 directories and 2 symbolic links (1.3 KB).";
 
-type Case = { pvc: string; moverStatus?: { result: string; logs?: string }; verdict?: string; eventType?: string; reason?: string; auditVerdict?: "restore-failed" | "not-failed"; detail?: RegExp };
+type Case = {
+  pvc: string;
+  moverStatus?: { result: string; logs?: string };
+  verdict?: string;
+  eventType?: string;
+  reason?: string;
+  auditVerdict?: "restore-failed" | "not-failed";
+  detail?: RegExp;
+};
 
 const cases: Case[] = [
   {
@@ -46,7 +54,10 @@ const cases: Case[] = [
   },
   {
     pvc: "different",
-    moverStatus: { result: "Successful", logs: `Restored 2 files, 4 directories and 2 symbolic links (1.2 KB), ignored 1 errors.\nINFO: Snapshot restore completed successfully` },
+    moverStatus: {
+      result: "Successful",
+      logs: `Restored 2 files, 4 directories and 2 symbolic links (1.2 KB), ignored 1 errors.\nINFO: Snapshot restore completed successfully`,
+    },
     verdict: "mismatch",
     eventType: "Warning",
     reason: "RestoreMismatch",
@@ -112,7 +123,11 @@ describe("restore verification against a real API server", { skip }, () => {
   };
 
   /** Our RD as admission activates it for a restore: the pinned snapshot and its numbers. */
-  async function createRestoringPvc(ns: string, pvc: string, annotations: Record<string, string> = { [ANNOTATION_RESTORE_SNAPSHOT_ID]: SNAPSHOT_ID, [ANNOTATION_RESTORE_SNAPSHOT_STATS]: PINNED_STATS }) {
+  async function createRestoringPvc(
+    ns: string,
+    pvc: string,
+    annotations: Record<string, string> = { [ANNOTATION_RESTORE_SNAPSHOT_ID]: SNAPSHOT_ID, [ANNOTATION_RESTORE_SNAPSHOT_STATS]: PINNED_STATS },
+  ) {
     const created = await env.kube.objects.create(pvcObject(ns, pvc));
     const destination = desiredReplicationDestination(backupTargetOf(created as never, pvc, ns), env.policy, { paused: false }) as unknown as KubeObject;
     destination.metadata.annotations = { ...destination.metadata.annotations, ...annotations };
@@ -128,7 +143,9 @@ describe("restore verification against a real API server", { skip }, () => {
       latestImage: { apiGroup: "", kind: "PersistentVolumeClaim", name: `volsync-${pvc}-backup-dest` },
       latestMoverStatus: moverStatus,
     };
-    const answer = await requestJson(env.cluster, "PUT", `/apis/volsync.backube/v1alpha1/namespaces/${ns}/replicationdestinations/${pvc}-backup/status`, { body: { ...live, status } });
+    const answer = await requestJson(env.cluster, "PUT", `/apis/volsync.backube/v1alpha1/namespaces/${ns}/replicationdestinations/${pvc}-backup/status`, {
+      body: { ...live, status },
+    });
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
   }
 
@@ -162,9 +179,16 @@ describe("restore verification against a real API server", { skip }, () => {
       assert.equal(event["type"], c.eventType);
       assert.equal(event["reason"], c.reason);
       assert.equal((event["regarding"] as { uid?: string }).uid, uids.get(c.pvc), "the Event names the PVC's uid");
-      assert.ok(String(event["note"]).startsWith(rd.metadata.annotations?.[ANNOTATION_RESTORE_VERDICT_DETAIL] ?? "<none>"), "the note starts with the detail on the RD");
+      assert.ok(
+        String(event["note"]).startsWith(rd.metadata.annotations?.[ANNOTATION_RESTORE_VERDICT_DETAIL] ?? "<none>"),
+        "the note starts with the detail on the RD",
+      );
     }
-    assert.equal((await rdOf(namespace, "unpinned"))!.metadata.annotations?.[ANNOTATION_RESTORE_VERDICT], undefined, "an RD without a pinned snapshot is left alone");
+    assert.equal(
+      (await rdOf(namespace, "unpinned"))!.metadata.annotations?.[ANNOTATION_RESTORE_VERDICT],
+      undefined,
+      "an RD without a pinned snapshot is left alone",
+    );
     for (const verdict of ["verified", "mismatch", "empty", "failed", "unverified"]) {
       assert.equal((await counterValue(verdict)) - before.get(verdict)!, 1, `one ${verdict} counted`);
     }
@@ -213,7 +237,11 @@ describe("restore verification against a real API server", { skip }, () => {
       await waitFor("the first pass as leader", async () => (passes > 0 ? true : undefined), 20_000);
       assert.equal((await rdOf(ns, "watched"))!.metadata.annotations?.[ANNOTATION_RESTORE_VERDICT], undefined);
       await finishMover(ns, "watched", { result: "Successful", logs: RESTORED_LINE });
-      const verdict = await waitFor("the verdict written after the watch saw the mover finish", async () => (await rdOf(ns, "watched"))!.metadata.annotations?.[ANNOTATION_RESTORE_VERDICT], 5_000);
+      const verdict = await waitFor(
+        "the verdict written after the watch saw the mover finish",
+        async () => (await rdOf(ns, "watched"))!.metadata.annotations?.[ANNOTATION_RESTORE_VERDICT],
+        5_000,
+      );
       assert.equal(verdict, "verified");
     } finally {
       await controllers.stop();

@@ -24,7 +24,10 @@ export type Environment = {
   stop(): Promise<void>;
 };
 
-export const SOURCE_DATA = { KOPIA_PASSWORD: Buffer.from("correct horse").toString("base64"), KOPIA_REPOSITORY: Buffer.from("filesystem:///repo").toString("base64") };
+export const SOURCE_DATA = {
+  KOPIA_PASSWORD: Buffer.from("correct horse").toString("base64"),
+  KOPIA_REPOSITORY: Buffer.from("filesystem:///repo").toString("base64"),
+};
 
 export async function startEnvironment(): Promise<Environment> {
   const cluster = await startTestCluster();
@@ -33,8 +36,18 @@ export async function startEnvironment(): Promise<Environment> {
     let count = 0;
     const kube = createKubeClients({ kubeconfigPath: cluster.kubeconfigPath, onRequest: () => void count++ });
     const systemNamespace = await createNamespace(cluster);
-    const policy: Policy = { ...DEFAULT_POLICY, sourceSecret: { namespace: systemNamespace, name: "kopia-credentials" }, excludedNamespaces: ["kube-system", systemNamespace] };
-    await kube.objects.create({ apiVersion: "v1", kind: "Secret", metadata: { name: "kopia-credentials", namespace: systemNamespace }, type: "Opaque", data: SOURCE_DATA });
+    const policy: Policy = {
+      ...DEFAULT_POLICY,
+      sourceSecret: { namespace: systemNamespace, name: "kopia-credentials" },
+      excludedNamespaces: ["kube-system", systemNamespace],
+    };
+    await kube.objects.create({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "kopia-credentials", namespace: systemNamespace },
+      type: "Opaque",
+      data: SOURCE_DATA,
+    });
     return {
       cluster,
       kube,
@@ -52,7 +65,12 @@ export async function startEnvironment(): Promise<Environment> {
   }
 }
 
-export function pvcObject(namespace: string, name: string, labels: Record<string, string> = { backup: "hourly" }, annotations?: Record<string, string>): KubeObject & PersistentVolumeClaim {
+export function pvcObject(
+  namespace: string,
+  name: string,
+  labels: Record<string, string> = { backup: "hourly" },
+  annotations?: Record<string, string>,
+): KubeObject & PersistentVolumeClaim {
   return {
     apiVersion: "v1",
     kind: "PersistentVolumeClaim",
@@ -72,12 +90,11 @@ export const SNAPSHOT: SnapshotRecord = snapshotRecord({
 
 /** The evaluation the admission path makes, with the catalog answering restore or fresh. */
 export function evaluate(pvc: PersistentVolumeClaim, policy: Policy, answer: "restore" | "fresh"): ProtectedEvaluation {
-  const evaluation = evaluatePvc(
-    pvc,
-    { operation: "CREATE", name: pvc.metadata!.name, namespace: pvc.metadata!.namespace! },
-    policy,
-    () => ({ readable: true, snapshots: answer === "restore" ? [SNAPSHOT] : [], refreshedAtMs: Date.now() }),
-  );
+  const evaluation = evaluatePvc(pvc, { operation: "CREATE", name: pvc.metadata!.name, namespace: pvc.metadata!.namespace! }, policy, () => ({
+    readable: true,
+    snapshots: answer === "restore" ? [SNAPSHOT] : [],
+    refreshedAtMs: Date.now(),
+  }));
   if (evaluation.scope !== "protected") throw new Error(`expected a protected evaluation, got ${evaluation.scope}`);
   return evaluation;
 }

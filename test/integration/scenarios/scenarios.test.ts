@@ -3,28 +3,28 @@
 // matchConditions), pvc-guardian started through startGuardian with its reconciler and sweeper,
 // and a Kopia repository made by the real kopia. Plus pvc-guardian down, break-glass and dormant.
 
-import { describe, it, before, after } from 'node:test';
-import assert from 'node:assert/strict';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { request as httpsRequest } from 'node:https';
-import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { pino } from 'pino';
-import { createCertificateAuthority, issueServerCertificate, type CertificateAuthority, type IssuedCertificate } from '../../../certs/pki.ts';
-import { requireOrSkip } from '../../harness/binaries.ts';
-import { startTestCluster, type TestCluster } from '../../harness/cluster.ts';
-import { installCrds } from '../../harness/crds.ts';
-import { createKopiaRepository, findKopiaBinary, kopiaSkip, type KopiaRepository } from '../../harness/kopia.ts';
-import { createNamespace, requestJson, setPvcPhase } from '../../harness/kube-objects.ts';
-import { pvcCreateReview } from '../../support/pvc-review.ts';
-import { guardianTestEnvironment, registerGuardianWebhooks } from '../../harness/guardian-webhooks.ts';
-import { loadConfig } from '../../../webhook/config.ts';
-import { startGuardian, type RunningGuardian } from '../../../webhook/main.ts';
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { request as httpsRequest } from "node:https";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pino } from "pino";
+import { createCertificateAuthority, issueServerCertificate, type CertificateAuthority, type IssuedCertificate } from "../../../certs/pki.ts";
+import { requireOrSkip } from "../../harness/binaries.ts";
+import { startTestCluster, type TestCluster } from "../../harness/cluster.ts";
+import { installCrds } from "../../harness/crds.ts";
+import { createKopiaRepository, findKopiaBinary, kopiaSkip, type KopiaRepository } from "../../harness/kopia.ts";
+import { createNamespace, requestJson, setPvcPhase } from "../../harness/kube-objects.ts";
+import { pvcCreateReview } from "../../support/pvc-review.ts";
+import { guardianTestEnvironment, registerGuardianWebhooks } from "../../harness/guardian-webhooks.ts";
+import { loadConfig } from "../../../webhook/config.ts";
+import { startGuardian, type RunningGuardian } from "../../../webhook/main.ts";
 
 type Status = { status: number; message: string };
 
-const quietLog = pino({ level: 'silent' });
+const quietLog = pino({ level: "silent" });
 
 async function eventually<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -38,10 +38,10 @@ async function eventually<T>(what: string, attempt: () => Promise<T | undefined>
     }
     await sleep(200);
   }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
+  throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ""}`);
 }
 
-describe('the four scenarios with pvc-guardian as a real webhook', { skip: requireOrSkip(['etcd', 'kube-apiserver']) || kopiaSkip() }, () => {
+describe("the four scenarios with pvc-guardian as a real webhook", { skip: requireOrSkip(["etcd", "kube-apiserver"]) || kopiaSkip() }, () => {
   let cluster: TestCluster;
   let repository: KopiaRepository;
   let workDir: string;
@@ -52,24 +52,24 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
   let hiddenRepositoryPath: string;
 
   async function startWith(policy: { dormant: boolean }): Promise<void> {
-    const policyFile = path.join(workDir, `policy-${policy.dormant ? 'dormant' : 'active'}.yaml`);
+    const policyFile = path.join(workDir, `policy-${policy.dormant ? "dormant" : "active"}.yaml`);
     await writeFile(
       policyFile,
       [
         // Short delays so the scenarios run in seconds; everything else is the shipped default.
-        'firstBackupDelay: 3s',
-        'catalog: { refreshInterval: 1s, freshnessBound: 4s, missRefreshTimeout: 500ms }',
-        'reconcile: { interval: 1s, leaseDuration: 15s }',
+        "firstBackupDelay: 3s",
+        "catalog: { refreshInterval: 1s, freshnessBound: 4s, missRefreshTimeout: 500ms }",
+        "reconcile: { interval: 1s, leaseDuration: 15s }",
         'sweep: { schedule: "* * * * *", gracePeriod: 1s }',
         'readApi: { audience: pvc-guardian, allowedServiceAccounts: ["system:serviceaccount:pvc-guardian:auditor"] }',
         `dormant: ${policy.dormant}`,
-        '',
-      ].join('\n'),
+        "",
+      ].join("\n"),
     );
     const loaded = loadConfig(
-      guardianTestEnvironment({ policyFile, serving, repository, kubeconfigPath: cluster.kubeconfigPath, podName: 'pvc-guardian-scenarios' }),
+      guardianTestEnvironment({ policyFile, serving, repository, kubeconfigPath: cluster.kubeconfigPath, podName: "pvc-guardian-scenarios" }),
     );
-    assert.ok(loaded.ok, loaded.ok ? '' : loaded.problems.join('; '));
+    assert.ok(loaded.ok, loaded.ok ? "" : loaded.problems.join("; "));
     // No Service sends traffic here, so there is nothing to wait for when stopping.
     loaded.config.shutdown.drainDelayMs = 0;
     guardian = await startGuardian(loaded.config, quietLog);
@@ -85,23 +85,32 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
 
   function pvcBody(name: string, labels: Record<string, string>, ns = namespace) {
     return {
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
       metadata: { name, namespace: ns, labels },
-      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
     };
   }
 
-  async function createPvc(name: string, labels: Record<string, string>, options: { ns?: string; dryRun?: boolean } = {}): Promise<Status & { body: Record<string, unknown> }> {
+  async function createPvc(
+    name: string,
+    labels: Record<string, string>,
+    options: { ns?: string; dryRun?: boolean } = {},
+  ): Promise<Status & { body: Record<string, unknown> }> {
     const ns = options.ns ?? namespace;
-    const response = await requestJson<Record<string, unknown>>(cluster, 'POST', `/api/v1/namespaces/${ns}/persistentvolumeclaims${options.dryRun ? '?dryRun=All' : ''}`, {
-      body: pvcBody(name, labels, ns),
-    });
-    return { status: response.status, message: String(response.body?.['message'] ?? ''), body: response.body ?? {} };
+    const response = await requestJson<Record<string, unknown>>(
+      cluster,
+      "POST",
+      `/api/v1/namespaces/${ns}/persistentvolumeclaims${options.dryRun ? "?dryRun=All" : ""}`,
+      {
+        body: pvcBody(name, labels, ns),
+      },
+    );
+    return { status: response.status, message: String(response.body?.["message"] ?? ""), body: response.body ?? {} };
   }
 
   async function getObject(apiPath: string): Promise<Record<string, unknown> | undefined> {
-    const response = await requestJson<Record<string, unknown>>(cluster, 'GET', apiPath);
+    const response = await requestJson<Record<string, unknown>>(cluster, "GET", apiPath);
     return response.status === 200 ? response.body : undefined;
   }
 
@@ -109,30 +118,30 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
   const secretPath = (name: string) => `/api/v1/namespaces/${namespace}/secrets/${name}`;
 
   before(async () => {
-    workDir = await mkdtemp(path.join(tmpdir(), 'pvc-guardian-scenarios-'));
-    ca = await createCertificateAuthority(path.join(workDir, 'pki'), { commonName: 'pvc-guardian scenarios CA' });
-    serving = await issueServerCertificate(ca, path.join(workDir, 'pki'), { name: 'serving', commonName: 'pvc-guardian', ipAddresses: ['127.0.0.1'] });
+    workDir = await mkdtemp(path.join(tmpdir(), "pvc-guardian-scenarios-"));
+    ca = await createCertificateAuthority(path.join(workDir, "pki"), { commonName: "pvc-guardian scenarios CA" });
+    serving = await issueServerCertificate(ca, path.join(workDir, "pki"), { name: "serving", commonName: "pvc-guardian", ipAddresses: ["127.0.0.1"] });
     cluster = await startTestCluster();
     await installCrds(cluster, { certManager: false });
-    await createNamespace(cluster, 'pvc-guardian');
-    await createNamespace(cluster, 'volsync-system');
-    await createNamespace(cluster, 'longhorn-system');
+    await createNamespace(cluster, "pvc-guardian");
+    await createNamespace(cluster, "volsync-system");
+    await createNamespace(cluster, "longhorn-system");
     namespace = await createNamespace(cluster);
 
     const binary = findKopiaBinary();
-    assert.ok('path' in binary);
-    repository = await createKopiaRepository({ binaryPath: binary.path, layout: 'create' });
+    assert.ok("path" in binary);
+    repository = await createKopiaRepository({ binaryPath: binary.path, layout: "create" });
     hiddenRepositoryPath = `${repository.rootPath}.unmounted`;
-    const source = await repository.makeSourceDir('restored', { 'db.sqlite': 'precious' });
+    const source = await repository.makeSourceDir("restored", { "db.sqlite": "precious" });
     // The identity VolSync's mover writes for RS/RD `restored-backup` in this namespace.
     await repository.snapshot(source, { source: `restored-backup@${namespace}:/data` });
 
-    const sourceSecret = await requestJson(cluster, 'POST', '/api/v1/namespaces/volsync-system/secrets', {
+    const sourceSecret = await requestJson(cluster, "POST", "/api/v1/namespaces/volsync-system/secrets", {
       body: {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'kopia-credentials', namespace: 'volsync-system' },
-        stringData: { KOPIA_PASSWORD: repository.password, KOPIA_REPOSITORY: 'filesystem:///repository' },
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "kopia-credentials", namespace: "volsync-system" },
+        stringData: { KOPIA_PASSWORD: repository.password, KOPIA_REPOSITORY: "filesystem:///repository" },
       },
     });
     assert.equal(sourceSecret.status, 201);
@@ -146,54 +155,59 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
-  it('1. fresh deploy: admits the PVC without dataSourceRef, writes a paused RD, the Secret once stored, and the RS after the delay', async () => {
-    const created = await createPvc('fresh-app', { backup: 'hourly' });
+  it("1. fresh deploy: admits the PVC without dataSourceRef, writes a paused RD, the Secret once stored, and the RS after the delay", async () => {
+    const created = await createPvc("fresh-app", { backup: "hourly" });
     assert.equal(created.status, 201, created.message);
-    assert.equal((created.body['spec'] as { dataSourceRef?: unknown }).dataSourceRef, undefined);
+    assert.equal((created.body["spec"] as { dataSourceRef?: unknown }).dataSourceRef, undefined);
 
     // The credentials come from the leader's reconciler once the API server holds the PVC.
-    const secret = await eventually('the Secret clone appears', () => getObject(secretPath('volsync-fresh-app')));
-    assert.equal(Buffer.from((secret['data'] as Record<string, string>)['KOPIA_PASSWORD']!, 'base64').toString(), repository.password);
-    const destination = await getObject(volsync('replicationdestinations', 'fresh-app-backup'));
-    assert.ok(destination, 'ReplicationDestination fresh-app-backup was generated at admission');
-    assert.equal((destination['spec'] as { paused?: boolean }).paused, true);
-    assert.equal(await getObject(volsync('replicationsources', 'fresh-app-backup')), undefined, 'no RS before the PVC is Bound');
+    const secret = await eventually("the Secret clone appears", () => getObject(secretPath("volsync-fresh-app")));
+    assert.equal(Buffer.from((secret["data"] as Record<string, string>)["KOPIA_PASSWORD"]!, "base64").toString(), repository.password);
+    const destination = await getObject(volsync("replicationdestinations", "fresh-app-backup"));
+    assert.ok(destination, "ReplicationDestination fresh-app-backup was generated at admission");
+    assert.equal((destination["spec"] as { paused?: boolean }).paused, true);
+    assert.equal(await getObject(volsync("replicationsources", "fresh-app-backup")), undefined, "no RS before the PVC is Bound");
 
     const boundAtMs = Date.now();
-    await setPvcPhase(cluster, namespace, 'fresh-app', 'Bound');
-    const source = await eventually('the ReplicationSource appears', () => getObject(volsync('replicationsources', 'fresh-app-backup')));
-    assert.ok(Date.now() - boundAtMs >= 3_000, 'not before firstBackupDelay (3s) after Bound');
-    const spec = source['spec'] as { sourcePVC: string; kopia: { username: string; hostname: string } };
-    assert.equal(spec.sourcePVC, 'fresh-app');
-    assert.deepEqual([spec.kopia.username, spec.kopia.hostname], ['fresh-app-backup', namespace]);
+    await setPvcPhase(cluster, namespace, "fresh-app", "Bound");
+    const source = await eventually("the ReplicationSource appears", () => getObject(volsync("replicationsources", "fresh-app-backup")));
+    assert.ok(Date.now() - boundAtMs >= 3_000, "not before firstBackupDelay (3s) after Bound");
+    const spec = source["spec"] as { sourcePVC: string; kopia: { username: string; hostname: string } };
+    assert.equal(spec.sourcePVC, "fresh-app");
+    assert.deepEqual([spec.kopia.username, spec.kopia.hostname], ["fresh-app-backup", namespace]);
   });
 
-  it('2. disaster recovery: injects dataSourceRef to the RD when snapshots exist, and the RD is active', async () => {
-    const created = await createPvc('restored', { backup: 'daily' });
+  it("2. disaster recovery: injects dataSourceRef to the RD when snapshots exist, and the RD is active", async () => {
+    const created = await createPvc("restored", { backup: "daily" });
     assert.equal(created.status, 201, created.message);
-    assert.deepEqual((created.body['spec'] as { dataSourceRef?: unknown }).dataSourceRef, {
-      apiGroup: 'volsync.backube',
-      kind: 'ReplicationDestination',
-      name: 'restored-backup',
+    assert.deepEqual((created.body["spec"] as { dataSourceRef?: unknown }).dataSourceRef, {
+      apiGroup: "volsync.backube",
+      kind: "ReplicationDestination",
+      name: "restored-backup",
     });
-    const destination = await getObject(volsync('replicationdestinations', 'restored-backup'));
+    const destination = await getObject(volsync("replicationdestinations", "restored-backup"));
     assert.ok(destination);
-    const spec = destination['spec'] as { paused?: boolean; trigger: { manual: string }; kopia: { username: string; hostname: string } };
-    assert.notEqual(spec.paused, true, 'the RD restores: it is not paused');
-    assert.equal(spec.trigger.manual, 'restore-once');
-    assert.deepEqual([spec.kopia.username, spec.kopia.hostname], ['restored-backup', namespace]);
+    const spec = destination["spec"] as { paused?: boolean; trigger: { manual: string }; kopia: { username: string; hostname: string } };
+    assert.notEqual(spec.paused, true, "the RD restores: it is not paused");
+    assert.equal(spec.trigger.manual, "restore-once");
+    assert.deepEqual([spec.kopia.username, spec.kopia.hostname], ["restored-backup", namespace]);
     // Pinned to the snapshot as the real kopia lists it for that identity, text for text, so the
     // mover's own comparison selects it.
-    type Listed = { id: string; startTime: string; source: { userName: string; host: string }; rootEntry: { summ: { files: number; symlinks: number; dirs: number; size: number } } };
+    type Listed = {
+      id: string;
+      startTime: string;
+      source: { userName: string; host: string };
+      rootEntry: { summ: { files: number; symlinks: number; dirs: number; size: number } };
+    };
     const listed = (JSON.parse(await repository.listSnapshotsJson()) as Listed[]).filter(
-      (entry) => entry.source.userName === 'restored-backup' && entry.source.host === namespace,
+      (entry) => entry.source.userName === "restored-backup" && entry.source.host === namespace,
     );
     assert.equal(listed.length, 1);
     assert.equal((spec.kopia as { restoreAsOf?: string }).restoreAsOf, listed[0]!.startTime);
-    const annotations = (destination['metadata'] as { annotations?: Record<string, string> }).annotations ?? {};
-    assert.equal(annotations['volsync.backup/restore-snapshot-id'], listed[0]!.id);
+    const annotations = (destination["metadata"] as { annotations?: Record<string, string> }).annotations ?? {};
+    assert.equal(annotations["volsync.backup/restore-snapshot-id"], listed[0]!.id);
     const summ = listed[0]!.rootEntry.summ;
-    assert.deepEqual(JSON.parse(annotations['volsync.backup/restore-snapshot-stats'] ?? 'null'), {
+    assert.deepEqual(JSON.parse(annotations["volsync.backup/restore-snapshot-stats"] ?? "null"), {
       fileCount: summ.files,
       dirCount: summ.dirs,
       totalSize: summ.size,
@@ -202,75 +216,89 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
 
     // The mover finishes: the real kopia restores the pinned snapshot, and its Restored line goes
     // into the RD's status as VolSync's controller keeps it. The leader verifies it.
-    const restoreDir = await mkdtemp(path.join(tmpdir(), 'pvc-guardian-restore-'));
+    const restoreDir = await mkdtemp(path.join(tmpdir(), "pvc-guardian-restore-"));
     try {
-      const restored = await repository.run(['snapshot', 'restore', listed[0]!.id, restoreDir]);
-      const line = `${restored.stdout}\n${restored.stderr}`.split('\n').find((l) => l.startsWith('Restored '));
-      assert.ok(line, 'kopia printed its Restored line');
-      const rdPath = volsync('replicationdestinations', 'restored-backup');
-      const finished = await requestJson(cluster, 'PUT', `${rdPath}/status`, {
-        body: { ...destination, status: { lastSyncTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), latestMoverStatus: { result: 'Successful', logs: `INFO: Executing restore command...\n${line}` } } },
+      const restored = await repository.run(["snapshot", "restore", listed[0]!.id, restoreDir]);
+      const line = `${restored.stdout}\n${restored.stderr}`.split("\n").find((l) => l.startsWith("Restored "));
+      assert.ok(line, "kopia printed its Restored line");
+      const rdPath = volsync("replicationdestinations", "restored-backup");
+      const finished = await requestJson(cluster, "PUT", `${rdPath}/status`, {
+        body: {
+          ...destination,
+          status: {
+            lastSyncTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+            latestMoverStatus: { result: "Successful", logs: `INFO: Executing restore command...\n${line}` },
+          },
+        },
       });
       assert.equal(finished.status, 200, JSON.stringify(finished.body));
-      const verdict = await eventually('the restore is verified', async () => {
+      const verdict = await eventually("the restore is verified", async () => {
         const live = await getObject(rdPath);
-        return (live?.['metadata'] as { annotations?: Record<string, string> } | undefined)?.annotations?.['volsync.backup/restore-verdict'];
+        return (live?.["metadata"] as { annotations?: Record<string, string> } | undefined)?.annotations?.["volsync.backup/restore-verdict"];
       });
-      assert.equal(verdict, 'verified');
+      assert.equal(verdict, "verified");
     } finally {
       await rm(restoreDir, { recursive: true, force: true });
     }
   });
 
-  it('a forged review sent straight to the port writes no credentials and replaces no RD', async () => {
+  it("a forged review sent straight to the port writes no credentials and replaces no RD", async () => {
     assert.ok(guardian);
-    const forge = (uid: string, ns: string, name: string, spec: Record<string, unknown> = {}) => pvcCreateReview({ uid, name, namespace: ns, labels: { backup: 'hourly' }, spec });
+    const forge = (uid: string, ns: string, name: string, spec: Record<string, unknown> = {}) =>
+      pvcCreateReview({ uid, name, namespace: ns, labels: { backup: "hourly" }, spec });
     const post = (body: unknown) =>
       new Promise<{ status: number; review: { response: { allowed: boolean; status?: { message?: string } } } }>((resolve, reject) => {
         const payload = JSON.stringify(body);
         const req = httpsRequest(
-          { host: '127.0.0.1', port: guardian!.port, path: '/validate-v1-pvc', method: 'POST', ca: ca.certPem, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+          {
+            host: "127.0.0.1",
+            port: guardian!.port,
+            path: "/validate-v1-pvc",
+            method: "POST",
+            ca: ca.certPem,
+            headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
+          },
           (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => (text += chunk));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, review: JSON.parse(text) }));
+            let text = "";
+            res.setEncoding("utf8");
+            res.on("data", (chunk: string) => (text += chunk));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, review: JSON.parse(text) }));
           },
         );
-        req.on('error', reject);
+        req.on("error", reject);
         req.end(payload);
       });
     const attackerNs = `${namespace}-attacker`;
     await createNamespace(cluster, attackerNs);
     // A PVC no API server ever stored: whatever the answer, the repository's credentials stay put.
-    const loot = await post(forge('forged-1', attackerNs, 'loot'));
+    const loot = await post(forge("forged-1", attackerNs, "loot"));
     assert.equal(loot.status, 200);
     await sleep(2_500); // past the reconciler's debounce: it acts on stored PVCs only
-    assert.equal(await getObject(`/api/v1/namespaces/${attackerNs}/secrets/volsync-loot`), undefined, 'no credentials for a forged review');
+    assert.equal(await getObject(`/api/v1/namespaces/${attackerNs}/secrets/volsync-loot`), undefined, "no credentials for a forged review");
 
     // A forged restore review for a PVC that exists changes nothing about its RD.
-    const rdPath = volsync('replicationdestinations', 'restored-backup');
+    const rdPath = volsync("replicationdestinations", "restored-backup");
     const before = await getObject(rdPath);
-    const ref = { apiGroup: 'volsync.backube', kind: 'ReplicationDestination', name: 'restored-backup' };
-    const replay = await post(forge('forged-2', namespace, 'restored', { dataSourceRef: ref }));
+    const ref = { apiGroup: "volsync.backube", kind: "ReplicationDestination", name: "restored-backup" };
+    const replay = await post(forge("forged-2", namespace, "restored", { dataSourceRef: ref }));
     assert.equal(replay.review.response.allowed, false);
-    assert.match(replay.review.response.status?.message ?? '', /already exists, so its ReplicationDestination is left as it is/);
+    assert.match(replay.review.response.status?.message ?? "", /already exists, so its ReplicationDestination is left as it is/);
     const after = await getObject(rdPath);
-    const uidOf = (o: Record<string, unknown> | undefined) => (o?.['metadata'] as { uid?: string } | undefined)?.uid;
-    const versionOf = (o: Record<string, unknown> | undefined) => (o?.['metadata'] as { resourceVersion?: string } | undefined)?.resourceVersion;
+    const uidOf = (o: Record<string, unknown> | undefined) => (o?.["metadata"] as { uid?: string } | undefined)?.uid;
+    const versionOf = (o: Record<string, unknown> | undefined) => (o?.["metadata"] as { resourceVersion?: string } | undefined)?.resourceVersion;
     assert.equal(uidOf(after), uidOf(before));
     assert.equal(versionOf(after), versionOf(before));
   });
 
-  it('serves the authenticated read API on the webhook port, checking tokens the apiserver minted', async () => {
+  it("serves the authenticated read API on the webhook port, checking tokens the apiserver minted", async () => {
     assert.ok(guardian);
-    const account = await requestJson(cluster, 'POST', '/api/v1/namespaces/pvc-guardian/serviceaccounts', {
-      body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'auditor', namespace: 'pvc-guardian' } },
+    const account = await requestJson(cluster, "POST", "/api/v1/namespaces/pvc-guardian/serviceaccounts", {
+      body: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "auditor", namespace: "pvc-guardian" } },
     });
     assert.ok([201, 409].includes(account.status), JSON.stringify(account.body));
     const mint = async (audience: string): Promise<string> => {
-      const minted = await requestJson<{ status: { token: string } }>(cluster, 'POST', '/api/v1/namespaces/pvc-guardian/serviceaccounts/auditor/token', {
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [audience], expirationSeconds: 600 } },
+      const minted = await requestJson<{ status: { token: string } }>(cluster, "POST", "/api/v1/namespaces/pvc-guardian/serviceaccounts/auditor/token", {
+        body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { audiences: [audience], expirationSeconds: 600 } },
       });
       assert.equal(minted.status, 201, JSON.stringify(minted.body));
       assert.ok(minted.body);
@@ -279,115 +307,118 @@ describe('the four scenarios with pvc-guardian as a real webhook', { skip: requi
     const get = async (route: string, token?: string) =>
       new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
         const req = httpsRequest(
-          { host: '127.0.0.1', port: guardian!.port, path: route, ca: ca.certPem, headers: token ? { authorization: `Bearer ${token}` } : {} },
+          { host: "127.0.0.1", port: guardian!.port, path: route, ca: ca.certPem, headers: token ? { authorization: `Bearer ${token}` } : {} },
           (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => (text += chunk));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+            let text = "";
+            res.setEncoding("utf8");
+            res.on("data", (chunk: string) => (text += chunk));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
           },
         );
-        req.on('error', reject);
+        req.on("error", reject);
         req.end();
       });
 
-    assert.equal((await get('/v1/audit')).status, 401);
-    assert.equal((await get('/v1/audit', await mint('someone-else'))).status, 401);
-    const token = await mint('pvc-guardian');
+    assert.equal((await get("/v1/audit")).status, 401);
+    assert.equal((await get("/v1/audit", await mint("someone-else"))).status, 401);
+    const token = await mint("pvc-guardian");
     const backups = await get(`/v1/backups/${namespace}/restored`, token);
     assert.equal(backups.status, 200, JSON.stringify(backups.body));
     assert.match(JSON.stringify(backups.body), /restore/);
-    const audit = await get('/v1/audit', token);
+    const audit = await get("/v1/audit", token);
     assert.equal(audit.status, 200, JSON.stringify(audit.body));
     assert.match(JSON.stringify(audit.body), /fresh-app/);
   });
 
-  it('3. repository unreadable: denies protected PVCs with the reason, leaves the rest alone, and admits once readable', async () => {
+  it("3. repository unreadable: denies protected PVCs with the reason, leaves the rest alone, and admits once readable", async () => {
     await rename(repository.rootPath, hiddenRepositoryPath);
     try {
-      const denied = await eventually('protected PVCs are denied', async () => {
-        const attempt = await createPvc('while-unreadable', { backup: 'hourly' }, { dryRun: true });
+      const denied = await eventually("protected PVCs are denied", async () => {
+        const attempt = await createPvc("while-unreadable", { backup: "hourly" }, { dryRun: true });
         return attempt.status === 201 ? undefined : attempt;
       });
       assert.equal(denied.status, 403);
-      const real = await createPvc('while-unreadable', { backup: 'hourly' });
+      const real = await createPvc("while-unreadable", { backup: "hourly" });
       assert.equal(real.status, 403);
       assert.match(real.message, /pvc-guardian blocked PVC .*while-unreadable .*cannot tell whether the backup repository holds data/);
       assert.match(real.message, /Kopia identity while-unreadable-backup@/);
 
-      assert.equal((await createPvc('scratch', {})).status, 201, 'an unlabelled PVC is unaffected');
-      assert.equal((await createPvc('typo', { backup: 'Hourly' })).status, 201, 'an unknown tier is not gated');
-      assert.equal((await createPvc('storage-own', { backup: 'hourly' }, { ns: 'longhorn-system' })).status, 201, 'excluded namespaces are unaffected');
+      assert.equal((await createPvc("scratch", {})).status, 201, "an unlabelled PVC is unaffected");
+      assert.equal((await createPvc("typo", { backup: "Hourly" })).status, 201, "an unknown tier is not gated");
+      assert.equal((await createPvc("storage-own", { backup: "hourly" }, { ns: "longhorn-system" })).status, 201, "excluded namespaces are unaffected");
     } finally {
       await rename(hiddenRepositoryPath, repository.rootPath);
     }
-    const admitted = await eventually('the PVC is admitted once the repository is readable', async () => {
-      const attempt = await createPvc('while-unreadable', { backup: 'hourly' });
+    const admitted = await eventually("the PVC is admitted once the repository is readable", async () => {
+      const attempt = await createPvc("while-unreadable", { backup: "hourly" });
       return attempt.status === 201 ? attempt : undefined;
     });
-    assert.equal((admitted.body['spec'] as { dataSourceRef?: unknown }).dataSourceRef, undefined);
+    assert.equal((admitted.body["spec"] as { dataSourceRef?: unknown }).dataSourceRef, undefined);
   });
 
-  it('3. pvc-guardian down: the fail-closed validator denies protected PVCs only; break-glass lifts it', async () => {
+  it("3. pvc-guardian down: the fail-closed validator denies protected PVCs only; break-glass lifts it", async () => {
     await stopGuardian();
-    const denied = await createPvc('while-down', { backup: 'hourly' });
+    const denied = await createPvc("while-down", { backup: "hourly" });
     assert.equal(denied.status, 500);
     assert.match(denied.message, /failed calling webhook "validate\.pvc-guardian\.volsync\.backup"/);
-    assert.equal((await createPvc('unprotected-while-down', {})).status, 201);
-    assert.equal((await createPvc('typo-while-down', { backup: 'weekly' })).status, 201, 'the validator only selects configured tiers');
+    assert.equal((await createPvc("unprotected-while-down", {})).status, 201);
+    assert.equal((await createPvc("typo-while-down", { backup: "weekly" })).status, 201, "the validator only selects configured tiers");
 
     // Break-glass, the documented command's two deletions.
-    for (const plural of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
-      const deleted = await requestJson(cluster, 'DELETE', `/apis/admissionregistration.k8s.io/v1/${plural}/pvc-guardian`);
+    for (const plural of ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"]) {
+      const deleted = await requestJson(cluster, "DELETE", `/apis/admissionregistration.k8s.io/v1/${plural}/pvc-guardian`);
       assert.equal(deleted.status, 200);
     }
-    const created = await eventually('the PVC is admitted after break-glass', async () => {
-      const attempt = await createPvc('after-break-glass', { backup: 'hourly' });
+    const created = await eventually("the PVC is admitted after break-glass", async () => {
+      const attempt = await createPvc("after-break-glass", { backup: "hourly" });
       return attempt.status === 201 ? attempt : undefined;
     });
-    assert.equal((created.body['spec'] as { dataSourceRef?: unknown }).dataSourceRef, undefined, 'nothing restores while the webhooks are gone');
+    assert.equal((created.body["spec"] as { dataSourceRef?: unknown }).dataSourceRef, undefined, "nothing restores while the webhooks are gone");
   });
 
-  it('dormant: the validator admits protected PVCs even with the repository unreadable', async () => {
+  it("dormant: the validator admits protected PVCs even with the repository unreadable", async () => {
     await rename(repository.rootPath, hiddenRepositoryPath);
     try {
       await startWith({ dormant: true });
-      const created = await createPvc('while-dormant', { backup: 'hourly' });
+      const created = await createPvc("while-dormant", { backup: "hourly" });
       assert.equal(created.status, 201, created.message);
-      assert.equal((created.body['spec'] as { dataSourceRef?: unknown }).dataSourceRef, undefined);
+      assert.equal((created.body["spec"] as { dataSourceRef?: unknown }).dataSourceRef, undefined);
     } finally {
       await stopGuardian();
       await rename(hiddenRepositoryPath, repository.rootPath);
     }
     await startWith({ dormant: false });
-    const gated = await eventually('the active guardian answers again', async () => {
-      const attempt = await createPvc('after-dormant', { backup: 'hourly' });
+    const gated = await eventually("the active guardian answers again", async () => {
+      const attempt = await createPvc("after-dormant", { backup: "hourly" });
       return attempt.status === 201 ? attempt : undefined;
     });
     assert.equal(gated.status, 201);
   });
 
-  it('4. label removed: the sweeper deletes the generated objects after the grace period; the repository keeps its snapshots', async () => {
+  it("4. label removed: the sweeper deletes the generated objects after the grace period; the repository keeps its snapshots", async () => {
     const before = await repository.listSnapshotsJson();
     const pvcPath = `/api/v1/namespaces/${namespace}/persistentvolumeclaims/fresh-app`;
-    const unlabelled = await requestJson(cluster, 'PATCH', pvcPath, { body: { metadata: { labels: { backup: null } } }, contentType: 'application/merge-patch+json' });
+    const unlabelled = await requestJson(cluster, "PATCH", pvcPath, {
+      body: { metadata: { labels: { backup: null } } },
+      contentType: "application/merge-patch+json",
+    });
     assert.equal(unlabelled.status, 200);
     // The sweep runs on a cron schedule (every minute here, the smallest step cron has). The
     // first sweep that sees the orphan starts its grace clock and a later one deletes it, so this
     // takes up to two minutes, more on a loaded machine.
     await eventually(
-      'the RS, RD and Secret of fresh-app are swept',
+      "the RS, RD and Secret of fresh-app are swept",
       async () => {
         const left = await Promise.all([
-          getObject(volsync('replicationsources', 'fresh-app-backup')),
-          getObject(volsync('replicationdestinations', 'fresh-app-backup')),
-          getObject(secretPath('volsync-fresh-app')),
+          getObject(volsync("replicationsources", "fresh-app-backup")),
+          getObject(volsync("replicationdestinations", "fresh-app-backup")),
+          getObject(secretPath("volsync-fresh-app")),
         ]);
         return left.every((object) => object === undefined) ? true : undefined;
       },
       200_000,
     );
-    assert.ok(await getObject(volsync('replicationdestinations', 'restored-backup')), 'objects of protected PVCs stay');
-    assert.equal(await repository.listSnapshotsJson(), before, 'the repository is untouched');
+    assert.ok(await getObject(volsync("replicationdestinations", "restored-backup")), "objects of protected PVCs stay");
+    assert.equal(await repository.listSnapshotsJson(), before, "the repository is untouched");
   });
 });

@@ -1,29 +1,29 @@
 // The webhook server over its real HTTPS listener on 127.0.0.1:0, with certificates from a test CA
 // that the client trusts, and the real admission handlers behind it.
 
-import { test, type TestContext } from 'node:test';
-import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
-import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
-import { Agent } from 'node:https';
-import path from 'node:path';
-import { createReviewHandlers } from '../../../webhook/admission/review-handlers.ts';
-import type { AdmissionReviewOut, ReviewHandler } from '../../../webhook/admission/admission-review.ts';
-import { DEFAULT_POLICY } from '../../../webhook/domain/policy.ts';
-import { snapshotRecord, type SnapshotCatalog } from '../../../webhook/domain/snapshot-catalog.ts';
-import { createGuardianServer, type GuardianServerOptions } from '../../../webhook/server/guardian-server.ts';
-import type { Logger } from '../../../webhook/server/logger.ts';
-import { createMetrics } from '../../../webhook/server/metrics.ts';
-import { createReadiness } from '../../../webhook/server/readiness.ts';
-import { callHttp, callHttps, createTestPki, normaliseSerial, type TestPki } from './tls-fixture.ts';
-import { pvcCreateReview } from '../../support/pvc-review.ts';
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { mkdir, readFile, rename, symlink, writeFile } from "node:fs/promises";
+import { Agent } from "node:https";
+import path from "node:path";
+import { createReviewHandlers } from "../../../webhook/admission/review-handlers.ts";
+import type { AdmissionReviewOut, ReviewHandler } from "../../../webhook/admission/admission-review.ts";
+import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
+import { snapshotRecord, type SnapshotCatalog } from "../../../webhook/domain/snapshot-catalog.ts";
+import { createGuardianServer, type GuardianServerOptions } from "../../../webhook/server/guardian-server.ts";
+import type { Logger } from "../../../webhook/server/logger.ts";
+import { createMetrics } from "../../../webhook/server/metrics.ts";
+import { createReadiness } from "../../../webhook/server/readiness.ts";
+import { callHttp, callHttps, createTestPki, normaliseSerial, type TestPki } from "./tls-fixture.ts";
+import { pvcCreateReview } from "../../support/pvc-review.ts";
 
 type LogEntry = { level: string; fields: Record<string, unknown>; message?: string };
 
 function createRecordingLogger(): Logger & { entries: LogEntry[] } {
   const entries: LogEntry[] = [];
   const at = (level: string) => (fields: object, message?: string) => void entries.push({ level, fields: fields as Record<string, unknown>, message });
-  return { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  return { entries, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }
 
 // A repository that holds one complete snapshot for every identity: the restore path.
@@ -31,9 +31,7 @@ const catalogWithBackups: SnapshotCatalog = {
   lookup: (_identity, nowMs) => ({
     readable: true,
     refreshedAtMs: nowMs,
-    snapshots: [
-      snapshotRecord({ id: 'k1f00d', startTime: '2026-01-01T02:00:00.000000000Z', endTime: '2026-01-01T02:01:00.000000000Z', incomplete: false })!,
-    ],
+    snapshots: [snapshotRecord({ id: "k1f00d", startTime: "2026-01-01T02:00:00.000000000Z", endTime: "2026-01-01T02:01:00.000000000Z", incomplete: false })!],
   }),
 };
 
@@ -56,11 +54,11 @@ type Started = {
 
 async function startServer(t: TestContext, overrides: Partial<GuardianServerOptions> = {}, existingPki?: TestPki): Promise<Started> {
   const pki = existingPki ?? (await createTestPki());
-  const issued = await pki.issue('first');
-  const servingDir = path.join(pki.dir, 'serving');
+  const issued = await pki.issue("first");
+  const servingDir = path.join(pki.dir, "serving");
   await mkdir(servingDir);
-  const certPath = path.join(servingDir, 'tls.crt');
-  const keyPath = path.join(servingDir, 'tls.key');
+  const certPath = path.join(servingDir, "tls.crt");
+  const keyPath = path.join(servingDir, "tls.key");
   await writeFile(certPath, issued.certPem);
   await writeFile(keyPath, await readFile(issued.keyPath));
   const log = createRecordingLogger();
@@ -68,7 +66,7 @@ async function startServer(t: TestContext, overrides: Partial<GuardianServerOpti
   const handlers = createReviewHandlers({ policy: DEFAULT_POLICY, catalog: catalogWithBackups, deadlineMs: 2_000 });
   const server = createGuardianServer({
     tls: { certPath, keyPath, pollIntervalMs: 25 },
-    host: '127.0.0.1',
+    host: "127.0.0.1",
     port: 0,
     opsPort: 0,
     handlers,
@@ -90,12 +88,12 @@ async function startServer(t: TestContext, overrides: Partial<GuardianServerOpti
 }
 
 function postReview(ca: string, port: number, pathName: string, review: unknown, agent?: Agent) {
-  return callHttps(ca, port, { method: 'POST', path: pathName, body: JSON.stringify(review), headers: { 'content-type': 'application/json' }, agent });
+  return callHttps(ca, port, { method: "POST", path: pathName, body: JSON.stringify(review), headers: { "content-type": "application/json" }, agent });
 }
 
 function parseReview(text: string): AdmissionReviewOut {
   const parsed = JSON.parse(text) as AdmissionReviewOut;
-  assert.equal(parsed.kind, 'AdmissionReview');
+  assert.equal(parsed.kind, "AdmissionReview");
   return parsed;
 }
 
@@ -109,83 +107,100 @@ async function eventually<T>(what: string, attempt: () => Promise<T | undefined>
   }
 }
 
-test('answers mutate and validate reviews over one keep-alive TLS connection', async (t) => {
+test("answers mutate and validate reviews over one keep-alive TLS connection", async (t) => {
   const s = await startServer(t);
   const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: s.ca });
   t.after(() => agent.destroy());
 
-  const mutated = await postReview(s.ca, s.port, '/mutate-v1-pvc', pvcReview('uid-mutate'), agent);
+  const mutated = await postReview(s.ca, s.port, "/mutate-v1-pvc", pvcReview("uid-mutate"), agent);
   assert.equal(mutated.status, 200);
   assert.equal(normaliseSerial(mutated.serialNumber), normaliseSerial(s.servingSerial));
   const mutation = parseReview(mutated.text).response;
-  assert.equal(mutation.uid, 'uid-mutate');
+  assert.equal(mutation.uid, "uid-mutate");
   assert.equal(mutation.allowed, true);
-  assert.equal(mutation.patchType, 'JSONPatch');
-  const patch = JSON.parse(Buffer.from(mutation.patch ?? '', 'base64').toString('utf8')) as { op: string; path: string; value: Record<string, string> }[];
+  assert.equal(mutation.patchType, "JSONPatch");
+  const patch = JSON.parse(Buffer.from(mutation.patch ?? "", "base64").toString("utf8")) as { op: string; path: string; value: Record<string, string> }[];
   assert.equal(patch.length, 1);
-  assert.equal(patch[0]?.op, 'add');
-  assert.equal(patch[0]?.path, '/spec/dataSourceRef');
-  assert.equal(patch[0]?.value['kind'], 'ReplicationDestination');
+  assert.equal(patch[0]?.op, "add");
+  assert.equal(patch[0]?.path, "/spec/dataSourceRef");
+  assert.equal(patch[0]?.value["kind"], "ReplicationDestination");
 
   // Without the patch the validator blocks; with it, it allows.
-  const unpatched = parseReview((await postReview(s.ca, s.port, '/validate-v1-pvc', pvcReview('uid-unpatched'), agent)).text).response;
+  const unpatched = parseReview((await postReview(s.ca, s.port, "/validate-v1-pvc", pvcReview("uid-unpatched"), agent)).text).response;
   assert.equal(unpatched.allowed, false);
-  assert.equal(unpatched.uid, 'uid-unpatched');
-  const patchedReview = pvcReview('uid-patched', { dataSourceRef: patch[0]?.value });
+  assert.equal(unpatched.uid, "uid-unpatched");
+  const patchedReview = pvcReview("uid-patched", { dataSourceRef: patch[0]?.value });
   for (let i = 0; i < 10; i += 1) {
-    const answer = await postReview(s.ca, s.port, '/validate-v1-pvc', patchedReview, agent);
+    const answer = await postReview(s.ca, s.port, "/validate-v1-pvc", patchedReview, agent);
     assert.equal(answer.status, 200);
-    assert.equal(answer.reusedSocket, true, 'the connection is kept alive between reviews');
+    assert.equal(answer.reusedSocket, true, "the connection is kept alive between reviews");
     assert.equal(parseReview(answer.text).response.allowed, true);
   }
 
-  const lines = s.log.entries.filter((e) => e.message === 'admission review answered');
+  const lines = s.log.entries.filter((e) => e.message === "admission review answered");
   assert.equal(lines.length, 12);
   assert.deepEqual(
-    { webhook: lines[0]?.fields['webhook'], operation: lines[0]?.fields['operation'], patched: lines[0]?.fields['patched'], reason: lines[0]?.fields['reason'] },
-    { webhook: 'mutate', operation: 'CREATE', patched: true, reason: 'restore' },
+    {
+      webhook: lines[0]?.fields["webhook"],
+      operation: lines[0]?.fields["operation"],
+      patched: lines[0]?.fields["patched"],
+      reason: lines[0]?.fields["reason"],
+    },
+    { webhook: "mutate", operation: "CREATE", patched: true, reason: "restore" },
   );
-  const metricsText = (await callHttp(s.opsPort, '/metrics')).text;
+  const metricsText = (await callHttp(s.opsPort, "/metrics")).text;
   assert.match(metricsText, /pvc_guardian_admission_requests_total\{webhook="mutate",outcome="patched"\} 1/);
   assert.match(metricsText, /pvc_guardian_admission_requests_total\{webhook="validate",outcome="denied"\} 1/);
   assert.match(metricsText, /pvc_guardian_admission_requests_total\{webhook="validate",outcome="allowed"\} 10/);
 });
 
-test('answers malformed, oversized and wrongly typed bodies with AdmissionReviews and HTTP 200', async (t) => {
+test("answers malformed, oversized and wrongly typed bodies with AdmissionReviews and HTTP 200", async (t) => {
   const maxBodyBytes = 256 * 1024;
   const s = await startServer(t, { maxBodyBytes });
   const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: s.ca });
   t.after(() => agent.destroy());
 
-  const malformed = await callHttps(s.ca, s.port, { method: 'POST', path: '/validate-v1-pvc', body: '{"apiVersion": "admission.k8s.io/v1", "request": {', headers: { 'content-type': 'application/json' }, agent });
+  const malformed = await callHttps(s.ca, s.port, {
+    method: "POST",
+    path: "/validate-v1-pvc",
+    body: '{"apiVersion": "admission.k8s.io/v1", "request": {',
+    headers: { "content-type": "application/json" },
+    agent,
+  });
   assert.equal(malformed.status, 200);
   assert.deepEqual(parseReview(malformed.text).response.status?.code, 400);
   assert.equal(parseReview(malformed.text).response.allowed, false);
 
-  const wrongType = await callHttps(s.ca, s.port, { method: 'POST', path: '/validate-v1-pvc', body: JSON.stringify(pvcReview('uid-text')), headers: { 'content-type': 'text/plain' }, agent });
+  const wrongType = await callHttps(s.ca, s.port, {
+    method: "POST",
+    path: "/validate-v1-pvc",
+    body: JSON.stringify(pvcReview("uid-text")),
+    headers: { "content-type": "text/plain" },
+    agent,
+  });
   assert.equal(wrongType.status, 200);
   assert.equal(parseReview(wrongType.text).response.status?.code, 400);
   assert.equal(wrongType.reusedSocket, true);
 
-  const notAReview = await postReview(s.ca, s.port, '/validate-v1-pvc', { hello: 'world' }, agent);
+  const notAReview = await postReview(s.ca, s.port, "/validate-v1-pvc", { hello: "world" }, agent);
   assert.equal(notAReview.status, 200);
   assert.equal(parseReview(notAReview.text).response.status?.code, 400);
 
-  const padding = 'x'.repeat(maxBodyBytes + 1024);
+  const padding = "x".repeat(maxBodyBytes + 1024);
   const oversizedDeclared = await callHttps(s.ca, s.port, {
-    method: 'POST',
-    path: '/validate-v1-pvc',
-    body: JSON.stringify({ ...pvcReview('uid-big'), padding }),
-    headers: { 'content-type': 'application/json' },
+    method: "POST",
+    path: "/validate-v1-pvc",
+    body: JSON.stringify({ ...pvcReview("uid-big"), padding }),
+    headers: { "content-type": "application/json" },
   });
   assert.equal(oversizedDeclared.status, 200);
   assert.equal(parseReview(oversizedDeclared.text).response.status?.code, 413);
 
   const oversizedChunked = await callHttps(s.ca, s.port, {
-    method: 'POST',
-    path: '/mutate-v1-pvc',
-    body: JSON.stringify({ ...pvcReview('uid-chunked'), padding }),
-    headers: { 'content-type': 'application/json' },
+    method: "POST",
+    path: "/mutate-v1-pvc",
+    body: JSON.stringify({ ...pvcReview("uid-chunked"), padding }),
+    headers: { "content-type": "application/json" },
     isChunked: true,
   });
   assert.equal(oversizedChunked.status, 200);
@@ -193,108 +208,108 @@ test('answers malformed, oversized and wrongly typed bodies with AdmissionReview
 
   // A chunked body within the limit is read whole.
   const chunkedOk = await callHttps(s.ca, s.port, {
-    method: 'POST',
-    path: '/mutate-v1-pvc',
-    body: JSON.stringify({ ...pvcReview('uid-chunked-ok'), padding: 'y'.repeat(100 * 1024) }),
-    headers: { 'content-type': 'application/json' },
+    method: "POST",
+    path: "/mutate-v1-pvc",
+    body: JSON.stringify({ ...pvcReview("uid-chunked-ok"), padding: "y".repeat(100 * 1024) }),
+    headers: { "content-type": "application/json" },
     isChunked: true,
   });
-  assert.equal(parseReview(chunkedOk.text).response.uid, 'uid-chunked-ok');
+  assert.equal(parseReview(chunkedOk.text).response.uid, "uid-chunked-ok");
   assert.equal(parseReview(chunkedOk.text).response.allowed, true);
 
   // The server is still healthy after all of that.
-  assert.equal((await callHttps(s.ca, s.port, { path: '/healthz' })).text, 'ok\n');
+  assert.equal((await callHttps(s.ca, s.port, { path: "/healthz" })).text, "ok\n");
 });
 
-test('reports readiness tersely on the webhook port and with named checks on the operations port', async (t) => {
+test("reports readiness tersely on the webhook port and with named checks on the operations port", async (t) => {
   const s = await startServer(t);
-  const ready = await eventually('readyz 200', async () => {
-    const answer = await callHttp(s.opsPort, '/readyz?verbose');
+  const ready = await eventually("readyz 200", async () => {
+    const answer = await callHttp(s.opsPort, "/readyz?verbose");
     return answer.status === 200 ? answer : undefined;
   });
-  assert.equal(ready.text, '[+]tls ok\n[+]webhook-port ok\n[+]shutdown ok\nreadyz check passed\n');
-  const terse = await callHttps(s.ca, s.port, { path: '/readyz?verbose' });
+  assert.equal(ready.text, "[+]tls ok\n[+]webhook-port ok\n[+]shutdown ok\nreadyz check passed\n");
+  const terse = await callHttps(s.ca, s.port, { path: "/readyz?verbose" });
   assert.equal(terse.status, 200);
-  assert.equal(terse.text, 'ok\n');
-  const metricsText = (await callHttp(s.opsPort, '/metrics')).text;
+  assert.equal(terse.text, "ok\n");
+  const metricsText = (await callHttp(s.opsPort, "/metrics")).text;
   const notAfterSeconds = Date.parse(new X509Certificate(await readFile(s.certPath)).validTo) / 1000;
   assert.ok(metricsText.includes(`pvc_guardian_tls_certificate_not_after_seconds ${notAfterSeconds}`));
 });
 
-test('serves a rotated certificate to new connections and keeps the last good pair on a garbage key', async (t) => {
+test("serves a rotated certificate to new connections and keeps the last good pair on a garbage key", async (t) => {
   const s = await startServer(t);
   const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: s.ca });
   t.after(() => agent.destroy());
-  const before = await callHttps(s.ca, s.port, { path: '/healthz', agent });
+  const before = await callHttps(s.ca, s.port, { path: "/healthz", agent });
   assert.equal(normaliseSerial(before.serialNumber), normaliseSerial(s.servingSerial));
 
-  const second = await s.pki.issue('second');
+  const second = await s.pki.issue("second");
   const secondSerial = new X509Certificate(second.certPem).serialNumber;
   assert.notEqual(secondSerial, s.servingSerial);
   // Key first, then certificate: in between the pair does not match and must not be used.
   await writeFile(s.keyPath, await readFile(second.keyPath));
   await new Promise((resolve) => setTimeout(resolve, 100));
-  const mismatched = await callHttps(s.ca, s.port, { path: '/healthz' });
-  assert.equal(normaliseSerial(mismatched.serialNumber), normaliseSerial(s.servingSerial), 'a half-written pair is not served');
+  const mismatched = await callHttps(s.ca, s.port, { path: "/healthz" });
+  assert.equal(normaliseSerial(mismatched.serialNumber), normaliseSerial(s.servingSerial), "a half-written pair is not served");
   await writeFile(s.certPath, second.certPem);
 
-  const rotated = await eventually('the second certificate', async () => {
-    const answer = await callHttps(s.ca, s.port, { path: '/healthz' });
+  const rotated = await eventually("the second certificate", async () => {
+    const answer = await callHttps(s.ca, s.port, { path: "/healthz" });
     return normaliseSerial(answer.serialNumber) === normaliseSerial(secondSerial) ? answer : undefined;
   });
   assert.equal(rotated.status, 200);
   // The established connection keeps the certificate it was opened with.
-  const reused = await callHttps(s.ca, s.port, { path: '/healthz', agent });
+  const reused = await callHttps(s.ca, s.port, { path: "/healthz", agent });
   assert.equal(reused.reusedSocket, true);
   assert.equal(normaliseSerial(reused.serialNumber), normaliseSerial(s.servingSerial));
 
-  await writeFile(s.keyPath, '-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n');
-  await eventually('the rejection to be logged', async () =>
-    s.log.entries.some((e) => e.message?.startsWith('changed serving certificate rejected')) ? true : undefined,
+  await writeFile(s.keyPath, "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
+  await eventually("the rejection to be logged", async () =>
+    s.log.entries.some((e) => e.message?.startsWith("changed serving certificate rejected")) ? true : undefined,
   );
-  const afterGarbage = await callHttps(s.ca, s.port, { path: '/healthz' });
+  const afterGarbage = await callHttps(s.ca, s.port, { path: "/healthz" });
   assert.equal(afterGarbage.status, 200);
   assert.equal(normaliseSerial(afterGarbage.serialNumber), normaliseSerial(secondSerial));
-  const metricsText = (await callHttp(s.opsPort, '/metrics')).text;
+  const metricsText = (await callHttp(s.opsPort, "/metrics")).text;
   assert.match(metricsText, /pvc_guardian_tls_reloads_total\{result="success"\} 1/);
   assert.match(metricsText, /pvc_guardian_tls_reloads_total\{result="failure"\} [12]/);
-  const reloaded = s.log.entries.find((e) => e.message === 'serving certificate reloaded');
-  assert.equal(reloaded?.fields['notAfter'], new Date(new X509Certificate(second.certPem).validTo).toISOString());
+  const reloaded = s.log.entries.find((e) => e.message === "serving certificate reloaded");
+  assert.equal(reloaded?.fields["notAfter"], new Date(new X509Certificate(second.certPem).validTo).toISOString());
 });
 
-test('follows a Kubernetes Secret volume update (the ..data symlink swap)', async (t) => {
+test("follows a Kubernetes Secret volume update (the ..data symlink swap)", async (t) => {
   const pki = await createTestPki();
-  const first = await pki.issue('volume-first');
-  const second = await pki.issue('volume-second');
+  const first = await pki.issue("volume-first");
+  const second = await pki.issue("volume-second");
   // The layout kubelet's atomic writer makes: tls.crt -> ..data/tls.crt, ..data -> ..<timestamp>.
-  const volume = path.join(pki.dir, 'volume');
+  const volume = path.join(pki.dir, "volume");
   async function writeVersion(name: string, issued: typeof first) {
     const dir = path.join(volume, name);
     await mkdir(dir, { recursive: true });
-    await writeFile(path.join(dir, 'tls.crt'), issued.certPem);
-    await writeFile(path.join(dir, 'tls.key'), await readFile(issued.keyPath));
+    await writeFile(path.join(dir, "tls.crt"), issued.certPem);
+    await writeFile(path.join(dir, "tls.key"), await readFile(issued.keyPath));
   }
-  await writeVersion('..2026_01_01_00_00_00.1', first);
-  await symlink('..2026_01_01_00_00_00.1', path.join(volume, '..data'));
-  await symlink('..data/tls.crt', path.join(volume, 'tls.crt'));
-  await symlink('..data/tls.key', path.join(volume, 'tls.key'));
+  await writeVersion("..2026_01_01_00_00_00.1", first);
+  await symlink("..2026_01_01_00_00_00.1", path.join(volume, "..data"));
+  await symlink("..data/tls.crt", path.join(volume, "tls.crt"));
+  await symlink("..data/tls.key", path.join(volume, "tls.key"));
 
-  const s = await startServer(t, { tls: { certPath: path.join(volume, 'tls.crt'), keyPath: path.join(volume, 'tls.key'), pollIntervalMs: 25 } }, pki);
-  const before = await callHttps(s.ca, s.port, { path: '/healthz' });
+  const s = await startServer(t, { tls: { certPath: path.join(volume, "tls.crt"), keyPath: path.join(volume, "tls.key"), pollIntervalMs: 25 } }, pki);
+  const before = await callHttps(s.ca, s.port, { path: "/healthz" });
   assert.equal(normaliseSerial(before.serialNumber), normaliseSerial(new X509Certificate(first.certPem).serialNumber));
 
-  await writeVersion('..2026_01_02_00_00_00.2', second);
-  await symlink('..2026_01_02_00_00_00.2', path.join(volume, '..data_tmp'));
-  await rename(path.join(volume, '..data_tmp'), path.join(volume, '..data'));
+  await writeVersion("..2026_01_02_00_00_00.2", second);
+  await symlink("..2026_01_02_00_00_00.2", path.join(volume, "..data_tmp"));
+  await rename(path.join(volume, "..data_tmp"), path.join(volume, "..data"));
 
   const secondSerial = normaliseSerial(new X509Certificate(second.certPem).serialNumber);
-  await eventually('the swapped certificate', async () => {
-    const answer = await callHttps(s.ca, s.port, { path: '/healthz' });
+  await eventually("the swapped certificate", async () => {
+    const answer = await callHttps(s.ca, s.port, { path: "/healthz" });
     return normaliseSerial(answer.serialNumber) === secondSerial ? true : undefined;
   });
 });
 
-test('finishes an in-flight review on shutdown, refuses new connections and reports not ready while draining', async (t) => {
+test("finishes an in-flight review on shutdown, refuses new connections and reports not ready while draining", async (t) => {
   let release: () => void = () => {};
   let arrived: () => void = () => {};
   const requestArrived = new Promise<void>((resolve) => (arrived = resolve));
@@ -303,41 +318,41 @@ test('finishes an in-flight review on shutdown, refuses new connections and repo
     arrived();
     await held;
     const uid = (body as { request: { uid: string } }).request.uid;
-    return { review: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true } }, operation: 'CREATE', reason: 'held' };
+    return { review: { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, allowed: true } }, operation: "CREATE", reason: "held" };
   };
   const handlers = createReviewHandlers({ policy: DEFAULT_POLICY, catalog: catalogWithBackups, deadlineMs: 2_000 });
   const s = await startServer(t, { handlers: { mutate: handlers.mutate, validate: slowValidate }, drainDelayMs: 400 });
-  await eventually('ready', async () => ((await callHttps(s.ca, s.port, { path: '/readyz' })).status === 200 ? true : undefined));
+  await eventually("ready", async () => ((await callHttps(s.ca, s.port, { path: "/readyz" })).status === 200 ? true : undefined));
 
-  const inFlight = postReview(s.ca, s.port, '/validate-v1-pvc', pvcReview('uid-in-flight'));
+  const inFlight = postReview(s.ca, s.port, "/validate-v1-pvc", pvcReview("uid-in-flight"));
   await requestArrived;
   const stopped = s.server.stop();
 
   // During the drain delay the port still accepts, and says it is not ready.
-  const draining = await callHttps(s.ca, s.port, { path: '/readyz' });
+  const draining = await callHttps(s.ca, s.port, { path: "/readyz" });
   assert.equal(draining.status, 503);
-  assert.equal(draining.text, 'not ready\n');
-  assert.equal(draining.headers['connection'], 'close');
-  assert.match((await callHttp(s.opsPort, '/readyz')).text, /\[-\]shutdown failed: server is shutting down/);
+  assert.equal(draining.text, "not ready\n");
+  assert.equal(draining.headers["connection"], "close");
+  assert.match((await callHttp(s.opsPort, "/readyz")).text, /\[-\]shutdown failed: server is shutting down/);
 
   // Then the listener closes: new connections are refused while the review is still held.
-  await eventually('connection refused', async () => {
+  await eventually("connection refused", async () => {
     try {
-      await callHttps(s.ca, s.port, { path: '/healthz' });
+      await callHttps(s.ca, s.port, { path: "/healthz" });
       return undefined;
     } catch (error) {
-      return (error as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? true : undefined;
+      return (error as NodeJS.ErrnoException).code === "ECONNREFUSED" ? true : undefined;
     }
   });
   let isStopped = false;
   void stopped.then(() => (isStopped = true));
   await new Promise((resolve) => setTimeout(resolve, 50));
-  assert.equal(isStopped, false, 'stop waits for the in-flight review');
+  assert.equal(isStopped, false, "stop waits for the in-flight review");
 
   release();
   const answer = await inFlight;
   assert.equal(answer.status, 200);
-  assert.equal(parseReview(answer.text).response.uid, 'uid-in-flight');
+  assert.equal(parseReview(answer.text).response.uid, "uid-in-flight");
   assert.equal(parseReview(answer.text).response.allowed, true);
   await stopped;
 });

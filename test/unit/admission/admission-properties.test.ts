@@ -200,7 +200,10 @@ function setAt(root: any, path: string[], replacement: unknown, remove: boolean)
 const mutatedFixture = fc
   .record({
     fixture: fc.constantFrom(...fixtures),
-    edits: fc.array(fc.record({ pick: fc.nat(), remove: fc.boolean(), value: fc.oneof(fc.jsonValue(), weirdValue, fc.constant(undefined)) }), { minLength: 1, maxLength: 4 }),
+    edits: fc.array(fc.record({ pick: fc.nat(), remove: fc.boolean(), value: fc.oneof(fc.jsonValue(), weirdValue, fc.constant(undefined)) }), {
+      minLength: 1,
+      maxLength: 4,
+    }),
   })
   .map(({ fixture, edits }) => {
     let body: unknown = structuredClone(fixture);
@@ -222,10 +225,14 @@ function report(t: TestContext, name: keyof typeof counts) {
 
 test("any JSON value gets a valid AdmissionReview from both webhooks, never a throw", async (t) => {
   await fc.assert(
-    fc.asyncProperty(fc.oneof(fc.jsonValue(), fc.record({ apiVersion: fc.string(), kind: fc.string(), request: fc.jsonValue() })), catalogPick, async (body, pick) => {
-      counts.randomJson++;
-      await bothHandlersAnswer(body, pick);
-    }),
+    fc.asyncProperty(
+      fc.oneof(fc.jsonValue(), fc.record({ apiVersion: fc.string(), kind: fc.string(), request: fc.jsonValue() })),
+      catalogPick,
+      async (body, pick) => {
+        counts.randomJson++;
+        await bothHandlersAnswer(body, pick);
+      },
+    ),
     { numRuns: 500, seed: SEED },
   );
   report(t, "randomJson");
@@ -284,13 +291,17 @@ const protectedReview = fc
     base: fc.constantFrom(...fixtures.filter((f) => f["request"].operation === "CREATE" && f["request"].object)),
     tier: fc.constantFrom(...Object.keys(DEFAULT_POLICY.tiers)),
     name: fc.oneof(pvcName, fc.constant(undefined)),
-    namespace: fc.oneof(fc.constantFrom("media", "databases", "prod_eu", "team.a"), fc.string({ minLength: 1, maxLength: 63 })).filter((ns) => !excluded.has(ns)),
+    namespace: fc
+      .oneof(fc.constantFrom("media", "databases", "prod_eu", "team.a"), fc.string({ minLength: 1, maxLength: 63 }))
+      .filter((ns) => !excluded.has(ns)),
     otherLabels: fc.dictionary(fc.string(), fc.string(), { maxKeys: 3 }),
     annotations: fc.dictionary(annotationKey, annotationValue, { maxKeys: 5 }),
     dataSourceRef,
     dryRun: fc.boolean(),
   })
-  .filter(({ annotations }) => !(annotations["volsync.backup/skip-restore"] === "true" && (annotations["volsync.backup/skip-restore-reason"] ?? "").trim() !== ""))
+  .filter(
+    ({ annotations }) => !(annotations["volsync.backup/skip-restore"] === "true" && (annotations["volsync.backup/skip-restore-reason"] ?? "").trim() !== ""),
+  )
   .map((p) => {
     const body = structuredClone(p.base);
     const object = body["request"].object;
@@ -319,7 +330,9 @@ const unreadableCatalogs: Record<string, AdmissionCatalog> = {
   },
   unconfigured: { lookup: () => ({ readable: false, reason: "no Kopia repository is configured for pvc-guardian" }) },
 };
-const validators = Object.values(unreadableCatalogs).map((catalog) => createReviewHandlers({ policy: DEFAULT_POLICY, catalog, generator, deadlineMs: 1_000 }).validate);
+const validators = Object.values(unreadableCatalogs).map(
+  (catalog) => createReviewHandlers({ policy: DEFAULT_POLICY, catalog, generator, deadlineMs: 1_000 }).validate,
+);
 
 test("a protected PVC is never allowed by the validator while the catalog cannot read the repository", async (t) => {
   await fc.assert(
@@ -335,7 +348,9 @@ test("a protected PVC is never allowed by the validator while the catalog cannot
 
 test("runs at least 4,000 property cases and reports how many", (t) => {
   const total = Object.values(counts).reduce((sum, n) => sum + n, 0);
-  const line = `property cases in total: ${total} (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")})`;
+  const line = `property cases in total: ${total} (${Object.entries(counts)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ")})`;
   t.diagnostic(line);
   console.log(line);
   assert.ok(total >= 4_000, line);

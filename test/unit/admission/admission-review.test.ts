@@ -1,14 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
-import {
-  ADMISSION_API_VERSION,
-  allowed,
-  denied,
-  parsePvcReview,
-  patched,
-  rejectMalformedReview,
-} from "../../../webhook/admission/admission-review.ts";
+import { ADMISSION_API_VERSION, allowed, denied, parsePvcReview, patched, rejectMalformedReview } from "../../../webhook/admission/admission-review.ts";
 
 const fixturesDir = new URL("../../fixtures/admission/", import.meta.url);
 const fixtureNames = readdirSync(fixturesDir).filter((name) => name.endsWith(".json"));
@@ -39,14 +32,22 @@ test("patched encodes the operations, and with none it is a plain allow", () => 
 });
 
 test("denied answers 403 Forbidden with the message by default and other codes when asked", () => {
-  assert.deepEqual(denied("u4", "blocked because").response, { uid: "u4", allowed: false, status: { code: 403, message: "blocked because", reason: "Forbidden" } });
+  assert.deepEqual(denied("u4", "blocked because").response, {
+    uid: "u4",
+    allowed: false,
+    status: { code: 403, message: "blocked because", reason: "Forbidden" },
+  });
   assert.equal(denied("u4", "m", [], 400).response.status?.reason, "BadRequest");
   assert.equal(denied("u4", "m", [], 500).response.status?.reason, "InternalError");
 });
 
 test("rejectMalformedReview echoes the uid and apiVersion the body carried", () => {
   const review = rejectMalformedReview(400, "bad", { apiVersion: "admission.k8s.io/v1beta1", request: { uid: "u5" } });
-  assert.deepEqual(review, { apiVersion: "admission.k8s.io/v1beta1", kind: "AdmissionReview", response: { uid: "u5", allowed: false, status: { code: 400, message: "bad", reason: "BadRequest" } } });
+  assert.deepEqual(review, {
+    apiVersion: "admission.k8s.io/v1beta1",
+    kind: "AdmissionReview",
+    response: { uid: "u5", allowed: false, status: { code: 400, message: "bad", reason: "BadRequest" } },
+  });
   assert.equal(rejectMalformedReview(413, "too big").response.status?.reason, "RequestEntityTooLarge");
   for (const raw of [undefined, null, "text", 42, [], { request: null }, { request: { uid: 7 } }]) {
     const answer = rejectMalformedReview(400, "bad", raw);
@@ -66,8 +67,16 @@ const malformed: Array<{ name: string; mutate: (body: any) => unknown; uid: stri
   { name: "a kind other than AdmissionReview", mutate: (b) => ((b.kind = "AdmissionResponse"), b), uid: "705ab4f5-6393-11e8-b7cc-42010a800002" },
   { name: "an unknown operation", mutate: (b) => ((b.request.operation = "PATCH"), b), uid: "705ab4f5-6393-11e8-b7cc-42010a800002" },
   { name: "an object that is an array", mutate: (b) => ((b.request.object = [1]), b), uid: "705ab4f5-6393-11e8-b7cc-42010a800002" },
-  { name: "a Pod instead of a PVC", mutate: (b) => ((b.request.kind = { group: "", version: "v1", kind: "Pod" }), b), uid: "705ab4f5-6393-11e8-b7cc-42010a800002" },
-  { name: "a PVC-named kind from another group", mutate: (b) => ((b.request.kind = { group: "example.com", version: "v1", kind: "PersistentVolumeClaim" }), b), uid: "705ab4f5-6393-11e8-b7cc-42010a800002" },
+  {
+    name: "a Pod instead of a PVC",
+    mutate: (b) => ((b.request.kind = { group: "", version: "v1", kind: "Pod" }), b),
+    uid: "705ab4f5-6393-11e8-b7cc-42010a800002",
+  },
+  {
+    name: "a PVC-named kind from another group",
+    mutate: (b) => ((b.request.kind = { group: "example.com", version: "v1", kind: "PersistentVolumeClaim" }), b),
+    uid: "705ab4f5-6393-11e8-b7cc-42010a800002",
+  },
 ];
 for (const row of malformed) {
   test(`parsePvcReview answers 400 for ${row.name}`, () => {

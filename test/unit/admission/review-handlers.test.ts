@@ -24,7 +24,11 @@ const nov19 = snapshot("k19", "2026-11-19T02:00:00Z");
 const nov21 = snapshot("k21", "2026-11-21T02:00:00Z");
 
 /** A catalog held in memory: snapshots per identity, or one unreadable reason for everything. */
-function createMemoryCatalog(state: { snapshots?: Record<string, SnapshotRecord[]>; unreadable?: string; refresh?: (identity: string) => Promise<CatalogLookup> }) {
+function createMemoryCatalog(state: {
+  snapshots?: Record<string, SnapshotRecord[]>;
+  unreadable?: string;
+  refresh?: (identity: string) => Promise<CatalogLookup>;
+}) {
   const lookups: string[] = [];
   const refreshes: string[] = [];
   const catalog: AdmissionCatalog = {
@@ -45,7 +49,9 @@ function createMemoryCatalog(state: { snapshots?: Record<string, SnapshotRecord[
 }
 
 /** A generator that records what it was asked and answers as told. */
-function createRecordingGenerator(answer: (request: GenerationRequest, signal: AbortSignal) => Promise<GenerationResult> = async () => ({ ok: true, warnings: [] })) {
+function createRecordingGenerator(
+  answer: (request: GenerationRequest, signal: AbortSignal) => Promise<GenerationResult> = async () => ({ ok: true, warnings: [] }),
+) {
   const calls: GenerationRequest[] = [];
   const generator: BackupObjectGenerator = {
     generate(request, signal) {
@@ -530,16 +536,24 @@ const malformedBodies: Array<{ name: string; body: () => unknown; uid: string }>
   { name: "null", body: () => null, uid: "" },
   { name: "an array", body: () => [fixture("protected-create.json")], uid: "" },
   { name: "a review without a request", body: () => ({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" }), uid: "" },
-  { name: "a review for a Secret", body: () => {
+  {
+    name: "a review for a Secret",
+    body: () => {
       const b = fixture("protected-create.json");
       b.request["kind"] = { group: "", version: "v1", kind: "Secret" };
       return b;
-    }, uid: "705ab4f5-6393-11e8-b7cc-42010a800002" },
-  { name: "a CREATE without an object", body: () => {
+    },
+    uid: "705ab4f5-6393-11e8-b7cc-42010a800002",
+  },
+  {
+    name: "a CREATE without an object",
+    body: () => {
       const b = fixture("protected-create.json");
       b.request["object"] = null;
       return b;
-    }, uid: "705ab4f5-6393-11e8-b7cc-42010a800002" },
+    },
+    uid: "705ab4f5-6393-11e8-b7cc-42010a800002",
+  },
   ...(
     [
       ["a label value that is a number", (o: any) => (o.metadata.labels.backup = 1)],

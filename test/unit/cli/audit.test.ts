@@ -1,74 +1,78 @@
-import { test } from 'node:test';
-import assert from 'node:assert/strict';
-import { formatAuditTable, runAuditCommand } from '../../../webhook/cli/audit.ts';
-import type { AuditReport } from '../../../webhook/domain/backup-audit.ts';
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { formatAuditTable, runAuditCommand } from "../../../webhook/cli/audit.ts";
+import type { AuditReport } from "../../../webhook/domain/backup-audit.ts";
 
 const report: AuditReport = {
-  generatedAt: '2026-11-25T12:30:00.000Z',
+  generatedAt: "2026-11-25T12:30:00.000Z",
   repositoryReadable: true,
   repositoryProblem: null,
   rows: [
     {
-      namespace: 'apps',
-      pvc: 'data',
-      tier: 'hourly',
-      phase: 'Bound',
-      identity: 'data-backup@apps:/data', repository: null,
+      namespace: "apps",
+      pvc: "data",
+      tier: "hourly",
+      phase: "Bound",
+      identity: "data-backup@apps:/data",
+      repository: null,
       objects: { secret: true, replicationDestination: true, replicationSource: true },
-      lastSnapshotTime: '2026-11-25T12:00:00Z',
+      lastSnapshotTime: "2026-11-25T12:00:00Z",
       completeSnapshots: 3,
-      replicationSourceLastSyncTime: '2026-11-25T12:00:05Z',
+      replicationSourceLastSyncTime: "2026-11-25T12:00:05Z",
       restore: null,
-      verdict: 'ok',
+      verdict: "ok",
       detail: null,
     },
     {
-      namespace: 'media',
-      pvc: 'library',
-      tier: 'daily',
-      phase: 'Bound',
-      identity: 'library-backup@media:/data', repository: null,
+      namespace: "media",
+      pvc: "library",
+      tier: "daily",
+      phase: "Bound",
+      identity: "library-backup@media:/data",
+      repository: null,
       objects: { secret: true, replicationDestination: false, replicationSource: false },
       lastSnapshotTime: null,
       completeSnapshots: 0,
       replicationSourceLastSyncTime: null,
       restore: null,
-      verdict: 'missing-objects',
-      detail: 'missing ReplicationDestination; the reconciler should create them',
+      verdict: "missing-objects",
+      detail: "missing ReplicationDestination; the reconciler should create them",
     },
     {
-      namespace: 'media',
-      pvc: 'restored',
-      tier: 'daily',
-      phase: 'Bound',
-      identity: 'restored-backup@media:/data', repository: null,
+      namespace: "media",
+      pvc: "restored",
+      tier: "daily",
+      phase: "Bound",
+      identity: "restored-backup@media:/data",
+      repository: null,
       objects: { secret: true, replicationDestination: true, replicationSource: false },
-      lastSnapshotTime: '2026-11-24T02:00:00Z',
+      lastSnapshotTime: "2026-11-24T02:00:00Z",
       completeSnapshots: 1,
       replicationSourceLastSyncTime: null,
-      restore: { snapshot: 'k42', verdict: 'empty', detail: 'The mover found no eligible snapshot.' },
-      verdict: 'restore-failed',
-      detail: 'restore empty: The mover found no eligible snapshot.',
+      restore: { snapshot: "k42", verdict: "empty", detail: "The mover found no eligible snapshot." },
+      verdict: "restore-failed",
+      detail: "restore empty: The mover found no eligible snapshot.",
     },
     {
-      namespace: 'media',
-      pvc: 'restoring',
-      tier: 'daily',
-      phase: 'Pending',
-      identity: 'restoring-backup@media:/data', repository: null,
+      namespace: "media",
+      pvc: "restoring",
+      tier: "daily",
+      phase: "Pending",
+      identity: "restoring-backup@media:/data",
+      repository: null,
       objects: { secret: true, replicationDestination: true, replicationSource: false },
-      lastSnapshotTime: '2026-11-24T02:00:00Z',
+      lastSnapshotTime: "2026-11-24T02:00:00Z",
       completeSnapshots: 1,
       replicationSourceLastSyncTime: null,
-      restore: { snapshot: 'k43', verdict: null, detail: null },
-      verdict: 'no-backup-yet',
+      restore: { snapshot: "k43", verdict: null, detail: null },
+      verdict: "no-backup-yet",
       detail: null,
     },
   ],
 };
 
 function io(files: Record<string, string>) {
-  const out = { stdout: '', stderr: '' };
+  const out = { stdout: "", stderr: "" };
   return {
     out,
     io: {
@@ -83,47 +87,54 @@ function io(files: Record<string, string>) {
   };
 }
 
-test('the table aligns columns, flags objects S D R, shows restore verdicts and explains problems below', () => {
+test("the table aligns columns, flags objects S D R, shows restore verdicts and explains problems below", () => {
   assert.equal(
     formatAuditTable(report),
     [
-      'NAMESPACE  PVC        TIER    OBJECTS  LAST SNAPSHOT         RS LAST SYNC          RESTORE  VERDICT',
-      'apps       data       hourly  SDR      2026-11-25T12:00:00Z  2026-11-25T12:00:05Z  -        ok',
-      'media      library    daily   S--      -                     -                     -        missing-objects',
-      'media      restored   daily   SD-      2026-11-24T02:00:00Z  -                     empty    restore-failed',
-      'media      restoring  daily   SD-      2026-11-24T02:00:00Z  -                     pending  no-backup-yet',
-      '',
-      'media/library: missing ReplicationDestination; the reconciler should create them',
-      'media/restored: restore empty: The mover found no eligible snapshot.',
-      '',
-    ].join('\n'),
+      "NAMESPACE  PVC        TIER    OBJECTS  LAST SNAPSHOT         RS LAST SYNC          RESTORE  VERDICT",
+      "apps       data       hourly  SDR      2026-11-25T12:00:00Z  2026-11-25T12:00:05Z  -        ok",
+      "media      library    daily   S--      -                     -                     -        missing-objects",
+      "media      restored   daily   SD-      2026-11-24T02:00:00Z  -                     empty    restore-failed",
+      "media      restoring  daily   SD-      2026-11-24T02:00:00Z  -                     pending  no-backup-yet",
+      "",
+      "media/library: missing ReplicationDestination; the reconciler should create them",
+      "media/restored: restore empty: The mover found no eligible snapshot.",
+      "",
+    ].join("\n"),
   );
 });
 
-test('audit asks the read API with the token and CA from files and prints the table or JSON', async () => {
+test("audit asks the read API with the token and CA from files and prints the table or JSON", async () => {
   const calls: { url: string; token: string; caPem: string; serverName?: string }[] = [];
   const fetchAudit = async (options: { url: URL; token: string; caPem: string; serverName?: string }) => {
     calls.push({ ...options, url: options.url.href });
     return { status: 200, text: JSON.stringify(report) };
   };
-  const table = io({ token: 'eyJ.token\n', 'ca.crt': 'PEM' });
-  assert.equal(await runAuditCommand(['--server', 'https://localhost:8443', '--token-file', 'token', '--ca-file', 'ca.crt', '--server-name', 'pvc-guardian.pvc-guardian.svc'], table.io, fetchAudit), 0);
-  assert.deepEqual(calls[0], { url: 'https://localhost:8443/v1/audit', token: 'eyJ.token', caPem: 'PEM', serverName: 'pvc-guardian.pvc-guardian.svc' });
+  const table = io({ token: "eyJ.token\n", "ca.crt": "PEM" });
+  assert.equal(
+    await runAuditCommand(
+      ["--server", "https://localhost:8443", "--token-file", "token", "--ca-file", "ca.crt", "--server-name", "pvc-guardian.pvc-guardian.svc"],
+      table.io,
+      fetchAudit,
+    ),
+    0,
+  );
+  assert.deepEqual(calls[0], { url: "https://localhost:8443/v1/audit", token: "eyJ.token", caPem: "PEM", serverName: "pvc-guardian.pvc-guardian.svc" });
   assert.equal(table.out.stdout, formatAuditTable(report));
-  const json = io({ token: 't', 'ca.crt': 'PEM' });
-  assert.equal(await runAuditCommand(['--server', 'https://h', '--token-file', 'token', '--ca-file', 'ca.crt', '-o', 'json'], json.io, fetchAudit), 0);
+  const json = io({ token: "t", "ca.crt": "PEM" });
+  assert.equal(await runAuditCommand(["--server", "https://h", "--token-file", "token", "--ca-file", "ca.crt", "-o", "json"], json.io, fetchAudit), 0);
   assert.deepEqual(JSON.parse(json.out.stdout), report);
 });
 
-test('audit refuses plain http, reports a refusal with the server message, and exits 2 on bad usage', async () => {
-  const never = async () => assert.fail('no request expected');
-  const plain = io({ token: 't', 'ca.crt': 'PEM' });
-  assert.equal(await runAuditCommand(['--server', 'http://h', '--token-file', 'token', '--ca-file', 'ca.crt'], plain.io, never), 2);
+test("audit refuses plain http, reports a refusal with the server message, and exits 2 on bad usage", async () => {
+  const never = async () => assert.fail("no request expected");
+  const plain = io({ token: "t", "ca.crt": "PEM" });
+  assert.equal(await runAuditCommand(["--server", "http://h", "--token-file", "token", "--ca-file", "ca.crt"], plain.io, never), 2);
   assert.match(plain.out.stderr, /https/);
-  const refused = io({ token: 't', 'ca.crt': 'PEM' });
-  const forbidden = async () => ({ status: 403, text: JSON.stringify({ error: 'forbidden', message: 'system:serviceaccount:a:b may not read' }) });
-  assert.equal(await runAuditCommand(['--server', 'https://h', '--token-file', 'token', '--ca-file', 'ca.crt'], refused.io, forbidden), 1);
+  const refused = io({ token: "t", "ca.crt": "PEM" });
+  const forbidden = async () => ({ status: 403, text: JSON.stringify({ error: "forbidden", message: "system:serviceaccount:a:b may not read" }) });
+  assert.equal(await runAuditCommand(["--server", "https://h", "--token-file", "token", "--ca-file", "ca.crt"], refused.io, forbidden), 1);
   assert.match(refused.out.stderr, /HTTP 403\): system:serviceaccount:a:b may not read/);
   const usage = io({});
-  assert.equal(await runAuditCommand(['--server', 'https://h'], usage.io, never), 2);
+  assert.equal(await runAuditCommand(["--server", "https://h"], usage.io, never), 2);
 });

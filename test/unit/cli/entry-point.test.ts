@@ -12,7 +12,11 @@ const cliSource = fileURLToPath(new URL("../../../webhook/cli/main.ts", import.m
 
 // npx, `npm i -g` and `npm link` start the CLI through a link named like the bin (no extension);
 // it once printed nothing and exited 0 that way.
-for (const [how, linkName] of [["directly", undefined], ["through a link named like npm's bin", "pvc-guardian"], ["through a link in another folder", "cli.ts"]] as const) {
+for (const [how, linkName] of [
+  ["directly", undefined],
+  ["through a link named like npm's bin", "pvc-guardian"],
+  ["through a link in another folder", "cli.ts"],
+] as const) {
   test(`the CLI runs when started ${how}`, async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "pvc-guardian-bin-"));
     try {

@@ -48,7 +48,10 @@ describe("generated objects for an S3 repository", () => {
     const kopiaSpecs = entry.generated.filter((o) => o.kind !== "Secret").map((o) => o.spec?.kopia ?? {});
     assert.ok(kopiaSpecs.length >= 1);
     for (const kopia of kopiaSpecs) assert.equal("moverVolumes" in kopia, false, "no NFS mover volume for S3");
-    assert.ok(entry.notes.some((n) => /the repository is in S3 \(s3:\/\/backups\/cluster-a\).*AWS_ACCESS_KEY_ID.*AWS_S3_ENDPOINT/.test(n)), entry.notes.join("\n"));
+    assert.ok(
+      entry.notes.some((n) => /the repository is in S3 \(s3:\/\/backups\/cluster-a\).*AWS_ACCESS_KEY_ID.*AWS_S3_ENDPOINT/.test(n)),
+      entry.notes.join("\n"),
+    );
   });
 
   it("the Secret clone carries every S3 key of the source Secret as it has them", () => {

@@ -65,7 +65,12 @@ for (const text of invalidTimes) {
 }
 
 const skips: Array<{ name: string; annotations: Record<string, string>; skip: unknown; warnings: number }> = [
-  { name: "skip with a reason is a valid skip", annotations: { [SKIP]: "true", [REASON]: "data migrated to new schema" }, skip: { requested: true, reason: "data migrated to new schema" }, warnings: 0 },
+  {
+    name: "skip with a reason is a valid skip",
+    annotations: { [SKIP]: "true", [REASON]: "data migrated to new schema" },
+    skip: { requested: true, reason: "data migrated to new schema" },
+    warnings: 0,
+  },
   { name: "the reason is trimmed", annotations: { [SKIP]: "true", [REASON]: "  migrated \n" }, skip: { requested: true, reason: "migrated" }, warnings: 0 },
   { name: "skip without a reason is requested with no reason", annotations: { [SKIP]: "true" }, skip: { requested: true, reason: undefined }, warnings: 0 },
   { name: "a blank reason counts as no reason", annotations: { [SKIP]: "true", [REASON]: "   " }, skip: { requested: true, reason: undefined }, warnings: 0 },

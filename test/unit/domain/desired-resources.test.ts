@@ -29,7 +29,10 @@ const appData: PersistentVolumeClaim = {
 };
 const ourLabels = { "app.kubernetes.io/managed-by": "pvc-guardian", "volsync.backup/pvc": "app-data" };
 const mover = { runAsUser: 568, runAsGroup: 568, fsGroup: 568 };
-const nfsPolicy: Pick<Policy, "resources" | "nfs"> = { resources: DEFAULT_POLICY.resources, nfs: { server: "nas.lan", path: "/volume1/kopia", mountPath: "repository" } };
+const nfsPolicy: Pick<Policy, "resources" | "nfs"> = {
+  resources: DEFAULT_POLICY.resources,
+  nfs: { server: "nas.lan", path: "/volume1/kopia", mountPath: "repository" },
+};
 
 test("backupTargetOf takes the first access mode and the requested storage", () => {
   assert.deepEqual(backupTargetOf(appData, "app-data", "media"), {
@@ -99,11 +102,22 @@ test("desiredReplicationDestination for a fresh PVC is paused, exactly as produc
 });
 
 test("desiredReplicationDestination for a restore is pinned to the chosen snapshot and records it", () => {
-  const snapshot = snapshotRecord({ id: "k7", startTime: "2026-11-20T00:00:00.250012345Z", endTime: "2026-11-20T00:05:00Z", incomplete: false,
+  const snapshot = snapshotRecord({
+    id: "k7",
+    startTime: "2026-11-20T00:00:00.250012345Z",
+    endTime: "2026-11-20T00:05:00Z",
+    incomplete: false,
     // A later snapshot: `stats` counts only what this upload read again; the root's summary has the totals.
     stats: { totalSize: 100, fileCount: 1, cachedFiles: 3, dirCount: 2, errorCount: 0 },
-    summary: { files: 3, symlinks: 1, dirs: 2, size: 4096 } })!;
-  const decision = { answer: "restore" as const, identity: "app-data-backup@media:/data", snapshot, completeSnapshots: 1, restorePoint: { restoreAsOf: snapshot.startTime, previous: 0 } };
+    summary: { files: 3, symlinks: 1, dirs: 2, size: 4096 },
+  })!;
+  const decision = {
+    answer: "restore" as const,
+    identity: "app-data-backup@media:/data",
+    snapshot,
+    completeSnapshots: 1,
+    restorePoint: { restoreAsOf: snapshot.startTime, previous: 0 },
+  };
   const source = { identity: backupIdentity("app-data-backup", "media").written, fields: "explicit" as const };
   const target = backupTargetOf(appData, "app-data", "media", restoreTargetOf(decision, source));
   const rd = desiredReplicationDestination(target, DEFAULT_POLICY, { paused: false });
@@ -111,11 +125,21 @@ test("desiredReplicationDestination for a restore is pinned to the chosen snapsh
   assert.equal(rd.spec.kopia["restoreAsOf"], "2026-11-20T00:00:00.250012345Z");
   assert.equal("previous" in rd.spec.kopia, false);
   assert.equal(rd.metadata.annotations?.["volsync.backup/restore-snapshot-id"], "k7");
-  assert.deepEqual(JSON.parse(rd.metadata.annotations?.["volsync.backup/restore-snapshot-stats"] ?? ""), { fileCount: 3, dirCount: 2, totalSize: 4096, symlinkCount: 1 });
+  assert.deepEqual(JSON.parse(rd.metadata.annotations?.["volsync.backup/restore-snapshot-stats"] ?? ""), {
+    fileCount: 3,
+    dirCount: 2,
+    totalSize: 4096,
+    symlinkCount: 1,
+  });
   // Read back from the live object, the reconciler keeps exactly this restore.
   assert.deepEqual(restoreTargetOfDestination(rd), restoreTargetOf(decision, source));
 
-  const skipping = backupTargetOf(appData, "app-data", "media", restoreTargetOf({ ...decision, restorePoint: { restoreAsOf: snapshot.startTime, previous: 2 } }, source));
+  const skipping = backupTargetOf(
+    appData,
+    "app-data",
+    "media",
+    restoreTargetOf({ ...decision, restorePoint: { restoreAsOf: snapshot.startTime, previous: 2 } }, source),
+  );
   assert.equal(desiredReplicationDestination(skipping, DEFAULT_POLICY, { paused: false }).spec.kopia["previous"], 2);
 
   const without = desiredReplicationDestination(backupTargetOf(appData, "app-data", "media"), DEFAULT_POLICY, { paused: false });
@@ -127,7 +151,13 @@ test("desiredReplicationDestination restoring from VolSync's automatic identity 
   const pvcName = "a".repeat(49);
   const backup = backupIdentity(generatedNames(pvcName).replicationDestination, "media");
   const snapshot = snapshotRecord({ id: "k8", startTime: "2026-11-20T00:00:00Z", endTime: "2026-11-20T00:00:00Z", incomplete: false })!;
-  const decision = { answer: "restore" as const, identity: backup.automatic.key, snapshot, completeSnapshots: 1, restorePoint: { restoreAsOf: snapshot.startTime, previous: 0 } };
+  const decision = {
+    answer: "restore" as const,
+    identity: backup.automatic.key,
+    snapshot,
+    completeSnapshots: 1,
+    restorePoint: { restoreAsOf: snapshot.startTime, previous: 0 },
+  };
   const target = backupTargetOf(appData, pvcName, "media", restoreTargetOf(decision, { identity: backup.automatic, fields: "automatic" }));
   const rd = desiredReplicationDestination(target, DEFAULT_POLICY, { paused: false });
   assert.equal("username" in rd.spec.kopia, false);

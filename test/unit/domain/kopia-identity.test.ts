@@ -83,7 +83,11 @@ hostnames.push(
   { name: "VolSync: test_namespace becomes test-namespace", namespace: "test_namespace", expected: "test-namespace" },
   { name: "VolSync: dots in a namespace are kept", namespace: "prod.region.cluster", expected: "prod.region.cluster" },
   { name: "VolSync: special characters are removed", namespace: "test@namespace#123", expected: "testnamespace123" },
-  { name: "VolSync: a long namespace is kept whole", namespace: "very-long-namespace-name-that-is-still-valid-in-kubernetes", expected: "very-long-namespace-name-that-is-still-valid-in-kubernetes" },
+  {
+    name: "VolSync: a long namespace is kept whole",
+    namespace: "very-long-namespace-name-that-is-still-valid-in-kubernetes",
+    expected: "very-long-namespace-name-that-is-still-valid-in-kubernetes",
+  },
 );
 
 for (const row of hostnames) {
@@ -173,10 +177,15 @@ test("identity vectors: the automatic naming equals VolSync's on every recorded 
 
 test("identity vectors: the CRD pattern check agrees with VolSync's recorded verdicts", () => {
   const differing = vectors.filter(
-    (v) => isCrdValidIdentityField(v.volsync.username) !== v.volsync.usernameMatchesCrd || isCrdValidIdentityField(v.volsync.hostname) !== v.volsync.hostnameMatchesCrd,
+    (v) =>
+      isCrdValidIdentityField(v.volsync.username) !== v.volsync.usernameMatchesCrd ||
+      isCrdValidIdentityField(v.volsync.hostname) !== v.volsync.hostnameMatchesCrd,
   );
   assert.deepEqual(differing.slice(0, 5), []);
-  assert.ok(vectors.some((v) => !v.volsync.usernameMatchesCrd), "the corpus holds names the CRD refuses");
+  assert.ok(
+    vectors.some((v) => !v.volsync.usernameMatchesCrd),
+    "the corpus holds names the CRD refuses",
+  );
 });
 
 test("identity vectors: the written identity is CRD-valid for every name and unique across the corpus", () => {

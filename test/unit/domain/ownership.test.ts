@@ -7,5 +7,8 @@ test("ownership comes from the managed-by label; Kyverno's objects are managed o
   const kyverno = { "app.kubernetes.io/managed-by": "kyverno" };
   const helm = { "app.kubernetes.io/managed-by": "Helm" };
   assert.deepEqual([ownershipOf(ours), ownershipOf(kyverno), ownershipOf(helm), ownershipOf(undefined)], ["ours", "kyverno", "foreign", "foreign"]);
-  assert.deepEqual([mayManage(ours, false), mayManage(kyverno, false), mayManage(kyverno, true), mayManage(helm, true), mayManage({}, true)], [true, false, true, false, false]);
+  assert.deepEqual(
+    [mayManage(ours, false), mayManage(kyverno, false), mayManage(kyverno, true), mayManage(helm, true), mayManage({}, true)],
+    [true, false, true, false, false],
+  );
 });

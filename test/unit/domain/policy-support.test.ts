@@ -5,7 +5,11 @@ import { judgePolicySupport, type VolSyncCapabilities } from "../../../webhook/d
 const nfs = { server: "nas.lan", path: "/volsync", mountPath: "repository" };
 const withNfs = { nfs };
 const withoutNfs = {};
-const lacking: VolSyncCapabilities = { known: true, hasNfsMoverVolumes: false, crdsWithoutNfs: ["replicationsources.volsync.backube", "replicationdestinations.volsync.backube"] };
+const lacking: VolSyncCapabilities = {
+  known: true,
+  hasNfsMoverVolumes: false,
+  crdsWithoutNfs: ["replicationsources.volsync.backube", "replicationdestinations.volsync.backube"],
+};
 const having: VolSyncCapabilities = { known: true, hasNfsMoverVolumes: true, crdsWithoutNfs: [] };
 const unknown: VolSyncCapabilities = { known: false, reason: "customresourcedefinitions is forbidden" };
 

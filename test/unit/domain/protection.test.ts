@@ -10,7 +10,12 @@ const rows: Array<{ name: string; labels: Record<string, string> | undefined; na
   { name: "backup: hourly is protected by the hourly tier", labels: { backup: "hourly" }, kind: "protected", tierName: "hourly" },
   { name: "backup: daily is protected by the daily tier", labels: { backup: "daily" }, kind: "protected", tierName: "daily" },
   { name: "a configured tier in an excluded namespace is excluded", labels: { backup: "hourly" }, namespace: "kube-system", kind: "excluded-namespace" },
-  { name: "an unknown tier in an excluded namespace is excluded without a warning", labels: { backup: "Hourly" }, namespace: "volsync-system", kind: "excluded-namespace" },
+  {
+    name: "an unknown tier in an excluded namespace is excluded without a warning",
+    labels: { backup: "Hourly" },
+    namespace: "volsync-system",
+    kind: "excluded-namespace",
+  },
   { name: "Hourly (wrong case) names no tier and hints at hourly", labels: { backup: "Hourly" }, kind: "unknown-tier", hint: "hourly" },
   { name: "DAILY names no tier and hints at daily", labels: { backup: "DAILY" }, kind: "unknown-tier", hint: "daily" },
   { name: "a padded value names no tier and hints at the trimmed one", labels: { backup: " hourly " }, kind: "unknown-tier", hint: "hourly" },

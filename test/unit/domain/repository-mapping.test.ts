@@ -15,7 +15,12 @@ const rows: Array<{ name: string; namespace: string; labels: Record<string, stri
   { name: "a selector picks a namespace by its labels", namespace: "shop", labels: { team: "a" }, repository: "team-a" },
   { name: "an In expression matches", namespace: "cards", labels: { compliance: "pci" }, repository: "regulated" },
   { name: "anything else falls to the default", namespace: "media", labels: { team: "b" }, repository: "shared" },
-  { name: "two matching selectors are no answer", namespace: "mixed", labels: { team: "a", compliance: "hipaa" }, reason: /more than one repository \(team-a, regulated\)/ },
+  {
+    name: "two matching selectors are no answer",
+    namespace: "mixed",
+    labels: { team: "a", compliance: "hipaa" },
+    reason: /more than one repository \(team-a, regulated\)/,
+  },
   { name: "unknown labels are no answer while selectors decide", namespace: "new", labels: undefined, reason: /labels of namespace new are not known/ },
 ];
 for (const row of rows) {
@@ -28,8 +33,15 @@ for (const row of rows) {
 
 test("without a default an unmapped namespace has no repository, and one repository without selectors needs no labels", () => {
   const noDefault = scopes.filter((s) => !s.isDefault);
-  assert.match(String(!repositoryForNamespace(noDefault, "media", {}).ok && (repositoryForNamespace(noDefault, "media", {}) as { reason: string }).reason), /no repository is mapped to namespace media/);
-  assert.deepEqual(repositoryForNamespace([{ name: "only", isDefault: true }], "media", undefined), { ok: true, repository: "only", because: "it is the default repository" });
+  assert.match(
+    String(!repositoryForNamespace(noDefault, "media", {}).ok && (repositoryForNamespace(noDefault, "media", {}) as { reason: string }).reason),
+    /no repository is mapped to namespace media/,
+  );
+  assert.deepEqual(repositoryForNamespace([{ name: "only", isDefault: true }], "media", undefined), {
+    ok: true,
+    repository: "only",
+    because: "it is the default repository",
+  });
 });
 
 test("matchesLabelSelector follows Kubernetes semantics for each operator", () => {

@@ -20,19 +20,63 @@ const nov22Incomplete = snapshot("k22", "2026-11-22T02:00:00Z", true);
 
 const cases: Array<{ name: string; lookup: CatalogLookup; asOf?: string; answer: "restore" | "fresh" | "unknown"; snapshotId?: string; complete?: number }> = [
   { name: "an unreadable repository is unknown, never fresh", lookup: { readable: false, reason: "wrong password" }, answer: "unknown" },
-  { name: "an unreadable repository is unknown even with restore-as-of", lookup: { readable: false, reason: "stale" }, asOf: "2026-11-20T00:00:00Z", answer: "unknown" },
+  {
+    name: "an unreadable repository is unknown even with restore-as-of",
+    lookup: { readable: false, reason: "stale" },
+    asOf: "2026-11-20T00:00:00Z",
+    answer: "unknown",
+  },
   { name: "a readable repository without snapshots is fresh", lookup: readable(), answer: "fresh" },
   { name: "only incomplete snapshots is fresh (nothing restorable)", lookup: readable(nov22Incomplete), answer: "fresh" },
   { name: "one complete snapshot is restored", lookup: readable(nov19), answer: "restore", snapshotId: "k19", complete: 1 },
-  { name: "the newest complete snapshot is chosen whatever the order", lookup: readable(nov19, nov21, nov18), answer: "restore", snapshotId: "k21", complete: 3 },
+  {
+    name: "the newest complete snapshot is chosen whatever the order",
+    lookup: readable(nov19, nov21, nov18),
+    answer: "restore",
+    snapshotId: "k21",
+    complete: 3,
+  },
   { name: "a newer incomplete snapshot is ignored", lookup: readable(nov19, nov22Incomplete, nov21), answer: "restore", snapshotId: "k21", complete: 2 },
-  { name: "restore-as-of picks the newest at or before the time", lookup: readable(nov18, nov19, nov21), asOf: "2026-11-20T00:00:00Z", answer: "restore", snapshotId: "k19", complete: 2 },
-  { name: "a snapshot exactly at restore-as-of is eligible", lookup: readable(nov19, nov20, nov21), asOf: "2026-11-20T00:00:00Z", answer: "restore", snapshotId: "k20", complete: 2 },
-  { name: "a snapshot one millisecond after restore-as-of is not", lookup: readable(nov19, nov20), asOf: "2026-11-19T23:59:59.999Z", answer: "restore", snapshotId: "k19", complete: 1 },
+  {
+    name: "restore-as-of picks the newest at or before the time",
+    lookup: readable(nov18, nov19, nov21),
+    asOf: "2026-11-20T00:00:00Z",
+    answer: "restore",
+    snapshotId: "k19",
+    complete: 2,
+  },
+  {
+    name: "a snapshot exactly at restore-as-of is eligible",
+    lookup: readable(nov19, nov20, nov21),
+    asOf: "2026-11-20T00:00:00Z",
+    answer: "restore",
+    snapshotId: "k20",
+    complete: 2,
+  },
+  {
+    name: "a snapshot one millisecond after restore-as-of is not",
+    lookup: readable(nov19, nov20),
+    asOf: "2026-11-19T23:59:59.999Z",
+    answer: "restore",
+    snapshotId: "k19",
+    complete: 1,
+  },
   { name: "snapshots only after restore-as-of is unknown, not fresh", lookup: readable(nov21), asOf: "2026-11-20T00:00:00Z", answer: "unknown" },
   { name: "restore-as-of with no snapshots at all is fresh", lookup: readable(), asOf: "2026-11-20T00:00:00Z", answer: "fresh" },
-  { name: "restore-as-of with only incomplete snapshots before it is fresh", lookup: readable(snapshot("old", "2026-11-01T00:00:00Z", true)), asOf: "2026-11-20T00:00:00Z", answer: "fresh" },
-  { name: "an incomplete snapshot before restore-as-of is never chosen", lookup: readable(snapshot("inc", "2026-11-19T12:00:00Z", true), nov18), asOf: "2026-11-20T00:00:00Z", answer: "restore", snapshotId: "k18", complete: 1 },
+  {
+    name: "restore-as-of with only incomplete snapshots before it is fresh",
+    lookup: readable(snapshot("old", "2026-11-01T00:00:00Z", true)),
+    asOf: "2026-11-20T00:00:00Z",
+    answer: "fresh",
+  },
+  {
+    name: "an incomplete snapshot before restore-as-of is never chosen",
+    lookup: readable(snapshot("inc", "2026-11-19T12:00:00Z", true), nov18),
+    asOf: "2026-11-20T00:00:00Z",
+    answer: "restore",
+    snapshotId: "k18",
+    complete: 1,
+  },
 ];
 
 for (const row of cases) {
@@ -158,7 +202,10 @@ test("two snapshots with the same start and end time cannot be pinned: unknown, 
   assert.match(decision.answer === "unknown" ? decision.reason : "", /cannot be told/);
 });
 
-const lookupOf = (byKey: Record<string, CatalogLookup>) => (key: string): CatalogLookup => byKey[key] ?? readable();
+const lookupOf =
+  (byKey: Record<string, CatalogLookup>) =>
+  (key: string): CatalogLookup =>
+    byKey[key] ?? readable();
 
 test("decidePvcRestore keeps VolSync's own name for a short PVC and restores from it", () => {
   const backup = backupIdentity("app-data-backup", "media");

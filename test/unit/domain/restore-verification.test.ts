@@ -49,7 +49,9 @@ describe("parseRestoredReport", () => {
     assert.deepEqual(report, { fileCount: 3, dirCount: 5, symlinkCount: 2, sizeText: "1.3 KB", skippedCount: 4, ignoredErrorCount: 7 });
   });
   it("takes the last line when there are several", () => {
-    const report = parseRestoredReport("Restored 1 files, 1 directories and 0 symbolic links (1 B).\r\nRestored 9 files, 2 directories and 0 symbolic links (10 B).");
+    const report = parseRestoredReport(
+      "Restored 1 files, 1 directories and 0 symbolic links (1 B).\r\nRestored 9 files, 2 directories and 0 symbolic links (10 B).",
+    );
     assert.equal(report?.fileCount, 9);
   });
   it("finds nothing in logs without the line", () => {
@@ -87,21 +89,95 @@ const verdicts: Array<{ name: string; moverStatus: unknown; pinnedStats?: string
   { name: "no status yet is not finished", moverStatus: undefined, pinnedStats: STATS, verdict: "not finished" },
   { name: "a status without a result is not finished", moverStatus: { logs: "Processed 1 of 3" }, pinnedStats: STATS, verdict: "not finished" },
   { name: "an unknown result is not finished", moverStatus: { result: "Running" }, pinnedStats: STATS, verdict: "not finished" },
-  { name: "matching counts and size are verified", moverStatus: done(`INFO: Executing restore command...\n${LINE}\nINFO: Snapshot restore completed successfully`), pinnedStats: STATS, verdict: "verified", detailIncludes: ["3 files, 5 directories and 2 symbolic links (1.3 KB)", "snapshot k1"] },
-  { name: "the base-2 size text is verified too", moverStatus: done("Restored 3 files, 5 directories and 2 symbolic links (1.2 KiB)."), pinnedStats: STATS, verdict: "verified" },
-  { name: "an ignored-errors tail still verifies when the numbers agree, and says so", moverStatus: done("Restored 3 files, 5 directories and 2 symbolic links (1.3 KB), ignored 2 errors."), pinnedStats: STATS, verdict: "verified", detailIncludes: ["ignored 2 errors"] },
-  { name: "a different file count is a mismatch naming both sides", moverStatus: done("Restored 2 files, 5 directories and 2 symbolic links (1.3 KB)."), pinnedStats: STATS, verdict: "mismatch", detailIncludes: ["restored 2 files", "holds 3 files, 5 directories (1257 bytes, which kopia prints as 1.3 KB)"] },
-  { name: "a different directory count is a mismatch", moverStatus: done("Restored 3 files, 4 directories and 2 symbolic links (1.3 KB)."), pinnedStats: STATS, verdict: "mismatch" },
-  { name: "a size text kopia would not print for the total is a mismatch", moverStatus: done("Restored 3 files, 5 directories and 2 symbolic links (1.2 KB)."), pinnedStats: STATS, verdict: "mismatch" },
-  { name: "an exact small size must match to the byte", moverStatus: done("Restored 1 files, 1 directories and 0 symbolic links (500 B)."), pinnedStats: '{"fileCount":1,"dirCount":1,"totalSize":505}', verdict: "mismatch" },
-  { name: "a symlink count is compared when the annotation has one", moverStatus: done(LINE), pinnedStats: '{"fileCount":3,"dirCount":5,"totalSize":1257,"symlinkCount":1}', verdict: "mismatch", detailIncludes: ["and 1 symbolic links"] },
-  { name: "skipped files are a mismatch that says they were skipped", moverStatus: done("Restored 1 files, 5 directories and 2 symbolic links (1.3 KB), skipped 2 (7 B)."), pinnedStats: STATS, verdict: "mismatch", detailIncludes: ["skipped 2 files"] },
-  { name: "No eligible snapshots is empty", moverStatus: done("No eligible snapshots found\nNo snapshots found for app-backup@ns:/data\n=== No data will be restored ==="), pinnedStats: STATS, verdict: "empty", detailIncludes: ["handed over empty", "snapshot k1"] },
-  { name: "a Failed result is failed, with the last error line", moverStatus: done("ERROR: Failed to restore snapshot: k1\nsomething else", "Failed"), pinnedStats: STATS, verdict: "failed", detailIncludes: ["ERROR: Failed to restore snapshot: k1"] },
+  {
+    name: "matching counts and size are verified",
+    moverStatus: done(`INFO: Executing restore command...\n${LINE}\nINFO: Snapshot restore completed successfully`),
+    pinnedStats: STATS,
+    verdict: "verified",
+    detailIncludes: ["3 files, 5 directories and 2 symbolic links (1.3 KB)", "snapshot k1"],
+  },
+  {
+    name: "the base-2 size text is verified too",
+    moverStatus: done("Restored 3 files, 5 directories and 2 symbolic links (1.2 KiB)."),
+    pinnedStats: STATS,
+    verdict: "verified",
+  },
+  {
+    name: "an ignored-errors tail still verifies when the numbers agree, and says so",
+    moverStatus: done("Restored 3 files, 5 directories and 2 symbolic links (1.3 KB), ignored 2 errors."),
+    pinnedStats: STATS,
+    verdict: "verified",
+    detailIncludes: ["ignored 2 errors"],
+  },
+  {
+    name: "a different file count is a mismatch naming both sides",
+    moverStatus: done("Restored 2 files, 5 directories and 2 symbolic links (1.3 KB)."),
+    pinnedStats: STATS,
+    verdict: "mismatch",
+    detailIncludes: ["restored 2 files", "holds 3 files, 5 directories (1257 bytes, which kopia prints as 1.3 KB)"],
+  },
+  {
+    name: "a different directory count is a mismatch",
+    moverStatus: done("Restored 3 files, 4 directories and 2 symbolic links (1.3 KB)."),
+    pinnedStats: STATS,
+    verdict: "mismatch",
+  },
+  {
+    name: "a size text kopia would not print for the total is a mismatch",
+    moverStatus: done("Restored 3 files, 5 directories and 2 symbolic links (1.2 KB)."),
+    pinnedStats: STATS,
+    verdict: "mismatch",
+  },
+  {
+    name: "an exact small size must match to the byte",
+    moverStatus: done("Restored 1 files, 1 directories and 0 symbolic links (500 B)."),
+    pinnedStats: '{"fileCount":1,"dirCount":1,"totalSize":505}',
+    verdict: "mismatch",
+  },
+  {
+    name: "a symlink count is compared when the annotation has one",
+    moverStatus: done(LINE),
+    pinnedStats: '{"fileCount":3,"dirCount":5,"totalSize":1257,"symlinkCount":1}',
+    verdict: "mismatch",
+    detailIncludes: ["and 1 symbolic links"],
+  },
+  {
+    name: "skipped files are a mismatch that says they were skipped",
+    moverStatus: done("Restored 1 files, 5 directories and 2 symbolic links (1.3 KB), skipped 2 (7 B)."),
+    pinnedStats: STATS,
+    verdict: "mismatch",
+    detailIncludes: ["skipped 2 files"],
+  },
+  {
+    name: "No eligible snapshots is empty",
+    moverStatus: done("No eligible snapshots found\nNo snapshots found for app-backup@ns:/data\n=== No data will be restored ==="),
+    pinnedStats: STATS,
+    verdict: "empty",
+    detailIncludes: ["handed over empty", "snapshot k1"],
+  },
+  {
+    name: "a Failed result is failed, with the last error line",
+    moverStatus: done("ERROR: Failed to restore snapshot: k1\nsomething else", "Failed"),
+    pinnedStats: STATS,
+    verdict: "failed",
+    detailIncludes: ["ERROR: Failed to restore snapshot: k1"],
+  },
   { name: "a Failed result without logs is failed", moverStatus: { result: "Failed" }, pinnedStats: STATS, verdict: "failed" },
-  { name: "success without the Restored line is unverified and names MOVER_LOG_DEBUG", moverStatus: done("INFO: Snapshot restore completed successfully"), pinnedStats: STATS, verdict: "unverified", detailIncludes: ["MOVER_LOG_DEBUG=true"] },
+  {
+    name: "success without the Restored line is unverified and names MOVER_LOG_DEBUG",
+    moverStatus: done("INFO: Snapshot restore completed successfully"),
+    pinnedStats: STATS,
+    verdict: "unverified",
+    detailIncludes: ["MOVER_LOG_DEBUG=true"],
+  },
   { name: "success without any logs is unverified", moverStatus: { result: "Successful" }, pinnedStats: STATS, verdict: "unverified" },
-  { name: "a malformed stats annotation is unverified with the reason", moverStatus: done(LINE), pinnedStats: "not json", verdict: "unverified", detailIncludes: ["volsync.backup/restore-snapshot-stats", "it is not JSON"] },
+  {
+    name: "a malformed stats annotation is unverified with the reason",
+    moverStatus: done(LINE),
+    pinnedStats: "not json",
+    verdict: "unverified",
+    detailIncludes: ["volsync.backup/restore-snapshot-stats", "it is not JSON"],
+  },
   { name: "a missing stats annotation is unverified", moverStatus: done(LINE), verdict: "unverified", detailIncludes: ["it is missing"] },
   { name: "a malformed stats annotation does not hide an empty restore", moverStatus: done("No eligible snapshots found"), pinnedStats: "{", verdict: "empty" },
   { name: "a status that is not an object is not finished", moverStatus: "Successful", pinnedStats: STATS, verdict: "not finished" },
@@ -119,7 +195,8 @@ describe("verifyRestore", () => {
       if (!outcome.finished) return;
       assert.equal(outcome.verdict, row.verdict, outcome.detail);
       assert.match(outcome.detail, /^[A-Z].*\.$/, "one sentence");
-      for (const fragment of row.detailIncludes ?? []) assert.ok(outcome.detail.includes(fragment), `${JSON.stringify(outcome.detail)} lacks ${JSON.stringify(fragment)}`);
+      for (const fragment of row.detailIncludes ?? [])
+        assert.ok(outcome.detail.includes(fragment), `${JSON.stringify(outcome.detail)} lacks ${JSON.stringify(fragment)}`);
     });
   }
 });

@@ -27,13 +27,25 @@ describe("content decompression", () => {
     assert.deepEqual(decompressContent(0, payload, "c"), payload);
   });
   it("refuses a header that disagrees with the index", () => {
-    assert.throws(() => decompressContent(0x1101, framed(0x1000, gzipSync(payload)), "c"), (e) => isRepositoryError(e, "corrupt"));
+    assert.throws(
+      () => decompressContent(0x1101, framed(0x1000, gzipSync(payload)), "c"),
+      (e) => isRepositoryError(e, "corrupt"),
+    );
   });
   it("refuses compressions it cannot decode (s2, lz4) instead of guessing", () => {
-    assert.throws(() => decompressContent(0x1200, framed(0x1200, payload), "c"), (e) => isRepositoryError(e, "unsupported"));
-    assert.throws(() => decompressContent(0x1400, framed(0x1400, payload), "c"), (e) => isRepositoryError(e, "unsupported"));
+    assert.throws(
+      () => decompressContent(0x1200, framed(0x1200, payload), "c"),
+      (e) => isRepositoryError(e, "unsupported"),
+    );
+    assert.throws(
+      () => decompressContent(0x1400, framed(0x1400, payload), "c"),
+      (e) => isRepositoryError(e, "unsupported"),
+    );
   });
   it("reports a damaged stream as corrupt", () => {
-    assert.throws(() => decompressContent(0x1101, framed(0x1101, Buffer.from("not zstd")), "c"), (e) => isRepositoryError(e, "corrupt"));
+    assert.throws(
+      () => decompressContent(0x1101, framed(0x1101, Buffer.from("not zstd")), "c"),
+      (e) => isRepositoryError(e, "corrupt"),
+    );
   });
 });

@@ -6,7 +6,17 @@ import { describe, it } from "node:test";
 import { type IndexEntry, mergeLiveEntries, parseIndexEntries } from "../../../webhook/kopia/content-index.ts";
 import { isRepositoryError } from "../../../webhook/kopia/repository-error.ts";
 
-type Row = { prefix: string; hashHex: string; timestamp: number; deleted?: boolean; pack: string; offset: number; packed: number; original?: number; format?: number };
+type Row = {
+  prefix: string;
+  hashHex: string;
+  timestamp: number;
+  deleted?: boolean;
+  pack: string;
+  offset: number;
+  packed: number;
+  original?: number;
+  format?: number;
+};
 
 function key(row: Row): Buffer {
   return Buffer.concat([Buffer.from([row.prefix === "" ? 0 : row.prefix.charCodeAt(0)]), Buffer.from(row.hashHex, "hex")]);
@@ -96,22 +106,33 @@ const rows: Row[] = [
   { prefix: "", hashHex: hash(1), timestamp: 1_700_000_000, pack: "p11111111111111111111111111111111-s1", offset: 32, packed: 100 },
   { prefix: "k", hashHex: hash(2), timestamp: 1_700_000_001, pack: "q22222222222222222222222222222222-s1", offset: 32, packed: 60 },
   { prefix: "m", hashHex: hash(3), timestamp: 1_700_000_002, pack: "q22222222222222222222222222222222-s1", offset: 92, packed: 500, format: 1 },
-  { prefix: "m", hashHex: hash(4), timestamp: 1_700_000_003, deleted: true, pack: "q33333333333333333333333333333333-s2", offset: 4096, packed: 300, format: 1 },
+  {
+    prefix: "m",
+    hashHex: hash(4),
+    timestamp: 1_700_000_003,
+    deleted: true,
+    pack: "q33333333333333333333333333333333-s2",
+    offset: 4096,
+    packed: 300,
+    format: 1,
+  },
   { prefix: "x", hashHex: hash(5), timestamp: 1_700_000_004, pack: "q22222222222222222222222222222222-s1", offset: 592, packed: 40 },
 ];
 
 function expectedManifestEntries(compression: number, formatVersion: number): Partial<IndexEntry>[] {
-  return rows.filter((r) => r.prefix === "m").map((r) => ({
-    contentId: "m" + r.hashHex,
-    timestampSeconds: r.timestamp,
-    deleted: r.deleted === true,
-    packBlobId: r.pack,
-    packOffset: r.offset,
-    packedLength: r.packed,
-    compressionHeaderId: compression,
-    formatVersion,
-    encryptionKeyId: 0,
-  }));
+  return rows
+    .filter((r) => r.prefix === "m")
+    .map((r) => ({
+      contentId: "m" + r.hashHex,
+      timestampSeconds: r.timestamp,
+      deleted: r.deleted === true,
+      packBlobId: r.pack,
+      packOffset: r.offset,
+      packedLength: r.packed,
+      compressionHeaderId: compression,
+      formatVersion,
+      encryptionKeyId: 0,
+    }));
 }
 
 describe("index parsing", () => {
@@ -121,7 +142,13 @@ describe("index parsing", () => {
 
   for (const entrySize of [16, 17, 18, 19] as const) {
     it(`reads the manifest entries of a v2 index with ${entrySize}-byte entries`, () => {
-      const formats = entrySize >= 17 ? [{ compression: 0, version: 2 }, { compression: 0x1101, version: 2 }] : [{ compression: 0, version: 2 }];
+      const formats =
+        entrySize >= 17
+          ? [
+              { compression: 0, version: 2 },
+              { compression: 0x1101, version: 2 },
+            ]
+          : [{ compression: 0, version: 2 }];
       const withFormat = rows.map((r) => (r.prefix === "m" && entrySize >= 17 ? { ...r, format: 1 } : { ...r, format: 0 }));
       const parsed = parseIndexEntries(buildV2(withFormat, entrySize, formats, 1_600_000_000), `v2/${entrySize}`, "m");
       assert.deepEqual(parsed, expectedManifestEntries(entrySize >= 17 ? 0x1101 : 0, 2));
@@ -141,10 +168,19 @@ describe("index parsing", () => {
   it("refuses an unknown index version and truncated indexes", () => {
     const v3 = buildV1(rows);
     v3[0] = 3;
-    assert.throws(() => parseIndexEntries(v3, "v3", "m"), (e) => isRepositoryError(e, "unsupported"));
+    assert.throws(
+      () => parseIndexEntries(v3, "v3", "m"),
+      (e) => isRepositoryError(e, "unsupported"),
+    );
     const v2 = buildV2(rows, 17, [{ compression: 0, version: 2 }]);
-    assert.throws(() => parseIndexEntries(v2.subarray(0, 60), "short v2", "m"), (e) => isRepositoryError(e, "corrupt"));
-    assert.throws(() => parseIndexEntries(buildV1(rows).subarray(0, 50), "short v1", "m"), (e) => isRepositoryError(e, "corrupt"));
+    assert.throws(
+      () => parseIndexEntries(v2.subarray(0, 60), "short v2", "m"),
+      (e) => isRepositoryError(e, "corrupt"),
+    );
+    assert.throws(
+      () => parseIndexEntries(buildV1(rows).subarray(0, 50), "short v1", "m"),
+      (e) => isRepositoryError(e, "corrupt"),
+    );
   });
 });
 
@@ -161,11 +197,29 @@ describe("merging index entries", () => {
     encryptionKeyId: 0,
   };
   const table: { name: string; entries: Partial<IndexEntry>[]; winner: Partial<IndexEntry> | undefined }[] = [
-    { name: "the newer entry wins", entries: [{ timestampSeconds: 100, packBlobId: "qa" }, { timestampSeconds: 101, packBlobId: "qb" }], winner: { packBlobId: "qb" } },
+    {
+      name: "the newer entry wins",
+      entries: [
+        { timestampSeconds: 100, packBlobId: "qa" },
+        { timestampSeconds: 101, packBlobId: "qb" },
+      ],
+      winner: { packBlobId: "qb" },
+    },
     { name: "a newer deletion removes the content", entries: [{ timestampSeconds: 100 }, { timestampSeconds: 101, deleted: true }], winner: undefined },
-    { name: "in the same second a live entry beats a deletion", entries: [{ timestampSeconds: 100, deleted: true, packBlobId: "qz" }, { timestampSeconds: 100, packBlobId: "qa" }], winner: { packBlobId: "qa" } },
+    {
+      name: "in the same second a live entry beats a deletion",
+      entries: [
+        { timestampSeconds: 100, deleted: true, packBlobId: "qz" },
+        { timestampSeconds: 100, packBlobId: "qa" },
+      ],
+      winner: { packBlobId: "qa" },
+    },
     { name: "then the greater pack name wins", entries: [{ packBlobId: "qb" }, { packBlobId: "qc" }, { packBlobId: "qa" }], winner: { packBlobId: "qc" } },
-    { name: "an older live entry does not resurrect a deleted content", entries: [{ timestampSeconds: 200, deleted: true }, { timestampSeconds: 150 }], winner: undefined },
+    {
+      name: "an older live entry does not resurrect a deleted content",
+      entries: [{ timestampSeconds: 200, deleted: true }, { timestampSeconds: 150 }],
+      winner: undefined,
+    },
   ];
   for (const row of table) {
     it(row.name, () => {

@@ -5,7 +5,12 @@ import { computeShards, createEccDecoder } from "../../../webhook/kopia/ecc-reed
 
 describe("computeShards", () => {
   // kopia's own expectations (repo/ecc/ecc_utils_test.go, TestComputeShares).
-  for (const [overhead, data, parity] of [[0.1, 254, 2], [1, 200, 2], [2, 128, 2], [10, 128, 12]] as const) {
+  for (const [overhead, data, parity] of [
+    [0.1, 254, 2],
+    [1, 200, 2],
+    [2, 128, 2],
+    [10, 128, 12],
+  ] as const) {
     it(`gives ${data} data and ${parity} parity shards for ${overhead}%`, () => {
       assert.deepEqual(computeShards(overhead), { data, parity });
     });
@@ -14,9 +19,15 @@ describe("computeShards", () => {
 
 describe("createEccDecoder", () => {
   it("refuses bytes whose every shard fails its CRC32 as corrupt", () => {
-    assert.throws(() => createEccDecoder(10).decode(Buffer.alloc(400, 7), "blob x"), (e) => isRepositoryError(e, "corrupt") && /blob x/.test(e.message));
+    assert.throws(
+      () => createEccDecoder(10).decode(Buffer.alloc(400, 7), "blob x"),
+      (e) => isRepositoryError(e, "corrupt") && /blob x/.test(e.message),
+    );
   });
   it("refuses an overhead kopia does not allow", () => {
-    assert.throws(() => createEccDecoder(0), (e) => isRepositoryError(e, "unsupported"));
+    assert.throws(
+      () => createEccDecoder(0),
+      (e) => isRepositoryError(e, "unsupported"),
+    );
   });
 });

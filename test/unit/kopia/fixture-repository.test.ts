@@ -35,10 +35,18 @@ test("the catalog restores the newest complete snapshot, pinned, past the newer 
   const catalog = createKopiaCatalog({ repositoryPath, passwordFile, refreshIntervalMs: 3_600_000, freshnessBoundMs: 60_000, missRefreshTimeoutMs: 1_000 });
   await catalog.start();
   catalog.stop();
-  const kopiaListed = JSON.parse(readFileSync(path.join(fixture, "kopia-snapshot-list-all.json"), "utf8")) as Array<{ id: string; startTime: string; incomplete?: string; source: { userName: string } }>;
+  const kopiaListed = JSON.parse(readFileSync(path.join(fixture, "kopia-snapshot-list-all.json"), "utf8")) as Array<{
+    id: string;
+    startTime: string;
+    incomplete?: string;
+    source: { userName: string };
+  }>;
   const appData = kopiaListed.filter((s) => s.source.userName === "app-data-backup");
   const newestComplete = appData.filter((s) => s.incomplete === undefined).at(-1)!;
-  assert.ok(appData.some((s) => s.incomplete !== undefined), "the fixture holds an incomplete snapshot");
+  assert.ok(
+    appData.some((s) => s.incomplete !== undefined),
+    "the fixture holds an incomplete snapshot",
+  );
 
   const decision = decideRestore("app-data-backup@media:/data", catalog.lookup("app-data-backup@media:/data", Date.now()));
   assert.equal(decision.answer, "restore");

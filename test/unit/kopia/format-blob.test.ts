@@ -2,12 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { createContentCipher, blobIv, contentIv } from "../../../webhook/kopia/content-cipher.ts";
-import {
-  decryptConfigJson,
-  deriveFormatKey,
-  parseFormatEnvelope,
-  parseRepositoryConfig,
-} from "../../../webhook/kopia/format-blob.ts";
+import { decryptConfigJson, deriveFormatKey, parseFormatEnvelope, parseRepositoryConfig } from "../../../webhook/kopia/format-blob.ts";
 import { isRepositoryError } from "../../../webhook/kopia/repository-error.ts";
 
 const fixtures = new URL("./fixtures/", import.meta.url);
@@ -47,20 +42,35 @@ describe("format blob", () => {
     const vector = vectors.formatBlobs[0]!;
     const envelope = parseFormatEnvelope(readFileSync(new URL(vector.fixture, fixtures)));
     const formatKey = await deriveFormatKey("test124", envelope);
-    assert.throws(() => decryptConfigJson(envelope, formatKey), (error) => isRepositoryError(error, "wrong-password"));
+    assert.throws(
+      () => decryptConfigJson(envelope, formatKey),
+      (error) => isRepositoryError(error, "wrong-password"),
+    );
   });
 
   it("rejects an unknown key derivation algorithm and an unencrypted envelope", () => {
     const raw = JSON.parse(readFileSync(new URL(vectors.formatBlobs[0]!.fixture, fixtures), "utf8"));
     const withAlgo = Buffer.from(JSON.stringify({ ...raw, keyAlgo: "argon2id-1" }));
-    assert.throws(() => parseFormatEnvelope(withAlgo), (error) => isRepositoryError(error, "unsupported"));
+    assert.throws(
+      () => parseFormatEnvelope(withAlgo),
+      (error) => isRepositoryError(error, "unsupported"),
+    );
     const { encryptedBlockFormat: _dropped, ...plain } = raw;
-    assert.throws(() => parseFormatEnvelope(Buffer.from(JSON.stringify(plain))), (error) => isRepositoryError(error, "unsupported"));
-    assert.throws(() => parseFormatEnvelope(Buffer.from("{not json")), (error) => isRepositoryError(error, "corrupt"));
+    assert.throws(
+      () => parseFormatEnvelope(Buffer.from(JSON.stringify(plain))),
+      (error) => isRepositoryError(error, "unsupported"),
+    );
+    assert.throws(
+      () => parseFormatEnvelope(Buffer.from("{not json")),
+      (error) => isRepositoryError(error, "corrupt"),
+    );
   });
 
   it("derives pbkdf2 format keys as kopia's pbkdf2-sha256-600000", async () => {
-    const envelope = { ...parseFormatEnvelope(readFileSync(new URL(vectors.formatBlobs[0]!.fixture, fixtures))), keyAlgorithm: "pbkdf2-sha256-600000" as const };
+    const envelope = {
+      ...parseFormatEnvelope(readFileSync(new URL(vectors.formatBlobs[0]!.fixture, fixtures))),
+      keyAlgorithm: "pbkdf2-sha256-600000" as const,
+    };
     const { pbkdf2Sync } = await import("node:crypto");
     const expected = pbkdf2Sync("test123", envelope.uniqueId, 600000, 32, "sha256");
     assert.deepEqual(await deriveFormatKey("test123", envelope), expected);
@@ -80,7 +90,10 @@ describe("repository configuration allow-lists", () => {
   ];
   for (const row of table) {
     it(`refuses ${row.name}`, () => {
-      assert.throws(() => parseRepositoryConfig(withFormat(row.patch)), (error) => isRepositoryError(error) && error.kind === row.kind);
+      assert.throws(
+        () => parseRepositoryConfig(withFormat(row.patch)),
+        (error) => isRepositoryError(error) && error.kind === row.kind,
+      );
     });
   }
   it("accepts the known required features", () => {
@@ -101,7 +114,10 @@ describe("content cipher", () => {
         const cipher = createContentCipher(algorithm as "AES256-GCM-HMAC-SHA256", Buffer.from(sample.masterKeyAscii));
         const bytes = Buffer.from(hex, "hex");
         bytes[14]! ^= 1;
-        assert.throws(() => cipher.decrypt(Buffer.from(sample.contentIdAscii), bytes, "sample"), (error) => isRepositoryError(error, "corrupt"));
+        assert.throws(
+          () => cipher.decrypt(Buffer.from(sample.contentIdAscii), bytes, "sample"),
+          (error) => isRepositoryError(error, "corrupt"),
+        );
       });
     }
   }
@@ -109,7 +125,10 @@ describe("content cipher", () => {
   it("takes a blob's IV from the 32 hex characters before the first dash", () => {
     assert.equal(blobIv("xn0_9272d5d82e8410d13dbede7d823494cb-sbe3e4d37a57d1f5f13d-c1").toString("hex"), "9272d5d82e8410d13dbede7d823494cb");
     assert.equal(blobIv("n9272d5d82e8410d13dbede7d823494cb").toString("hex"), "9272d5d82e8410d13dbede7d823494cb");
-    assert.throws(() => blobIv("xe1"), (error) => isRepositoryError(error, "corrupt"));
+    assert.throws(
+      () => blobIv("xe1"),
+      (error) => isRepositoryError(error, "corrupt"),
+    );
   });
 
   it("takes a content's IV from its hash without the prefix letter", () => {

@@ -11,11 +11,17 @@ const ids = (set: { blobs: BlobMetadata[] }) => set.blobs.map((b) => b.id).sort(
 describe("complete sets", () => {
   it("completes a set once its count of members is listed", () => {
     assert.equal(firstCompleteSet(blobs(`xs0_${h(1)}-sa-c2`)), undefined);
-    assert.deepEqual(firstCompleteSet(blobs(`xs0_${h(1)}-sa-c2`, `xs0_${h(2)}-sb-c1`, `xs0_${h(3)}-sa-c2`))!.map((b) => b.id), [`xs0_${h(2)}-sb-c1`]);
+    assert.deepEqual(
+      firstCompleteSet(blobs(`xs0_${h(1)}-sa-c2`, `xs0_${h(2)}-sb-c1`, `xs0_${h(3)}-sa-c2`))!.map((b) => b.id),
+      [`xs0_${h(2)}-sb-c1`],
+    );
     assert.deepEqual(firstCompleteSet(blobs(`xs0_${h(1)}-sa-c2`, `xs0_${h(3)}-sa-c2`))!.length, 2);
   });
   it("treats a name outside the convention as a set of its own", () => {
-    assert.deepEqual(firstCompleteSet(blobs(`xs0_${h(1)}`))!.map((b) => b.id), [`xs0_${h(1)}`]);
+    assert.deepEqual(
+      firstCompleteSet(blobs(`xs0_${h(1)}`))!.map((b) => b.id),
+      [`xs0_${h(1)}`],
+    );
   });
 });
 
@@ -28,7 +34,10 @@ describe("epoch index selection", () => {
 
   it("refuses index blobs beyond the epoch after the newest marker instead of ignoring them", () => {
     const listing = blobs("xe1", `xn0_${h(1)}-s1-c1`, `xn3_${h(4)}-s4-c1`);
-    assert.throws(() => selectEpochIndexBlobs(listing), (e) => isRepositoryError(e, "corrupt"));
+    assert.throws(
+      () => selectEpochIndexBlobs(listing),
+      (e) => isRepositoryError(e, "corrupt"),
+    );
   });
 
   it("prefers a complete single-epoch compaction of a settled epoch over its superseded blobs", () => {

@@ -15,7 +15,10 @@ describe("manifest contents", () => {
     assert.equal(parseTimestampNs("2026-01-23T12:38:26.123456789Z", "t") - parseTimestampNs("2026-01-23T12:38:26.123456788Z", "t"), 1n);
     assert.equal(parseTimestampNs("2026-01-23T12:38:26Z", "t"), 1769171906000000000n);
     assert.equal(parseTimestampNs("2026-01-23T13:38:26.5+01:00", "t"), 1769171906500000000n);
-    assert.throws(() => parseTimestampNs("yesterday", "t"), (e) => isRepositoryError(e, "corrupt"));
+    assert.throws(
+      () => parseTimestampNs("yesterday", "t"),
+      (e) => isRepositoryError(e, "corrupt"),
+    );
   });
 
   it("reads the entries list whatever the case of its key", () => {
@@ -24,20 +27,32 @@ describe("manifest contents", () => {
   });
 
   it("refuses content that is not gzipped JSON", () => {
-    assert.throws(() => parseManifestContent(Buffer.from("{}"), "c"), (e) => isRepositoryError(e, "corrupt"));
-    assert.throws(() => parseManifestContent(gzipSync("{}"), "c"), (e) => isRepositoryError(e, "corrupt"));
+    assert.throws(
+      () => parseManifestContent(Buffer.from("{}"), "c"),
+      (e) => isRepositoryError(e, "corrupt"),
+    );
+    assert.throws(
+      () => parseManifestContent(gzipSync("{}"), "c"),
+      (e) => isRepositoryError(e, "corrupt"),
+    );
   });
 
   it("keeps the version modified last, by nanoseconds, and drops deleted manifests", () => {
-    const older = parseManifestContent(content([
-      { id: "a", labels: snapshotLabels, modified: "2026-01-01T00:00:00.000000002Z", data: { v: "a-new" } },
-      { id: "b", labels: snapshotLabels, modified: "2026-01-01T00:00:00Z", data: { v: "b" } },
-      { id: "c", labels: snapshotLabels, modified: "2026-01-01T00:00:00Z", data: { v: "c" } },
-    ]), "one");
-    const newer = parseManifestContent(content([
-      { id: "a", labels: snapshotLabels, modified: "2026-01-01T00:00:00.000000001Z", data: { v: "a-old" } },
-      { id: "b", labels: snapshotLabels, modified: "2026-01-01T00:00:01Z", deleted: true },
-    ]), "two");
+    const older = parseManifestContent(
+      content([
+        { id: "a", labels: snapshotLabels, modified: "2026-01-01T00:00:00.000000002Z", data: { v: "a-new" } },
+        { id: "b", labels: snapshotLabels, modified: "2026-01-01T00:00:00Z", data: { v: "b" } },
+        { id: "c", labels: snapshotLabels, modified: "2026-01-01T00:00:00Z", data: { v: "c" } },
+      ]),
+      "one",
+    );
+    const newer = parseManifestContent(
+      content([
+        { id: "a", labels: snapshotLabels, modified: "2026-01-01T00:00:00.000000001Z", data: { v: "a-old" } },
+        { id: "b", labels: snapshotLabels, modified: "2026-01-01T00:00:01Z", deleted: true },
+      ]),
+      "two",
+    );
     const merged = mergeManifestEntries([older, newer]);
     assert.deepEqual([...merged.keys()].sort(), ["a", "c"]);
     assert.deepEqual(merged.get("a")!.data, { v: "a-new" });
@@ -66,13 +81,16 @@ describe("snapshot manifests", () => {
   });
 
   it("refuses a snapshot manifest without a source", () => {
-    assert.throws(() => toSnapshotManifest({ id: "x", labels: snapshotLabels, modifiedNs: 0n, deleted: false, data: { startTime: "2026-01-01T00:00:00Z" } }), (e) => isRepositoryError(e, "corrupt"));
+    assert.throws(
+      () => toSnapshotManifest({ id: "x", labels: snapshotLabels, modifiedNs: 0n, deleted: false, data: { startTime: "2026-01-01T00:00:00Z" } }),
+      (e) => isRepositoryError(e, "corrupt"),
+    );
   });
 });
 
 describe("snapshot listing output", () => {
   it("escapes strings the way Go's encoding/json does", () => {
-    assert.equal(goJson({ p: "/data/<a>&\"b\"\n\u2028é" }), '{"p":"/data/\\u003ca\\u003e\\u0026\\"b\\"\\n\\u2028é"}');
+    assert.equal(goJson({ p: '/data/<a>&"b"\n\u2028é' }), '{"p":"/data/\\u003ca\\u003e\\u0026\\"b\\"\\n\\u2028é"}');
   });
 
   it("reproduces real kopia output from the manifests it was made of", () => {

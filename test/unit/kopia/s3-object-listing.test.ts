@@ -8,22 +8,40 @@ import { type ListObjectsPage, listAllObjects, parseListObjectsPage } from "../.
 const page = (keys: string[], truncated: boolean, token?: string) =>
   `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>repo/x</Prefix>` +
   `<KeyCount>${keys.length}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>${truncated}</IsTruncated>` +
-  keys.map((k) => `<Contents><Key>${k}</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>&quot;e&quot;</ETag><Size>12</Size><StorageClass>STANDARD</StorageClass></Contents>`).join("") +
+  keys
+    .map(
+      (k) =>
+        `<Contents><Key>${k}</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>&quot;e&quot;</ETag><Size>12</Size><StorageClass>STANDARD</StorageClass></Contents>`,
+    )
+    .join("") +
   (token ? `<NextContinuationToken>${token}</NextContinuationToken>` : "") +
   `</ListBucketResult>`;
 
 describe("parseListObjectsPage", () => {
   it("reads keys, sizes, the truncation flag and the token", () => {
     const parsed = parseListObjectsPage(page(["repo/xe0", "repo/a&amp;b"], true, "tok/1+2="), "listing");
-    assert.deepEqual(parsed, { objects: [{ key: "repo/xe0", sizeBytes: 12 }, { key: "repo/a&b", sizeBytes: 12 }], isTruncated: true, nextContinuationToken: "tok/1+2=" });
+    assert.deepEqual(parsed, {
+      objects: [
+        { key: "repo/xe0", sizeBytes: 12 },
+        { key: "repo/a&b", sizeBytes: 12 },
+      ],
+      isTruncated: true,
+      nextContinuationToken: "tok/1+2=",
+    });
   });
 
   it("refuses an answer that is not a listing", () => {
-    assert.throws(() => parseListObjectsPage("<Error><Code>AccessDenied</Code></Error>", "listing"), (e) => isRepositoryError(e, "corrupt"));
+    assert.throws(
+      () => parseListObjectsPage("<Error><Code>AccessDenied</Code></Error>", "listing"),
+      (e) => isRepositoryError(e, "corrupt"),
+    );
   });
 
   it("refuses a listing that does not say whether it is truncated", () => {
-    assert.throws(() => parseListObjectsPage("<ListBucketResult></ListBucketResult>", "listing"), (e) => isRepositoryError(e, "corrupt"));
+    assert.throws(
+      () => parseListObjectsPage("<ListBucketResult></ListBucketResult>", "listing"),
+      (e) => isRepositoryError(e, "corrupt"),
+    );
   });
 });
 
@@ -39,7 +57,10 @@ describe("listAllObjects", () => {
       asked.push(token);
       return pages[token ?? "start"]!;
     }, "listing");
-    assert.deepEqual(all.map((o) => o.key), ["a", "b", "c"]);
+    assert.deepEqual(
+      all.map((o) => o.key),
+      ["a", "b", "c"],
+    );
     assert.deepEqual(asked, [undefined, "t1", "t2"]);
   });
 

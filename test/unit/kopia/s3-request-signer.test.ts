@@ -32,7 +32,10 @@ describe("signS3Request", () => {
       "us-east-1",
       date,
     );
-    assert.match(headers["authorization"]!, /SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7$/);
+    assert.match(
+      headers["authorization"]!,
+      /SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7$/,
+    );
   });
 
   it("signs the port into the host header of a custom endpoint", async () => {

@@ -8,7 +8,10 @@ import { loadKubeCredentials } from "../../../webhook/kube/kube-credentials.ts";
 
 type User = Record<string, unknown>;
 
-function kubeconfig(user: User, cluster: Record<string, unknown> = { server: "https://127.0.0.1:6443/", "certificate-authority-data": Buffer.from("CA PEM").toString("base64") }) {
+function kubeconfig(
+  user: User,
+  cluster: Record<string, unknown> = { server: "https://127.0.0.1:6443/", "certificate-authority-data": Buffer.from("CA PEM").toString("base64") },
+) {
   return stringify({
     apiVersion: "v1",
     kind: "Config",
@@ -104,8 +107,13 @@ describe("loadKubeCredentials", () => {
 
   it("hands an exec-plugin user to @kubernetes/client-node", async () => {
     const plugin = path.join(dir, "exec-plugin.mjs");
-    await writeFile(plugin, `process.stdout.write(JSON.stringify({ apiVersion: "client.authentication.k8s.io/v1", kind: "ExecCredential", status: { token: "exec-token" } }));\n`);
-    const file = await writeKubeconfig("exec.yaml", { exec: { apiVersion: "client.authentication.k8s.io/v1", command: process.execPath, args: [plugin], interactiveMode: "Never" } });
+    await writeFile(
+      plugin,
+      `process.stdout.write(JSON.stringify({ apiVersion: "client.authentication.k8s.io/v1", kind: "ExecCredential", status: { token: "exec-token" } }));\n`,
+    );
+    const file = await writeKubeconfig("exec.yaml", {
+      exec: { apiVersion: "client.authentication.k8s.io/v1", command: process.execPath, args: [plugin], interactiveMode: "Never" },
+    });
     const credentials = loadKubeCredentials({ kubeconfigPath: file });
     assert.equal(credentials.server, "https://127.0.0.1:6443");
     const current = await credentials.current();

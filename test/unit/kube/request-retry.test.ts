@@ -22,11 +22,15 @@ describe("isRetryable", () => {
 describe("withRetry", () => {
   it("retries a 503 until the call succeeds", async () => {
     let calls = 0;
-    const result = await withRetry(async () => {
-      calls++;
-      if (calls < 3) throw new KubeApiError(503, "ServiceUnavailable", "down");
-      return "ok";
-    }, undefined, { initialDelayMs: 1 });
+    const result = await withRetry(
+      async () => {
+        calls++;
+        if (calls < 3) throw new KubeApiError(503, "ServiceUnavailable", "down");
+        return "ok";
+      },
+      undefined,
+      { initialDelayMs: 1 },
+    );
     assert.equal(result, "ok");
     assert.equal(calls, 3);
   });
@@ -34,10 +38,14 @@ describe("withRetry", () => {
   it("gives up after maxAttempts with the last error", async () => {
     let calls = 0;
     await assert.rejects(
-      withRetry(async () => {
-        calls++;
-        throw new KubeApiError(500, "InternalError", `attempt ${calls}`);
-      }, undefined, { initialDelayMs: 1, maxAttempts: 4 }),
+      withRetry(
+        async () => {
+          calls++;
+          throw new KubeApiError(500, "InternalError", `attempt ${calls}`);
+        },
+        undefined,
+        { initialDelayMs: 1, maxAttempts: 4 },
+      ),
       /attempt 4/,
     );
     assert.equal(calls, 4);
@@ -45,10 +53,16 @@ describe("withRetry", () => {
 
   it("does not retry a 404", async () => {
     let calls = 0;
-    await assert.rejects(withRetry(async () => {
-      calls++;
-      throw new KubeApiError(404, "NotFound", "gone");
-    }, undefined, { initialDelayMs: 1 }));
+    await assert.rejects(
+      withRetry(
+        async () => {
+          calls++;
+          throw new KubeApiError(404, "NotFound", "gone");
+        },
+        undefined,
+        { initialDelayMs: 1 },
+      ),
+    );
     assert.equal(calls, 1);
   });
 
@@ -57,9 +71,13 @@ describe("withRetry", () => {
     const started = Date.now();
     setTimeout(() => controller.abort(new Error("deadline")), 30);
     await assert.rejects(
-      withRetry(async () => {
-        throw new KubeApiError(503, "ServiceUnavailable", "down");
-      }, controller.signal, { initialDelayMs: 5_000, maxAttempts: 10 }),
+      withRetry(
+        async () => {
+          throw new KubeApiError(503, "ServiceUnavailable", "down");
+        },
+        controller.signal,
+        { initialDelayMs: 5_000, maxAttempts: 10 },
+      ),
       /deadline/,
     );
     assert.ok(Date.now() - started < 2_000);

@@ -20,7 +20,9 @@ describe("planDrift", () => {
   });
 
   it("is in sync when live holds every desired field, plus fields others set", () => {
-    const current = live({ spec: { trigger: { schedule: "0 * * * *" }, kopia: { retain: { hourly: 24 }, accessModes: ["ReadWriteOnce"], cleanupCachePVC: true } } });
+    const current = live({
+      spec: { trigger: { schedule: "0 * * * *" }, kopia: { retain: { hourly: 24 }, accessModes: ["ReadWriteOnce"], cleanupCachePVC: true } },
+    });
     current["status"] = { lastSyncTime: "2026-01-01T00:00:00Z" };
     current.metadata.annotations = { "user/note": "kept" };
     assert.deepEqual(planDrift(desired, current), { state: "in-sync" });
@@ -39,7 +41,9 @@ describe("planDrift", () => {
   });
 
   it("reports a field our apply owns that is no longer wanted", () => {
-    const current = live({ spec: { trigger: { schedule: "0 * * * *" }, kopia: { retain: { hourly: 24 }, accessModes: ["ReadWriteOnce"], restoreAsOf: "2026-01-01T00:00:00Z" } } });
+    const current = live({
+      spec: { trigger: { schedule: "0 * * * *" }, kopia: { retain: { hourly: 24 }, accessModes: ["ReadWriteOnce"], restoreAsOf: "2026-01-01T00:00:00Z" } },
+    });
     current.metadata.managedFields = [
       { manager: "pvc-guardian", operation: "Apply", fieldsV1: { "f:spec": { "f:kopia": { "f:restoreAsOf": {}, "f:retain": { "f:hourly": {} } } } } },
       { manager: "kubectl", operation: "Update", fieldsV1: { "f:spec": { "f:kopia": { "f:cleanupCachePVC": {} } } } },
@@ -48,7 +52,9 @@ describe("planDrift", () => {
   });
 
   it("ignores fields other managers own", () => {
-    const current = live({ spec: { trigger: { schedule: "0 * * * *" }, kopia: { retain: { hourly: 24 }, accessModes: ["ReadWriteOnce"], cleanupCachePVC: true } } });
+    const current = live({
+      spec: { trigger: { schedule: "0 * * * *" }, kopia: { retain: { hourly: 24 }, accessModes: ["ReadWriteOnce"], cleanupCachePVC: true } },
+    });
     current.metadata.managedFields = [{ manager: "kubectl", operation: "Apply", fieldsV1: { "f:spec": { "f:kopia": { "f:cleanupCachePVC": {} } } } }];
     assert.deepEqual(planDrift(desired, current), { state: "in-sync" });
   });
@@ -59,7 +65,7 @@ describe("ownedButUnwanted", () => {
     ["nothing owned", { a: 1 }, {}, []],
     ["owned and wanted", { a: { b: 1 } }, { "f:a": { "f:b": {} } }, []],
     ["owned leaf gone", { a: {} }, { "f:a": { "f:b": {} } }, ["a.b"]],
-    ["owned list under a wanted leaf", { a: [1] }, { "f:a": { "k:{\"x\":1}": {} } }, []],
+    ["owned list under a wanted leaf", { a: [1] }, { "f:a": { 'k:{"x":1}': {} } }, []],
     ["markers are not fields", { a: { b: 1 } }, { "f:a": { ".": {}, "f:b": {} } }, []],
   ];
   for (const [name, wanted, owned, expected] of cases) {

@@ -51,7 +51,12 @@ export function createInMemoryObjects(): InMemoryObjects {
     },
     async list(kind, options) {
       const items = [...store.values()]
-        .filter((object) => object.kind === kind.kind && (options.namespace === undefined || object.metadata.namespace === options.namespace) && matches(object, options.labelSelector))
+        .filter(
+          (object) =>
+            object.kind === kind.kind &&
+            (options.namespace === undefined || object.metadata.namespace === options.namespace) &&
+            matches(object, options.labelSelector),
+        )
         .map((object) => structuredClone(object));
       if (objects.partialLists.has(kind.kind)) return { complete: false, items: items.slice(0, 1), error: `list ${kind.plural}: injected partial list` };
       return { complete: true, items, resourceVersion: String(version) };
@@ -60,7 +65,10 @@ export function createInMemoryObjects(): InMemoryObjects {
       const key = keyOf(resourceKindOf(object), object.metadata.namespace, object.metadata.name);
       if (store.has(key)) throw new KubeApiError(409, "AlreadyExists", `${key} already exists`);
       objects.writes++;
-      const created = stamp({ ...structuredClone(object), metadata: { ...structuredClone(object.metadata), uid: randomUUID(), creationTimestamp: new Date().toISOString() } });
+      const created = stamp({
+        ...structuredClone(object),
+        metadata: { ...structuredClone(object.metadata), uid: randomUUID(), creationTimestamp: new Date().toISOString() },
+      });
       store.set(key, created);
       return structuredClone(created);
     },

@@ -52,7 +52,10 @@ describe("planOrphans", () => {
       pvcs: [pvc("a", "one", {}), pvc("a", "two", { backup: "Hourly" }), pvc("kube-system", "three")],
       managed: [ours("a", "one"), ours("a", "two"), ours("kube-system", "three")],
     });
-    assert.deepEqual(plan.waiting.map((o) => o.reason), ["pvc-not-protected", "pvc-not-protected", "pvc-not-protected"]);
+    assert.deepEqual(
+      plan.waiting.map((o) => o.reason),
+      ["pvc-not-protected", "pvc-not-protected", "pvc-not-protected"],
+    );
   });
 
   it("forgets the clock when the PVC comes back under the same name", () => {

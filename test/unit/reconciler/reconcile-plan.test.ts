@@ -72,7 +72,10 @@ describe("planReconcile", () => {
 
   it("creates the Secret and a paused RD for a protected PVC that has none, and no RS while Pending", () => {
     const plan = planReconcile(view({ pvcs: [pvc("Pending")] }));
-    assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["create Secret", "create ReplicationDestination"]);
+    assert.deepEqual(
+      plan.writes.map((w) => `${w.action} ${w.kind}`),
+      ["create Secret", "create ReplicationDestination"],
+    );
     assert.equal((plan.writes[1]!.object["spec"] as { paused: boolean }).paused, true);
     assert.equal(plan.awaitingFirstBackup, 1);
   });
@@ -84,21 +87,30 @@ describe("planReconcile", () => {
 
   it("records the first Bound sighting on the RD", () => {
     const plan = planReconcile(view({ pvcs: [pvc("Bound")], secrets: [secret()], replicationDestinations: [destination()] }));
-    assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["apply ReplicationDestination"]);
+    assert.deepEqual(
+      plan.writes.map((w) => `${w.action} ${w.kind}`),
+      ["apply ReplicationDestination"],
+    );
     assert.equal(plan.writes[0]!.object.metadata.annotations?.[ANNOTATION_BOUND_OBSERVED_AT], new Date(now).toISOString());
   });
 
   it("creates the RS once the PVC has been Bound for the delay", () => {
     const boundAt = new Date(now - 2 * HOUR).toISOString();
     const plan = planReconcile(view({ pvcs: [pvc("Bound")], secrets: [secret()], replicationDestinations: [destination(boundAt)] }));
-    assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["create ReplicationSource"]);
+    assert.deepEqual(
+      plan.writes.map((w) => `${w.action} ${w.kind}`),
+      ["create ReplicationSource"],
+    );
     assert.equal(plan.writes[0]!.schedulesFirstBackup, true);
   });
 
   it("starts the clock again for a PVC recreated under the same name", () => {
     const boundAt = new Date(now - 5 * HOUR).toISOString();
     const plan = planReconcile(view({ pvcs: [pvc("Bound")], secrets: [secret()], replicationDestinations: [destination(boundAt, "uid-old")] }));
-    assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["apply ReplicationDestination"]);
+    assert.deepEqual(
+      plan.writes.map((w) => `${w.action} ${w.kind}`),
+      ["apply ReplicationDestination"],
+    );
   });
 
   describe("a ReplicationSource made for an earlier PVC of the same name", () => {
@@ -117,8 +129,18 @@ describe("planReconcile", () => {
     };
 
     it("deletes it, by uid, when the RD records another PVC uid, and restarts the clock for this one", () => {
-      const plan = planReconcile(view({ pvcs: [recreated()], secrets: [secret()], replicationDestinations: [destination(earlierBoundAt, "uid-old")], replicationSources: [liveSource()] }));
-      assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["apply ReplicationDestination", "delete ReplicationSource"]);
+      const plan = planReconcile(
+        view({
+          pvcs: [recreated()],
+          secrets: [secret()],
+          replicationDestinations: [destination(earlierBoundAt, "uid-old")],
+          replicationSources: [liveSource()],
+        }),
+      );
+      assert.deepEqual(
+        plan.writes.map((w) => `${w.action} ${w.kind}`),
+        ["apply ReplicationDestination", "delete ReplicationSource"],
+      );
       assert.equal(plan.writes[1]!.object.metadata.uid, "rs-uid");
       assert.match(plan.writes[1]!.reason, /records PVC uid uid-old, the live PVC is uid-1/);
       const annotations = plan.writes[0]!.object.metadata.annotations;
@@ -129,32 +151,67 @@ describe("planReconcile", () => {
     it("deletes it while the recreated PVC is still Pending", () => {
       const pending = recreated();
       pending["status"] = { phase: "Pending" };
-      const plan = planReconcile(view({ pvcs: [pending], secrets: [secret()], replicationDestinations: [destination(earlierBoundAt, "uid-old")], replicationSources: [liveSource()] }));
-      assert.deepEqual(plan.writes.filter((w) => w.kind === "ReplicationSource").map((w) => w.action), ["delete"]);
+      const plan = planReconcile(
+        view({ pvcs: [pending], secrets: [secret()], replicationDestinations: [destination(earlierBoundAt, "uid-old")], replicationSources: [liveSource()] }),
+      );
+      assert.deepEqual(
+        plan.writes.filter((w) => w.kind === "ReplicationSource").map((w) => w.action),
+        ["delete"],
+      );
     });
 
     it("deletes it when it was created before the PVC, even with nothing recorded on the RD", () => {
-      const plan = planReconcile(view({ pvcs: [recreated()], secrets: [secret()], replicationDestinations: [destination()], replicationSources: [liveSource({ createdAt: "2026-11-25T07:59:59Z" })] }));
-      assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["apply ReplicationDestination", "delete ReplicationSource"]);
+      const plan = planReconcile(
+        view({
+          pvcs: [recreated()],
+          secrets: [secret()],
+          replicationDestinations: [destination()],
+          replicationSources: [liveSource({ createdAt: "2026-11-25T07:59:59Z" })],
+        }),
+      );
+      assert.deepEqual(
+        plan.writes.map((w) => `${w.action} ${w.kind}`),
+        ["apply ReplicationDestination", "delete ReplicationSource"],
+      );
       assert.match(plan.writes[1]!.reason, /created at 2026-11-25T07:59:59Z, before the PVC/);
     });
 
     it("keeps the RS of this PVC", () => {
-      const plan = planReconcile(view({ pvcs: [recreated()], secrets: [secret()], replicationDestinations: [destination(earlierBoundAt, "uid-1")], replicationSources: [liveSource({ createdAt: "2026-11-25T08:00:00Z" })] }));
+      const plan = planReconcile(
+        view({
+          pvcs: [recreated()],
+          secrets: [secret()],
+          replicationDestinations: [destination(earlierBoundAt, "uid-1")],
+          replicationSources: [liveSource({ createdAt: "2026-11-25T08:00:00Z" })],
+        }),
+      );
       assert.deepEqual(plan.writes, []);
     });
 
     it("leaves alone an RS someone else manages, and one Kyverno made unless adoption is on", () => {
       const rdOfEarlierPvc = destination(earlierBoundAt, "uid-old");
       const foreign = liveSource({ labels: { "volsync.backup/pvc": "data" } });
-      const foreignPlan = planReconcile(view({ pvcs: [recreated()], secrets: [secret()], replicationDestinations: [rdOfEarlierPvc], replicationSources: [foreign], adoptKyverno: true }));
-      assert.deepEqual(foreignPlan.writes.filter((w) => w.kind === "ReplicationSource"), []);
+      const foreignPlan = planReconcile(
+        view({ pvcs: [recreated()], secrets: [secret()], replicationDestinations: [rdOfEarlierPvc], replicationSources: [foreign], adoptKyverno: true }),
+      );
+      assert.deepEqual(
+        foreignPlan.writes.filter((w) => w.kind === "ReplicationSource"),
+        [],
+      );
       assert.ok(foreignPlan.notes.some((n) => /may belong to an earlier PVC/.test(n.note)));
 
       const kyverno = liveSource({ labels: { "app.kubernetes.io/managed-by": "kyverno", "volsync.backup/pvc": "data" } });
       const base = { pvcs: [recreated()], secrets: [secret()], replicationDestinations: [rdOfEarlierPvc], replicationSources: [kyverno] };
-      assert.deepEqual(planReconcile(view(base)).writes.filter((w) => w.kind === "ReplicationSource"), []);
-      assert.deepEqual(planReconcile(view({ ...base, adoptKyverno: true })).writes.filter((w) => w.kind === "ReplicationSource").map((w) => w.action), ["delete"]);
+      assert.deepEqual(
+        planReconcile(view(base)).writes.filter((w) => w.kind === "ReplicationSource"),
+        [],
+      );
+      assert.deepEqual(
+        planReconcile(view({ ...base, adoptKyverno: true }))
+          .writes.filter((w) => w.kind === "ReplicationSource")
+          .map((w) => w.action),
+        ["delete"],
+      );
     });
   });
 
@@ -168,21 +225,35 @@ describe("planReconcile", () => {
     const plan = planReconcile(
       view({ pvcs: [pvc("Bound", { backup: "daily" })], secrets: [secret()], replicationDestinations: [destination(boundAt)], replicationSources: [source()] }),
     );
-    assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["apply ReplicationSource"]);
+    assert.deepEqual(
+      plan.writes.map((w) => `${w.action} ${w.kind}`),
+      ["apply ReplicationSource"],
+    );
     assert.match(plan.writes[0]!.reason, /spec\.trigger\.schedule/);
   });
 
   it("re-syncs the Secret when the source changes", () => {
     const boundAt = new Date(now - HOUR).toISOString();
     const plan = planReconcile(
-      view({ pvcs: [pvc("Bound")], secrets: [secret()], replicationDestinations: [destination(boundAt)], sourceSecretData: { ...sourceData, KOPIA_PASSWORD: "cTI=" } }),
+      view({
+        pvcs: [pvc("Bound")],
+        secrets: [secret()],
+        replicationDestinations: [destination(boundAt)],
+        sourceSecretData: { ...sourceData, KOPIA_PASSWORD: "cTI=" },
+      }),
     );
-    assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["apply Secret"]);
+    assert.deepEqual(
+      plan.writes.map((w) => `${w.action} ${w.kind}`),
+      ["apply Secret"],
+    );
   });
 
   it("leaves the Secret alone when the source cannot be read", () => {
     const plan = planReconcile(view({ pvcs: [pvc("Pending")], sourceSecretData: undefined }));
-    assert.deepEqual(plan.writes.map((w) => `${w.action} ${w.kind}`), ["create ReplicationDestination"]);
+    assert.deepEqual(
+      plan.writes.map((w) => `${w.action} ${w.kind}`),
+      ["create ReplicationDestination"],
+    );
     assert.match(plan.notes[0]!.note, /source Secret unreadable/);
   });
 
@@ -215,9 +286,24 @@ describe("observeBound", () => {
   const cases: Array<[string, { uid: string | undefined; phase: string | undefined }, Record<string, string> | undefined, number | undefined]> = [
     ["not Bound", { uid: "u", phase: "Pending" }, undefined, undefined],
     ["Bound, nothing recorded", { uid: "u", phase: "Bound" }, undefined, now],
-    ["Bound, recorded for this uid", { uid: "u", phase: "Bound" }, { [ANNOTATION_BOUND_OBSERVED_AT]: "2026-11-25T10:00:00.000Z", [ANNOTATION_BOUND_PVC_UID]: "u" }, now - 2 * HOUR],
-    ["Bound, recorded for another uid", { uid: "u", phase: "Bound" }, { [ANNOTATION_BOUND_OBSERVED_AT]: "2026-11-25T10:00:00.000Z", [ANNOTATION_BOUND_PVC_UID]: "v" }, now],
-    ["Bound, recorded in the future", { uid: "u", phase: "Bound" }, { [ANNOTATION_BOUND_OBSERVED_AT]: "2026-11-26T10:00:00.000Z", [ANNOTATION_BOUND_PVC_UID]: "u" }, now],
+    [
+      "Bound, recorded for this uid",
+      { uid: "u", phase: "Bound" },
+      { [ANNOTATION_BOUND_OBSERVED_AT]: "2026-11-25T10:00:00.000Z", [ANNOTATION_BOUND_PVC_UID]: "u" },
+      now - 2 * HOUR,
+    ],
+    [
+      "Bound, recorded for another uid",
+      { uid: "u", phase: "Bound" },
+      { [ANNOTATION_BOUND_OBSERVED_AT]: "2026-11-25T10:00:00.000Z", [ANNOTATION_BOUND_PVC_UID]: "v" },
+      now,
+    ],
+    [
+      "Bound, recorded in the future",
+      { uid: "u", phase: "Bound" },
+      { [ANNOTATION_BOUND_OBSERVED_AT]: "2026-11-26T10:00:00.000Z", [ANNOTATION_BOUND_PVC_UID]: "u" },
+      now,
+    ],
     ["Bound, garbage recorded", { uid: "u", phase: "Bound" }, { [ANNOTATION_BOUND_OBSERVED_AT]: "soon", [ANNOTATION_BOUND_PVC_UID]: "u" }, now],
   ];
   for (const [name, pvcState, recorded, expected] of cases) {

@@ -5,7 +5,13 @@ import { createNoopReconcilerMetrics, type Log } from "../../../webhook/reconcil
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID } from "../../../webhook/domain/wire-names.ts";
 import { backupTargetOf, desiredReplicationDestination, desiredReplicationSource, desiredSecret } from "../../../webhook/domain/desired-resources.ts";
-import { PERSISTENT_VOLUME_CLAIMS, REPLICATION_DESTINATIONS, REPLICATION_SOURCES, type KubeObject, type KubeObjects } from "../../../webhook/kube/kube-objects.ts";
+import {
+  PERSISTENT_VOLUME_CLAIMS,
+  REPLICATION_DESTINATIONS,
+  REPLICATION_SOURCES,
+  type KubeObject,
+  type KubeObjects,
+} from "../../../webhook/kube/kube-objects.ts";
 import { createInMemoryObjects } from "./in-memory-objects.ts";
 
 // One reconcile pass over in-memory objects: what it deletes for a PVC recreated under the name

@@ -18,16 +18,33 @@ async function seed(pvcs: string[], orphans: string[]) {
   for (const name of [...pvcs, ...orphans]) {
     const labels = { "app.kubernetes.io/managed-by": "pvc-guardian", "volsync.backup/pvc": name };
     await objects.create({ apiVersion: "v1", kind: "Secret", metadata: { name: `volsync-${name}`, namespace: "app", labels } });
-    await objects.create({ apiVersion: "volsync.backube/v1alpha1", kind: "ReplicationDestination", metadata: { name: `${name}-backup`, namespace: "app", labels } });
+    await objects.create({
+      apiVersion: "volsync.backube/v1alpha1",
+      kind: "ReplicationDestination",
+      metadata: { name: `${name}-backup`, namespace: "app", labels },
+    });
   }
   // Someone else's Secret that happens to name a PVC that is gone: never ours to delete.
-  await objects.create({ apiVersion: "v1", kind: "Secret", metadata: { name: "volsync-lookalike", namespace: "app", labels: { "volsync.backup/pvc": "lookalike" } } });
+  await objects.create({
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "volsync-lookalike", namespace: "app", labels: { "volsync.backup/pvc": "lookalike" } },
+  });
   objects.writes = 0;
   return objects;
 }
 
 function sweeperOver(objects: ReturnType<typeof createInMemoryObjects>, clock: { ms: number }, dryRun = false) {
-  return createSweeper({ objects, policy: DEFAULT_POLICY, log, metrics: createNoopReconcilerMetrics(), namespace: "pvc-guardian", gracePeriodMs: 10 * MINUTE, dryRun, now: () => clock.ms });
+  return createSweeper({
+    objects,
+    policy: DEFAULT_POLICY,
+    log,
+    metrics: createNoopReconcilerMetrics(),
+    namespace: "pvc-guardian",
+    gracePeriodMs: 10 * MINUTE,
+    dryRun,
+    now: () => clock.ms,
+  });
 }
 
 describe("sweeper over in-memory objects", () => {
@@ -39,8 +56,17 @@ describe("sweeper over in-memory objects", () => {
     clock.ms += 10 * MINUTE;
     const report = await sweeper.runPass();
     assert.equal(report.deleted, 2);
-    assert.deepEqual(objects.all(SECRETS).map((s) => s.metadata.name).sort(), ["volsync-kept", "volsync-lookalike"]);
-    assert.deepEqual(objects.all(REPLICATION_DESTINATIONS).map((s) => s.metadata.name), ["kept-backup"]);
+    assert.deepEqual(
+      objects
+        .all(SECRETS)
+        .map((s) => s.metadata.name)
+        .sort(),
+      ["volsync-kept", "volsync-lookalike"],
+    );
+    assert.deepEqual(
+      objects.all(REPLICATION_DESTINATIONS).map((s) => s.metadata.name),
+      ["kept-backup"],
+    );
   });
 
   for (const kind of ["PersistentVolumeClaim", "Secret", "ReplicationDestination", "ReplicationSource"]) {

@@ -12,13 +12,7 @@ import { DEFAULT_POLICY, type Policy } from "../../../webhook/domain/policy.ts";
 import type { PersistentVolumeClaim } from "../../../webhook/domain/pvc.ts";
 import { snapshotRecord, type SnapshotCatalog, type SnapshotRecord } from "../../../webhook/domain/snapshot-catalog.ts";
 import { sharedDir } from "../../harness/crds.ts";
-import {
-  automaticHostname,
-  automaticUsername,
-  crdIdentityPattern,
-  moverJobEnvironment,
-  type VolSyncObject,
-} from "../../harness/volsync-mover-oracle.ts";
+import { automaticHostname, automaticUsername, crdIdentityPattern, moverJobEnvironment, type VolSyncObject } from "../../harness/volsync-mover-oracle.ts";
 
 const fixtures = path.join(sharedDir(), "fixtures", "volsync");
 
