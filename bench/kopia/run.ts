@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { build } from "esbuild";
+import type { BlobStore } from "../../webhook/kopia/blob-store.ts";
 import { createFilesystemBlobStore } from "../../webhook/kopia/filesystem-blob-store.ts";
 import { createS3BlobStore } from "../../webhook/kopia/s3-blob-store.ts";
 import { startVersityGw } from "../../test/harness/versitygw.ts";
@@ -142,6 +143,46 @@ async function measureIndexHeavy(binaryPath: string) {
   console.log(`refresh, nothing new (median of 5)               ${median(unchanged).toFixed(1).padStart(8)} ms`);
 }
 
+/**
+ * The catalog's steps on one repository, the same for every store: the cold load (its own key
+ * derivation reported apart), twenty unchanged refreshes, then one refresh after kopia adds a
+ * snapshot. Each step's time and the blobs it read.
+ */
+async function measureCatalogSteps(repository: KopiaRepository, location: { repositoryPath: string; passwordFile: string; store?: BlobStore }) {
+  const outcomes: { keyDerivationMs?: number; blobsRead: number; durationMs: number }[] = [];
+  const catalog = createKopiaCatalog({
+    ...location,
+    refreshIntervalMs: 3_600_000,
+    freshnessBoundMs: 3_600_000,
+    missRefreshTimeoutMs: 2_000,
+    onRefresh: (o) => outcomes.push({ blobsRead: o.blobsRead, durationMs: o.durationMs, ...(o.ok ? { keyDerivationMs: o.keyDerivationMs } : {}) }),
+  });
+  const coldStarted = performance.now();
+  await catalog.start();
+  catalog.stop();
+  const coldMs = performance.now() - coldStarted;
+  const health = catalog.health();
+  if (health.lastError !== null) throw new Error(health.lastError);
+  const keyDerivationMs = outcomes[0]!.keyDerivationMs ?? 0;
+
+  const unchanged: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const started = performance.now();
+    await catalog.refresh();
+    unchanged.push(performance.now() - started);
+  }
+  const unchangedBlobs = outcomes[outcomes.length - 1]!.blobsRead;
+
+  const dir = await repository.makeSourceDir("one-more", { "a.txt": "one more" });
+  await repository.snapshot(dir, { source: `app-${pad(7)}@bench-${pad(13, 2)}.example:/data` });
+  const incrementalStarted = performance.now();
+  await catalog.refresh();
+  const incrementalMs = performance.now() - incrementalStarted;
+  const incrementalBlobs = outcomes[outcomes.length - 1]!.blobsRead;
+  if (catalog.health().snapshots !== health.snapshots + 1) throw new Error("the new snapshot was not found");
+  return { catalog, coldMs, keyDerivationMs, unchanged, unchangedBlobs, incrementalMs, incrementalBlobs, health };
+}
+
 function median(values: number[]) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
@@ -183,38 +224,11 @@ async function main() {
     }
     const kopiaMs = median(kopiaRuns);
 
-    const outcomes: { keyDerivationMs?: number; blobsRead: number; durationMs: number }[] = [];
-    const catalog = createKopiaCatalog({
+    const identity = `app-${pad(7)}@bench-${pad(13, 2)}.example:/data`;
+    const { catalog, coldMs, keyDerivationMs, unchanged, unchangedBlobs, incrementalMs, incrementalBlobs, health } = await measureCatalogSteps(repository, {
       repositoryPath: repository.rootPath,
       passwordFile: repository.passwordFile,
-      refreshIntervalMs: 3_600_000,
-      freshnessBoundMs: 3_600_000,
-      missRefreshTimeoutMs: 2_000,
-      onRefresh: (o) => outcomes.push({ blobsRead: o.blobsRead, durationMs: o.durationMs, ...(o.ok ? { keyDerivationMs: o.keyDerivationMs } : {}) }),
     });
-    const coldStarted = performance.now();
-    await catalog.start();
-    catalog.stop();
-    const coldMs = performance.now() - coldStarted;
-    const health = catalog.health();
-    if (health.lastError !== null) throw new Error(health.lastError);
-    const keyDerivationMs = outcomes[0]!.keyDerivationMs ?? 0;
-
-    const unchanged: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const started = performance.now();
-      await catalog.refresh();
-      unchanged.push(performance.now() - started);
-    }
-    const unchangedBlobs = outcomes[outcomes.length - 1]!.blobsRead;
-
-    const identity = `app-${pad(7)}@bench-${pad(13, 2)}.example:/data`;
-    const dir = await repository.makeSourceDir("one-more", { "a.txt": "one more" });
-    await repository.snapshot(dir, { source: identity });
-    const incrementalStarted = performance.now();
-    await catalog.refresh();
-    const incrementalMs = performance.now() - incrementalStarted;
-    const incrementalBlobs = outcomes[outcomes.length - 1]!.blobsRead;
 
     const nowMs = Date.now();
     const lookups = 1_000_000;
@@ -346,38 +360,11 @@ async function measureS3(binaryPath: string) {
     }
     const kopiaMs = median(kopiaRuns);
 
-    const outcomes: { keyDerivationMs?: number; blobsRead: number; durationMs: number }[] = [];
-    const catalog = createKopiaCatalog({
+    const { catalog, coldMs, keyDerivationMs, unchanged, unchangedBlobs, incrementalMs, incrementalBlobs, health } = await measureCatalogSteps(repository, {
       repositoryPath: `s3://${bucket}/${prefix}`,
       passwordFile: join(workDir, "password"),
-      refreshIntervalMs: 3_600_000,
-      freshnessBoundMs: 3_600_000,
-      missRefreshTimeoutMs: 2_000,
       store,
-      onRefresh: (o) => outcomes.push({ blobsRead: o.blobsRead, durationMs: o.durationMs, ...(o.ok ? { keyDerivationMs: o.keyDerivationMs } : {}) }),
     });
-    const coldStarted = performance.now();
-    await catalog.start();
-    catalog.stop();
-    const coldMs = performance.now() - coldStarted;
-    const health = catalog.health();
-    if (health.lastError !== null) throw new Error(health.lastError);
-    const keyDerivationMs = outcomes[0]!.keyDerivationMs ?? 0;
-
-    const unchanged: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const started = performance.now();
-      await catalog.refresh();
-      unchanged.push(performance.now() - started);
-    }
-    const unchangedBlobs = outcomes[outcomes.length - 1]!.blobsRead;
-
-    const dir = await repository.makeSourceDir("one-more", { "a.txt": "one more" });
-    await repository.snapshot(dir, { source: `app-${pad(7)}@bench-${pad(13, 2)}.example:/data` });
-    const incrementalStarted = performance.now();
-    await catalog.refresh();
-    const incrementalMs = performance.now() - incrementalStarted;
-    const incrementalBlobs = outcomes[outcomes.length - 1]!.blobsRead;
     if (catalog.health().snapshots !== health.snapshots + 1) throw new Error("the new snapshot was not found");
 
     const bundlePath = join(workDir, "rss-probe.mjs");

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { binDir, binaryPath, findBinary, requireOrSkip } from "./binaries.ts";
+import type { BlobStore } from "../../webhook/kopia/blob-store.ts";
 import { createKopiaCatalog, type KopiaCatalog } from "../../webhook/kopia/snapshot-catalog.ts";
 
 const execFileAsync = promisify(execFile);
@@ -253,10 +254,11 @@ export async function readShards(rootPath: string): Promise<unknown> {
  * A catalog over a real repository that has read it once and runs no timer: what tests compare
  * with kopia's own listing. `lastError` is left for the caller to check.
  */
-export async function loadCatalogOnce(repository: { rootPath: string; passwordFile: string }): Promise<KopiaCatalog> {
+export async function loadCatalogOnce(repository: { rootPath: string; passwordFile: string }, store?: BlobStore): Promise<KopiaCatalog> {
   const catalog = createKopiaCatalog({
     repositoryPath: repository.rootPath,
     passwordFile: repository.passwordFile,
+    ...(store ? { store } : {}),
     refreshIntervalMs: 3_600_000,
     freshnessBoundMs: 60_000,
     missRefreshTimeoutMs: 2_000,

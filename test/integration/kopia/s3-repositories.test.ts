@@ -12,11 +12,10 @@ import { createCertificateAuthority, issueServerCertificate } from "../../../cer
 import { readPasswordFile } from "../../../webhook/kopia/password-file.ts";
 import { createRepositoryReader } from "../../../webhook/kopia/repository-reader.ts";
 import { createS3BlobStore } from "../../../webhook/kopia/s3-blob-store.ts";
-import { createKopiaCatalog } from "../../../webhook/kopia/snapshot-catalog.ts";
 import { formatSnapshotListJson } from "../../../webhook/kopia/snapshot-list-output.ts";
 import { computeRetentionReasons } from "../../../webhook/kopia/snapshot-retention.ts";
 import { requireBinary } from "../../harness/binaries.ts";
-import { type KopiaS3Location, createKopiaS3Repository } from "../../harness/kopia.ts";
+import { type KopiaS3Location, createKopiaS3Repository, loadCatalogOnce } from "../../harness/kopia.ts";
 import { type VersityGw, startVersityGw, versityGwSkip } from "../../harness/versitygw.ts";
 import { assertListingMatchesKopia, createRecordingBlobStore, groupByIdentity, runOurListing } from "./kopia-comparison.ts";
 
@@ -91,13 +90,9 @@ describe("S3 repositories on a real S3 server over HTTP", { skip }, () => {
     assert.deepEqual(await assertListingMatchesKopia(repository), afterDelete);
 
     // The catalog the server builds from the same bucket gives every identity kopia's snapshots.
-    const catalog = createKopiaCatalog({
-      repositoryPath: repository.rootPath,
-      passwordFile: repository.passwordFile,
-      refreshIntervalMs: 3_600_000,
-      freshnessBoundMs: 60_000,
-      missRefreshTimeoutMs: 2_000,
-      store: createS3BlobStore({
+    const catalog = await loadCatalogOnce(
+      repository,
+      createS3BlobStore({
         bucket: "backups",
         prefix: "app/",
         endpoint: server.endpoint,
@@ -106,9 +101,7 @@ describe("S3 repositories on a real S3 server over HTTP", { skip }, () => {
         addressing: "path",
         readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
       }),
-    });
-    await catalog.start();
-    catalog.stop();
+    );
     assert.equal(catalog.health().lastError, null);
     for (const [identity, snapshots] of groupByIdentity(afterDelete)) {
       const answer = catalog.lookup(identity, Date.now());
