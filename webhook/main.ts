@@ -261,7 +261,6 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
     policy: config.policy,
     catalog,
     ...(router.isMultiple ? { catalogFor: router.catalogFor } : {}),
-    deadlineMs: config.admission.deadlineMs,
     ...(kubernetes ? { generator: kubernetes.generator } : {}),
     onGenerationFailure: (path) => metrics.countGenerationFailure(path),
   });
@@ -304,8 +303,7 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
     maxInFlightBodyBytes: config.admission.maxInFlightBodyBytes,
     maxConcurrentReviews: config.admission.maxConcurrentReviews,
     transport: config.transport,
-    // The route's own deadline is the last resort behind the handlers' internal one.
-    deadlineMs: config.admission.deadlineMs + 1_000,
+    deadlineMs: config.admission.deadlineMs,
     drainDelayMs: config.shutdown.drainDelayMs,
     drainTimeoutMs: config.shutdown.drainTimeoutMs,
     ...(readApi ? { extraRoutes: [readApi] } : {}),

@@ -1,15 +1,18 @@
 import { z } from "zod";
+import type { PersistentVolumeClaim } from "../domain/pvc.ts";
 import { encodePatch, type JsonPatchOperation } from "./json-patch.ts";
+import { checkMetadataBounds } from "./metadata-bounds.ts";
 
-// AdmissionReview admission.k8s.io/v1, in and out. Results are values: allowed, denied, patched,
-// each with warnings. Every answer echoes the request's uid and apiVersion, as the API server
-// requires.
+// AdmissionReview admission.k8s.io/v1, in and out, in three steps as controller-runtime's
+// admission package has them: decodeReview turns a parsed body into a typed PVC request (or the
+// 400 answer it deserves), a handler decides on that request and returns allowed / denied /
+// patched without knowing the uid, and completeReview fills in the uid and apiVersion once.
 
 export const ADMISSION_API_VERSION = "admission.k8s.io/v1";
 
 const groupVersionKind = z.object({ group: z.string(), version: z.string(), kind: z.string() });
 
-export const admissionRequestSchema = z.object({
+const admissionRequestSchema = z.object({
   uid: z.string().min(1),
   kind: groupVersionKind,
   resource: z.object({ group: z.string(), version: z.string(), resource: z.string() }).optional(),
@@ -23,13 +26,13 @@ export const admissionRequestSchema = z.object({
   userInfo: z.object({ username: z.string().optional() }).passthrough().optional(),
 });
 
-export const admissionReviewSchema = z.object({
+const admissionReviewSchema = z.object({
   apiVersion: z.literal(ADMISSION_API_VERSION),
   kind: z.literal("AdmissionReview"),
   request: admissionRequestSchema,
 });
 
-export type AdmissionRequest = z.output<typeof admissionRequestSchema>;
+type AdmissionRequest = z.output<typeof admissionRequestSchema>;
 
 // The fields of a PersistentVolumeClaim that the decisions read, with the types the Kubernetes API
 // gives them. The API server never sends anything else, so a mismatch is a malformed request
@@ -41,7 +44,7 @@ const typedObjectReference = z.looseObject({
   name: z.string().optional(),
   namespace: z.string().optional(),
 });
-export const pvcObjectSchema = z.looseObject({
+const pvcObjectSchema = z.looseObject({
   metadata: z
     .looseObject({
       name: z.string().optional(),
@@ -76,81 +79,130 @@ export type AdmissionReviewOut = {
   };
 };
 
-/** What a handler answered, and why, for the one log line and the metrics. */
-export type ReviewOutcome = {
-  review: AdmissionReviewOut;
-  operation?: string;
-  /** A short word for logs: fresh, restore, unknown, unlabelled, malformed, … */
-  reason: string;
+/** A review of a PersistentVolumeClaim, read and checked: what a handler decides on. */
+export type PvcReviewRequest = {
+  uid: string;
+  operation: AdmissionRequest["operation"];
+  name?: string;
+  namespace?: string;
+  dryRun: boolean;
+  /** The object under review; `{}` for a DELETE that carries none. */
+  pvc: PersistentVolumeClaim;
 };
 
-export type ReviewHandler = (body: unknown, signal: AbortSignal) => Promise<ReviewOutcome>;
+/**
+ * A handler's answer, before the uid is filled in. `reason` is a short word for the one log line
+ * per review: fresh, restore, unknown, unlabelled, malformed, …
+ */
+export type ReviewResult =
+  | { kind: "allowed"; warnings: readonly string[]; reason: string }
+  | { kind: "patched"; patch: readonly JsonPatchOperation[]; warnings: readonly string[]; reason: string }
+  | { kind: "denied"; status: AdmissionStatus; warnings: readonly string[]; reason: string };
 
-function reviewOut(uid: string, response: Omit<AdmissionReviewOut["response"], "uid">): AdmissionReviewOut {
-  return { apiVersion: ADMISSION_API_VERSION, kind: "AdmissionReview", response: { uid, ...response } };
+export type ReviewHandler = (request: PvcReviewRequest, signal: AbortSignal) => Promise<ReviewResult>;
+
+/** Whom an answer goes to: the uid and apiVersion it must echo, as the API server requires. */
+export type ReviewReply = { uid: string; apiVersion: string; operation?: string };
+
+/** The reply to a body that names no review: the API server then applies the failurePolicy. */
+export const anonymousReply: ReviewReply = { uid: "", apiVersion: ADMISSION_API_VERSION };
+
+export function allowed(reason: string, warnings: readonly string[] = []): ReviewResult {
+  return { kind: "allowed", warnings, reason };
 }
 
-const withWarnings = (warnings: readonly string[]) => (warnings.length > 0 ? { warnings: [...warnings] } : {});
-
-export function allowed(uid: string, warnings: readonly string[] = []): AdmissionReviewOut {
-  return reviewOut(uid, { allowed: true, ...withWarnings(warnings) });
+export function patched(reason: string, patch: readonly JsonPatchOperation[], warnings: readonly string[] = []): ReviewResult {
+  return patch.length === 0 ? allowed(reason, warnings) : { kind: "patched", patch, warnings, reason };
 }
 
-export function patched(uid: string, operations: readonly JsonPatchOperation[], warnings: readonly string[] = []): AdmissionReviewOut {
-  if (operations.length === 0) return allowed(uid, warnings);
-  return reviewOut(uid, { allowed: true, patchType: "JSONPatch", patch: encodePatch(operations), ...withWarnings(warnings) });
+const statusReasons: Record<number, string> = {
+  400: "BadRequest",
+  403: "Forbidden",
+  413: "RequestEntityTooLarge",
+  429: "TooManyRequests",
+};
+
+export function denied(reason: string, message: string, warnings: readonly string[] = [], code = 403): ReviewResult {
+  return { kind: "denied", status: { code, message, reason: statusReasons[code] ?? "InternalError" }, warnings, reason };
 }
 
-export function denied(uid: string, message: string, warnings: readonly string[] = [], code = 403): AdmissionReviewOut {
-  return reviewOut(uid, {
-    allowed: false,
-    status: { code, message, reason: code === 403 ? "Forbidden" : code === 400 ? "BadRequest" : "InternalError" },
-    ...withWarnings(warnings),
-  });
+/** The AdmissionReview that carries `result` back to whoever sent the review `reply` names. */
+export function completeReview(reply: ReviewReply, result: ReviewResult): AdmissionReviewOut {
+  const warnings = result.warnings.length > 0 ? { warnings: [...result.warnings] } : {};
+  const response: AdmissionReviewOut["response"] =
+    result.kind === "denied"
+      ? { uid: reply.uid, allowed: false, status: result.status, ...warnings }
+      : result.kind === "patched"
+        ? { uid: reply.uid, allowed: true, patchType: "JSONPatch", patch: encodePatch(result.patch), ...warnings }
+        : { uid: reply.uid, allowed: true, ...warnings };
+  return { apiVersion: reply.apiVersion, kind: "AdmissionReview", response };
 }
+
+/** Why a body cannot be decided on, as a 400 answer; `isMetadataTooLarge` marks labels or annotations over Kubernetes' limits. */
+export type DecodeFailure = { ok: false; reply: ReviewReply; result: ReviewResult; isMetadataTooLarge: boolean };
+export type DecodedReview = { ok: true; request: PvcReviewRequest; reply: ReviewReply } | DecodeFailure;
 
 /**
- * The answer to a request that cannot be read as an AdmissionReview. It still is one, with
- * code 400 (or 413 for an oversized body), echoing whatever uid the body carried.
+ * Whatever uid, apiVersion and operation a body carries, even one that is not a valid review, so
+ * that the 400 answer still reaches the request it refuses.
  */
-export function rejectMalformedReview(code: 400 | 413 | 415, message: string, raw?: unknown): AdmissionReviewOut {
-  const record = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
-  const request = typeof record["request"] === "object" && record["request"] !== null ? (record["request"] as Record<string, unknown>) : {};
-  const uid = typeof request["uid"] === "string" ? request["uid"] : "";
-  const apiVersion = typeof record["apiVersion"] === "string" ? record["apiVersion"] : ADMISSION_API_VERSION;
+export function replyTo(body: unknown): ReviewReply {
+  const record = isRecord(body) ? body : {};
+  const request = isRecord(record["request"]) ? record["request"] : {};
   return {
-    apiVersion,
-    kind: "AdmissionReview",
-    response: { uid, allowed: false, status: { code, message, reason: code === 413 ? "RequestEntityTooLarge" : "BadRequest" } },
+    uid: typeof request["uid"] === "string" ? request["uid"] : "",
+    apiVersion: typeof record["apiVersion"] === "string" ? record["apiVersion"] : ADMISSION_API_VERSION,
+    ...(typeof request["operation"] === "string" ? { operation: request["operation"] } : {}),
   };
 }
 
-export type ParsedReview = { ok: true; request: AdmissionRequest } | { ok: false; outcome: ReviewOutcome };
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
 
-/** Reads a parsed JSON body as an AdmissionReview for a PersistentVolumeClaim. */
-export function parsePvcReview(body: unknown): ParsedReview {
+function issuesText(issues: readonly { path: readonly PropertyKey[]; message: string }[], prefix: string): string {
+  return issues
+    .slice(0, 5)
+    .map((issue) => `${[prefix, ...issue.path.map(String)].filter((part) => part !== "").join(".") || "(body)"}: ${issue.message}`)
+    .join("; ");
+}
+
+function malformed(body: unknown, message: string, reason = "malformed", isMetadataTooLarge = false): DecodeFailure {
+  return { ok: false, reply: replyTo(body), result: denied(reason, message, [], 400), isMetadataTooLarge };
+}
+
+/**
+ * Reads a parsed JSON body as an AdmissionReview for a PersistentVolumeClaim, cheapest check
+ * first: Kubernetes' size limits on labels and annotations (validating a huge map is the costly
+ * part), the review's shape, the kind, and the fields of the PVC the decisions read.
+ */
+export function decodeReview(body: unknown): DecodedReview {
+  const bounds = checkMetadataBounds(body);
+  if (!bounds.ok) return malformed(body, bounds.message, "MetadataTooLarge", true);
   const parsed = admissionReviewSchema.safeParse(body);
-  if (!parsed.success) {
-    const details = parsed.error.issues
-      .slice(0, 5)
-      .map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`)
-      .join("; ");
-    return {
-      ok: false,
-      outcome: { review: rejectMalformedReview(400, `The body is not an AdmissionReview ${ADMISSION_API_VERSION}: ${details}.`, body), reason: "malformed" },
-    };
-  }
+  if (!parsed.success) return malformed(body, `The body is not an AdmissionReview ${ADMISSION_API_VERSION}: ${issuesText(parsed.error.issues, "")}.`);
   const { request } = parsed.data;
   if (request.kind.kind !== "PersistentVolumeClaim" || request.kind.group !== "") {
     const gvk = `${request.kind.group || "core"}/${request.kind.version} ${request.kind.kind}`;
-    return {
-      ok: false,
-      outcome: {
-        review: rejectMalformedReview(400, `pvc-guardian only reviews PersistentVolumeClaims, not ${gvk}; check the webhook's rules.`, body),
-        operation: request.operation,
-        reason: "unknown-kind",
-      },
-    };
+    return malformed(body, `pvc-guardian only reviews PersistentVolumeClaims, not ${gvk}; check the webhook's rules.`, "unknown-kind");
   }
-  return { ok: true, request };
+  if (request.operation === "CREATE" && !request.object) return malformed(body, "The CREATE request carries no object to review.");
+  if (request.object) {
+    const object = pvcObjectSchema.safeParse(request.object);
+    if (!object.success) return malformed(body, `The object is not a PersistentVolumeClaim: ${issuesText(object.error.issues, "object")}.`);
+  }
+  const reply: ReviewReply = { uid: request.uid, apiVersion: parsed.data.apiVersion, operation: request.operation };
+  return {
+    ok: true,
+    reply,
+    request: {
+      uid: request.uid,
+      operation: request.operation,
+      ...(request.name ? { name: request.name } : {}),
+      ...(request.namespace ? { namespace: request.namespace } : {}),
+      dryRun: request.dryRun === true,
+      // Checked above for every field the decisions read; the rest passes through unread.
+      pvc: (request.object ?? {}) as PersistentVolumeClaim,
+    },
+  };
 }

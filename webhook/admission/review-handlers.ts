@@ -2,24 +2,15 @@ import { evaluatePvc, decideMutation, decideValidation, isRestoring, type Admiss
 import type { Policy } from "../domain/policy.ts";
 import type { PersistentVolumeClaim } from "../domain/pvc.ts";
 import type { CatalogLookup, SnapshotCatalog } from "../domain/snapshot-catalog.ts";
-import {
-  allowed,
-  denied,
-  parsePvcReview,
-  patched,
-  pvcObjectSchema,
-  rejectMalformedReview,
-  type AdmissionRequest,
-  type ReviewHandler,
-  type ReviewOutcome,
-} from "./admission-review.ts";
+import { allowed, denied, patched, type PvcReviewRequest, type ReviewHandler } from "./admission-review.ts";
 import { errorMessage } from "../domain/error-message.ts";
 import type { BackupObjectGenerator } from "./generation-port.ts";
 import { jsonPointer, type JsonPatchOperation } from "./json-patch.ts";
 
-// The mutating and validating handlers: an AdmissionReview in, a decision from domain/, an
-// AdmissionReview out. The only waiting they do is bounded by the internal deadline: a
-// single-flight catalog refresh when an identity has no snapshots, and the validator's writes.
+// The mutating and validating handlers: a decoded PVC review in, a decision from domain/, an
+// allowed / denied / patched result out. The only waiting they do is bounded by the route's
+// deadline, the signal they are given: a single-flight catalog refresh when an identity has no
+// snapshots, and the validator's writes. When it aborts they answer at once with what they know.
 
 /** A catalog that can also re-read the repository once when an identity is missing. */
 export type AdmissionCatalog = SnapshotCatalog & {
@@ -43,8 +34,6 @@ export type ReviewHandlerDeps = {
   catalogFor?: (namespace: string) => CatalogChoice;
   /** Absent where pvc-guardian has no API access (local runs): nothing is generated. */
   generator?: BackupObjectGenerator;
-  /** Answer well before the API server's webhook timeout. */
-  deadlineMs: number;
   now?: () => number;
   onGenerationFailure?: (path: "restore" | "fresh") => void;
 };
@@ -53,7 +42,7 @@ export type ReviewHandlers = { mutate: ReviewHandler; validate: ReviewHandler };
 
 const DEADLINE_PASSED = "pvc-guardian's internal deadline passed before the repository could be re-read";
 
-function requestFacts(request: AdmissionRequest, pvc: PersistentVolumeClaim): AdmissionRequestFacts {
+function requestFacts(request: PvcReviewRequest, pvc: PersistentVolumeClaim): AdmissionRequestFacts {
   return {
     operation: request.operation,
     name: request.name || pvc.metadata?.name || undefined,
@@ -95,7 +84,7 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
     return choice.ok ? choice.catalog : unchosenCatalog(choice.reason);
   };
 
-  async function evaluate(pvc: PersistentVolumeClaim, facts: AdmissionRequestFacts, deadline: () => AbortSignal): Promise<PvcEvaluation> {
+  async function evaluate(pvc: PersistentVolumeClaim, facts: AdmissionRequestFacts, signal: AbortSignal): Promise<PvcEvaluation> {
     const catalog = catalogOf(facts.namespace);
     const first = evaluatePvc(pvc, facts, policy, (identity) => catalog.lookup(identity, now()));
     if (first.scope !== "protected" || first.decision.answer !== "fresh" || !catalog.lookupWithRefreshOnMiss) return first;
@@ -103,7 +92,7 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
     const refreshOnMiss = catalog.lookupWithRefreshOnMiss.bind(catalog);
     const refreshed = await raceAbort(
       () => refreshOnMiss(first.identity.key, now()),
-      deadline(),
+      signal,
       ({ error }): CatalogLookup => ({
         readable: false,
         reason: error === undefined ? DEADLINE_PASSED : `re-reading the repository failed: ${errorMessage(error)}`,
@@ -115,133 +104,53 @@ export function createReviewHandlers(deps: ReviewHandlerDeps): ReviewHandlers {
     return evaluatePvc(pvc, facts, policy, (identity) => (!refreshed.readable || identity === ownKey ? refreshed : catalog.lookup(identity, now())));
   }
 
-  function readPvc(body: unknown): { ok: true; request: AdmissionRequest; pvc: PersistentVolumeClaim } | { ok: false; outcome: ReviewOutcome } {
-    const parsed = parsePvcReview(body);
-    if (!parsed.ok) return parsed;
-    const { request } = parsed;
-    if (request.operation === "CREATE" && !request.object) {
-      return {
-        ok: false,
-        outcome: {
-          review: rejectMalformedReview(400, "The CREATE request carries no object to review.", body),
-          operation: request.operation,
-          reason: "malformed",
-        },
-      };
-    }
-    if (!request.object) return { ok: true, request, pvc: {} };
-    const object = pvcObjectSchema.safeParse(request.object);
-    if (!object.success) {
-      const details = object.error.issues
-        .slice(0, 5)
-        .map((issue) => `object.${issue.path.join(".")}: ${issue.message}`)
-        .join("; ");
-      return {
-        ok: false,
-        outcome: {
-          review: rejectMalformedReview(400, `The object is not a PersistentVolumeClaim: ${details}.`, body),
-          operation: request.operation,
-          reason: "malformed",
-        },
-      };
-    }
-    // Checked above for every field the decisions read; the rest passes through unread.
-    return { ok: true, request, pvc: request.object as PersistentVolumeClaim };
-  }
-
-  /**
-   * The internal deadline, armed only when a review has to wait (a refresh on a miss, the
-   * validator's writes), and disarmed as soon as the answer is ready: most reviews read memory
-   * only and should leave no timer behind.
-   */
-  function createDeadline(parent: AbortSignal): { signal(): AbortSignal; dispose(): void } {
-    let controller: AbortController | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const abort = () => controller?.abort();
-    return {
-      signal() {
-        if (!controller) {
-          controller = new AbortController();
-          if (parent.aborted) controller.abort();
-          else {
-            parent.addEventListener("abort", abort, { once: true });
-            timer = setTimeout(abort, deps.deadlineMs);
-          }
-        }
-        return controller.signal;
-      },
-      dispose() {
-        clearTimeout(timer);
-        parent.removeEventListener("abort", abort);
-      },
-    };
-  }
-
-  async function withDeadline(parent: AbortSignal, review: (deadline: () => AbortSignal) => Promise<ReviewOutcome>): Promise<ReviewOutcome> {
-    const deadline = createDeadline(parent);
-    try {
-      return await review(deadline.signal);
-    } finally {
-      deadline.dispose();
-    }
-  }
-
-  const mutate: ReviewHandler = (body, signal) =>
-    withDeadline(signal, async (deadline) => {
-      const read = readPvc(body);
-      if (!read.ok) return read.outcome;
-      const { request, pvc } = read;
-      const evaluation = await evaluate(pvc, requestFacts(request, pvc), deadline);
-      const mutation = decideMutation(pvc, evaluation, policy.dormant);
-      const operations: JsonPatchOperation[] = [];
-      if (mutation.addDataSourceRef) {
-        operations.push(
-          pvc.spec === undefined
-            ? { op: "add", path: jsonPointer("spec"), value: { dataSourceRef: mutation.addDataSourceRef } }
-            : { op: "add", path: jsonPointer("spec", "dataSourceRef"), value: mutation.addDataSourceRef },
-        );
-      }
-      return { review: patched(request.uid, operations, mutation.warnings), operation: request.operation, reason: mutation.reason };
-    });
-
-  const validate: ReviewHandler = (body, signal) =>
-    withDeadline(signal, async (deadline) => {
-      const read = readPvc(body);
-      if (!read.ok) return read.outcome;
-      const { request, pvc } = read;
-      const evaluation = await evaluate(pvc, requestFacts(request, pvc), deadline);
-      const verdict = decideValidation(pvc, evaluation, policy.dormant);
-      const base = { operation: request.operation, reason: verdict.reason };
-      if (!verdict.allowed) return { ...base, review: denied(request.uid, verdict.message, verdict.warnings) };
-      if (evaluation.scope !== "protected" || policy.dormant || request.dryRun || !deps.generator) {
-        return { ...base, review: allowed(request.uid, verdict.warnings) };
-      }
-
-      const restoring = isRestoring(evaluation);
-      const generator = deps.generator;
-      const result = await raceAbort(
-        () => generator.generate({ pvc, evaluation, restoring }, deadline()),
-        deadline(),
-        ({ error }) => ({
-          ok: false as const,
-          message:
-            error === undefined
-              ? "the backup objects could not be written before pvc-guardian's internal deadline"
-              : `writing the backup objects failed: ${errorMessage(error)}`,
-        }),
+  const mutate: ReviewHandler = async (request, signal) => {
+    const { pvc } = request;
+    const evaluation = await evaluate(pvc, requestFacts(request, pvc), signal);
+    const mutation = decideMutation(pvc, evaluation, policy.dormant);
+    const operations: JsonPatchOperation[] = [];
+    if (mutation.addDataSourceRef) {
+      operations.push(
+        pvc.spec === undefined
+          ? { op: "add", path: jsonPointer("spec"), value: { dataSourceRef: mutation.addDataSourceRef } }
+          : { op: "add", path: jsonPointer("spec", "dataSourceRef"), value: mutation.addDataSourceRef },
       );
-      if (result.ok) return { ...base, review: allowed(request.uid, [...verdict.warnings, ...result.warnings]) };
-      deps.onGenerationFailure?.(restoring ? "restore" : "fresh");
-      if (restoring) {
-        const message =
-          `pvc-guardian blocked PVC ${evaluation.namespace}/${evaluation.pvcName}: a backup exists and must be restored, ` +
-          `but ${result.message}. Admitting it without them could restore it from a stale image or back it up before it is restored. ` +
-          `Retry the apply; GitOps tools retry on their own.`;
-        return { ...base, reason: "generation-failed", review: denied(request.uid, message, verdict.warnings) };
-      }
-      const warning = `backup objects were not written yet (${result.message}); pvc-guardian's reconciler will create them`;
-      return { ...base, reason: "generation-deferred", review: allowed(request.uid, [...verdict.warnings, warning]) };
-    });
+    }
+    return patched(mutation.reason, operations, mutation.warnings);
+  };
+
+  const validate: ReviewHandler = async (request, signal) => {
+    const { pvc } = request;
+    const evaluation = await evaluate(pvc, requestFacts(request, pvc), signal);
+    const verdict = decideValidation(pvc, evaluation, policy.dormant);
+    if (!verdict.allowed) return denied(verdict.reason, verdict.message, verdict.warnings);
+    if (evaluation.scope !== "protected" || policy.dormant || request.dryRun || !deps.generator) return allowed(verdict.reason, verdict.warnings);
+
+    const restoring = isRestoring(evaluation);
+    const generator = deps.generator;
+    const result = await raceAbort(
+      () => generator.generate({ pvc, evaluation, restoring }, signal),
+      signal,
+      ({ error }) => ({
+        ok: false as const,
+        message:
+          error === undefined
+            ? "the backup objects could not be written before pvc-guardian's internal deadline"
+            : `writing the backup objects failed: ${errorMessage(error)}`,
+      }),
+    );
+    if (result.ok) return allowed(verdict.reason, [...verdict.warnings, ...result.warnings]);
+    deps.onGenerationFailure?.(restoring ? "restore" : "fresh");
+    if (restoring) {
+      const message =
+        `pvc-guardian blocked PVC ${evaluation.namespace}/${evaluation.pvcName}: a backup exists and must be restored, ` +
+        `but ${result.message}. Admitting it without them could restore it from a stale image or back it up before it is restored. ` +
+        `Retry the apply; GitOps tools retry on their own.`;
+      return denied("generation-failed", message, verdict.warnings);
+    }
+    const warning = `backup objects were not written yet (${result.message}); pvc-guardian's reconciler will create them`;
+    return allowed("generation-deferred", [...verdict.warnings, warning]);
+  };
 
   return { mutate, validate };
 }

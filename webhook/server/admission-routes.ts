@@ -8,8 +8,18 @@ import type { HttpBindings } from "@hono/node-server";
 import { Hono, type Context } from "hono";
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
-import { allowed, denied, rejectMalformedReview, type AdmissionReviewOut, type ReviewHandler, type ReviewOutcome } from "../admission/admission-review.ts";
-import { checkMetadataBounds } from "../admission/metadata-bounds.ts";
+import {
+  allowed,
+  anonymousReply,
+  completeReview,
+  decodeReview,
+  denied,
+  type AdmissionReviewOut,
+  type PvcReviewRequest,
+  type ReviewHandler,
+  type ReviewResult,
+} from "../admission/admission-review.ts";
+import { errorMessage } from "../domain/error-message.ts";
 import { createAdmissionGate, type AdmissionGate, type AdmissionTicket } from "./admission-gate.ts";
 import { installErrorAnswers } from "./app-errors.ts";
 import { checkJsonShape, type JsonShapeLimits } from "./json-shape.ts";
@@ -69,6 +79,9 @@ export type AdmissionRoute = {
   rememberUid?: (request: Request, uid: string) => void;
 };
 
+/** What the route answered, and why, for the one log line and the metrics. */
+type RouteOutcome = { review: AdmissionReviewOut; operation?: string | undefined; reason: string };
+
 export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono {
   const gate = createAdmissionGate({
     maxConcurrentReviews: deps.maxConcurrentReviews ?? defaultAdmissionLimits.maxConcurrentReviews,
@@ -97,9 +110,9 @@ export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono {
   installErrorAnswers(app, deps.log, (error, c) => {
     const uid = reviewUids.get(c.req.raw) ?? "";
     c.header("Connection", "close");
-    if (uid === "") return c.json(rejectMalformedReview(400, "The admission request could not be read."), 200);
+    if (uid === "") return c.json(completeReview(anonymousReply, denied("malformed", "The admission request could not be read.", [], 400)), 200);
     const policy: HandlerErrorPolicy = c.req.path === mutatePath ? "allow" : "deny";
-    return c.json(fallbackReview(policy, uid, "HandlerError", error), 200);
+    return c.json(completeReview({ ...anonymousReply, uid }, fallbackResult(policy, "HandlerError", error)), 200);
   });
   return app;
 }
@@ -126,7 +139,7 @@ const textDecoder = new TextDecoder();
 export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => Promise<Response> {
   const { webhook, handler, maxBodyBytes, deadlineMs, log, metrics } = route;
 
-  function finish(c: Context, startedMs: number, outcome: ReviewOutcome, failure: RouteFailure | undefined, isBodyUnread = false): Response {
+  function finish(c: Context, startedMs: number, outcome: RouteOutcome, failure: RouteFailure | undefined, isBodyUnread = false): Response {
     const durationMs = performance.now() - startedMs;
     const response = outcome.review.response;
     const isPatched = response.allowed && response.patch !== undefined;
@@ -160,7 +173,8 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
   }
 
   function refuse(c: Context, startedMs: number, failure: BodyFailure): Response {
-    const review = failure.code === 429 ? shedReview(route.onHandlerError, failure.message) : rejectMalformedReview(failure.code, failure.message);
+    const result = failure.code === 429 ? shedResult(route.onHandlerError, failure.message) : denied(failure.reason, failure.message, [], failure.code);
+    const review = completeReview(anonymousReply, result);
     // Anything but a body that was read whole and found wanting leaves bytes on the wire.
     const isBodyUnread = failure.reason === "BodyTooLarge" || failure.reason === "TooManyReviews" || failure.reason === "ClientCertificateRequired";
     return finish(c, startedMs, { review, reason: failure.reason }, failure.reason, isBodyUnread);
@@ -175,13 +189,14 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
     if (route.requireClientCertificate && (incoming?.socket as TLSSocket | undefined)?.authorized !== true) {
       const message =
         "Only the Kubernetes API server may send admission reviews here: the request came without a client certificate signed by the configured CA.";
-      const review = denied("", message, [], 403);
+      const review = completeReview(anonymousReply, denied("ClientCertificateRequired", message, [], 403));
       return finish(c, startedMs, { review, reason: "ClientCertificateRequired" }, "ClientCertificateRequired", true);
     }
     const contentType = nodeHeaders !== undefined ? nodeHeaders["content-type"] : c.req.header("content-type");
     if (!isJsonContentType(contentType)) {
       const message = `The admission request must have content type application/json, not ${contentType === undefined ? "none" : JSON.stringify(contentType)}.`;
-      return finish(c, startedMs, { review: rejectMalformedReview(400, message), reason: "UnsupportedContentType" }, "UnsupportedContentType");
+      const review = completeReview(anonymousReply, denied("UnsupportedContentType", message, [], 400));
+      return finish(c, startedMs, { review, reason: "UnsupportedContentType" }, "UnsupportedContentType");
     }
     const ticket = route.gate.tryEnter();
     if (ticket === undefined) {
@@ -196,18 +211,18 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
       const declaredLength = nodeHeaders !== undefined ? nodeHeaders["content-length"] : c.req.header("content-length");
       const body = await readReviewBody(incoming ?? c.req.raw, declaredLength, maxBodyBytes, ticket, route.jsonShape);
       if (!body.ok) return refuse(c, startedMs, body);
-      const uid = uidOf(body.value);
-      if (uid !== "") route.rememberUid?.(c.req.raw, uid);
-      const bounds = checkMetadataBounds(body.value);
-      if (!bounds.ok) {
-        const review = rejectMalformedReview(400, bounds.message, body.value);
-        return finish(c, startedMs, { review, operation: operationOf(body.value), reason: "MetadataTooLarge" }, "MetadataTooLarge");
+      const decoded = decodeReview(body.value);
+      const { reply } = decoded;
+      if (!decoded.ok) {
+        const outcome = { review: completeReview(reply, decoded.result), operation: reply.operation, reason: decoded.result.reason };
+        return finish(c, startedMs, outcome, decoded.isMetadataTooLarge ? "MetadataTooLarge" : undefined);
       }
+      route.rememberUid?.(c.req.raw, reply.uid);
 
-      let outcome: ReviewOutcome;
+      let outcome: RouteOutcome;
       try {
-        outcome = deadlineMs === undefined ? await handler(body.value, neverAborted) : await runWithDeadline(handler, body.value, deadlineMs);
-        if (!isReviewOutcome(outcome)) throw new Error("handler returned something that is not an AdmissionReview");
+        const result = await decideWithinDeadline(handler, decoded.request, deadlineMs);
+        outcome = { review: completeReview(reply, result), operation: reply.operation, reason: result.reason };
       } catch (error) {
         const failure: RouteFailure = error instanceof DeadlineExceededError ? "DeadlineExceeded" : "HandlerError";
         if (failure === "HandlerError") {
@@ -217,8 +232,8 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
             // As in finish(): the answer matters more than the log line.
           }
         }
-        const review = fallbackReview(route.onHandlerError, uid, failure, error);
-        return finish(c, startedMs, { review, operation: operationOf(body.value), reason: failure }, failure);
+        const review = completeReview(reply, fallbackResult(route.onHandlerError, failure, error));
+        return finish(c, startedMs, { review, operation: reply.operation, reason: failure }, failure);
       }
       return finish(c, startedMs, outcome, undefined);
     } finally {
@@ -358,42 +373,37 @@ class DeadlineExceededError extends Error {
   override name = "DeadlineExceededError";
 }
 
-function runWithDeadline(handler: ReviewHandler, body: unknown, deadlineMs: number): Promise<ReviewOutcome> {
+/**
+ * The route's deadline, the only one a review has. At `deadlineMs` the handler's signal aborts;
+ * handlers then answer with what they know (a late repository read is `unknown`, a late write is
+ * a denial or a warning), which they do within the same turn of the event loop. Only a handler
+ * that has not answered by the next turn gets the route's error policy.
+ */
+function decideWithinDeadline(handler: ReviewHandler, request: PvcReviewRequest, deadlineMs: number | undefined): Promise<ReviewResult> {
+  // Called inside a promise so that a handler throwing synchronously is a failure, not a crash.
+  if (deadlineMs === undefined) return Promise.resolve().then(() => handler(request, neverAborted));
   const controller = new AbortController();
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+    let timer: NodeJS.Timeout | undefined = setTimeout(() => {
+      timer = undefined;
       const error = new DeadlineExceededError(`no answer within ${deadlineMs} ms`);
       controller.abort(error);
-      reject(error);
+      setImmediate(() => reject(error));
     }, deadlineMs);
-    let pending: Promise<ReviewOutcome>;
-    try {
-      pending = handler(body, controller.signal);
-    } catch (error) {
-      clearTimeout(timer);
-      reject(error);
-      return;
-    }
-    pending.then(
-      (outcome) => {
-        clearTimeout(timer);
-        resolve(outcome);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
+    Promise.resolve()
+      .then(() => handler(request, controller.signal))
+      .then(resolve, reject)
+      .finally(() => clearTimeout(timer));
   });
 }
 
-function fallbackReview(policy: HandlerErrorPolicy, uid: string, failure: RouteFailure, error: unknown): AdmissionReviewOut {
+function fallbackResult(policy: HandlerErrorPolicy, failure: RouteFailure, error: unknown): ReviewResult {
   const cause = failure === "DeadlineExceeded" ? "it did not answer in time" : `of an internal error (${errorMessage(error)})`;
   if (policy === "allow") {
-    return allowed(uid, [`pvc-guardian could not evaluate this request because ${cause}, so it was admitted unchanged.`]);
+    return allowed(failure, [`pvc-guardian could not evaluate this request because ${cause}, so it was admitted unchanged.`]);
   }
   return denied(
-    uid,
+    failure,
     `pvc-guardian could not evaluate this request because ${cause}. It is blocked because this check fails closed; retry, and if it keeps failing read the pvc-guardian logs.`,
     [],
     500,
@@ -407,10 +417,9 @@ function fallbackReview(policy: HandlerErrorPolicy, uid: string, failure: RouteF
  * webhook's failurePolicy, which is the same decision (Ignore for the mutator, Fail for the
  * validator).
  */
-function shedReview(policy: HandlerErrorPolicy, message: string): AdmissionReviewOut {
-  if (policy === "allow") return allowed("", [`${message} The PVC was admitted unchanged.`]);
-  const review = denied("", message, [], 429);
-  return { ...review, response: { ...review.response, status: { code: 429, message, reason: "TooManyRequests" } } };
+function shedResult(policy: HandlerErrorPolicy, message: string): ReviewResult {
+  if (policy === "allow") return allowed("TooManyReviews", [`${message} The PVC was admitted unchanged.`]);
+  return denied("TooManyReviews", message, [], 429);
 }
 
 function isJsonContentType(value: string | undefined): boolean {
@@ -418,32 +427,4 @@ function isJsonContentType(value: string | undefined): boolean {
   const semicolon = value.indexOf(";");
   const mediaType = (semicolon === -1 ? value : value.slice(0, semicolon)).trim();
   return mediaType.length === 16 && mediaType.toLowerCase() === "application/json";
-}
-
-function isReviewOutcome(value: unknown): value is ReviewOutcome {
-  if (typeof value !== "object" || value === null) return false;
-  const review = (value as { review?: unknown }).review;
-  if (typeof review !== "object" || review === null) return false;
-  const response = (review as { response?: unknown }).response;
-  return typeof response === "object" && response !== null && typeof (response as { allowed?: unknown }).allowed === "boolean";
-}
-
-function requestOf(raw: unknown): Record<string, unknown> | undefined {
-  if (typeof raw !== "object" || raw === null) return undefined;
-  const request = (raw as { request?: unknown }).request;
-  return typeof request === "object" && request !== null ? (request as Record<string, unknown>) : undefined;
-}
-
-function operationOf(raw: unknown): string | undefined {
-  const operation = requestOf(raw)?.["operation"];
-  return typeof operation === "string" ? operation : undefined;
-}
-
-function uidOf(raw: unknown): string {
-  const uid = requestOf(raw)?.["uid"];
-  return typeof uid === "string" ? uid : "";
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -18,6 +18,7 @@ import { createKubeClients, type KubeClients } from "../../../webhook/kube/kube-
 import { EVENTS, REPLICATION_DESTINATIONS, SECRETS } from "../../../webhook/kube/kube-objects.ts";
 import { createPvcEventRecorder } from "../../../webhook/kube/pvc-events.ts";
 import { createVolSyncSupport, type VolSyncSupport } from "../../../webhook/kube/volsync-capabilities.ts";
+import { answerReview } from "../../support/answer-review.ts";
 import { createReviewHandlers } from "../../../webhook/admission/review-handlers.ts";
 import { createAdmissionGenerator } from "../../../webhook/reconciler/admission-generator.ts";
 import { countingMetrics, evaluate, failingObjects, pvcObject, recordingLog, SNAPSHOT, SOURCE_DATA, waitFor } from "../reconciler/support.ts";
@@ -139,14 +140,14 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
       policy,
       catalog: { lookup: () => ({ readable: true, snapshots: [SNAPSHOT], refreshedAtMs: Date.now() }) },
       generator,
-      deadlineMs: 8_000,
     });
     const restoringPvc = pvcObject(namespace, "media-via-handler");
     restoringPvc.spec = {
       ...restoringPvc.spec,
       dataSourceRef: { apiGroup: "volsync.backube", kind: "ReplicationDestination", name: "media-via-handler-backup" },
     };
-    const outcome = await handlers.validate(
+    const outcome = await answerReview(
+      handlers.validate,
       {
         apiVersion: "admission.k8s.io/v1",
         kind: "AdmissionReview",
@@ -161,7 +162,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
           object: restoringPvc,
         },
       },
-      signal(),
+      { signal: signal(), deadlineMs: 8_000 },
     );
     const response = outcome.review.response as { allowed: boolean; status?: { message?: string } };
     assert.equal(response.allowed, false);

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { requireOrSkip } from "../../harness/binaries.ts";
 import { createNamespace, requestJson } from "../../harness/kube-objects.ts";
 import { createAdmissionGenerator } from "../../../webhook/reconciler/admission-generator.ts";
+import { answerReview } from "../../support/answer-review.ts";
 import { createReviewHandlers } from "../../../webhook/admission/review-handlers.ts";
 import { createPvcEventRecorder } from "../../../webhook/kube/pvc-events.ts";
 import { EVENTS, REPLICATION_DESTINATIONS, SECRETS, type KubeObject } from "../../../webhook/kube/kube-objects.ts";
@@ -117,7 +118,6 @@ describe("admission generator against a real API server", { skip }, () => {
       policy: env.policy,
       catalog: { lookup: () => ({ readable: true, snapshots: [SNAPSHOT], refreshedAtMs: Date.now() }) },
       generator,
-      deadlineMs: 8_000,
     });
     const pvc = pvcObject(namespace, "dry-run");
     pvc.spec = { ...pvc.spec, dataSourceRef: { apiGroup: "volsync.backube", kind: "ReplicationDestination", name: "dry-run-backup" } };
@@ -136,12 +136,12 @@ describe("admission generator against a real API server", { skip }, () => {
         dryRun,
       },
     });
-    const outcome = await handlers.validate(review(true), signal());
+    const outcome = await answerReview(handlers.validate, review(true), { signal: signal(), deadlineMs: 8_000 });
     assert.equal((outcome.review.response as { allowed: boolean }).allowed, true);
     assert.equal(await getRd("dry-run"), undefined);
     assert.equal(await getSecret("dry-run"), undefined);
     // The same review without dryRun does write: the absence above is the handler's choice.
-    await handlers.validate(review(false), signal());
+    await answerReview(handlers.validate, review(false), { signal: signal(), deadlineMs: 8_000 });
     assert.ok(await getRd("dry-run"));
   });
 

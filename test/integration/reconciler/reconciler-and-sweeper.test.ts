@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { requireOrSkip } from "../../harness/binaries.ts";
 import { randomUUID } from "node:crypto";
 import { applyObject, createNamespace, deletePvc, requestJson, setPvcPhase } from "../../harness/kube-objects.ts";
+import { answerReview } from "../../support/answer-review.ts";
 import { createReviewHandlers } from "../../../webhook/admission/review-handlers.ts";
 import { createAdmissionGenerator } from "../../../webhook/reconciler/admission-generator.ts";
 import { createReconciler } from "../../../webhook/reconciler/reconciler.ts";
@@ -429,7 +430,6 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
         policy,
         catalog: { lookup: () => ({ readable: true, snapshots: [], refreshedAtMs: Date.now() }) },
         generator: generatorOver(),
-        deadlineMs: 8_000,
       });
       // The validating webhook sees the object with its uid already assigned.
       const object = { ...pvcObject(namespace, "db"), metadata: { ...pvcObject(namespace, "db").metadata, uid: randomUUID() } };
@@ -448,11 +448,14 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
           dryRun,
         },
       });
-      const dryRun = (await handlers.validate(review(true), AbortSignal.timeout(8_000))).review.response as { allowed: boolean };
+      const dryRun = (await answerReview(handlers.validate, review(true), { deadlineMs: 8_000 })).review.response as { allowed: boolean };
       assert.equal(dryRun.allowed, true);
       assert.equal((await rs(namespace, "db"))?.metadata.uid, earlier.metadata.uid, "a dry run deletes nothing");
 
-      const response = (await handlers.validate(review(false), AbortSignal.timeout(8_000))).review.response as { allowed: boolean; warnings?: string[] };
+      const response = (await answerReview(handlers.validate, review(false), { deadlineMs: 8_000 })).review.response as {
+        allowed: boolean;
+        warnings?: string[];
+      };
       assert.equal(response.allowed, true);
       assert.equal(response.warnings, undefined);
       assert.equal(await rs(namespace, "db"), undefined, "the earlier PVC's RS is gone once the new PVC is admitted");

@@ -8,7 +8,7 @@ import { mkdir, readFile, rename, symlink, writeFile } from "node:fs/promises";
 import { Agent } from "node:https";
 import path from "node:path";
 import { createReviewHandlers } from "../../../webhook/admission/review-handlers.ts";
-import type { AdmissionReviewOut, ReviewHandler } from "../../../webhook/admission/admission-review.ts";
+import { allowed, type AdmissionReviewOut, type ReviewHandler } from "../../../webhook/admission/admission-review.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { snapshotRecord, type SnapshotCatalog } from "../../../webhook/domain/snapshot-catalog.ts";
 import { createGuardianServer, type GuardianServerOptions } from "../../../webhook/server/guardian-server.ts";
@@ -63,7 +63,7 @@ async function startServer(t: TestContext, overrides: Partial<GuardianServerOpti
   await writeFile(keyPath, await readFile(issued.keyPath));
   const log = createRecordingLogger();
   const metrics = createMetrics({ collectProcessMetrics: false });
-  const handlers = createReviewHandlers({ policy: DEFAULT_POLICY, catalog: catalogWithBackups, deadlineMs: 2_000 });
+  const handlers = createReviewHandlers({ policy: DEFAULT_POLICY, catalog: catalogWithBackups });
   const server = createGuardianServer({
     tls: { certPath, keyPath, pollIntervalMs: 25 },
     host: "127.0.0.1",
@@ -314,13 +314,12 @@ test("finishes an in-flight review on shutdown, refuses new connections and repo
   let arrived: () => void = () => {};
   const requestArrived = new Promise<void>((resolve) => (arrived = resolve));
   const held = new Promise<void>((resolve) => (release = resolve));
-  const slowValidate: ReviewHandler = async (body) => {
+  const slowValidate: ReviewHandler = async () => {
     arrived();
     await held;
-    const uid = (body as { request: { uid: string } }).request.uid;
-    return { review: { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, allowed: true } }, operation: "CREATE", reason: "held" };
+    return allowed("held");
   };
-  const handlers = createReviewHandlers({ policy: DEFAULT_POLICY, catalog: catalogWithBackups, deadlineMs: 2_000 });
+  const handlers = createReviewHandlers({ policy: DEFAULT_POLICY, catalog: catalogWithBackups });
   const s = await startServer(t, { handlers: { mutate: handlers.mutate, validate: slowValidate }, drainDelayMs: 400 });
   await eventually("ready", async () => ((await callHttps(s.ca, s.port, { path: "/readyz" })).status === 200 ? true : undefined));
 

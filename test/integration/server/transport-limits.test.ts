@@ -12,7 +12,7 @@ import { connect as netConnect } from "node:net";
 import path from "node:path";
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { exportJWK, generateKeyPair } from "jose";
-import type { AdmissionReviewOut, ReviewHandler, ReviewOutcome } from "../../../webhook/admission/admission-review.ts";
+import { allowed, type AdmissionReviewOut, type ReviewHandler } from "../../../webhook/admission/admission-review.ts";
 import { createReviewHandlers } from "../../../webhook/admission/review-handlers.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { createUnconfiguredCatalog } from "../../../webhook/domain/snapshot-catalog.ts";
@@ -50,7 +50,7 @@ async function startServer(t: TestContext, overrides: Partial<GuardianServerOpti
     port: 0,
     opsPort: 0,
     // No repository: every protected PVC is "unknown", so the validator denies and the mutator allows unpatched.
-    handlers: createReviewHandlers({ policy: DEFAULT_POLICY, catalog: createUnconfiguredCatalog(), deadlineMs: 2_000 }),
+    handlers: createReviewHandlers({ policy: DEFAULT_POLICY, catalog: createUnconfiguredCatalog() }),
     readiness: createReadiness(),
     metrics: createMetrics({ collectProcessMetrics: false }),
     log,
@@ -153,10 +153,9 @@ test("answers a deeply nested body and oversized bodies with AdmissionReviews, a
 
 test("refuses labels and annotations beyond Kubernetes limits before the handler validates them", async (t) => {
   const seen: string[] = [];
-  const spy: ReviewHandler = async (body): Promise<ReviewOutcome> => {
-    const uid = (body as { request: { uid: string } }).request.uid;
-    seen.push(uid);
-    return { review: { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, allowed: true } }, reason: "spy" };
+  const spy: ReviewHandler = async (request) => {
+    seen.push(request.uid);
+    return allowed("spy");
   };
   const s = await startServer(t, { handlers: { mutate: spy, validate: spy } });
 
@@ -194,11 +193,10 @@ test("answers at once over the bound on reviews in progress: the validator 429, 
   const held = new Promise<void>((resolve) => (release = resolve));
   let arrived: () => void = () => {};
   const hasArrived = new Promise<void>((resolve) => (arrived = resolve));
-  const slow: ReviewHandler = async (body) => {
+  const slow: ReviewHandler = async () => {
     arrived();
     await held;
-    const uid = (body as { request: { uid: string } }).request.uid;
-    return { review: { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, allowed: true } }, reason: "held" };
+    return allowed("held");
   };
   const s = await startServer(t, { handlers: { mutate: slow, validate: slow }, maxConcurrentReviews: 1 });
   const first = postJson(s, "/validate-v1-pvc", JSON.stringify(pvcCreateReview({ uid: "first" })));

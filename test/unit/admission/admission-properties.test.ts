@@ -2,12 +2,13 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import fc from "fast-check";
-import { ADMISSION_API_VERSION, type ReviewOutcome } from "../../../webhook/admission/admission-review.ts";
+import { ADMISSION_API_VERSION, type ReviewHandler } from "../../../webhook/admission/admission-review.ts";
 import type { BackupObjectGenerator } from "../../../webhook/admission/generation-port.ts";
 import { createReviewHandlers, type AdmissionCatalog } from "../../../webhook/admission/review-handlers.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { snapshotRecord, type CatalogLookup } from "../../../webhook/domain/snapshot-catalog.ts";
 import { applyAdmissionPatch } from "../../support/apply-json-patch.ts";
+import { answerReview, type AnsweredReview } from "../../support/answer-review.ts";
 
 // Properties of the two handlers over generated input: whatever arrives, each answers a valid
 // AdmissionReview (or a 400 inside one) that echoes the request's uid, and never throws; and a
@@ -34,7 +35,7 @@ const catalogs: Record<string, AdmissionCatalog> = {
 const generator: BackupObjectGenerator = { generate: async () => ({ ok: true, warnings: [] }) };
 const handlerSets = Object.entries(catalogs).map(([name, catalog]) => ({
   name,
-  ...createReviewHandlers({ policy: DEFAULT_POLICY, catalog, generator, deadlineMs: 1_000 }),
+  ...createReviewHandlers({ policy: DEFAULT_POLICY, catalog, generator }),
 }));
 
 const counts = { randomJson: 0, randomPvc: 0, mutatedFixture: 0, truncatedFixture: 0, protectedUnreadable: 0 };
@@ -47,11 +48,11 @@ function expectedUid(body: unknown): string {
   return typeof uid === "string" ? uid : "";
 }
 
-/** Calls a handler and checks the answer is a well-formed AdmissionReview for this body. */
-async function answerOf(handler: (body: unknown, signal: AbortSignal) => Promise<ReviewOutcome>, body: unknown): Promise<ReviewOutcome> {
-  let outcome: ReviewOutcome;
+/** Decodes the body, calls a handler as the route does and checks the answer is a well-formed AdmissionReview for this body. */
+async function answerOf(handler: ReviewHandler, body: unknown): Promise<AnsweredReview> {
+  let outcome: AnsweredReview;
   try {
-    outcome = await handler(body, new AbortController().signal);
+    outcome = await answerReview(handler, body, { deadlineMs: 1_000 });
   } catch (error) {
     assert.fail(`the handler threw ${(error as Error).stack}`);
   }
@@ -330,9 +331,7 @@ const unreadableCatalogs: Record<string, AdmissionCatalog> = {
   },
   unconfigured: { lookup: () => ({ readable: false, reason: "no Kopia repository is configured for pvc-guardian" }) },
 };
-const validators = Object.values(unreadableCatalogs).map(
-  (catalog) => createReviewHandlers({ policy: DEFAULT_POLICY, catalog, generator, deadlineMs: 1_000 }).validate,
-);
+const validators = Object.values(unreadableCatalogs).map((catalog) => createReviewHandlers({ policy: DEFAULT_POLICY, catalog, generator }).validate);
 
 test("a protected PVC is never allowed by the validator while the catalog cannot read the repository", async (t) => {
   await fc.assert(

@@ -1,60 +1,81 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
-import { ADMISSION_API_VERSION, allowed, denied, parsePvcReview, patched, rejectMalformedReview } from "../../../webhook/admission/admission-review.ts";
+import { ADMISSION_API_VERSION, allowed, completeReview, decodeReview, denied, patched, replyTo } from "../../../webhook/admission/admission-review.ts";
 
 const fixturesDir = new URL("../../fixtures/admission/", import.meta.url);
 const fixtureNames = readdirSync(fixturesDir).filter((name) => name.endsWith(".json"));
 
-test("every fixture parses as an AdmissionReview for a PersistentVolumeClaim", () => {
+test("every fixture decodes as a review of a PersistentVolumeClaim, with the object as the PVC", () => {
   assert.ok(fixtureNames.length >= 12, `only ${fixtureNames.length} fixtures`);
   for (const name of fixtureNames) {
     const body = JSON.parse(readFileSync(new URL(name, fixturesDir), "utf8"));
-    const parsed = parsePvcReview(body);
-    assert.ok(parsed.ok, name);
-    assert.equal(parsed.request.uid, body.request.uid, name);
-    assert.equal(parsed.request.kind.kind, "PersistentVolumeClaim", name);
+    const decoded = decodeReview(body);
+    assert.ok(decoded.ok, name);
+    assert.equal(decoded.request.uid, body.request.uid, name);
+    assert.deepEqual(decoded.reply, { uid: body.request.uid, apiVersion: ADMISSION_API_VERSION, operation: body.request.operation }, name);
+    assert.deepEqual(decoded.request.pvc, body.request.object ?? {}, name);
+    assert.equal(decoded.request.dryRun, body.request.dryRun === true, name);
   }
 });
 
-test("allowed echoes the uid and leaves warnings out when there are none", () => {
-  assert.deepEqual(allowed("u1"), { apiVersion: ADMISSION_API_VERSION, kind: "AdmissionReview", response: { uid: "u1", allowed: true } });
-  assert.deepEqual(allowed("u1", ["w"]).response.warnings, ["w"]);
+const reply = { uid: "u1", apiVersion: ADMISSION_API_VERSION };
+
+test("an allowed result completes with the uid and leaves warnings out when there are none", () => {
+  assert.deepEqual(completeReview(reply, allowed("fresh")), {
+    apiVersion: ADMISSION_API_VERSION,
+    kind: "AdmissionReview",
+    response: { uid: "u1", allowed: true },
+  });
+  assert.deepEqual(completeReview(reply, allowed("fresh", ["w"])).response.warnings, ["w"]);
 });
 
-test("patched encodes the operations, and with none it is a plain allow", () => {
-  const review = patched("u2", [{ op: "add", path: "/spec/dataSourceRef", value: { name: "x" } }], ["note"]);
+test("a patched result encodes the operations, and with none it is a plain allow", () => {
+  const review = completeReview({ ...reply, uid: "u2" }, patched("restore", [{ op: "add", path: "/spec/dataSourceRef", value: { name: "x" } }], ["note"]));
   assert.equal(review.response.allowed, true);
   assert.equal(review.response.patchType, "JSONPatch");
   assert.deepEqual(JSON.parse(Buffer.from(review.response.patch!, "base64").toString()), [{ op: "add", path: "/spec/dataSourceRef", value: { name: "x" } }]);
   assert.deepEqual(review.response.warnings, ["note"]);
-  assert.deepEqual(patched("u3", []), allowed("u3"));
+  assert.deepEqual(patched("fresh", []), allowed("fresh"));
 });
 
-test("denied answers 403 Forbidden with the message by default and other codes when asked", () => {
-  assert.deepEqual(denied("u4", "blocked because").response, {
+test("a denied result answers 403 Forbidden with the message by default and other codes when asked", () => {
+  assert.deepEqual(completeReview({ ...reply, uid: "u4" }, denied("unknown", "blocked because")).response, {
     uid: "u4",
     allowed: false,
     status: { code: 403, message: "blocked because", reason: "Forbidden" },
   });
-  assert.equal(denied("u4", "m", [], 400).response.status?.reason, "BadRequest");
-  assert.equal(denied("u4", "m", [], 500).response.status?.reason, "InternalError");
+  assert.equal(completeReview(reply, denied("x", "m", [], 400)).response.status?.reason, "BadRequest");
+  assert.equal(completeReview(reply, denied("x", "m", [], 413)).response.status?.reason, "RequestEntityTooLarge");
+  assert.equal(completeReview(reply, denied("x", "m", [], 500)).response.status?.reason, "InternalError");
 });
 
-test("rejectMalformedReview echoes the uid and apiVersion the body carried", () => {
-  const review = rejectMalformedReview(400, "bad", { apiVersion: "admission.k8s.io/v1beta1", request: { uid: "u5" } });
-  assert.deepEqual(review, {
-    apiVersion: "admission.k8s.io/v1beta1",
-    kind: "AdmissionReview",
-    response: { uid: "u5", allowed: false, status: { code: 400, message: "bad", reason: "BadRequest" } },
-  });
-  assert.equal(rejectMalformedReview(413, "too big").response.status?.reason, "RequestEntityTooLarge");
+test("a malformed body's answer echoes whatever uid and apiVersion it carried", () => {
+  const decoded = decodeReview({ apiVersion: "admission.k8s.io/v1beta1", request: { uid: "u5" } });
+  assert.ok(!decoded.ok);
+  const review = completeReview(decoded.reply, decoded.result);
+  assert.equal(review.apiVersion, "admission.k8s.io/v1beta1");
+  assert.equal(review.response.uid, "u5");
+  assert.equal(review.response.allowed, false);
+  assert.equal(review.response.status?.code, 400);
+  assert.equal(review.response.status?.reason, "BadRequest");
+  assert.match(review.response.status?.message ?? "", /not an AdmissionReview admission.k8s.io\/v1/);
   for (const raw of [undefined, null, "text", 42, [], { request: null }, { request: { uid: 7 } }]) {
-    const answer = rejectMalformedReview(400, "bad", raw);
-    assert.equal(answer.response.uid, "");
-    assert.equal(answer.apiVersion, ADMISSION_API_VERSION);
-    assert.equal(answer.response.allowed, false);
+    assert.deepEqual(replyTo(raw), { uid: "", apiVersion: ADMISSION_API_VERSION });
+    const failed = decodeReview(raw);
+    assert.ok(!failed.ok);
+    assert.equal(completeReview(failed.reply, failed.result).response.allowed, false);
   }
+});
+
+test("labels over Kubernetes' limits are refused before the review is validated, and marked as such", () => {
+  const body = JSON.parse(readFileSync(new URL("protected-create.json", fixturesDir), "utf8"));
+  body.request.object.metadata.labels = { ["x".repeat(64)]: "v" };
+  const decoded = decodeReview(body);
+  assert.ok(!decoded.ok);
+  assert.equal(decoded.isMetadataTooLarge, true);
+  assert.equal(decoded.reply.uid, body.request.uid);
+  assert.equal(decoded.result.kind === "denied" && decoded.result.status.code, 400);
 });
 
 const base = () => JSON.parse(readFileSync(new URL("protected-create.json", fixturesDir), "utf8"));
@@ -79,13 +100,15 @@ const malformed: Array<{ name: string; mutate: (body: any) => unknown; uid: stri
   },
 ];
 for (const row of malformed) {
-  test(`parsePvcReview answers 400 for ${row.name}`, () => {
-    const parsed = parsePvcReview(row.mutate(base()));
-    assert.equal(parsed.ok, false);
-    assert.ok(!parsed.ok);
-    assert.equal(parsed.outcome.review.response.allowed, false);
-    assert.equal(parsed.outcome.review.response.status?.code, 400);
-    assert.equal(parsed.outcome.review.response.uid, row.uid);
-    assert.ok(parsed.outcome.review.response.status!.message.length > 0);
+  test(`decodeReview answers 400 for ${row.name}`, () => {
+    const decoded = decodeReview(row.mutate(base()));
+    assert.equal(decoded.ok, false);
+    assert.ok(!decoded.ok);
+    const review = completeReview(decoded.reply, decoded.result);
+    assert.equal(review.response.allowed, false);
+    assert.equal(review.response.status?.code, 400);
+    assert.equal(review.response.uid, row.uid);
+    assert.ok(review.response.status!.message.length > 0);
+    assert.equal(decoded.isMetadataTooLarge, false);
   });
 }

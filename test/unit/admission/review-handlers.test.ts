@@ -1,12 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import type { AdmissionReviewOut, ReviewOutcome } from "../../../webhook/admission/admission-review.ts";
+import type { AdmissionReviewOut } from "../../../webhook/admission/admission-review.ts";
 import type { BackupObjectGenerator, GenerationRequest, GenerationResult } from "../../../webhook/admission/generation-port.ts";
 import { createReviewHandlers, type AdmissionCatalog, type ReviewHandlerDeps } from "../../../webhook/admission/review-handlers.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { snapshotRecord, type CatalogLookup, type SnapshotRecord } from "../../../webhook/domain/snapshot-catalog.ts";
 import { applyAdmissionPatch } from "../../support/apply-json-patch.ts";
+import { answerReview, type AnsweredReview } from "../../support/answer-review.ts";
 
 // Handlers are tested through createReviewHandlers with in-memory implementations of the two
 // ports they depend on: the snapshot catalog and the backup object generator.
@@ -67,16 +68,22 @@ function setup(options: { catalog: AdmissionCatalog; generator?: BackupObjectGen
   const deps: ReviewHandlerDeps = {
     policy: { ...DEFAULT_POLICY, dormant: options.dormant ?? false },
     catalog: options.catalog,
-    deadlineMs: options.deadlineMs ?? 2_000,
     onGenerationFailure: (path) => failures.push(path),
     ...(options.generator ? { generator: options.generator } : {}),
   };
-  return { ...createReviewHandlers(deps), failures };
+  const handlers = createReviewHandlers(deps);
+  // As the route calls them, with its deadline.
+  const deadlineMs = options.deadlineMs ?? 2_000;
+  return {
+    mutate: (body: unknown, signal: AbortSignal) => answerReview(handlers.mutate, body, { signal, deadlineMs }),
+    validate: (body: unknown, signal: AbortSignal) => answerReview(handlers.validate, body, { signal, deadlineMs }),
+    failures,
+  };
 }
 
 const signal = () => new AbortController().signal;
 
-function assertEchoes(outcome: ReviewOutcome, body: Review) {
+function assertEchoes(outcome: AnsweredReview, body: Review) {
   assert.equal(outcome.review.apiVersion, "admission.k8s.io/v1");
   assert.equal(outcome.review.kind, "AdmissionReview");
   assert.equal(outcome.review.response.uid, body.request["uid"]);

@@ -1,7 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createAdmissionRoutes, mutatePath, validatePath } from "../../../webhook/server/admission-routes.ts";
-import type { AdmissionReviewOut, ReviewHandler, ReviewOutcome } from "../../../webhook/admission/admission-review.ts";
+import {
+  allowed,
+  denied,
+  patched,
+  type AdmissionReviewOut,
+  type PvcReviewRequest,
+  type ReviewHandler,
+  type ReviewResult,
+} from "../../../webhook/admission/admission-review.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import type { Logger } from "../../../webhook/server/logger.ts";
 
@@ -19,21 +27,16 @@ function review(uid: string, operation = "CREATE"): Record<string, unknown> {
   return {
     apiVersion: "admission.k8s.io/v1",
     kind: "AdmissionReview",
-    request: { uid, operation, kind: { group: "", version: "v1", kind: "Thing" }, object: { metadata: { name: "x" } } },
+    request: { uid, operation, kind: { group: "", version: "v1", kind: "PersistentVolumeClaim" }, object: { metadata: { name: "x" } } },
   };
 }
 
-// A handler in miniature: echoes the uid and answers from the request, as the protocol layer does.
-function answering(response: Partial<AdmissionReviewOut["response"]>): ReviewHandler & { seen: unknown[] } {
-  const seen: unknown[] = [];
-  const handler = async (body: unknown): Promise<ReviewOutcome> => {
-    seen.push(body);
-    const request = (body as { request: { uid: string; operation: string } }).request;
-    return {
-      review: { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: request.uid, allowed: true, ...response } },
-      operation: request.operation,
-      reason: "fresh",
-    };
+// A handler in miniature: records the decoded requests it is given and answers `result`.
+function answering(result: ReviewResult): ReviewHandler & { seen: PvcReviewRequest[] } {
+  const seen: PvcReviewRequest[] = [];
+  const handler = async (request: PvcReviewRequest): Promise<ReviewResult> => {
+    seen.push(request);
+    return result;
   };
   return Object.assign(handler, { seen });
 }
@@ -42,8 +45,8 @@ function setup(overrides: { mutate?: ReviewHandler; validate?: ReviewHandler; ma
   const log = createRecordingLogger();
   const metrics = createMetrics({ collectProcessMetrics: false });
   const app = createAdmissionRoutes({
-    mutate: overrides.mutate ?? answering({ patchType: "JSONPatch", patch: Buffer.from("[]").toString("base64") }),
-    validate: overrides.validate ?? answering({}),
+    mutate: overrides.mutate ?? answering(patched("fresh", [{ op: "add", path: "/metadata/labels", value: {} }])),
+    validate: overrides.validate ?? answering(allowed("fresh")),
     maxBodyBytes: overrides.maxBodyBytes ?? 1024,
     deadlineMs: overrides.deadlineMs,
     log,
@@ -69,11 +72,11 @@ function counterValue(text: string, webhook: string, outcome: string): number {
   return Number(line.split(" ").at(-1));
 }
 
-test("passes the parsed review to the handler and answers with its AdmissionReview", async () => {
-  const validate = answering({ warnings: ["note"] });
+test("passes the decoded review to the handler and answers with its result, completed with the uid", async () => {
+  const validate = answering(allowed("fresh", ["note"]));
   const { app, log } = setup({ validate });
   const { body } = await send(app, post(validatePath, JSON.stringify(review("u-1"))));
-  assert.deepEqual(validate.seen, [review("u-1")]);
+  assert.deepEqual(validate.seen, [{ uid: "u-1", operation: "CREATE", dryRun: false, pvc: { metadata: { name: "x" } } }]);
   assert.deepEqual(body, { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: "u-1", allowed: true, warnings: ["note"] } });
   const line = log.entries.find((e) => e.message === "admission review answered");
   assert.ok(line);
@@ -87,15 +90,7 @@ test("passes the parsed review to the handler and answers with its AdmissionRevi
 });
 
 test("routes mutate and validate to their own handlers and counts patched and denied outcomes", async () => {
-  const validate: ReviewHandler = async (body) => ({
-    review: {
-      apiVersion: "admission.k8s.io/v1",
-      kind: "AdmissionReview",
-      response: { uid: (body as { request: { uid: string } }).request.uid, allowed: false, status: { code: 403, message: "no", reason: "Forbidden" } },
-    },
-    operation: "CREATE",
-    reason: "unknown",
-  });
+  const validate: ReviewHandler = async () => denied("unknown", "no");
   const { app, metrics, log } = setup({ validate });
   const mutated = await send(app, post(mutatePath, JSON.stringify(review("m-1"))));
   assert.equal(mutated.body.response.patchType, "JSONPatch");
@@ -117,7 +112,7 @@ test("accepts application/json with parameters and in any case", async () => {
 });
 
 test("answers a wrong or missing content type with a 400 AdmissionReview without calling the handler", async () => {
-  const validate = answering({});
+  const validate = answering(allowed("fresh"));
   const { app, metrics } = setup({ validate });
   for (const headers of [{ "content-type": "text/plain" }, { "content-type": "application/jsonx" }, {} as Record<string, string>]) {
     const { body } = await send(app, post(validatePath, JSON.stringify(review("ct")), headers));
@@ -142,7 +137,7 @@ test("answers malformed JSON and an empty body with a 400 AdmissionReview", asyn
 });
 
 test("answers a body over the limit with a 413 AdmissionReview, counted while streaming", async () => {
-  const validate = answering({});
+  const validate = answering(allowed("fresh"));
   const { app } = setup({ validate, maxBodyBytes: 64 });
   let pulls = 0;
   // A body that never ends: only a reader that stops at the limit can answer.
@@ -212,7 +207,7 @@ test("allows with a warning and no patch when the mutating handler throws", asyn
 });
 
 test("treats a handler answer that is not an AdmissionReview as a handler error", async () => {
-  const { app } = setup({ validate: async () => ({ review: undefined }) as unknown as ReviewOutcome });
+  const { app } = setup({ validate: async () => ({ kind: "allowed" }) as unknown as ReviewResult });
   const { body } = await send(app, post(validatePath, JSON.stringify(review("odd"))));
   assert.equal(body.response.allowed, false);
   assert.equal(body.response.status?.code, 500);
@@ -251,7 +246,7 @@ test("still answers with an AdmissionReview when logging throws", async () => {
     throw new Error("log destination closed");
   };
   const app = createAdmissionRoutes({
-    mutate: answering({}),
+    mutate: answering(allowed("fresh")),
     validate: async () => {
       throw new Error("handler failed too");
     },

@@ -1,16 +1,14 @@
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import type { ReviewHandler } from "../../../webhook/admission/admission-review.ts";
+import { allowed, type ReviewHandler } from "../../../webhook/admission/admission-review.ts";
 import { createGuardianServer } from "../../../webhook/server/guardian-server.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { createReadiness } from "../../../webhook/server/readiness.ts";
 
 const ignore = () => {};
-const answer: ReviewHandler = async () => ({
-  review: { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: "u", allowed: true } },
-  reason: "fixed",
-});
+const answer: ReviewHandler = async () => allowed("fixed");
 
 function build(extraRoutes?: Hono<{ Variables: { caller: string } }>[]) {
   const readiness = createReadiness();
@@ -23,7 +21,7 @@ function build(extraRoutes?: Hono<{ Variables: { caller: string } }>[]) {
     readiness,
     metrics: createMetrics({ collectProcessMetrics: false }),
     log: { debug: ignore, info: ignore, warn: ignore, error: ignore },
-    maxBodyBytes: 1024,
+    maxBodyBytes: 64 * 1024,
     drainTimeoutMs: 1_000,
     extraRoutes,
   });
@@ -36,7 +34,8 @@ test("serves admission, ops and extra routes from one app", async () => {
   const { server } = build([extra]);
   assert.equal(await (await server.app.request("/healthz")).text(), "ok\n");
   assert.equal(await (await server.app.request("/v1/audit")).text(), "audit");
-  const review = await server.app.request("/validate-v1-pvc", { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+  const body = readFileSync(new URL("../../fixtures/admission/protected-create.json", import.meta.url), "utf8");
+  const review = await server.app.request("/validate-v1-pvc", { method: "POST", body, headers: { "content-type": "application/json" } });
   assert.equal(((await review.json()) as { response: { allowed: boolean } }).response.allowed, true);
 });
 
