@@ -1,13 +1,16 @@
 import { parseArgs } from "node:util";
 import { parseAllDocuments, stringify } from "yaml";
 import { parsePolicyFile, toPolicy } from "../config.ts";
-import { decideMutation, decideValidation, evaluatePvc, isRestoring, type PvcEvaluation } from "../domain/pvc-admission.ts";
+import { ADMISSION_API_VERSION, completeReview, decodeReview } from "../admission/admission-review.ts";
+import type { BackupObjectGenerator, GenerationRequest } from "../admission/generation-port.ts";
+import { applyAddOperations, type JsonPatchOperation } from "../admission/json-patch.ts";
+import { createReviewHandlers } from "../admission/review-handlers.ts";
+import { evaluatePvc, type PvcEvaluation } from "../domain/pvc-admission.ts";
 import { backupTargetOf, desiredReplicationDestination, desiredReplicationSource, desiredSecret, restoreTargetOf } from "../domain/desired-resources.ts";
 import { DEFAULT_POLICY, S3_SECRET_KEYS, type Policy } from "../domain/policy.ts";
 import type { PersistentVolumeClaim } from "../domain/pvc.ts";
 import type { CatalogLookup, SnapshotCatalog } from "../domain/snapshot-catalog.ts";
 import { createUnconfiguredCatalog, snapshotRecord } from "../domain/snapshot-catalog.ts";
-import { jsonPointer, type JsonPatchOperation } from "../admission/json-patch.ts";
 import { createKopiaCatalog } from "../kopia/snapshot-catalog.ts";
 import type { CliIo } from "./cli-io.ts";
 import { openRepositoryStore, repositoryStoreUsage } from "./repository-store.ts";
@@ -28,6 +31,9 @@ backup exists, and the validator would deny such a PVC. --assume previews each p
 ${repositoryStoreUsage}`;
 
 type AssumedAnswer = "restore" | "fresh";
+
+/** Where kubectl puts an object whose manifest names no namespace, unless told otherwise. */
+const KUBECTL_DEFAULT_NAMESPACE = "default";
 
 /** The catalog used by --assume: a clearly labelled preview, never a reading of a repository. */
 export function createAssumedCatalog(answer: AssumedAnswer, nowMs: number): SnapshotCatalog {
@@ -51,7 +57,8 @@ export type PlanEntry = {
   identity?: string;
   decision?: string;
   decisionDetail?: string;
-  admission: { allowed: boolean; message?: string; warnings?: string[] };
+  /** The two webhooks' answer as the API server would show it: the validator's verdict, both warnings. */
+  admission: { allowed: boolean; code?: number; message?: string; warnings?: string[] };
   patch: JsonPatchOperation[];
   generated: unknown[];
   notes: string[];
@@ -66,39 +73,42 @@ function describeDecision(evaluation: PvcEvaluation): { decision?: string; decis
   return { decision: "fresh", decisionDetail: "the repository holds no snapshot for this identity" };
 }
 
-export function planPvc(
-  pvc: PersistentVolumeClaim,
-  documentIndex: number,
-  namespace: string,
-  policy: Policy,
-  catalog: SnapshotCatalog,
-  nowMs: number,
-): PlanEntry {
+/** The CREATE review the API server would send for `pvc` in `namespace`. */
+export function planReview(pvc: PersistentVolumeClaim, namespace: string, uid: string): Record<string, unknown> {
   const name = pvc.metadata?.name;
-  const facts = { operation: "CREATE", name, namespace };
-  const evaluation = evaluatePvc(pvc, facts, policy, (identity) => catalog.lookup(identity, nowMs));
-  const mutation = decideMutation(pvc, evaluation, policy.dormant);
-  const patch: JsonPatchOperation[] = mutation.addDataSourceRef
-    ? [{ op: "add", path: jsonPointer("spec", "dataSourceRef"), value: mutation.addDataSourceRef }]
-    : [];
-  const mutated: PersistentVolumeClaim = mutation.addDataSourceRef ? { ...pvc, spec: { ...pvc.spec, dataSourceRef: mutation.addDataSourceRef } } : pvc;
-  const verdict = decideValidation(mutated, evaluation, policy.dormant);
-  const warnings = [...new Set([...mutation.warnings, ...verdict.warnings])];
-  const entry: PlanEntry = {
-    document: documentIndex,
-    pvc: `${namespace}/${name ?? "(generateName)"}`,
-    protected: evaluation.scope !== "not-ours",
-    ...(evaluation.scope === "not-ours" ? {} : { tier: evaluation.tierName }),
-    ...(evaluation.scope === "protected" ? { identity: evaluation.identity.key } : {}),
-    ...describeDecision(evaluation),
-    admission: { allowed: verdict.allowed, ...(verdict.allowed ? {} : { message: verdict.message }), ...(warnings.length ? { warnings } : {}) },
-    patch,
-    generated: [],
-    notes: [],
+  return {
+    apiVersion: ADMISSION_API_VERSION,
+    kind: "AdmissionReview",
+    request: {
+      uid,
+      kind: { group: "", version: "v1", kind: "PersistentVolumeClaim" },
+      resource: { group: "", version: "v1", resource: "persistentvolumeclaims" },
+      ...(typeof name === "string" && name !== "" ? { name } : {}),
+      namespace,
+      operation: "CREATE",
+      object: pvc,
+    },
   };
-  if (evaluation.scope !== "protected" || !verdict.allowed) return entry;
+}
 
-  const restoring = isRestoring(evaluation);
+/**
+ * A generator that writes nothing and keeps what the validator asked it to write, so that `plan`
+ * can show the objects the webhook would create.
+ */
+function createRecordingGenerator(): BackupObjectGenerator & { requests: GenerationRequest[] } {
+  const requests: GenerationRequest[] = [];
+  return {
+    requests,
+    async generate(request) {
+      requests.push(request);
+      return { ok: true, warnings: [] };
+    },
+  };
+}
+
+/** The objects a generation request stands for, with what happens to each after admission. */
+function describeGenerated(request: GenerationRequest, policy: Policy): { generated: unknown[]; notes: string[] } {
+  const { pvc, evaluation, restoring } = request;
   const target = backupTargetOf(
     pvc,
     evaluation.pvcName,
@@ -106,50 +116,83 @@ export function planPvc(
     restoring ? restoreTargetOf(evaluation.decision, evaluation.restoreSource) : undefined,
   );
   const secret = desiredSecret(target, {});
-  entry.notes.push(`Secret ${secret.metadata.name}: its data is copied from ${policy.sourceSecret.namespace}/${policy.sourceSecret.name} at admission`);
+  const notes = [`Secret ${secret.metadata.name}: its data is copied from ${policy.sourceSecret.namespace}/${policy.sourceSecret.name} by the reconciler`];
   if (policy.s3) {
-    entry.notes.push(
+    notes.push(
       `the repository is in S3 (${policy.s3.url ?? "KOPIA_REPOSITORY of the source Secret"}): Secret ${secret.metadata.name} carries ` +
         `${S3_SECRET_KEYS.join(", ")} as the source Secret has them, and the mover needs no volume`,
     );
   }
-  entry.generated.push(secret, desiredReplicationDestination(target, policy, { paused: !restoring }));
+  const generated: unknown[] = [secret, desiredReplicationDestination(target, policy, { paused: !restoring })];
   if (evaluation.schedule.ok) {
-    entry.generated.push(desiredReplicationSource(target, policy, { schedule: evaluation.schedule.schedule, retain: evaluation.tier.retain }));
-    entry.notes.push(
+    generated.push(desiredReplicationSource(target, policy, { schedule: evaluation.schedule.schedule, retain: evaluation.tier.retain }));
+    notes.push(
       `ReplicationSource ${target.names.replicationSource}: created by the reconciler once the PVC is Bound for ${Math.round(policy.firstBackupDelayMs / 60_000)} minutes`,
     );
   } else {
-    entry.notes.push(`no ReplicationSource: ${evaluation.schedule.problem}`);
+    notes.push(`no ReplicationSource: ${evaluation.schedule.problem}`);
+  }
+  return { generated, notes };
+}
+
+/**
+ * What admission would do with `pvc`, found by asking the webhook's own handlers: the review goes
+ * through the same decoder, the mutator's patch is applied as the API server applies it, and the
+ * validator judges the patched object. Only the writes differ: a recording generator keeps them.
+ */
+export async function planPvc(
+  pvc: PersistentVolumeClaim,
+  documentIndex: number,
+  namespace: string,
+  policy: Policy,
+  catalog: SnapshotCatalog,
+  nowMs: number,
+): Promise<PlanEntry> {
+  const name = pvc.metadata?.name;
+  const label = `${namespace}/${typeof name === "string" && name !== "" ? name : "(generateName)"}`;
+  const decoded = decodeReview(planReview(pvc, namespace, `plan-${documentIndex}`));
+  if (!decoded.ok) {
+    const { status } = completeReview(decoded.reply, decoded.result).response;
+    return { document: documentIndex, pvc: label, protected: false, admission: { allowed: false, ...status }, patch: [], generated: [], notes: [] };
+  }
+  // The repository was read once up front; a re-read on every miss would only repeat that read.
+  const planCatalog: SnapshotCatalog = { lookup: (identity) => catalog.lookup(identity, nowMs) };
+  const generator = createRecordingGenerator();
+  const handlers = createReviewHandlers({ policy, catalog: planCatalog, generator, now: () => nowMs });
+  const signal = new AbortController().signal;
+  const mutation = await handlers.mutate(decoded.request, signal);
+  const patch = mutation.kind === "patched" ? [...mutation.patch] : [];
+  const validation = await handlers.validate({ ...decoded.request, pvc: applyAddOperations(decoded.request.pvc, patch) }, signal);
+  const warnings = [...new Set([...mutation.warnings, ...validation.warnings])];
+
+  // For the report only: which tier, identity and decision the handlers' answer rests on.
+  const evaluation = evaluatePvc(pvc, { operation: "CREATE", name, namespace }, policy, (identity) => planCatalog.lookup(identity, nowMs));
+  const entry: PlanEntry = {
+    document: documentIndex,
+    pvc: label,
+    protected: evaluation.scope !== "not-ours",
+    ...(evaluation.scope === "not-ours" ? {} : { tier: evaluation.tierName }),
+    ...(evaluation.scope === "protected" ? { identity: evaluation.identity.key } : {}),
+    ...describeDecision(evaluation),
+    admission: {
+      allowed: validation.kind !== "denied",
+      ...(validation.kind === "denied" ? { code: validation.status.code, message: validation.status.message } : {}),
+      ...(warnings.length ? { warnings } : {}),
+    },
+    patch,
+    generated: [],
+    notes: [],
+  };
+  for (const request of generator.requests) {
+    const { generated, notes } = describeGenerated(request, policy);
+    entry.generated.push(...generated);
+    entry.notes.push(...notes);
   }
   return entry;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** Problems that make a PVC document unreadable, naming the field. */
-function pvcShapeProblems(doc: Record<string, unknown>): string[] {
-  const problems: string[] = [];
-  const metadata = doc["metadata"];
-  if (!isRecord(metadata)) return ["metadata is missing or not a map"];
-  if (metadata["name"] !== undefined && typeof metadata["name"] !== "string") problems.push("metadata.name is not a string");
-  if (metadata["name"] === undefined && metadata["generateName"] === undefined) problems.push("metadata.name is missing");
-  for (const field of ["labels", "annotations"] as const) {
-    const map = metadata[field];
-    if (map === undefined || map === null) continue;
-    if (!isRecord(map)) {
-      problems.push(`metadata.${field} is not a map`);
-      continue;
-    }
-    for (const [key, value] of Object.entries(map)) {
-      if (typeof value !== "string") problems.push(`metadata.${field}.${key} is not a string (quote it in YAML: "${String(value)}")`);
-    }
-  }
-  const spec = doc["spec"];
-  if (spec !== undefined && !isRecord(spec)) problems.push("spec is not a map");
-  return problems;
 }
 
 export async function runPlanCommand(args: string[], io: CliIo): Promise<number> {
@@ -257,35 +300,36 @@ export async function runPlanCommand(args: string[], io: CliIo): Promise<number>
   const entries: PlanEntry[] = [];
   const documents = parseAllDocuments(input);
   const list = Array.isArray(documents) ? documents : [documents];
-  list.forEach((document, index) => {
+  for (const [index, document] of list.entries()) {
     const number = index + 1;
     if (document.errors.length > 0) {
       for (const error of document.errors) {
         const line = error.linePos ? ` line ${error.linePos[0].line}` : "";
         problems.push(`${source}: document ${number}${line}: ${error.message.split("\n")[0]}`);
       }
-      return;
+      continue;
     }
     const doc: unknown = document.toJS();
-    if (doc === null || doc === undefined) return;
+    if (doc === null || doc === undefined) continue;
     if (!isRecord(doc)) {
       problems.push(`${source}: document ${number}: not a Kubernetes object (a map with apiVersion and kind)`);
-      return;
+      continue;
     }
     const items = doc["kind"] === "List" && Array.isArray(doc["items"]) ? (doc["items"] as unknown[]) : [doc];
     for (const item of items) {
       if (!isRecord(item) || item["kind"] !== "PersistentVolumeClaim") continue;
-      const shape = pvcShapeProblems(item);
-      const label = `${source}: document ${number} (PersistentVolumeClaim ${isRecord(item["metadata"]) ? String(item["metadata"]["name"] ?? "") : ""})`;
-      if (shape.length > 0) {
-        problems.push(...shape.map((problem) => `${label}: ${problem}`));
+      const metadata = isRecord(item["metadata"]) ? item["metadata"] : {};
+      const namespace = typeof metadata["namespace"] === "string" ? metadata["namespace"] : (values.namespace ?? KUBECTL_DEFAULT_NAMESPACE);
+      const entry = await planPvc(item as PersistentVolumeClaim, number, namespace, policy, catalog, nowMs);
+      if (entry.admission.code === 400) {
+        // A document the webhook cannot read as a PVC: a problem with the manifest, not a verdict.
+        const hint = /expected string/.test(entry.admission.message ?? "") ? ' (quote numbers and booleans in YAML: "1", "true")' : "";
+        problems.push(`${source}: document ${number} (PersistentVolumeClaim ${String(metadata["name"] ?? "")}): ${entry.admission.message}${hint}`);
         continue;
       }
-      const pvc = item as PersistentVolumeClaim;
-      const namespace = pvc.metadata?.namespace ?? values.namespace ?? "default";
-      entries.push(planPvc(pvc, number, namespace, policy, catalog, nowMs));
+      entries.push(entry);
     }
-  });
+  }
 
   if (problems.length > 0) {
     io.stderr(`${problems.join("\n")}\n`);

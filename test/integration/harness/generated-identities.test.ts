@@ -117,7 +117,7 @@ describe("generated identities on the real apiserver with VolSync's CRDs", { ski
           // Every problem of every name, so one run shows the whole picture.
           const problems: string[] = [];
           for (const [name, why] of pvcNames) {
-            const entry = planPvc(pvcNamed(name, namespace), 1, namespace, policy, createAssumedCatalog(path, nowMs), nowMs);
+            const entry = await planPvc(pvcNamed(name, namespace), 1, namespace, policy, createAssumedCatalog(path, nowMs), nowMs);
             assert.equal(entry.decision, path, `${name}: ${entry.decisionDetail}`);
             const objects = volSyncObjects(entry);
             const sources = new Set(objects.map((object) => moverRestoreSource(moverJobEnvironment(object))));

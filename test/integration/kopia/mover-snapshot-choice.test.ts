@@ -71,9 +71,9 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
   });
 
   /** The identity the mover backs this PVC up under: the generated ReplicationSource's Job. */
-  function backupSourceOf(pvcName: string): string {
+  async function backupSourceOf(pvcName: string): Promise<string> {
     const nowMs = Date.now();
-    const entry = planPvc(pvcNamed(pvcName), 1, namespace, DEFAULT_POLICY, createAssumedCatalog("fresh", nowMs), nowMs);
+    const entry = await planPvc(pvcNamed(pvcName), 1, namespace, DEFAULT_POLICY, createAssumedCatalog("fresh", nowMs), nowMs);
     const backup = moverRestoreSource(moverJobEnvironment(generatedOfKind(entry, "ReplicationSource")));
     const restore = moverRestoreSource(moverJobEnvironment(generatedOfKind(entry, "ReplicationDestination")));
     assert.equal(restore, backup, `${pvcName}: the RD restores from the identity the RS backs up to`);
@@ -162,7 +162,7 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
     let newest: string;
 
     before(async () => {
-      source = backupSourceOf(name);
+      source = await backupSourceOf(name);
       early = await snapshotAt(source, "2026-11-25T08:00:00Z");
       halfSecond = await snapshotAt(source, "2026-11-25T09:00:00.5Z");
       newest = await snapshotAt(source, "2026-11-25T10:00:00.123456789Z");
@@ -196,7 +196,7 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
     let checkpoints: string[];
 
     before(async () => {
-      source = backupSourceOf(name);
+      source = await backupSourceOf(name);
       older = await snapshotAt(source);
       complete = await snapshotAt(source);
       // A source that takes seconds to hash (a 2 GiB sparse file), checkpointed every 200 ms,
@@ -244,7 +244,7 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
     let cut: string;
 
     before(async () => {
-      source = backupSourceOf(name);
+      source = await backupSourceOf(name);
       complete = await snapshotAt(source);
       cut = await limitReachedAt(source);
       assert.deepEqual(
@@ -284,7 +284,7 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
     ];
 
     before(async () => {
-      const source = backupSourceOf(name);
+      const source = await backupSourceOf(name);
       for (const label of Object.keys(times) as Label[]) ids[label] = await snapshotAt(source, times[label]);
       assert.deepEqual(
         (await listed(source)).map((s) => s.startTime),
@@ -306,7 +306,7 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
   describe("(e) snapshots within one second of the chosen one", () => {
     it("restores a whole-second snapshot with two later ones in the same second (previous)", async () => {
       const name = "same-second";
-      const source = backupSourceOf(name);
+      const source = await backupSourceOf(name);
       const prior = await snapshotAt(source, "2026-11-26T09:00:00Z");
       const whole = await snapshotAt(source, "2026-11-26T10:00:00Z");
       const quarter = await snapshotAt(source, "2026-11-26T10:00:00.25Z");
@@ -330,7 +330,7 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
 
     it("restores a whole-second complete snapshot with an incomplete one half a second later", async () => {
       const name = "same-second-incomplete";
-      const source = backupSourceOf(name);
+      const source = await backupSourceOf(name);
       const whole = await snapshotAt(source, "2026-11-26T10:00:00Z");
       const cut = await limitReachedAt(source, "2026-11-26T10:00:00.5Z");
       assert.deepEqual(
@@ -348,7 +348,7 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
 
     it("restores a complete snapshot when an incomplete one has the very same start time and ends later", async () => {
       const name = "same-start";
-      const source = backupSourceOf(name);
+      const source = await backupSourceOf(name);
       const complete = await snapshotAt(source, "2026-11-27T10:00:00.5Z", "2026-11-27T10:00:01Z");
       const cut = await limitReachedAt(source, "2026-11-27T10:00:00.5Z", "2026-11-27T10:00:02Z");
       // kopia's order: start time, then end time.
@@ -365,7 +365,7 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
 
     it("restores whichever of two complete snapshots with the same start time the decision chose", async () => {
       const name = "same-start-complete";
-      const source = backupSourceOf(name);
+      const source = await backupSourceOf(name);
       const first = await snapshotAt(source, "2026-11-28T10:00:00Z", "2026-11-28T10:00:02Z");
       const second = await snapshotAt(source, "2026-11-28T10:00:00Z", "2026-11-28T10:00:01Z");
       const order = (await listed(source)).map((s) => s.id);
@@ -379,7 +379,7 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
 
     it("never restores one of two snapshots with the same start and end time unless the mover takes that one", async () => {
       const name = "same-start-end";
-      const source = backupSourceOf(name);
+      const source = await backupSourceOf(name);
       const first = await snapshotAt(source, "2026-11-29T10:00:00Z", "2026-11-29T10:00:01Z");
       const second = await snapshotAt(source, "2026-11-29T10:00:00Z", "2026-11-29T10:00:01Z");
       const entry = await plan(pvcNamed(name));
@@ -394,7 +394,7 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
     const ordinals = ["data-kafka-broker-production-eu-west-1-cluster-abc-0", "data-kafka-broker-production-eu-west-1-cluster-abc-1"];
 
     it("restores ordinal 0 from its own identity and leaves ordinal 1 fresh", async () => {
-      const sources = ordinals.map((name) => backupSourceOf(name));
+      const sources = await Promise.all(ordinals.map((name) => backupSourceOf(name)));
       assert.notEqual(sources[0], sources[1]);
       const own = await snapshotAt(sources[0]!);
       await assertMoverRestoresDecision(pvcNamed(ordinals[0]!), [own], own);

@@ -109,7 +109,7 @@ describe("pvc-guardian plan", () => {
     const bad = `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: db\n  labels: {backup: 1}\nspec: {}\n`;
     const io = createIo({ "bad.yaml": bad });
     assert.equal(await runPlanCommand(["-f", "bad.yaml"], io), 1);
-    assert.match(io.err, /bad\.yaml: document 2 \(PersistentVolumeClaim db\): metadata\.labels\.backup is not a string/);
+    assert.match(io.err, /bad\.yaml: document 2 \(PersistentVolumeClaim db\): .*metadata\.labels\.backup: .*expected string.*quote numbers/);
   });
 
   it("reports YAML syntax errors with the document number", async () => {

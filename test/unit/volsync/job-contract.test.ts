@@ -123,16 +123,16 @@ describe("the mover Job environment derived from the contract", () => {
 });
 
 describe("what planPvc generates for the recorded PVCs", () => {
-  it("gives the backup mover of media/app-data the recorded identity and DATA_DIR", () => {
-    const entry = planPvc(recordedPvc("app-data"), 1, "media", recordedPolicy, catalogOf([]), nowMs);
+  it("gives the backup mover of media/app-data the recorded identity and DATA_DIR", async () => {
+    const entry = await planPvc(recordedPvc("app-data"), 1, "media", recordedPolicy, catalogOf([]), nowMs);
     assert.equal(entry.decision, "fresh");
     const source = generatedOfKind(entry.generated, "ReplicationSource");
     const expected = recordedCase("ReplicationSource", "app-data-backup").job.env;
     assert.deepEqual(pick(moverJobEnvironment(source), contractKeys), pick(expected, contractKeys));
   });
 
-  it("gives the restore mover of media/app-data the recorded identity and DATA_DIR", () => {
-    const entry = planPvc(recordedPvc("app-data"), 1, "media", recordedPolicy, catalogOf([snapshotAt("k0a1", "2026-11-30T10:00:00.123456789Z")]), nowMs);
+  it("gives the restore mover of media/app-data the recorded identity and DATA_DIR", async () => {
+    const entry = await planPvc(recordedPvc("app-data"), 1, "media", recordedPolicy, catalogOf([snapshotAt("k0a1", "2026-11-30T10:00:00.123456789Z")]), nowMs);
     assert.equal(entry.decision, "restore");
     const destination = generatedOfKind(entry.generated, "ReplicationDestination");
     const env = moverJobEnvironment(destination);
@@ -141,7 +141,7 @@ describe("what planPvc generates for the recorded PVCs", () => {
     assert.deepEqual(pick(env, identityKeys), pick(expected, identityKeys));
   });
 
-  it("gives the restore mover of media/asof-data the recorded identity, and the chosen snapshot's own start time as KOPIA_RESTORE_AS_OF", () => {
+  it("gives the restore mover of media/asof-data the recorded identity, and the chosen snapshot's own start time as KOPIA_RESTORE_AS_OF", async () => {
     const annotation = recordedCase("ReplicationDestination", "asof-data-backup").object.spec?.kopia?.restoreAsOf;
     assert.equal(annotation, "2026-11-19T22:30:00.000Z");
     const snapshots = [
@@ -149,7 +149,7 @@ describe("what planPvc generates for the recorded PVCs", () => {
       snapshotAt("k0exact", "2026-11-19T22:30:00Z"),
       snapshotAt("k0after", "2026-11-19T23:30:00Z"),
     ];
-    const entry = planPvc(recordedPvc("asof-data", annotation as string), 1, "media", recordedPolicy, catalogOf(snapshots), nowMs);
+    const entry = await planPvc(recordedPvc("asof-data", annotation as string), 1, "media", recordedPolicy, catalogOf(snapshots), nowMs);
     assert.equal(entry.decision, "restore");
     // The annotation names the instant of k0exact: as a time, k0exact is at or before it.
     assert.match(entry.decisionDetail ?? "", /k0exact/);
