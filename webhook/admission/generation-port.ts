@@ -2,7 +2,7 @@ import type { PvcEvaluation } from "../domain/pvc-admission.ts";
 import type { PersistentVolumeClaim } from "../domain/pvc.ts";
 
 // The port through which the validating webhook creates a protected PVC's Secret and
-// ReplicationDestination once it has decided to allow it (product.md 2.4). The Kubernetes-backed
+// ReplicationDestination once it has decided to allow it (README, "How the pieces fit"). The Kubernetes-backed
 // implementation lives with the reconciler; the admission handler only knows this shape.
 
 export type ProtectedEvaluation = Extract<PvcEvaluation, { scope: "protected" }>;

@@ -18,7 +18,7 @@ import {
   KOPIA_SOURCE_PATH,
 } from "./wire-names.ts";
 
-// The objects generated for a protected PVC, exactly as product.md section 3 describes them.
+// The objects generated for a protected PVC, as the README's "How the pieces fit" lists them.
 // No ownerReferences (children must survive a PVC delete-and-recreate; the sweeper removes
 // orphans) and none of the PVC's labels (ArgoCD's tracking label would make ArgoCD prune them).
 

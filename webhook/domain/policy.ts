@@ -1,5 +1,5 @@
 // The operator's policy as the domain sees it, after config.ts has validated it. Defaults here
-// reproduce the seed design exactly (product.md section 1).
+// reproduce the seed design exactly (README, "Migrating from the Kyverno policy").
 import { repositoryForNamespace, type LabelSelector, type RepositoryScope } from "./repository-mapping.ts";
 
 export type Retention = {

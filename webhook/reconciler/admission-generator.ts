@@ -20,7 +20,7 @@ import { planDrift } from "./drift-plan.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { errorMessage } from "../domain/error-message.ts";
 
-// Generate on admission (product.md 2.4): the validator, having allowed a protected PVC, calls
+// Generate on admission (README, "How the pieces fit"): the validator, having allowed a protected PVC, calls
 // this to create its ReplicationDestination before the PVC is stored, so a restoring PVC finds
 // its volume populator's source at once. Creates never take over an object someone else owns;
 // repairs are server-side applies of our fields only. On the restore path an RD that already
@@ -34,7 +34,7 @@ import { errorMessage } from "../domain/error-message.ts";
 // And an existing RD is replaced or re-aimed for a restore only while no PVC of that name exists:
 // a live PVC means this CREATE is about to fail, or the review is forged.
 //
-// A PVC being created cannot have a legitimate ReplicationSource yet (product.md 3.3: only once
+// A PVC being created cannot have a legitimate ReplicationSource yet (reconcile-plan.ts: only once
 // this PVC has been Bound for the first-backup delay). One named like ours can only be left from
 // an earlier PVC of the same name, still inside the sweeper's grace period, and it would back up
 // this new, empty or half-restored volume on its schedule. So generation deletes it (that exact
