@@ -230,6 +230,17 @@ test("answers with the error policy at the deadline and aborts the handler signa
   assert.equal(log.entries.filter((e) => e.message === "admission review answered").at(-1)?.fields["reason"], "DeadlineExceeded");
 });
 
+test("at the deadline takes the handler's own answer when it gives one at once, not the error policy", async () => {
+  const knowsWhatItKnows: ReviewHandler = (_request, signal) =>
+    new Promise((resolve) => signal.addEventListener("abort", () => resolve(denied("unknown", "the repository could not be re-read in time")), { once: true }));
+  const { app, log } = setup({ validate: knowsWhatItKnows, deadlineMs: 30 });
+  const { body } = await send(app, post(validatePath, JSON.stringify(review("in-time"))));
+  assert.equal(body.response.uid, "in-time");
+  assert.equal(body.response.status?.code, 403);
+  assert.equal(body.response.status?.message, "the repository could not be re-read in time");
+  assert.equal(log.entries.filter((e) => e.message === "admission review answered").at(-1)?.fields["reason"], "unknown");
+});
+
 test("never logs the review body at info", async () => {
   const { app, log } = setup();
   await send(
