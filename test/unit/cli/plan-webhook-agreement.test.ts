@@ -67,7 +67,10 @@ const pvcCase = fc.record({
     { arbitrary: fc.constant(undefined), weight: 1 },
   ),
   otherLabels: fc.dictionary(fc.constantFrom("app", "app.kubernetes.io/name"), fc.constantFrom("media", "db"), { maxKeys: 2 }),
-  annotations: fc.oneof({ arbitrary: fc.constant([]), weight: 2 }, { arbitrary: fc.array(annotation, { maxLength: 3 }), weight: 3 }),
+  annotations: fc.oneof(
+    { arbitrary: fc.constant<{ key: string; value: string }[]>([]), weight: 2 },
+    { arbitrary: fc.array(annotation, { maxLength: 3 }), weight: 3 },
+  ),
   spec: fc.constantFrom("none", "empty", "full"),
   dataSourceRef: fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: dataSourceRef, weight: 2 }),
   catalog: fc.constantFrom(...Object.keys(catalogs)),
@@ -78,7 +81,7 @@ type PvcCase = typeof pvcCase extends fc.Arbitrary<infer T> ? T : never;
 
 function pvcOf(c: PvcCase): PersistentVolumeClaim {
   const labels: Record<string, string> = { ...c.otherLabels, ...(c.tier !== undefined ? { backup: c.tier } : {}) };
-  const annotations = Object.fromEntries(c.annotations.map(({ key, value }) => [key, value]));
+  const annotations = Object.fromEntries((c.annotations as readonly { key: string; value: string }[]).map(({ key, value }) => [key, value]));
   const metadata: Record<string, unknown> = { namespace: c.namespace, labels };
   if (c.name !== undefined) metadata["name"] = c.name;
   else metadata["generateName"] = "data-";
