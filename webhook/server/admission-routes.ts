@@ -1,8 +1,9 @@
 // The admission transport: raw HTTP in, an AdmissionReview out, always with HTTP 200. A plain-text
 // error status would hand the decision to the webhook's failurePolicy instead of to us, so every
 // failure here (wrong content type, unreadable or oversized body, a handler that throws or misses
-// its deadline) still becomes an AdmissionReview. What an AdmissionReview means is the protocol
-// layer's business; this module only moves them.
+// its deadline) still becomes an AdmissionReview. The route reads the body, has admission/ decode
+// it, gives the handler the review's one deadline, and has admission/ complete the answer; what
+// an AdmissionReview means is the protocol layer's business.
 
 import type { HttpBindings } from "@hono/node-server";
 import { Hono, type Context } from "hono";
