@@ -19,7 +19,7 @@ import { DEFAULT_POLICY } from "../../webhook/domain/policy.ts";
 import { createReconciler } from "../../webhook/reconciler/reconciler.ts";
 import { createSweeper } from "../../webhook/reconciler/sweeper.ts";
 import { createNoopReconcilerMetrics, type Log } from "../../webhook/reconciler/reconciler-metrics.ts";
-import { forEachConcurrently } from "../../webhook/reconciler/bounded-concurrency.ts";
+import { forEachConcurrently } from "../../webhook/domain/bounded-concurrency.ts";
 
 const { values } = parseArgs({
   options: {

@@ -10,10 +10,10 @@
 //     --server-name pvc-guardian.pvc-guardian.svc
 
 import { request as httpsRequest } from "node:https";
-import { parseArgs } from "node:util";
 import type { AuditReport, AuditRow } from "../domain/backup-audit.ts";
 import { auditPath } from "../server/read-api-routes.ts";
 import type { CliIo } from "./cli-io.ts";
+import { parseCommandOptions } from "./command-options.ts";
 import { errorMessage } from "../domain/error-message.ts";
 
 const usage = `usage: pvc-guardian audit --server <https://host:port> --token-file <file> --ca-file <file> [--server-name <name>] [--output table|json]
@@ -84,29 +84,21 @@ export async function runAuditCommand(
   io: Pick<CliIo, "stdout" | "stderr" | "readFile">,
   fetchAudit: AuditFetch = fetchOverHttps,
 ): Promise<number> {
-  let values: { server?: string; "token-file"?: string; "ca-file"?: string; "server-name"?: string; output?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        server: { type: "string" },
-        "token-file": { type: "string" },
-        "ca-file": { type: "string" },
-        "server-name": { type: "string" },
-        output: { type: "string", short: "o", default: "table" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    io.stderr(`${errorMessage(error)}\n${usage}`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout(usage);
-    return 0;
-  }
+  const parsed = parseCommandOptions(
+    args,
+    {
+      server: { type: "string" },
+      "token-file": { type: "string" },
+      "ca-file": { type: "string" },
+      "server-name": { type: "string" },
+      output: { type: "string", short: "o", default: "table" },
+      help: { type: "boolean", short: "h" },
+    },
+    usage,
+    io,
+  );
+  if (!parsed.ok) return parsed.exitCode;
+  const { values } = parsed;
   if (!values.server || !values["token-file"] || !values["ca-file"] || (values.output !== "table" && values.output !== "json")) {
     io.stderr(usage);
     return 2;

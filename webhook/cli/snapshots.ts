@@ -1,12 +1,12 @@
 // `pvc-guardian snapshots`: lists every snapshot of a Kopia repository (a folder, or S3) with the
 // same reader the server uses, in kopia's own JSON shape, so the two can be diffed.
 
-import { parseArgs } from "node:util";
 import { readPasswordFile } from "../kopia/password-file.ts";
 import { isRepositoryError } from "../kopia/repository-error.ts";
 import { createRepositoryReader } from "../kopia/repository-reader.ts";
 import { formatSnapshotListJson, formatSnapshotListTable } from "../kopia/snapshot-list-output.ts";
 import { computeRetentionReasons } from "../kopia/snapshot-retention.ts";
+import { parseCommandOptions } from "./command-options.ts";
 import { openRepositoryStore, repositoryStoreUsage } from "./repository-store.ts";
 import { errorMessage } from "../domain/error-message.ts";
 
@@ -19,41 +19,24 @@ export async function runSnapshotsCommand(
   args: string[],
   io: { stdout: (s: string) => void; stderr: (s: string) => void; env?: Readonly<Record<string, string | undefined>> },
 ): Promise<number> {
-  let values: {
-    repository?: string;
-    "password-file"?: string;
-    json?: boolean;
-    retention?: boolean;
-    "no-retention"?: boolean;
-    "s3-addressing"?: string;
-    "s3-ca-file"?: string;
-    help?: boolean;
-  };
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        repository: { type: "string" },
-        "password-file": { type: "string" },
-        json: { type: "boolean" },
-        retention: { type: "boolean", default: true },
-        "no-retention": { type: "boolean" },
-        "s3-addressing": { type: "string" },
-        "s3-ca-file": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    io.stderr(`${errorMessage(error)}\n${usage}`);
-    return 2;
-  }
+  const parsed = parseCommandOptions(
+    args,
+    {
+      repository: { type: "string" },
+      "password-file": { type: "string" },
+      json: { type: "boolean" },
+      retention: { type: "boolean", default: true },
+      "no-retention": { type: "boolean" },
+      "s3-addressing": { type: "string" },
+      "s3-ca-file": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    usage,
+    io,
+  );
+  if (!parsed.ok) return parsed.exitCode;
+  const { values } = parsed;
   if (values["no-retention"]) values.retention = false;
-  if (values.help) {
-    io.stdout(usage);
-    return 0;
-  }
   const repositoryPath = values.repository;
   const passwordFile = values["password-file"];
   if (!repositoryPath || !passwordFile) {

@@ -1,6 +1,7 @@
 // RFC 3339 times compared as times, to the nanosecond. Kopia records start times with
 // nanoseconds, and a restore point given with a fraction or an offset must pick the same snapshot
-// whatever form it was written in, so milliseconds (Date.parse) are not precise enough.
+// whatever form it was written in, so milliseconds (Date.parse) are not precise enough. Also the
+// one writer of Kubernetes' MicroTime, the form Lease and Event times take.
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
 
@@ -24,4 +25,12 @@ export function parseRfc3339Ns(text: string): bigint | undefined {
   const offsetMs = match[9] === undefined ? 0 : offsetSign * (offsetHours * 60 + offsetMinutes) * 60_000;
   const fractionNs = BigInt((match[7] ?? "").slice(0, 9).padEnd(9, "0"));
   return BigInt(utcMs - offsetMs) * 1_000_000n + fractionNs;
+}
+
+/**
+ * Kubernetes' MicroTime, the form of Lease and Event times: RFC 3339 in UTC with six fraction
+ * digits, where toISOString gives three.
+ */
+export function formatMicroTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }

@@ -24,6 +24,7 @@ import { kopiaPasswordOf } from "./password-file.ts";
 import { RepositoryError, isRepositoryError } from "./repository-error.ts";
 import { type SnapshotManifest, toSnapshotManifest } from "./snapshot-manifest.ts";
 import { type PolicyManifest, toPolicyManifest } from "./snapshot-retention.ts";
+import { forEachConcurrently } from "../domain/bounded-concurrency.ts";
 
 const manifestContentPrefix = "m";
 const snapshotManifestType = "snapshot";
@@ -124,7 +125,7 @@ export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryRe
 
   async function loadIndexEntries(repository: OpenRepository, blobs: readonly BlobMetadata[], counter: { blobsRead: number }) {
     const missing = blobs.filter((blob) => !indexEntriesByBlob.has(blob.id));
-    await forEachLimited(missing, 16, async (blob) => {
+    await forEachConcurrently(missing, 16, async (blob) => {
       const what = `index blob ${blob.id}`;
       const entries = parseIndexEntries(await readWholeBlob(repository, blob, counter), what, manifestContentPrefix);
       indexEntriesByBlob.set(blob.id, entries);
@@ -136,7 +137,7 @@ export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryRe
 
   async function loadManifestContents(repository: OpenRepository, live: Map<string, IndexEntry>, counter: { blobsRead: number }) {
     const missing = [...live.values()].filter((entry) => !manifestsByContent.has(entry.contentId));
-    await forEachLimited(missing, 16, async (entry) => {
+    await forEachConcurrently(missing, 16, async (entry) => {
       const what = `manifest content ${entry.contentId} in ${entry.packBlobId}`;
       if (entry.encryptionKeyId !== 0) throw new RepositoryError("unsupported", `${what} uses encryption key ${entry.encryptionKeyId}`);
       if (entry.formatVersion < 1 || entry.formatVersion > 3) {
@@ -205,12 +206,4 @@ function withErrorCorrection(config: RepositoryConfig, cipher: ContentCipher): C
   if (config.eccOverheadPercent === undefined) return cipher;
   const ecc = createEccDecoder(config.eccOverheadPercent);
   return { decrypt: (iv, frame, what) => cipher.decrypt(iv, ecc.decode(frame, what), what) };
-}
-
-async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  });
-  await Promise.all(workers);
 }

@@ -1,3 +1,5 @@
+import { KIND_REPLICATION_DESTINATION, KIND_REPLICATION_SOURCE, VOLSYNC_API_VERSION } from "../domain/wire-names.ts";
+
 // The port the reconciler, the sweeper, leader election and the admission generator depend on:
 // a handful of verbs over plain JSON objects. The real implementation (kube-client.ts) talks to
 // the API server; unit tests use a small in-memory one with the same semantics that matter here
@@ -59,14 +61,14 @@ export const PERSISTENT_VOLUME_CLAIMS: ResourceKind = { apiVersion: "v1", kind: 
 export const SECRETS: ResourceKind = { apiVersion: "v1", kind: "Secret", plural: "secrets", namespaced: true };
 export const CONFIG_MAPS: ResourceKind = { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true };
 export const REPLICATION_SOURCES: ResourceKind = {
-  apiVersion: "volsync.backube/v1alpha1",
-  kind: "ReplicationSource",
+  apiVersion: VOLSYNC_API_VERSION,
+  kind: KIND_REPLICATION_SOURCE,
   plural: "replicationsources",
   namespaced: true,
 };
 export const REPLICATION_DESTINATIONS: ResourceKind = {
-  apiVersion: "volsync.backube/v1alpha1",
-  kind: "ReplicationDestination",
+  apiVersion: VOLSYNC_API_VERSION,
+  kind: KIND_REPLICATION_DESTINATION,
   plural: "replicationdestinations",
   namespaced: true,
 };

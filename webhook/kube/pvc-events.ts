@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { formatMicroTime } from "../domain/rfc3339-time.ts";
 import type { PvcEventReason } from "../domain/wire-names.ts";
 import { EVENTS, type KubeObjects } from "./kube-objects.ts";
 
@@ -40,8 +41,7 @@ export function createPvcEventRecorder(
             apiVersion: EVENTS.apiVersion,
             kind: EVENTS.kind,
             metadata: { name: `${event.pvcName.slice(0, 200)}.${now.getTime().toString(16)}${randomBytes(4).toString("hex")}`, namespace: event.namespace },
-            // MicroTime: RFC 3339 with microseconds.
-            eventTime: now.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z"),
+            eventTime: formatMicroTime(now.getTime()),
             reportingController: source.reportingController,
             reportingInstance: source.reportingInstance.slice(0, 128),
             action: event.action,

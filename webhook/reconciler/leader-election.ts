@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { LEASES, isConflict, isAlreadyExists, type KubeObject, type KubeObjects } from "../kube/kube-objects.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { errorMessage } from "../domain/error-message.ts";
+import { formatMicroTime } from "../domain/rfc3339-time.ts";
 
 // Leader election through a coordination.k8s.io/v1 Lease, the way client-go does it: a holder
 // renews; others take over only after the lease has gone unrenewed for its duration as measured
@@ -33,10 +34,6 @@ export type LeaderElector = {
   stop(): Promise<void>;
   isLeader(): boolean;
 };
-
-function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
-}
 
 type LeaseSpec = {
   holderIdentity?: string;
@@ -83,8 +80,8 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
     const fresh: LeaseSpec = {
       holderIdentity: identity,
       leaseDurationSeconds,
-      acquireTime: microTime(nowMs),
-      renewTime: microTime(nowMs),
+      acquireTime: formatMicroTime(nowMs),
+      renewTime: formatMicroTime(nowMs),
       leaseTransitions: 0,
     };
     if (lease === undefined) {
@@ -105,7 +102,9 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
     const durationMs = (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
     if (holder !== "" && holder !== identity && nowMs - observedAtMs < durationMs) return false;
     const next: LeaseSpec =
-      holder === identity ? { ...spec, renewTime: microTime(nowMs), leaseDurationSeconds } : { ...fresh, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
+      holder === identity
+        ? { ...spec, renewTime: formatMicroTime(nowMs), leaseDurationSeconds }
+        : { ...fresh, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
     try {
       const updated = await objects.replace({ ...lease, spec: next } as KubeObject, signal);
       observedResourceVersion = updated.metadata.resourceVersion;
@@ -140,7 +139,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
       const spec = (lease?.["spec"] as LeaseSpec | undefined) ?? {};
       if (!lease || spec.holderIdentity !== identity) return;
       await objects.replace(
-        { ...lease, spec: { ...spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: microTime(Date.now()) } } as KubeObject,
+        { ...lease, spec: { ...spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: formatMicroTime(Date.now()) } } as KubeObject,
         signal,
       );
       log.info({ identity }, "lease released");

@@ -3,7 +3,7 @@ import type { PolicySupport } from "../domain/policy-support.ts";
 import { BACKUP_LABEL, LABEL_PVC } from "../domain/wire-names.ts";
 import { PERSISTENT_VOLUME_CLAIMS, REPLICATION_DESTINATIONS, REPLICATION_SOURCES, SECRETS, isAlreadyExists, type KubeObjects } from "../kube/kube-objects.ts";
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
-import { forEachConcurrently } from "./bounded-concurrency.ts";
+import { forEachConcurrently } from "../domain/bounded-concurrency.ts";
 import { planReconcile, type PlannedWrite, type ProtectedPvc } from "./reconcile-plan.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { createRestoreVerifier } from "./restore-verifier.ts";

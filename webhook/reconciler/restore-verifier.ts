@@ -20,7 +20,7 @@ import {
 } from "../domain/wire-names.ts";
 import { REPLICATION_DESTINATIONS, isConflict, type KubeObject, type KubeObjects } from "../kube/kube-objects.ts";
 import type { PvcEvent, PvcEventRecorder } from "../kube/pvc-events.ts";
-import { forEachConcurrently } from "./bounded-concurrency.ts";
+import { forEachConcurrently } from "../domain/bounded-concurrency.ts";
 import type { CounterPort, Log } from "./reconciler-metrics.ts";
 import { errorMessage } from "../domain/error-message.ts";
 

@@ -16,7 +16,7 @@ import {
   type KubeObjects,
 } from "../kube/kube-objects.ts";
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
-import { forEachConcurrently } from "./bounded-concurrency.ts";
+import { forEachConcurrently } from "../domain/bounded-concurrency.ts";
 import { planOrphans, type Orphan } from "./orphan-plan.ts";
 import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { readSweepAcknowledgement, releasesBreaker } from "./sweep-acknowledgement.ts";

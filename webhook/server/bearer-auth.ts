@@ -5,7 +5,6 @@
 // call; the cost is that a token bound to a deleted Pod stays valid until it expires (at most its
 // expirationSeconds, which Kubernetes caps for projected tokens).
 
-import { request as httpsRequest } from "node:https";
 import type { MiddlewareHandler } from "hono";
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet } from "jose";
 import type { Logger } from "./logger.ts";
@@ -20,46 +19,6 @@ export type ServiceAccountKeySource = {
 
 /** A GET against the API server with pvc-guardian's own credentials; the kube adapter provides it. */
 export type ApiServerGet = (path: string, accept: string, signal?: AbortSignal) => Promise<{ status: number; text: string }>;
-
-export type HttpsApiServerGetOptions = {
-  /** `https://host:port` of the API server. */
-  server: string;
-  /** The CA that signed the API server's certificate (PEM). */
-  caPem: string;
-  /** The bearer token to send, read at use time so a rotated ServiceAccount token is picked up. */
-  token: () => string | Promise<string>;
-  timeoutMs?: number;
-};
-
-/**
- * An ApiServerGet over node:https with a bearer token: in-cluster that is the pod's projected
- * ServiceAccount token file and ca.crt beside it.
- */
-export function createHttpsApiServerGet(options: HttpsApiServerGetOptions): ApiServerGet {
-  const timeoutMs = options.timeoutMs ?? 5_000;
-  return async (path, accept, signal) => {
-    const token = await options.token();
-    return new Promise((resolve, reject) => {
-      const request = httpsRequest(
-        new URL(path, options.server),
-        {
-          method: "GET",
-          ca: options.caPem,
-          headers: { accept, authorization: `Bearer ${token.trim()}` },
-          signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on("data", (chunk: Buffer) => chunks.push(chunk));
-          response.on("end", () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-          response.on("error", reject);
-        },
-      );
-      request.on("error", reject);
-      request.end();
-    });
-  };
-}
 
 export const openIdConfigurationPath = "/.well-known/openid-configuration";
 export const jwksPath = "/openid/v1/jwks";

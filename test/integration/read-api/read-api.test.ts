@@ -20,13 +20,9 @@ import { backupTargetOf, desiredReplicationDestination, desiredSecret } from "..
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { createKubeClients, type KubeClients } from "../../../webhook/kube/kube-client.ts";
 import { createKopiaCatalog, type KopiaCatalog } from "../../../webhook/kopia/snapshot-catalog.ts";
-import {
-  createApiServerKeySource,
-  createHttpsApiServerGet,
-  createServiceAccountTokenVerifier,
-  type TokenVerifier,
-} from "../../../webhook/server/bearer-auth.ts";
+import { createApiServerKeySource, createServiceAccountTokenVerifier, type TokenVerifier } from "../../../webhook/server/bearer-auth.ts";
 import { createClusterAuditSource } from "../../../webhook/server/cluster-audit-source.ts";
+import { createHttpsApiServerGet } from "../../support/https-api-server-get.ts";
 import { startHttpsListener, type HttpsListener } from "../../../webhook/server/https-listener.ts";
 import { createReadApiRoutes } from "../../../webhook/server/read-api-routes.ts";
 import { createTlsReloader, type TlsReloader } from "../../../webhook/server/tls-reloader.ts";

@@ -17,7 +17,8 @@ let writes = 0;
 const kube = createKubeClients({
   kubeconfigPath: settings.kubeconfigPath,
   onRequest: (record) => {
-    if (record.verb !== "GET" && record.verb !== "WATCH" && !record.path.includes("/leases") && !record.path.includes("/events")) writes++;
+    const isWrite = record.verb === "create" || record.verb === "update" || record.verb === "patch" || record.verb === "delete";
+    if (isWrite && !record.path.includes("/leases") && !record.path.includes("/events")) writes++;
   },
 });
 const quiet = () => {};
