@@ -1,4 +1,3 @@
-import { parseArgs } from "node:util";
 import { parseAllDocuments, stringify } from "yaml";
 import { parsePolicyFile, toPolicy } from "../config.ts";
 import { ADMISSION_API_VERSION, completeReview, decodeReview } from "../admission/admission-review.ts";
@@ -13,6 +12,7 @@ import type { CatalogLookup, SnapshotCatalog } from "../domain/snapshot-catalog.
 import { createUnconfiguredCatalog, snapshotRecord } from "../domain/snapshot-catalog.ts";
 import { createKopiaCatalog } from "../kopia/snapshot-catalog.ts";
 import type { CliIo } from "./cli-io.ts";
+import { parseCommandOptions } from "./command-options.ts";
 import { openRepositoryStore, repositoryStoreUsage } from "./repository-store.ts";
 import { errorMessage } from "../domain/error-message.ts";
 
@@ -196,32 +196,25 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 export async function runPlanCommand(args: string[], io: CliIo): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        file: { type: "string", short: "f" },
-        policy: { type: "string" },
-        assume: { type: "string" },
-        namespace: { type: "string", short: "n" },
-        repository: { type: "string" },
-        "password-file": { type: "string" },
-        "s3-addressing": { type: "string" },
-        "s3-ca-file": { type: "string" },
-        output: { type: "string", short: "o", default: "yaml" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    io.stderr(`${errorMessage(error)}\n${PLAN_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout(PLAN_USAGE);
-    return 0;
-  }
+  const parsed = parseCommandOptions(
+    args,
+    {
+      file: { type: "string", short: "f" },
+      policy: { type: "string" },
+      assume: { type: "string" },
+      namespace: { type: "string", short: "n" },
+      repository: { type: "string" },
+      "password-file": { type: "string" },
+      "s3-addressing": { type: "string" },
+      "s3-ca-file": { type: "string" },
+      output: { type: "string", short: "o", default: "yaml" },
+      help: { type: "boolean", short: "h" },
+    },
+    PLAN_USAGE,
+    io,
+  );
+  if (!parsed.ok) return parsed.exitCode;
+  const { values } = parsed;
   if (!values.file) {
     io.stderr(`plan needs -f <file|->\n${PLAN_USAGE}`);
     return 2;
