@@ -17,11 +17,14 @@ export type Orphan = {
   object: KubeObject;
   pvcName: string;
   reason: OrphanReason;
+  /** When a sweep first found it orphaned; the grace period runs from here, not from its creation. */
   firstSeenOrphanedMs: number;
 };
 
 export type BreakerState = {
+  /** Orphans due in this sweep, before the breaker decides. */
   wouldDelete: number;
+  /** Every object carrying our managed-by label: the base of the breaker's fraction. */
   managedObjects: number;
   /** The most one sweep may delete without an acknowledgement. */
   limit: number;
