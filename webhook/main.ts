@@ -8,7 +8,7 @@ import { createUnconfiguredCatalog } from "./domain/snapshot-catalog.ts";
 import { createKopiaCatalog, type KopiaCatalog } from "./kopia/snapshot-catalog.ts";
 import { createS3RepositoryStore, credentialsFromSecretDirectory } from "./kopia/s3-repository-settings.ts";
 import { createGuardianServer } from "./server/guardian-server.ts";
-import type { Logger } from "./server/logger.ts";
+import type { Logger } from "./domain/logger.ts";
 import { createMetrics } from "./server/metrics.ts";
 import { createReadiness } from "./server/readiness.ts";
 import { createKubeClients, type KubeClients } from "./kube/kube-client.ts";
@@ -62,11 +62,7 @@ function createCatalog(config: Config, location: RepositoryLocation | undefined,
       if (outcome.ok) log.debug({ ...outcome, repository: name }, "snapshot catalog refreshed");
       else log.warn({ ...outcome, repository: name }, "snapshot catalog refresh failed");
     },
-    log: {
-      info: (fields, message) => log.info({ ...(fields as object), repository: name }, message as string),
-      warn: (fields, message) => log.warn({ ...(fields as object), repository: name }, message as string),
-      error: (fields, message) => log.error({ ...(fields as object), repository: name }, message as string),
-    },
+    log: log.child({ repository: name }),
   });
   metrics.trackCatalogAge(() => {
     const ageMs = kopia.health().ageMs;

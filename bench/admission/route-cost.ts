@@ -8,7 +8,7 @@ import { Hono } from "hono";
 import { pino } from "pino";
 import type { ReviewHandler } from "../../webhook/admission/admission-review.ts";
 import { createAdmissionRoutes } from "../../webhook/server/admission-routes.ts";
-import type { Logger } from "../../webhook/server/logger.ts";
+import type { Logger } from "../../webhook/domain/logger.ts";
 import { createMetrics } from "../../webhook/server/metrics.ts";
 import { pvcCreateReview } from "./reviews.ts";
 
@@ -22,7 +22,7 @@ const answer: ReviewHandler = async (body) => ({
   reason: "fixed",
 });
 const ignore = () => {};
-const silent: Logger = { debug: ignore, info: ignore, warn: ignore, error: ignore };
+const silent: Logger = { debug: ignore, info: ignore, warn: ignore, error: ignore, child: () => silent };
 const route = (log: Logger, deadlineMs?: number) =>
   createAdmissionRoutes({
     mutate: answer,

@@ -4,6 +4,7 @@
 
 import { compareSnapshotsLikeKopia, snapshotSummaryOf, type CatalogLookup, type SnapshotCatalog, type SnapshotRecord } from "../domain/snapshot-catalog.ts";
 import { errorMessage } from "../domain/error-message.ts";
+import type { Logger } from "../domain/logger.ts";
 import { createFilesystemBlobStore } from "./filesystem-blob-store.ts";
 import type { BlobStore } from "./blob-store.ts";
 import { readPasswordFile } from "./password-file.ts";
@@ -46,7 +47,7 @@ export type KopiaCatalogDeps = {
   missRefreshTimeoutMs: number;
   now?: () => number;
   onRefresh?: (outcome: CatalogRefreshOutcome) => void;
-  log?: { info: (...args: unknown[]) => void; warn: (...args: unknown[]) => void; error: (...args: unknown[]) => void };
+  log?: Logger;
   /** Another blob store (tests, later S3); defaults to the filesystem at repositoryPath. */
   store?: BlobStore;
 };

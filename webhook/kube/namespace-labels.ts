@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "../domain/logger.ts";
 import { NAMESPACES, type KubeObjects } from "./kube-objects.ts";
 
 // Every namespace's labels, kept in memory by one list and a watch, for policies that choose a
@@ -6,11 +7,9 @@ import { NAMESPACES, type KubeObjects } from "./kube-objects.ts";
 // namespace's labels, and the admission path reads memory only. Until the first list has
 // arrived, every namespace's labels are unknown, and a decision that needs them is `unknown`.
 
-type LogFn = (fields: object, message?: string) => void;
-
 export type NamespaceLabelsDeps = {
   objects: KubeObjects;
-  log: { info: LogFn; warn: LogFn };
+  log: Logger;
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
 };

@@ -10,6 +10,7 @@ import {
   type ResourceKind,
 } from "./kube-objects.ts";
 import { errorMessage } from "../domain/error-message.ts";
+import type { Logger } from "../domain/logger.ts";
 
 // What the installed VolSync CRDs can hold, read from the CRDs themselves at start and kept
 // current with one watch per CRD (fieldSelector metadata.name=…), so upgrading VolSync takes
@@ -19,13 +20,10 @@ import { errorMessage } from "../domain/error-message.ts";
 // A failed read or watch keeps the last state that was read (the loop retries with backoff);
 // only CRDs never read, or absent, make the capabilities unknown, which blocks nothing.
 
-type LogFn = (fields: object, message?: string) => void;
-type Log = { info: LogFn; warn: LogFn; error: LogFn };
-
 export type VolSyncSupportDeps = {
   objects: KubeObjects;
   policy: Pick<Policy, "nfs" | "additionalRepositories">;
-  log: Log;
+  log: Logger;
   /** First delay after a failed list or watch; doubles up to maxRetryDelayMs. */
   retryDelayMs?: number;
   maxRetryDelayMs?: number;

@@ -17,7 +17,8 @@ import {
 } from "../kube/kube-objects.ts";
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { planDrift } from "./drift-plan.ts";
-import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+import type { Logger } from "../domain/logger.ts";
+import type { ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { errorMessage } from "../domain/error-message.ts";
 
 // Generate on admission (product.md 2.4): the validator, having allowed a protected PVC, calls
@@ -52,7 +53,7 @@ export type AdmissionGeneratorDeps = {
   policy: Pick<Policy, "resources" | "nfs">;
   /** With more than one repository: the policy of the one serving a namespace (its mover volume). */
   policyFor?: (namespace: string) => { ok: true; policy: Pick<Policy, "resources" | "nfs"> } | { ok: false; reason: string };
-  log: Log;
+  log: Logger;
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
   adoptKyverno?: boolean;

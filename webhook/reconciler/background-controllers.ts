@@ -9,7 +9,8 @@ import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { waitForIntervalOrWake } from "./interval-wait.ts";
 import { createLeaderElector } from "./leader-election.ts";
 import { createReconciler, type ReconcileReport, type ReconcilerDeps } from "./reconciler.ts";
-import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+import type { Logger } from "../domain/logger.ts";
+import type { ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { awaitsRestoreVerdict } from "./restore-verifier.ts";
 import { createSweeper, type SweepReport } from "./sweeper.ts";
 import { errorMessage } from "../domain/error-message.ts";
@@ -22,7 +23,7 @@ import { errorMessage } from "../domain/error-message.ts";
 export type BackgroundControllerOptions = {
   objects: KubeObjects;
   policy: Pick<Policy, "tiers" | "excludedNamespaces" | "resources" | "nfs" | "firstBackupDelayMs" | "sourceSecret" | "additionalRepositories">;
-  log: Log;
+  log: Logger;
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
   /** pvc-guardian's namespace: the Lease and the sweep acknowledgement live here. */

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { LEASES, isConflict, isAlreadyExists, type KubeObject, type KubeObjects } from "../kube/kube-objects.ts";
-import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+import type { Logger } from "../domain/logger.ts";
+import type { ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { errorMessage } from "../domain/error-message.ts";
 
 // Leader election through a coordination.k8s.io/v1 Lease, the way client-go does it: a holder
@@ -20,7 +21,7 @@ export type LeaderElectionOptions = {
   renewDeadlineMs?: number;
   /** How often the leader renews and candidates retry. */
   retryPeriodMs: number;
-  log: Log;
+  log: Logger;
   metrics: ReconcilerMetrics;
   /** Called on becoming leader; the signal aborts when leadership ends. */
   onStartedLeading: (signal: AbortSignal) => void;

@@ -34,7 +34,3 @@ export function createNoopReconcilerMetrics(): ReconcilerMetrics {
     leader: { set: () => {} },
   };
 }
-
-/** The logging shape used here; pino's Logger satisfies it. */
-export type LogFn = (fields: object, message?: string) => void;
-export type Log = { debug: LogFn; info: LogFn; warn: LogFn; error: LogFn };

@@ -5,7 +5,8 @@ import { PERSISTENT_VOLUME_CLAIMS, REPLICATION_DESTINATIONS, REPLICATION_SOURCES
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { forEachConcurrently } from "./bounded-concurrency.ts";
 import { planReconcile, type PlannedWrite, type ProtectedPvc } from "./reconcile-plan.ts";
-import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+import type { Logger } from "../domain/logger.ts";
+import type { ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { createRestoreVerifier } from "./restore-verifier.ts";
 import { errorMessage } from "../domain/error-message.ts";
 
@@ -16,7 +17,7 @@ import { errorMessage } from "../domain/error-message.ts";
 export type ReconcilerDeps = {
   objects: KubeObjects;
   policy: Pick<Policy, "tiers" | "excludedNamespaces" | "resources" | "nfs" | "firstBackupDelayMs" | "sourceSecret" | "additionalRepositories">;
-  log: Log;
+  log: Logger;
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
   adoptKyverno?: boolean;

@@ -21,14 +21,15 @@ import {
 import { REPLICATION_DESTINATIONS, isConflict, type KubeObject, type KubeObjects } from "../kube/kube-objects.ts";
 import type { PvcEvent, PvcEventRecorder } from "../kube/pvc-events.ts";
 import { forEachConcurrently } from "./bounded-concurrency.ts";
-import type { CounterPort, Log } from "./reconciler-metrics.ts";
+import type { Logger } from "../domain/logger.ts";
+import type { CounterPort } from "./reconciler-metrics.ts";
 import { errorMessage } from "../domain/error-message.ts";
 
 const MAX_CONFLICT_RETRIES = 3;
 
 export type RestoreVerifierDeps = {
   objects: KubeObjects;
-  log: Log;
+  log: Logger;
   /** pvc_guardian_restore_verifications_total{verdict} */
   restoreVerifications: CounterPort;
   events?: PvcEventRecorder;

@@ -18,7 +18,8 @@ import {
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { forEachConcurrently } from "./bounded-concurrency.ts";
 import { planOrphans, type Orphan } from "./orphan-plan.ts";
-import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+import type { Logger } from "../domain/logger.ts";
+import type { ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { readSweepAcknowledgement, releasesBreaker } from "./sweep-acknowledgement.ts";
 import { errorMessage } from "../domain/error-message.ts";
 
@@ -31,7 +32,7 @@ import { errorMessage } from "../domain/error-message.ts";
 export type SweeperDeps = {
   objects: KubeObjects;
   policy: Pick<Policy, "tiers" | "excludedNamespaces">;
-  log: Log;
+  log: Logger;
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
   /** pvc-guardian's own namespace: where the acknowledgement ConfigMap lives. */

@@ -10,7 +10,7 @@ import { createAdmissionRoutes } from "./admission-routes.ts";
 import type { ReviewHandler } from "../admission/admission-review.ts";
 import { installErrorAnswers } from "./app-errors.ts";
 import { startHttpListener, startHttpsListener, type HttpsListener, type TransportLimits } from "./https-listener.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../domain/logger.ts";
 import type { Metrics } from "./metrics.ts";
 import { createOpsRoutes, createProbeRoutes } from "./ops-routes.ts";
 import type { Readiness } from "./readiness.ts";

@@ -9,7 +9,7 @@ import { request } from "node:https";
 import type { PeerCertificate } from "node:tls";
 import type { ReadinessResult } from "./readiness.ts";
 import type { TlsPair } from "./tls-reloader.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../domain/logger.ts";
 import { healthzPath } from "./ops-routes.ts";
 
 export type SelfProbeOptions = {

@@ -8,7 +8,7 @@
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../domain/logger.ts";
 
 export type TlsPair = {
   cert: string;

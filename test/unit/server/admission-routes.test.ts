@@ -3,17 +3,8 @@ import assert from "node:assert/strict";
 import { createAdmissionRoutes, mutatePath, validatePath } from "../../../webhook/server/admission-routes.ts";
 import type { AdmissionReviewOut, ReviewHandler, ReviewOutcome } from "../../../webhook/admission/admission-review.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
-import type { Logger } from "../../../webhook/server/logger.ts";
-
-type LogEntry = { level: string; fields: Record<string, unknown>; message?: string };
-
-function createRecordingLogger(): Logger & { entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const at = (level: string) => (fields: object, message?: string) => {
-    entries.push({ level, fields: fields as Record<string, unknown>, message });
-  };
-  return { entries, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-}
+import type { Logger } from "../../../webhook/domain/logger.ts";
+import { createRecordingLogger } from "../../support/recording-logger.ts";
 
 function review(uid: string, operation = "CREATE"): Record<string, unknown> {
   return {
@@ -250,13 +241,14 @@ test("still answers with an AdmissionReview when logging throws", async () => {
   const throwing = () => {
     throw new Error("log destination closed");
   };
+  const throwingLog: Logger = { debug: throwing, info: throwing, warn: throwing, error: throwing, child: () => throwingLog };
   const app = createAdmissionRoutes({
     mutate: answering({}),
     validate: async () => {
       throw new Error("handler failed too");
     },
     maxBodyBytes: 1024,
-    log: { debug: throwing, info: throwing, warn: throwing, error: throwing },
+    log: throwingLog,
     metrics: createMetrics({ collectProcessMetrics: false }),
   });
   const allowedAnswer = await send(app, post(mutatePath, JSON.stringify(review("logless"))));
