@@ -27,7 +27,6 @@ import { backupIdentity } from "./domain/kopia-identity.ts";
 import { newestCompleteSnapshot } from "./domain/restore-decision.ts";
 import { generatedNames } from "./domain/resource-names.ts";
 import type { ProtectedPvc } from "./reconciler/reconcile-plan.ts";
-import { errorMessage } from "./domain/error-message.ts";
 
 // The composition root: configuration → adapters → listeners, catalog and background loops.
 // Nothing else in webhook/ builds a concrete adapter, reads the environment or creates a logger.
@@ -48,6 +47,7 @@ function createCatalog(config: Config, location: RepositoryLocation | undefined,
     return { name, catalog: createUnconfiguredCatalog() };
   }
   const s3 = location.s3;
+  const catalogLog = log.child({ repository: name });
   const kopia = createKopiaCatalog({
     repositoryPath: location.path,
     passwordFile: location.passwordFile,
@@ -59,10 +59,10 @@ function createCatalog(config: Config, location: RepositoryLocation | undefined,
     missRefreshTimeoutMs: config.catalog.missRefreshTimeoutMs,
     onRefresh: (outcome) => {
       metrics.observeCatalogRefresh(outcome, name);
-      if (outcome.ok) log.debug({ ...outcome, repository: name }, "snapshot catalog refreshed");
-      else log.warn({ ...outcome, repository: name }, "snapshot catalog refresh failed");
+      // A failed read is logged by the catalog itself, with the error.
+      if (outcome.ok) catalogLog.debug({ ...outcome }, "snapshot catalog refreshed");
     },
-    log: log.child({ repository: name }),
+    log: catalogLog,
   });
   metrics.trackCatalogAge(() => {
     const ageMs = kopia.health().ageMs;
@@ -161,7 +161,7 @@ function createKubernetesParts(
   const events = createPvcEventRecorder(
     clients.objects,
     { reportingController: EVENT_REPORTING_CONTROLLER, reportingInstance: config.podName },
-    (event, error) => log.debug({ reason: event.reason, pvc: `${event.namespace}/${event.pvcName}`, err: errorMessage(error) }, "event not recorded"),
+    (event, error) => log.debug({ reason: event.reason, pvc: `${event.namespace}/${event.pvcName}`, err: error }, "event not recorded"),
   );
   const volSync = createVolSyncSupport({ objects: clients.objects, policy: config.policy, log });
   const generator = createAdmissionGenerator({

@@ -180,14 +180,14 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
       lastError = describeError(error);
       refreshFailuresTotal++;
       outcome = { ok: false, durationMs: performance.now() - started, blobsRead: 0, error: lastError };
-      deps.log?.warn({ err: lastError, repository: deps.repositoryPath }, "kopia catalog refresh failed");
+      deps.log?.warn({ err: error, durationMs: Math.round(outcome.durationMs) }, "snapshot catalog refresh failed");
     }
     lastRefreshDurationMs = outcome.durationMs;
     try {
       deps.onRefresh?.(outcome);
     } catch (error) {
       // A failing metrics hook must not turn a good read into a failed refresh.
-      deps.log?.error({ err: String(error) }, "kopia catalog onRefresh hook failed");
+      deps.log?.error({ err: error }, "kopia catalog onRefresh hook failed");
     }
     return outcome;
   }

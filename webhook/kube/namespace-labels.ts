@@ -59,7 +59,7 @@ export function createNamespaceLabels(deps: NamespaceLabelsDeps): NamespaceLabel
         if (controller.signal.aborted) break;
         if (isFirst) firstList();
         isFirst = false;
-        deps.log.warn({ err: error instanceof Error ? error.message : String(error) }, "namespace labels not read; retrying");
+        deps.log.warn({ err: error }, "namespace labels not read; retrying");
         await sleep(delayMs, undefined, { signal: controller.signal }).catch(() => undefined);
         delayMs = Math.min(maxRetryDelayMs, delayMs * 2);
       }

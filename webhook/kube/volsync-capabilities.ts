@@ -144,7 +144,7 @@ export function createVolSyncSupport(deps: VolSyncSupportDeps): VolSyncSupport {
       } catch (error) {
         if (signal.aborted) return;
         const message = errorMessage(error);
-        if (lastErrors.get(name) !== message) log.warn({ crd: name, err: message }, "volsync crd not read; retrying");
+        if (lastErrors.get(name) !== message) log.warn({ crd: name, err: error }, "volsync crd not read; retrying");
         lastErrors.set(name, message);
         firstRead();
         const delayMs = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** failures++);

@@ -214,7 +214,7 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
           if (restoring)
             throw new GenerationProblem(`ReplicationSource ${namespace}/${sourceName}, left by an earlier PVC of this name, could not be deleted: ${detail}`);
           earlierSource = "failed";
-          log.warn({ namespace, pvc: pvcName, replicationSource: sourceName, err: detail }, "replication source of an earlier pvc not deleted");
+          log.warn({ namespace, pvc: pvcName, replicationSource: sourceName, err: error }, "replication source of an earlier pvc not deleted");
           warnings.push(
             `ReplicationSource ${namespace}/${sourceName}, left by an earlier PVC of this name, could not be deleted (${detail}); ` +
               `pvc-guardian's reconciler deletes it on its next pass, and until then it may back up this new volume`,
@@ -270,7 +270,7 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
               await resetBoundObservation(liveDestination, signal);
             } catch (error) {
               if (restoring || signal.aborted) throw error;
-              log.warn({ namespace, pvc: pvcName, err: errorMessage(error) }, "bound observation not reset");
+              log.warn({ namespace, pvc: pvcName, err: error }, "bound observation not reset");
             }
           }
         }
@@ -321,7 +321,7 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
         return { ok: true, warnings };
       } catch (error) {
         const detail = signal.aborted ? "the admission deadline passed before the API server answered" : errorMessage(error);
-        log.warn({ namespace, pvc: pvcName, path, err: errorMessage(error) }, "backup object generation failed");
+        log.warn({ namespace, pvc: pvcName, path, err: error }, "backup object generation failed");
         // The handler puts this into its own sentence (deny on the restore path, warn on the
         // fresh path), so it is the clause that says what failed.
         const message = `the ${restoring ? "restore" : "backup"} objects for ${subject} could not be written (${detail})`;

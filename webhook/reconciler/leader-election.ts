@@ -2,7 +2,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { LEASES, isConflict, isAlreadyExists, type KubeObject, type KubeObjects } from "../kube/kube-objects.ts";
 import type { Logger } from "../domain/logger.ts";
 import type { ReconcilerMetrics } from "./reconciler-metrics.ts";
-import { errorMessage } from "../domain/error-message.ts";
 
 // Leader election through a coordination.k8s.io/v1 Lease, the way client-go does it: a holder
 // renews; others take over only after the lease has gone unrenewed for its duration as measured
@@ -127,7 +126,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
         else stepDown("another replica holds the lease");
       } catch (error) {
         if (!running) break;
-        log.debug({ err: errorMessage(error) }, "lease request failed");
+        log.debug({ err: error }, "lease request failed");
       }
       if (leadership && Date.now() - lastRenewMs > renewDeadlineMs) stepDown("lease not renewed within the renew deadline");
       await sleep(options.retryPeriodMs, undefined, { signal }).catch(() => {});
@@ -146,7 +145,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
       );
       log.info({ identity }, "lease released");
     } catch (error) {
-      log.warn({ err: errorMessage(error) }, "lease release failed; a successor waits out the lease");
+      log.warn({ err: error }, "lease release failed; a successor waits out the lease");
     }
   }
 

@@ -112,7 +112,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         const secretKey = (ref: { namespace: string; name: string }) => `${ref.namespace}/${ref.name}`;
         const readSourceSecret = (ref: { namespace: string; name: string }) =>
           objects.get(SECRETS, ref.namespace, ref.name, signal).catch((error: unknown) => {
-            log.warn({ secret: secretKey(ref), err: errorMessage(error) }, "source secret unreadable");
+            log.warn({ secret: secretKey(ref), err: error }, "source secret unreadable");
             return undefined;
           });
         const [pvcs, secrets, destinations, sources, ...sourceSecrets] = await Promise.all([
@@ -223,7 +223,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
             } catch (error) {
               report.failed++;
               failedPvcs.add(pvcKey);
-              log.warn({ namespace: planned.pvc.namespace, pvc: planned.pvc.name, kind: planned.kind, err: errorMessage(error) }, "reconcile write failed");
+              log.warn({ namespace: planned.pvc.namespace, pvc: planned.pvc.name, kind: planned.kind, err: error }, "reconcile write failed");
             }
           });
         await runWave(deleteWave);
@@ -254,7 +254,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         report.outcome = "error";
         report.problem = errorMessage(error);
         metrics.reconcilePasses.inc({ outcome: "error" });
-        log.error({ err: errorMessage(error) }, "reconcile pass failed");
+        log.error({ err: error }, "reconcile pass failed");
         return report;
       }
     },

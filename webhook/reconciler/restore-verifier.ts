@@ -23,7 +23,6 @@ import type { PvcEvent, PvcEventRecorder } from "../kube/pvc-events.ts";
 import { forEachConcurrently } from "./bounded-concurrency.ts";
 import type { Logger } from "../domain/logger.ts";
 import type { CounterPort } from "./reconciler-metrics.ts";
-import { errorMessage } from "../domain/error-message.ts";
 
 const MAX_CONFLICT_RETRIES = 3;
 
@@ -151,7 +150,7 @@ export function createRestoreVerifier(deps: RestoreVerifierDeps) {
           });
         } catch (error) {
           report.failed++;
-          log.warn({ namespace, replicationDestination: name, pvc: pvcName, err: errorMessage(error) }, "restore verdict not written");
+          log.warn({ namespace, replicationDestination: name, pvc: pvcName, err: error }, "restore verdict not written");
         }
       });
       return report;

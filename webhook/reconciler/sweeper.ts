@@ -191,7 +191,7 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
           } catch (error) {
             report.failed++;
             stop.abort(error);
-            log.warn({ kind: orphan.object.kind, namespace: metadata.namespace, name: metadata.name, err: errorMessage(error) }, "orphan delete failed");
+            log.warn({ kind: orphan.object.kind, namespace: metadata.namespace, name: metadata.name, err: error }, "orphan delete failed");
           }
         });
         report.outcome = report.failed > 0 || report.deleted + report.skipped < plan.due.length ? "error" : "ok";
@@ -212,7 +212,7 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
         report.outcome = "error";
         report.problem = errorMessage(error);
         metrics.sweepPasses.inc({ outcome: "error" });
-        log.error({ err: errorMessage(error) }, "sweep failed");
+        log.error({ err: error }, "sweep failed");
         return report;
       }
     },

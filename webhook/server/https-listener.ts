@@ -90,7 +90,7 @@ export async function startHttpsListener(options: HttpsListenerOptions): Promise
     socket.disableRenegotiation();
   });
   server.on("tlsClientError", (error, socket) => {
-    log.debug({ err: error.message, remoteAddress: socket.remoteAddress }, "tls handshake failed");
+    log.debug({ err: error, remoteAddress: socket.remoteAddress }, "tls handshake failed");
   });
 
   const unsubscribe = tls.subscribe((pair) => {

@@ -42,7 +42,7 @@ export function createSelfProbe(options: SelfProbeOptions): SelfProbe {
     const result = await probeOnce(loopbackFor(options.host), port, options.currentPair(), options.timeoutMs);
     if (last.ok !== result.ok) {
       if (result.ok) options.log.info({ port }, "webhook port answers its own probe");
-      else options.log.warn({ port, err: result.detail }, "webhook port does not answer its own probe");
+      else options.log.warn({ port, detail: result.detail }, "webhook port does not answer its own probe");
     }
     last = result;
     return result;

@@ -110,7 +110,7 @@ export async function createTlsReloader(options: TlsReloaderOptions): Promise<Tl
       nextContext = createSecureContext(secureContextOptions(next));
     } catch (error) {
       const reason = error instanceof Error ? error : new Error(String(error));
-      log.warn({ certPath, keyPath, err: reason.message, serialNumber: pair.serialNumber }, "changed serving certificate rejected; keeping the one in use");
+      log.warn({ certPath, keyPath, err: reason, serialNumber: pair.serialNumber }, "changed serving certificate rejected; keeping the one in use");
       options.onReloadFailure?.(reason);
       return false;
     }
