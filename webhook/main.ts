@@ -1,4 +1,4 @@
-import { pino } from "pino";
+import { pino, stdTimeFunctions, type DestinationStream, type Logger as PinoLogger } from "pino";
 import { createReviewHandlers, type AdmissionCatalog, type CatalogChoice } from "./admission/review-handlers.ts";
 import { loadConfig, type Config, type S3RepositoryConfig } from "./config.ts";
 import { DEFAULT_REPOSITORY_NAME, policyForNamespace, usesNamespaceSelectors } from "./domain/policy.ts";
@@ -47,7 +47,6 @@ function createCatalog(config: Config, location: RepositoryLocation | undefined,
     return { name, catalog: createUnconfiguredCatalog() };
   }
   const s3 = location.s3;
-  const catalogLog = log.child({ repository: name });
   const kopia = createKopiaCatalog({
     repositoryPath: location.path,
     passwordFile: location.passwordFile,
@@ -57,12 +56,8 @@ function createCatalog(config: Config, location: RepositoryLocation | undefined,
     refreshIntervalMs: config.catalog.refreshIntervalMs,
     freshnessBoundMs: config.catalog.freshnessBoundMs,
     missRefreshTimeoutMs: config.catalog.missRefreshTimeoutMs,
-    onRefresh: (outcome) => {
-      metrics.observeCatalogRefresh(outcome, name);
-      // A failed read is logged by the catalog itself, with the error.
-      if (outcome.ok) catalogLog.debug({ ...outcome }, "snapshot catalog refreshed");
-    },
-    log: catalogLog,
+    onRefresh: (outcome) => metrics.observeCatalogRefresh(outcome, name),
+    log: log.child({ repository: name }),
   });
   metrics.trackCatalogAge(() => {
     const ageMs = kopia.health().ageMs;
@@ -161,7 +156,11 @@ function createKubernetesParts(
   const events = createPvcEventRecorder(
     clients.objects,
     { reportingController: EVENT_REPORTING_CONTROLLER, reportingInstance: config.podName },
-    (event, error) => log.debug({ reason: event.reason, pvc: `${event.namespace}/${event.pvcName}`, err: error }, "event not recorded"),
+    (event, error) =>
+      log.debug(
+        { controller: "events", kind: "PersistentVolumeClaim", namespace: event.namespace, name: event.pvcName, reason: event.reason, err: error },
+        "event not recorded",
+      ),
   );
   const volSync = createVolSyncSupport({ objects: clients.objects, policy: config.policy, log });
   const generator = createAdmissionGenerator({
@@ -308,7 +307,10 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
   });
   const { port, opsPort } = await server.start();
   kubernetes?.controllers.start();
-  log.info({ port, opsPort, host: config.listen.host, repository: config.repository?.path ?? null, dormant: config.policy.dormant }, "pvc-guardian serving");
+  log.info(
+    { port, opsPort, host: config.listen.host, repositoryPath: config.repository?.path ?? null, dormant: config.policy.dormant },
+    "pvc-guardian serving",
+  );
 
   return {
     port,
@@ -324,6 +326,23 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
   };
 }
 
+/**
+ * The process's one logger: a JSON line per entry on stdout (or `destination`), with the level as
+ * a word (`"level":"info"`), an ISO-8601 UTC time, and thrown values under `err` through pino's
+ * err serializer, so their type and stack survive.
+ */
+export function createProcessLogger(level: string, destination?: DestinationStream): PinoLogger {
+  return pino(
+    {
+      level,
+      base: { service: "pvc-guardian" },
+      formatters: { level: (label) => ({ level: label }) },
+      timestamp: stdTimeFunctions.isoTime,
+    },
+    destination,
+  );
+}
+
 /** `pvc-guardian serve`: runs until SIGTERM or SIGINT; exit code 1 when it cannot start. */
 export async function serve(env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const loaded = loadConfig(env);
@@ -331,7 +350,7 @@ export async function serve(env: Readonly<Record<string, string | undefined>>): 
     process.stderr.write(`pvc-guardian cannot start; fix these problems:\n${loaded.problems.map((p) => `  - ${p}`).join("\n")}\n`);
     return 1;
   }
-  const log = pino({ level: loaded.config.logLevel, base: { service: "pvc-guardian" } });
+  const log = createProcessLogger(loaded.config.logLevel);
   let running: RunningGuardian;
   try {
     running = await startGuardian(loaded.config, log);

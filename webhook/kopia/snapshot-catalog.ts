@@ -120,6 +120,7 @@ function describeError(error: unknown): string {
 
 export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
   const now = deps.now ?? Date.now;
+  const log = deps.log?.child({ controller: "catalog" });
   const reader: RepositoryReader = createRepositoryReader({
     store: deps.store ?? createFilesystemBlobStore({ rootPath: deps.repositoryPath }),
     readPassword: () => readPasswordFile(deps.passwordFile),
@@ -175,19 +176,20 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
         sources: byIdentity.size,
         snapshots: snapshotCount,
       };
+      log?.debug({ ...outcome, durationMs: Math.round(outcome.durationMs) }, "snapshot catalog refreshed");
     } catch (error) {
       lastRefreshFailed = true;
       lastError = describeError(error);
       refreshFailuresTotal++;
       outcome = { ok: false, durationMs: performance.now() - started, blobsRead: 0, error: lastError };
-      deps.log?.warn({ err: error, durationMs: Math.round(outcome.durationMs) }, "snapshot catalog refresh failed");
+      log?.warn({ err: error, durationMs: Math.round(outcome.durationMs) }, "snapshot catalog refresh failed");
     }
     lastRefreshDurationMs = outcome.durationMs;
     try {
       deps.onRefresh?.(outcome);
     } catch (error) {
       // A failing metrics hook must not turn a good read into a failed refresh.
-      deps.log?.error({ err: error }, "kopia catalog onRefresh hook failed");
+      log?.error({ err: error }, "kopia catalog onRefresh hook failed");
     }
     return outcome;
   }
@@ -230,8 +232,7 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
     async start() {
       isRunning = true;
       const outcome = await refresh();
-      if (outcome.ok)
-        deps.log?.info({ sources: outcome.sources, snapshots: outcome.snapshots, durationMs: Math.round(outcome.durationMs) }, "kopia catalog loaded");
+      if (outcome.ok) log?.info({ sources: outcome.sources, snapshots: outcome.snapshots, durationMs: Math.round(outcome.durationMs) }, "kopia catalog loaded");
     },
 
     stop() {

@@ -25,6 +25,7 @@ export type NamespaceLabels = {
 export function createNamespaceLabels(deps: NamespaceLabelsDeps): NamespaceLabels {
   const retryDelayMs = deps.retryDelayMs ?? 1_000;
   const maxRetryDelayMs = deps.maxRetryDelayMs ?? 30_000;
+  const log = deps.log.child({ controller: "namespace-labels" });
   const controller = new AbortController();
   let labels = new Map<string, Readonly<Record<string, string>>>();
   let running: Promise<void> | undefined;
@@ -59,7 +60,7 @@ export function createNamespaceLabels(deps: NamespaceLabelsDeps): NamespaceLabel
         if (controller.signal.aborted) break;
         if (isFirst) firstList();
         isFirst = false;
-        deps.log.warn({ err: error }, "namespace labels not read; retrying");
+        log.warn({ err: error }, "namespace labels not read; retrying");
         await sleep(delayMs, undefined, { signal: controller.signal }).catch(() => undefined);
         delayMs = Math.min(maxRetryDelayMs, delayMs * 2);
       }

@@ -67,7 +67,8 @@ export function crdHasNfsMoverVolumes(crd: KubeObject, kind: ResourceKind): bool
 type CrdState = { read: "never" } | { read: "absent" } | { read: "present"; hasNfsMoverVolumes: boolean };
 
 export function createVolSyncSupport(deps: VolSyncSupportDeps): VolSyncSupport {
-  const { objects, policy, log } = deps;
+  const { objects, policy } = deps;
+  const log = deps.log.child({ controller: "volsync-capabilities" });
   const retryDelayMs = deps.retryDelayMs ?? 1_000;
   const maxRetryDelayMs = deps.maxRetryDelayMs ?? 60_000;
   const startTimeoutMs = deps.startTimeoutMs ?? 10_000;
@@ -144,7 +145,7 @@ export function createVolSyncSupport(deps: VolSyncSupportDeps): VolSyncSupport {
       } catch (error) {
         if (signal.aborted) return;
         const message = errorMessage(error);
-        if (lastErrors.get(name) !== message) log.warn({ crd: name, err: error }, "volsync crd not read; retrying");
+        if (lastErrors.get(name) !== message) log.warn({ kind: "CustomResourceDefinition", name, err: error }, "volsync crd not read; retrying");
         lastErrors.set(name, message);
         firstRead();
         const delayMs = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** failures++);

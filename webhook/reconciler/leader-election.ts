@@ -47,7 +47,9 @@ type LeaseSpec = {
 };
 
 export function createLeaderElector(options: LeaderElectionOptions): LeaderElector {
-  const { objects, namespace, leaseName, identity, log, metrics } = options;
+  const { objects, namespace, leaseName, identity, metrics } = options;
+  const log = options.log.child({ controller: "leader-election" });
+  const lease = { kind: "Lease", namespace, name: leaseName };
   const renewDeadlineMs = options.renewDeadlineMs ?? Math.floor((options.leaseDurationMs * 2) / 3);
   const leaseDurationSeconds = Math.max(1, Math.ceil(options.leaseDurationMs / 1000));
   let running = false;
@@ -64,7 +66,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
     if (leadership) return;
     leadership = new AbortController();
     metrics.leader.set(1);
-    log.info({ identity, lease: `${namespace}/${leaseName}` }, "became leader");
+    log.info({ ...lease, identity }, "became leader");
     options.onStartedLeading(leadership.signal);
   }
 
@@ -73,7 +75,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
     leadership.abort(new Error(`leadership lost: ${reason}`));
     leadership = undefined;
     metrics.leader.set(0);
-    log.warn({ identity, reason }, "stopped leading");
+    log.warn({ ...lease, identity, reason }, "stopped leading");
     options.onStoppedLeading?.();
   }
 
@@ -143,7 +145,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
         { ...lease, spec: { ...spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: microTime(Date.now()) } } as KubeObject,
         signal,
       );
-      log.info({ identity }, "lease released");
+      log.info({ ...lease, identity }, "lease released");
     } catch (error) {
       log.warn({ err: error }, "lease release failed; a successor waits out the lease");
     }

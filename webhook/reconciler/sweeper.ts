@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Policy } from "../domain/policy.ts";
 import {
   LABEL_MANAGED_BY,
@@ -63,7 +64,7 @@ export type Sweeper = { runPass(signal?: AbortSignal): Promise<SweepReport> };
 const MAX_HOLD_EVENTS = 20;
 
 export function createSweeper(deps: SweeperDeps): Sweeper {
-  const { objects, policy, log, metrics } = deps;
+  const { objects, policy, metrics } = deps;
   const now = deps.now ?? Date.now;
   const pageSize = deps.pageSize ?? 500;
   // Per object uid, when this process first saw it orphaned. Memory only, on purpose: a restart
@@ -97,6 +98,7 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
 
   return {
     async runPass(signal) {
+      const log = deps.log.child({ controller: "sweeper", reconcileId: randomUUID() });
       const report: SweepReport = { outcome: "ok", managedObjects: 0, due: [], waiting: 0, deleted: 0, skipped: 0, failed: 0 };
       try {
         const ours = { labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY_GUARDIAN}`, pageSize };
