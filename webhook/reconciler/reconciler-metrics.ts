@@ -1,6 +1,7 @@
-// The metrics the reconciler, sweeper, leader election and admission generator report, as the
-// small shape they need (generation failures are counted by the admission handler's hook). prom-client's Counter and Gauge satisfy it structurally; the metric
-// names (server/metrics.ts) are:
+// The metrics port of the reconciler, sweeper, leader election and admission generator: the small
+// shape they need (generation failures are counted by the admission handler's hook). This is the
+// one type for it: server/metrics.ts implements it with prom-client's Counter and Gauge, which
+// satisfy it structurally, and owns the metric names:
 //   pvc_guardian_reconcile_passes_total{outcome="ok|partial|error"}
 //   pvc_guardian_sweep_passes_total{outcome="ok|partial|error|held|dry-run"}
 //   pvc_guardian_objects_created_total{kind="Secret|ReplicationDestination|ReplicationSource"}

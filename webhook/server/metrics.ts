@@ -5,6 +5,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { restoreVerdicts } from "../domain/restore-verification.ts";
+import type { ReconcilerMetrics } from "../reconciler/reconciler-metrics.ts";
 
 export const metricPrefix = "pvc_guardian_";
 
@@ -58,24 +59,12 @@ export const objectKinds = ["Secret", "ReplicationDestination", "ReplicationSour
 export const reconcileOutcomes = ["ok", "partial", "error"] as const;
 export const sweepOutcomes = ["ok", "partial", "error", "held", "dry-run"] as const;
 
-type CounterLike = { inc(labels: Record<string, string>, value?: number): void };
-
-/** The shape webhook/reconciler/reconciler-metrics.ts asks for; prom-client satisfies it. */
-export type ReconcilerMetricSet = {
-  reconcilePasses: CounterLike;
-  sweepPasses: CounterLike;
-  objectsCreated: CounterLike;
-  objectsRepaired: CounterLike;
-  objectsDeleted: CounterLike;
-  restoreVerifications: CounterLike;
-  leader: { set(value: number): void };
-};
-
 export type Metrics = AdmissionMetrics &
   TlsMetrics &
   CatalogMetrics &
   BackupAgeMetrics & {
-    reconciler: ReconcilerMetricSet;
+    /** The reconciler's port (reconciler/reconciler-metrics.ts), made of prom-client metrics. */
+    reconciler: ReconcilerMetrics;
     countGenerationFailure(path: GenerationPath): void;
     registry: Registry;
     /** Prometheus text exposition of every metric in the registry. */
@@ -212,7 +201,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     for (const value of values) counter.labels(value).inc(0);
     return counter;
   };
-  const reconciler: ReconcilerMetricSet = {
+  const reconciler: ReconcilerMetrics = {
     reconcilePasses: counterWith("reconcile_passes_total", "Reconcile passes, by outcome.", "outcome", reconcileOutcomes),
     sweepPasses: counterWith("sweep_passes_total", "Sweep passes, by outcome; held means the mass-deletion breaker stopped it.", "outcome", sweepOutcomes),
     objectsCreated: counterWith("objects_created_total", "Generated objects created, by kind.", "kind", objectKinds),
