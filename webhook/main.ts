@@ -152,7 +152,10 @@ function createKubernetesParts(
     return undefined;
   }
   // In the cluster, the API server's address comes from the variables the kubelet sets.
-  const clients = createKubeClients(config.kubernetes.kubeconfigPath ? { kubeconfigPath: config.kubernetes.kubeconfigPath } : { env: process.env });
+  const clients = createKubeClients({
+    ...(config.kubernetes.kubeconfigPath ? { kubeconfigPath: config.kubernetes.kubeconfigPath } : { env: process.env }),
+    onRequest: (request) => metrics.countKubeRequest(request.verb, request.status),
+  });
   const events = createPvcEventRecorder(
     clients.objects,
     { reportingController: EVENT_REPORTING_CONTROLLER, reportingInstance: config.podName },

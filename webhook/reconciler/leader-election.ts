@@ -65,7 +65,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
     lastRenewMs = nowMs;
     if (leadership) return;
     leadership = new AbortController();
-    metrics.leader.set(1);
+    metrics.leader.set({ name: leaseName }, 1);
     log.info({ ...lease, identity }, "became leader");
     options.onStartedLeading(leadership.signal);
   }
@@ -74,7 +74,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
     if (!leadership) return;
     leadership.abort(new Error(`leadership lost: ${reason}`));
     leadership = undefined;
-    metrics.leader.set(0);
+    metrics.leader.set({ name: leaseName }, 0);
     log.warn({ ...lease, identity, reason }, "stopped leading");
     options.onStoppedLeading?.();
   }
@@ -155,7 +155,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
     start() {
       if (running) return;
       running = true;
-      metrics.leader.set(0);
+      metrics.leader.set({ name: leaseName }, 0);
       loop = campaign();
     },
     async stop() {

@@ -94,6 +94,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   return {
     async runPass(signal) {
+      const startedMs = performance.now();
       const reconcileId = randomUUID();
       const log = deps.log.child({ controller: "reconciler", reconcileId });
       const report: ReconcileReport = {
@@ -263,6 +264,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         metrics.reconcilePasses.inc({ outcome: "error" });
         log.error({ err: error }, "reconcile pass failed");
         return report;
+      } finally {
+        metrics.reconcileDuration.observe((performance.now() - startedMs) / 1000);
       }
     },
   };

@@ -134,7 +134,7 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
     // Reporting must never cost the answer: a throwing logger or metric would otherwise turn
     // into a plain-text 500.
     try {
-      metrics.observeAdmission(webhook, counted, durationMs / 1000);
+      metrics.observeAdmission(webhook, counted, durationMs / 1000, response.status?.code ?? 200);
       log.info(
         {
           webhook,

@@ -31,7 +31,7 @@ const logWith = (bindings: LogFields): Logger => ({
   child: (more) => logWith({ ...bindings, ...more }),
 });
 const log = logWith({});
-const metrics = { ...createNoopReconcilerMetrics(), leader: { set: (value: number) => say({ leader: value === 1, writes }) } };
+const metrics = { ...createNoopReconcilerMetrics(), leader: { set: (_labels: Record<string, string>, value: number) => say({ leader: value === 1, writes }) } };
 const controllers = createBackgroundControllers({
   objects: kube.objects,
   policy: {

@@ -122,12 +122,13 @@ export function countingMetrics(): CountingMetrics {
     counts,
     leaderValue: () => leader,
     reconcilePasses: counter("reconcile_passes"),
+    reconcileDuration: { observe: () => {} },
     sweepPasses: counter("sweep_passes"),
     objectsCreated: counter("objects_created"),
     objectsRepaired: counter("objects_repaired"),
     objectsDeleted: counter("objects_deleted"),
     restoreVerifications: counter("restore_verifications"),
-    leader: { set: (value: number) => void (leader = value) },
+    leader: { set: (_labels: Record<string, string>, value: number) => void (leader = value) },
   };
 }
 

@@ -99,6 +99,35 @@ test("routes mutate and validate to their own handlers and counts patched and de
   assert.equal(log.entries.filter((e) => e.message === "admission review answered").at(-1)?.fields["reason"], "unknown");
 });
 
+test("counts answers by their status code: 200 for an allowance, the denial's own code, 400 for a malformed review", async () => {
+  const validate: ReviewHandler = async (body) => ({
+    review: {
+      apiVersion: "admission.k8s.io/v1",
+      kind: "AdmissionReview",
+      response: { uid: (body as { request: { uid: string } }).request.uid, allowed: false, status: { code: 403, message: "no", reason: "Forbidden" } },
+    },
+    operation: "CREATE",
+    reason: "unknown",
+  });
+  const { app, metrics } = setup({ validate });
+  await send(app, post(mutatePath, JSON.stringify(review("m-1"))));
+  await send(app, post(validatePath, JSON.stringify(review("v-1"))));
+  await send(app, post(validatePath, "{not json"));
+  const text = await metrics.render();
+  const responses = (webhook: string, code: number) =>
+    Number(
+      text
+        .split("\n")
+        .find((l) => l.startsWith(`pvc_guardian_admission_responses_total{webhook="${webhook}",code="${code}"} `))
+        ?.split(" ")
+        .at(-1),
+    );
+  assert.equal(responses("mutate", 200), 1);
+  assert.equal(responses("validate", 403), 1);
+  assert.equal(responses("validate", 400), 1);
+  assert.equal(responses("validate", 200), 0);
+});
+
 test("accepts application/json with parameters and in any case", async () => {
   const { app } = setup();
   for (const contentType of ["application/json; charset=utf-8", "Application/JSON"]) {

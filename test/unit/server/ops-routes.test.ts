@@ -83,7 +83,7 @@ test("metrics renders Prometheus text with known label values at zero", async ()
 test("metrics registries are private to each server", async () => {
   const first = createMetrics({ collectProcessMetrics: false });
   const second = createMetrics({ collectProcessMetrics: true });
-  first.observeAdmission("validate", "denied", 0.002);
+  first.observeAdmission("validate", "denied", 0.002, 403);
   assert.match(await first.render(), /pvc_guardian_admission_requests_total\{webhook="validate",outcome="denied"\} 1/);
   const secondText = await second.render();
   assert.match(secondText, /pvc_guardian_admission_requests_total\{webhook="validate",outcome="denied"\} 0/);
