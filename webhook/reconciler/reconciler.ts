@@ -1,6 +1,6 @@
+import { randomUUID } from "node:crypto";
 import type { Policy } from "../domain/policy.ts";
 import type { PolicySupport } from "../domain/policy-support.ts";
-import { randomUUID } from "node:crypto";
 import { BACKUP_LABEL, LABEL_PVC } from "../domain/wire-names.ts";
 import { PERSISTENT_VOLUME_CLAIMS, REPLICATION_DESTINATIONS, REPLICATION_SOURCES, SECRETS, isAlreadyExists, type KubeObjects } from "../kube/kube-objects.ts";
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
