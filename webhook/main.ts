@@ -1,4 +1,4 @@
-import { pino } from "pino";
+import { pino, stdTimeFunctions, type DestinationStream, type Logger as PinoLogger } from "pino";
 import { createReviewHandlers, type AdmissionCatalog, type CatalogChoice } from "./admission/review-handlers.ts";
 import { loadConfig, type Config, type S3RepositoryConfig } from "./config.ts";
 import { DEFAULT_REPOSITORY_NAME, policyForNamespace, usesNamespaceSelectors } from "./domain/policy.ts";
@@ -8,7 +8,7 @@ import { createUnconfiguredCatalog } from "./domain/snapshot-catalog.ts";
 import { createKopiaCatalog, type KopiaCatalog } from "./kopia/snapshot-catalog.ts";
 import { createS3RepositoryStore, credentialsFromSecretDirectory } from "./kopia/s3-repository-settings.ts";
 import { createGuardianServer } from "./server/guardian-server.ts";
-import type { Logger } from "./server/logger.ts";
+import type { Logger } from "./domain/logger.ts";
 import { createMetrics } from "./server/metrics.ts";
 import { createReadiness } from "./server/readiness.ts";
 import { createKubeClients, type KubeClients } from "./kube/kube-client.ts";
@@ -27,7 +27,6 @@ import { backupIdentity } from "./domain/kopia-identity.ts";
 import { newestCompleteSnapshot } from "./domain/restore-decision.ts";
 import { generatedNames } from "./domain/resource-names.ts";
 import type { ProtectedPvc } from "./reconciler/reconcile-plan.ts";
-import { errorMessage } from "./domain/error-message.ts";
 
 // The composition root: configuration → adapters → listeners, catalog and background loops.
 // Nothing else in webhook/ builds a concrete adapter, reads the environment or creates a logger.
@@ -57,16 +56,8 @@ function createCatalog(config: Config, location: RepositoryLocation | undefined,
     refreshIntervalMs: config.catalog.refreshIntervalMs,
     freshnessBoundMs: config.catalog.freshnessBoundMs,
     missRefreshTimeoutMs: config.catalog.missRefreshTimeoutMs,
-    onRefresh: (outcome) => {
-      metrics.observeCatalogRefresh(outcome, name);
-      if (outcome.ok) log.debug({ ...outcome, repository: name }, "snapshot catalog refreshed");
-      else log.warn({ ...outcome, repository: name }, "snapshot catalog refresh failed");
-    },
-    log: {
-      info: (fields, message) => log.info({ ...(fields as object), repository: name }, message as string),
-      warn: (fields, message) => log.warn({ ...(fields as object), repository: name }, message as string),
-      error: (fields, message) => log.error({ ...(fields as object), repository: name }, message as string),
-    },
+    onRefresh: (outcome) => metrics.observeCatalogRefresh(outcome, name),
+    log: log.child({ repository: name }),
   });
   metrics.trackCatalogAge(() => {
     const ageMs = kopia.health().ageMs;
@@ -161,11 +152,18 @@ function createKubernetesParts(
     return undefined;
   }
   // In the cluster, the API server's address comes from the variables the kubelet sets.
-  const clients = createKubeClients(config.kubernetes.kubeconfigPath ? { kubeconfigPath: config.kubernetes.kubeconfigPath } : { env: process.env });
+  const clients = createKubeClients({
+    ...(config.kubernetes.kubeconfigPath ? { kubeconfigPath: config.kubernetes.kubeconfigPath } : { env: process.env }),
+    onRequest: (request) => metrics.countKubeRequest(request.verb, request.code),
+  });
   const events = createPvcEventRecorder(
     clients.objects,
     { reportingController: EVENT_REPORTING_CONTROLLER, reportingInstance: config.podName },
-    (event, error) => log.debug({ reason: event.reason, pvc: `${event.namespace}/${event.pvcName}`, err: errorMessage(error) }, "event not recorded"),
+    (event, error) =>
+      log.debug(
+        { controller: "events", kind: "PersistentVolumeClaim", namespace: event.namespace, name: event.pvcName, reason: event.reason, err: error },
+        "event not recorded",
+      ),
   );
   const volSync = createVolSyncSupport({ objects: clients.objects, policy: config.policy, log });
   const generator = createAdmissionGenerator({
@@ -310,7 +308,10 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
   });
   const { port, opsPort } = await server.start();
   kubernetes?.controllers.start();
-  log.info({ port, opsPort, host: config.listen.host, repository: config.repository?.path ?? null, dormant: config.policy.dormant }, "pvc-guardian serving");
+  log.info(
+    { port, opsPort, host: config.listen.host, repositoryPath: config.repository?.path ?? null, dormant: config.policy.dormant },
+    "pvc-guardian serving",
+  );
 
   return {
     port,
@@ -326,6 +327,23 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
   };
 }
 
+/**
+ * The process's one logger: a JSON line per entry on stdout (or `destination`), with the level as
+ * a word (`"level":"info"`), an ISO-8601 UTC time, and thrown values under `err` through pino's
+ * err serializer, so their type and stack survive.
+ */
+export function createProcessLogger(level: string, destination?: DestinationStream): PinoLogger {
+  return pino(
+    {
+      level,
+      base: { service: "pvc-guardian" },
+      formatters: { level: (label) => ({ level: label }) },
+      timestamp: stdTimeFunctions.isoTime,
+    },
+    destination,
+  );
+}
+
 /** `pvc-guardian serve`: runs until SIGTERM or SIGINT; exit code 1 when it cannot start. */
 export async function serve(env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const loaded = loadConfig(env);
@@ -333,7 +351,7 @@ export async function serve(env: Readonly<Record<string, string | undefined>>): 
     process.stderr.write(`pvc-guardian cannot start; fix these problems:\n${loaded.problems.map((p) => `  - ${p}`).join("\n")}\n`);
     return 1;
   }
-  const log = pino({ level: loaded.config.logLevel, base: { service: "pvc-guardian" } });
+  const log = createProcessLogger(loaded.config.logLevel);
   let running: RunningGuardian;
   try {
     running = await startGuardian(loaded.config, log);

@@ -4,7 +4,7 @@
 
 import { Hono } from "hono";
 import { startHttpsListener } from "../../webhook/server/https-listener.ts";
-import type { Logger } from "../../webhook/server/logger.ts";
+import type { Logger } from "../../webhook/domain/logger.ts";
 import { createTlsReloader } from "../../webhook/server/tls-reloader.ts";
 
 const fixed = {
@@ -13,7 +13,7 @@ const fixed = {
   response: { uid: "00000000-0000-0000-0000-000000000000", allowed: true },
 };
 const ignore = () => {};
-const log: Logger = { debug: ignore, info: ignore, warn: ignore, error: ignore };
+const log: Logger = { debug: ignore, info: ignore, warn: ignore, error: ignore, child: () => log };
 const app = new Hono();
 const answer = async (c: import("hono").Context) => {
   await c.req.text();

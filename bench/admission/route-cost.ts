@@ -8,13 +8,13 @@ import { Hono } from "hono";
 import { pino } from "pino";
 import { allowed, type ReviewHandler } from "../../webhook/admission/admission-review.ts";
 import { createAdmissionRoutes } from "../../webhook/server/admission-routes.ts";
-import type { Logger } from "../../webhook/server/logger.ts";
+import type { Logger } from "../../webhook/domain/logger.ts";
 import { createMetrics } from "../../webhook/server/metrics.ts";
 import { pvcCreateReview } from "./reviews.ts";
 
 const answer: ReviewHandler = async () => allowed("fixed");
 const ignore = () => {};
-const silent: Logger = { debug: ignore, info: ignore, warn: ignore, error: ignore };
+const silent: Logger = { debug: ignore, info: ignore, warn: ignore, error: ignore, child: () => silent };
 const route = (log: Logger, deadlineMs?: number) =>
   createAdmissionRoutes({
     mutate: answer,

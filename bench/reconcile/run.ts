@@ -18,7 +18,8 @@ import { PERSISTENT_VOLUME_CLAIMS } from "../../webhook/kube/kube-objects.ts";
 import { DEFAULT_POLICY } from "../../webhook/domain/policy.ts";
 import { createReconciler } from "../../webhook/reconciler/reconciler.ts";
 import { createSweeper } from "../../webhook/reconciler/sweeper.ts";
-import { createNoopReconcilerMetrics, type Log } from "../../webhook/reconciler/reconciler-metrics.ts";
+import type { Logger } from "../../webhook/domain/logger.ts";
+import { createNoopReconcilerMetrics } from "../../webhook/reconciler/reconciler-metrics.ts";
 import { forEachConcurrently } from "../../webhook/domain/bounded-concurrency.ts";
 
 const { values } = parseArgs({
@@ -34,11 +35,12 @@ const sizes = values.sizes.split(",").map(Number);
 const pageSize = Number(values["page-size"]);
 
 const quiet = () => {};
-const log: Log = {
+const log: Logger = {
   debug: quiet,
   info: quiet,
   warn: (fields, message) => console.error("warn", message, fields),
   error: (fields, message) => console.error("error", message, fields),
+  child: () => log,
 };
 const byVerb = new Map<string, number>();
 let total = 0;

@@ -4,6 +4,7 @@
 
 import { compareSnapshotsLikeKopia, snapshotSummaryOf, type CatalogLookup, type SnapshotCatalog, type SnapshotRecord } from "../domain/snapshot-catalog.ts";
 import { errorMessage } from "../domain/error-message.ts";
+import type { Logger } from "../domain/logger.ts";
 import { createFilesystemBlobStore } from "./filesystem-blob-store.ts";
 import type { BlobStore } from "./blob-store.ts";
 import { readPasswordFile } from "./password-file.ts";
@@ -46,7 +47,7 @@ export type KopiaCatalogDeps = {
   missRefreshTimeoutMs: number;
   now?: () => number;
   onRefresh?: (outcome: CatalogRefreshOutcome) => void;
-  log?: { info: (...args: unknown[]) => void; warn: (...args: unknown[]) => void; error: (...args: unknown[]) => void };
+  log?: Logger;
   /** Another blob store (tests, later S3); defaults to the filesystem at repositoryPath. */
   store?: BlobStore;
 };
@@ -119,6 +120,7 @@ function describeError(error: unknown): string {
 
 export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
   const now = deps.now ?? Date.now;
+  const log = deps.log?.child({ controller: "catalog" });
   const reader: RepositoryReader = createRepositoryReader({
     store: deps.store ?? createFilesystemBlobStore({ rootPath: deps.repositoryPath }),
     readPassword: () => readPasswordFile(deps.passwordFile),
@@ -174,19 +176,20 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
         sources: byIdentity.size,
         snapshots: snapshotCount,
       };
+      log?.debug({ ...outcome, durationMs: Math.round(outcome.durationMs) }, "snapshot catalog refreshed");
     } catch (error) {
       lastRefreshFailed = true;
       lastError = describeError(error);
       refreshFailuresTotal++;
       outcome = { ok: false, durationMs: performance.now() - started, blobsRead: 0, error: lastError };
-      deps.log?.warn({ err: lastError, repository: deps.repositoryPath }, "kopia catalog refresh failed");
+      log?.warn({ err: error, durationMs: Math.round(outcome.durationMs) }, "snapshot catalog refresh failed");
     }
     lastRefreshDurationMs = outcome.durationMs;
     try {
       deps.onRefresh?.(outcome);
     } catch (error) {
       // A failing metrics hook must not turn a good read into a failed refresh.
-      deps.log?.error({ err: String(error) }, "kopia catalog onRefresh hook failed");
+      log?.error({ err: error }, "kopia catalog onRefresh hook failed");
     }
     return outcome;
   }
@@ -229,8 +232,7 @@ export function createKopiaCatalog(deps: KopiaCatalogDeps): KopiaCatalog {
     async start() {
       isRunning = true;
       const outcome = await refresh();
-      if (outcome.ok)
-        deps.log?.info({ sources: outcome.sources, snapshots: outcome.snapshots, durationMs: Math.round(outcome.durationMs) }, "kopia catalog loaded");
+      if (outcome.ok) log?.info({ sources: outcome.sources, snapshots: outcome.snapshots, durationMs: Math.round(outcome.durationMs) }, "kopia catalog loaded");
     },
 
     stop() {

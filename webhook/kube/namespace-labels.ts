@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "../domain/logger.ts";
 import { NAMESPACES, type KubeObjects } from "./kube-objects.ts";
 
 // Every namespace's labels, kept in memory by one list and a watch, for policies that choose a
@@ -6,11 +7,9 @@ import { NAMESPACES, type KubeObjects } from "./kube-objects.ts";
 // namespace's labels, and the admission path reads memory only. Until the first list has
 // arrived, every namespace's labels are unknown, and a decision that needs them is `unknown`.
 
-type LogFn = (fields: object, message?: string) => void;
-
 export type NamespaceLabelsDeps = {
   objects: KubeObjects;
-  log: { info: LogFn; warn: LogFn };
+  log: Logger;
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
 };
@@ -26,6 +25,7 @@ export type NamespaceLabels = {
 export function createNamespaceLabels(deps: NamespaceLabelsDeps): NamespaceLabels {
   const retryDelayMs = deps.retryDelayMs ?? 1_000;
   const maxRetryDelayMs = deps.maxRetryDelayMs ?? 30_000;
+  const log = deps.log.child({ controller: "namespace-labels" });
   const controller = new AbortController();
   let labels = new Map<string, Readonly<Record<string, string>>>();
   let running: Promise<void> | undefined;
@@ -60,7 +60,7 @@ export function createNamespaceLabels(deps: NamespaceLabelsDeps): NamespaceLabel
         if (controller.signal.aborted) break;
         if (isFirst) firstList();
         isFirst = false;
-        deps.log.warn({ err: error instanceof Error ? error.message : String(error) }, "namespace labels not read; retrying");
+        log.warn({ err: error }, "namespace labels not read; retrying");
         await sleep(delayMs, undefined, { signal: controller.signal }).catch(() => undefined);
         delayMs = Math.min(maxRetryDelayMs, delayMs * 2);
       }

@@ -10,6 +10,7 @@ import {
   type ResourceKind,
 } from "./kube-objects.ts";
 import { errorMessage } from "../domain/error-message.ts";
+import type { Logger } from "../domain/logger.ts";
 
 // What the installed VolSync CRDs can hold, read from the CRDs themselves at start and kept
 // current with one watch per CRD (fieldSelector metadata.name=…), so upgrading VolSync takes
@@ -19,13 +20,10 @@ import { errorMessage } from "../domain/error-message.ts";
 // A failed read or watch keeps the last state that was read (the loop retries with backoff);
 // only CRDs never read, or absent, make the capabilities unknown, which blocks nothing.
 
-type LogFn = (fields: object, message?: string) => void;
-type Log = { info: LogFn; warn: LogFn; error: LogFn };
-
 export type VolSyncSupportDeps = {
   objects: KubeObjects;
   policy: Pick<Policy, "nfs" | "additionalRepositories">;
-  log: Log;
+  log: Logger;
   /** First delay after a failed list or watch; doubles up to maxRetryDelayMs. */
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
@@ -69,7 +67,8 @@ export function crdHasNfsMoverVolumes(crd: KubeObject, kind: ResourceKind): bool
 type CrdState = { read: "never" } | { read: "absent" } | { read: "present"; hasNfsMoverVolumes: boolean };
 
 export function createVolSyncSupport(deps: VolSyncSupportDeps): VolSyncSupport {
-  const { objects, policy, log } = deps;
+  const { objects, policy } = deps;
+  const log = deps.log.child({ controller: "volsync-capabilities" });
   const retryDelayMs = deps.retryDelayMs ?? 1_000;
   const maxRetryDelayMs = deps.maxRetryDelayMs ?? 60_000;
   const startTimeoutMs = deps.startTimeoutMs ?? 10_000;
@@ -146,7 +145,7 @@ export function createVolSyncSupport(deps: VolSyncSupportDeps): VolSyncSupport {
       } catch (error) {
         if (signal.aborted) return;
         const message = errorMessage(error);
-        if (lastErrors.get(name) !== message) log.warn({ crd: name, err: message }, "volsync crd not read; retrying");
+        if (lastErrors.get(name) !== message) log.warn({ kind: "CustomResourceDefinition", name, err: error }, "volsync crd not read; retrying");
         lastErrors.set(name, message);
         firstRead();
         const delayMs = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** failures++);

@@ -17,7 +17,8 @@ import {
 } from "../kube/kube-objects.ts";
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { planDrift } from "./drift-plan.ts";
-import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+import type { Logger } from "../domain/logger.ts";
+import type { ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { errorMessage } from "../domain/error-message.ts";
 
 // Generate on admission (README, "How the pieces fit"): the validator, having allowed a protected PVC, calls
@@ -52,7 +53,7 @@ export type AdmissionGeneratorDeps = {
   policy: Pick<Policy, "resources" | "nfs">;
   /** With more than one repository: the policy of the one serving a namespace (its mover volume). */
   policyFor?: (namespace: string) => { ok: true; policy: Pick<Policy, "resources" | "nfs"> } | { ok: false; reason: string };
-  log: Log;
+  log: Logger;
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
   adoptKyverno?: boolean;
@@ -75,7 +76,8 @@ const MAX_PRECONDITION_RETRIES = 3;
 class GenerationProblem extends Error {}
 
 export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupObjectGenerator {
-  const { objects, policy, log, metrics } = deps;
+  const { objects, policy, metrics } = deps;
+  const log = deps.log.child({ controller: "admission-generator" });
   const replacePollMs = deps.replacePollMs ?? 100;
 
   /**
@@ -117,7 +119,7 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
       if (await isNameTaken()) return "left-to-its-pvc";
       const deleted = await objects.delete(REPLICATION_SOURCES, namespace, name, { uid: live.metadata.uid! }, signal);
       if (deleted === "deleted") {
-        log.info({ namespace, replicationSource: name, uid: live.metadata.uid }, "replication source of an earlier pvc deleted");
+        log.info({ kind: "ReplicationSource", namespace, name, uid: live.metadata.uid }, "replication source of an earlier pvc deleted");
         metrics.objectsDeleted.inc({ kind: "ReplicationSource" });
         return "deleted";
       }
@@ -213,14 +215,17 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
           if (restoring)
             throw new GenerationProblem(`ReplicationSource ${namespace}/${sourceName}, left by an earlier PVC of this name, could not be deleted: ${detail}`);
           earlierSource = "failed";
-          log.warn({ namespace, pvc: pvcName, replicationSource: sourceName, err: detail }, "replication source of an earlier pvc not deleted");
+          log.warn({ kind: "ReplicationSource", namespace, name: sourceName, pvc: pvcName, err: error }, "replication source of an earlier pvc not deleted");
           warnings.push(
             `ReplicationSource ${namespace}/${sourceName}, left by an earlier PVC of this name, could not be deleted (${detail}); ` +
               `pvc-guardian's reconciler deletes it on its next pass, and until then it may back up this new volume`,
           );
         }
         if (earlierSource === "not-ours") {
-          log.warn({ namespace, pvc: pvcName, replicationSource: sourceName }, "replication source named like ours is not managed by pvc-guardian");
+          log.warn(
+            { kind: "ReplicationSource", namespace, name: sourceName, pvc: pvcName },
+            "replication source named like ours is not managed by pvc-guardian",
+          );
         }
 
         const repository = deps.policyFor?.(namespace) ?? { ok: true as const, policy };
@@ -248,7 +253,7 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
           liveDestination = await replaceStaleDestination(destination, live, signal);
           destinationOutcome = "replaced";
           log.info(
-            { namespace, pvc: pvcName, replicationDestination: destination.metadata.name, staleUid: live.metadata.uid },
+            { kind: "ReplicationDestination", namespace, name: destination.metadata.name, pvc: pvcName, staleUid: live.metadata.uid },
             "stale replication destination replaced",
           );
         } else {
@@ -269,7 +274,10 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
               await resetBoundObservation(liveDestination, signal);
             } catch (error) {
               if (restoring || signal.aborted) throw error;
-              log.warn({ namespace, pvc: pvcName, err: errorMessage(error) }, "bound observation not reset");
+              log.warn(
+                { kind: "ReplicationDestination", namespace, name: liveDestination.metadata.name, pvc: pvcName, err: error },
+                "bound observation not reset",
+              );
             }
           }
         }
@@ -320,7 +328,7 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
         return { ok: true, warnings };
       } catch (error) {
         const detail = signal.aborted ? "the admission deadline passed before the API server answered" : errorMessage(error);
-        log.warn({ namespace, pvc: pvcName, path, err: errorMessage(error) }, "backup object generation failed");
+        log.warn({ kind: "PersistentVolumeClaim", namespace, name: pvcName, path, err: error }, "backup object generation failed");
         // The handler puts this into its own sentence (deny on the restore path, warn on the
         // fresh path), so it is the clause that says what failed.
         const message = `the ${restoring ? "restore" : "backup"} objects for ${subject} could not be written (${detail})`;

@@ -9,10 +9,10 @@ import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { waitForIntervalOrWake } from "./interval-wait.ts";
 import { createLeaderElector } from "./leader-election.ts";
 import { createReconciler, type ReconcileReport, type ReconcilerDeps } from "./reconciler.ts";
-import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+import type { Logger } from "../domain/logger.ts";
+import type { ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { awaitsRestoreVerdict } from "./restore-verifier.ts";
 import { createSweeper, type SweepReport } from "./sweeper.ts";
-import { errorMessage } from "../domain/error-message.ts";
 
 // The reconciler and the sweeper as main.ts runs them: every replica campaigns for the Lease;
 // the leader reconciles on start, on an interval and shortly after PVC changes or a restore's
@@ -22,7 +22,7 @@ import { errorMessage } from "../domain/error-message.ts";
 export type BackgroundControllerOptions = {
   objects: KubeObjects;
   policy: Pick<Policy, "tiers" | "excludedNamespaces" | "resources" | "nfs" | "firstBackupDelayMs" | "sourceSecret" | "additionalRepositories">;
-  log: Log;
+  log: Logger;
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
   /** pvc-guardian's namespace: the Lease and the sweep acknowledgement live here. */
@@ -161,7 +161,7 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
             signal,
           );
         } catch (error) {
-          log.debug({ err: errorMessage(error), kind: kind.kind }, "watch ended");
+          log.debug({ err: error, kind: kind.kind }, "watch ended");
           await sleep(1_000, undefined, { signal }).catch(() => {});
         }
       }
@@ -181,7 +181,7 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
         ? []
         : [watchLoop(REPLICATION_DESTINATIONS, `${LABEL_MANAGED_BY}=${MANAGED_BY_GUARDIAN}`, isRestoreToJudge)]),
     ];
-    await Promise.all(loops.map((loop) => loop.catch((error: unknown) => log.error({ err: errorMessage(error) }, "background loop failed"))));
+    await Promise.all(loops.map((loop) => loop.catch((error: unknown) => log.error({ err: error }, "background loop failed"))));
   }
 
   let leading: Promise<void> | undefined;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { LEASES, isConflict, isAlreadyExists, type KubeObject, type KubeObjects } from "../kube/kube-objects.ts";
-import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
-import { errorMessage } from "../domain/error-message.ts";
+import type { Logger } from "../domain/logger.ts";
+import type { ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { formatMicroTime } from "../domain/rfc3339-time.ts";
 
 // Leader election through a coordination.k8s.io/v1 Lease, the way client-go does it: a holder
@@ -21,7 +21,7 @@ export type LeaderElectionOptions = {
   renewDeadlineMs?: number;
   /** How often the leader renews and candidates retry. */
   retryPeriodMs: number;
-  log: Log;
+  log: Logger;
   metrics: ReconcilerMetrics;
   /** Called on becoming leader; the signal aborts when leadership ends. */
   onStartedLeading: (signal: AbortSignal) => void;
@@ -44,7 +44,10 @@ type LeaseSpec = {
 };
 
 export function createLeaderElector(options: LeaderElectionOptions): LeaderElector {
-  const { objects, namespace, leaseName, identity, log, metrics } = options;
+  const { objects, namespace, leaseName, identity, metrics } = options;
+  const log = options.log.child({ controller: "leader-election" });
+  // The Lease as the log lines name it (kind, namespace, name).
+  const leaseRef = { kind: "Lease", namespace, name: leaseName };
   const renewDeadlineMs = options.renewDeadlineMs ?? Math.floor((options.leaseDurationMs * 2) / 3);
   const leaseDurationSeconds = Math.max(1, Math.ceil(options.leaseDurationMs / 1000));
   let running = false;
@@ -60,8 +63,8 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
     lastRenewMs = nowMs;
     if (leadership) return;
     leadership = new AbortController();
-    metrics.leader.set(1);
-    log.info({ identity, lease: `${namespace}/${leaseName}` }, "became leader");
+    metrics.leader.set({ name: leaseName }, 1);
+    log.info({ ...leaseRef, identity }, "became leader");
     options.onStartedLeading(leadership.signal);
   }
 
@@ -69,8 +72,8 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
     if (!leadership) return;
     leadership.abort(new Error(`leadership lost: ${reason}`));
     leadership = undefined;
-    metrics.leader.set(0);
-    log.warn({ identity, reason }, "stopped leading");
+    metrics.leader.set({ name: leaseName }, 0);
+    log.warn({ ...leaseRef, identity, reason }, "stopped leading");
     options.onStoppedLeading?.();
   }
 
@@ -125,7 +128,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
         else stepDown("another replica holds the lease");
       } catch (error) {
         if (!running) break;
-        log.debug({ err: errorMessage(error) }, "lease request failed");
+        log.debug({ err: error }, "lease request failed");
       }
       if (leadership && Date.now() - lastRenewMs > renewDeadlineMs) stepDown("lease not renewed within the renew deadline");
       await sleep(options.retryPeriodMs, undefined, { signal }).catch(() => {});
@@ -142,9 +145,9 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
         { ...lease, spec: { ...spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: formatMicroTime(Date.now()) } } as KubeObject,
         signal,
       );
-      log.info({ identity }, "lease released");
+      log.info({ ...leaseRef, identity }, "lease released");
     } catch (error) {
-      log.warn({ err: errorMessage(error) }, "lease release failed; a successor waits out the lease");
+      log.warn({ err: error }, "lease release failed; a successor waits out the lease");
     }
   }
 
@@ -152,7 +155,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
     start() {
       if (running) return;
       running = true;
-      metrics.leader.set(0);
+      metrics.leader.set({ name: leaseName }, 0);
       loop = campaign();
     },
     async stop() {

@@ -1,24 +1,30 @@
-// The metrics the reconciler, sweeper, leader election and admission generator report, as the
-// small shape they need (generation failures are counted by the admission handler's hook). prom-client's Counter and Gauge satisfy it structurally; the metric
-// names (server/metrics.ts) are:
+// The metrics port of the reconciler, sweeper, leader election and admission generator: the small
+// shape they need (generation failures are counted by the admission handler's hook). This is the
+// one type for it: server/metrics.ts implements it with prom-client's Counter and Gauge, which
+// satisfy it structurally, and owns the metric names:
 //   pvc_guardian_reconcile_passes_total{outcome="ok|partial|error"}
+//   pvc_guardian_reconcile_duration_seconds (histogram, one observation per reconcile pass)
 //   pvc_guardian_sweep_passes_total{outcome="ok|partial|error|held|dry-run"}
 //   pvc_guardian_objects_created_total{kind="Secret|ReplicationDestination|ReplicationSource"}
 //   pvc_guardian_objects_repaired_total{kind=...}
 //   pvc_guardian_objects_deleted_total{kind=...}
 //   pvc_guardian_restore_verifications_total{verdict="verified|mismatch|empty|failed|unverified"}
-//   pvc_guardian_leader (gauge, 1 while this replica leads)
+//   pvc_guardian_leader{name="<lease name>"} (gauge, 1 while this replica holds that Lease)
 
 export type CounterPort = { inc(labels: Record<string, string>, value?: number): void };
-export type GaugePort = { set(value: number): void };
+export type GaugePort = { set(labels: Record<string, string>, value: number): void };
+export type HistogramPort = { observe(value: number): void };
 
 export type ReconcilerMetrics = {
   reconcilePasses: CounterPort;
+  /** Seconds per reconcile pass, whatever its outcome. */
+  reconcileDuration: HistogramPort;
   sweepPasses: CounterPort;
   objectsCreated: CounterPort;
   objectsRepaired: CounterPort;
   objectsDeleted: CounterPort;
   restoreVerifications: CounterPort;
+  /** Labelled `name`: the Lease's name. */
   leader: GaugePort;
 };
 
@@ -26,6 +32,7 @@ export function createNoopReconcilerMetrics(): ReconcilerMetrics {
   const counter: CounterPort = { inc: () => {} };
   return {
     reconcilePasses: counter,
+    reconcileDuration: { observe: () => {} },
     sweepPasses: counter,
     objectsCreated: counter,
     objectsRepaired: counter,
@@ -34,7 +41,3 @@ export function createNoopReconcilerMetrics(): ReconcilerMetrics {
     leader: { set: () => {} },
   };
 }
-
-/** The logging shape used here; pino's Logger satisfies it. */
-export type LogFn = (fields: object, message?: string) => void;
-export type Log = { debug: LogFn; info: LogFn; warn: LogFn; error: LogFn };

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Policy } from "../domain/policy.ts";
 import type { PolicySupport } from "../domain/policy-support.ts";
 import { BACKUP_LABEL, LABEL_PVC } from "../domain/wire-names.ts";
@@ -5,7 +6,8 @@ import { PERSISTENT_VOLUME_CLAIMS, REPLICATION_DESTINATIONS, REPLICATION_SOURCES
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { forEachConcurrently } from "../domain/bounded-concurrency.ts";
 import { planReconcile, type PlannedWrite, type ProtectedPvc } from "./reconcile-plan.ts";
-import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+import type { Logger } from "../domain/logger.ts";
+import type { ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { createRestoreVerifier } from "./restore-verifier.ts";
 import { errorMessage } from "../domain/error-message.ts";
 
@@ -16,7 +18,7 @@ import { errorMessage } from "../domain/error-message.ts";
 export type ReconcilerDeps = {
   objects: KubeObjects;
   policy: Pick<Policy, "tiers" | "excludedNamespaces" | "resources" | "nfs" | "firstBackupDelayMs" | "sourceSecret" | "additionalRepositories">;
-  log: Log;
+  log: Logger;
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
   adoptKyverno?: boolean;
@@ -53,18 +55,18 @@ export type ReconcileReport = {
 export type Reconciler = { runPass(signal?: AbortSignal): Promise<ReconcileReport> };
 
 export function createReconciler(deps: ReconcilerDeps): Reconciler {
-  const { objects, policy, log, metrics } = deps;
+  const { objects, policy, metrics } = deps;
   const now = deps.now ?? Date.now;
   const pageSize = deps.pageSize ?? 500;
   const restoreVerifier = createRestoreVerifier({
     objects,
-    log,
+    log: deps.log,
     restoreVerifications: metrics.restoreVerifications,
     ...(deps.events ? { events: deps.events } : {}),
     ...(deps.writeConcurrency ? { writeConcurrency: deps.writeConcurrency } : {}),
   });
 
-  async function write(planned: PlannedWrite, signal: AbortSignal | undefined): Promise<"created" | "repaired" | "deleted" | "skipped"> {
+  async function write(planned: PlannedWrite, signal: AbortSignal | undefined, log: Logger): Promise<"created" | "repaired" | "deleted" | "skipped"> {
     const { namespace, name } = planned.object.metadata;
     if (planned.action === "delete") {
       const outcome = await objects.delete(REPLICATION_SOURCES, namespace, name, { uid: planned.object.metadata.uid! }, signal);
@@ -92,6 +94,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   return {
     async runPass(signal) {
+      const startedMs = performance.now();
+      const reconcileId = randomUUID();
+      const log = deps.log.child({ controller: "reconciler", reconcileId });
       const report: ReconcileReport = {
         outcome: "ok",
         protectedPvcs: 0,
@@ -111,7 +116,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         const secretKey = (ref: { namespace: string; name: string }) => `${ref.namespace}/${ref.name}`;
         const readSourceSecret = (ref: { namespace: string; name: string }) =>
           objects.get(SECRETS, ref.namespace, ref.name, signal).catch((error: unknown) => {
-            log.warn({ secret: secretKey(ref), err: errorMessage(error) }, "source secret unreadable");
+            log.warn({ kind: "Secret", namespace: ref.namespace, name: ref.name, err: error }, "source secret unreadable");
             return undefined;
           });
         const [pvcs, secrets, destinations, sources, ...sourceSecrets] = await Promise.all([
@@ -139,7 +144,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           log.warn({ problem: partial.error }, "reconcile pass skipped: a list was incomplete");
           return report;
         }
-        if (sourceSecret === undefined) log.warn({ secret: `${policy.sourceSecret.namespace}/${policy.sourceSecret.name}` }, "source secret missing");
+        if (sourceSecret === undefined)
+          log.warn({ kind: "Secret", namespace: policy.sourceSecret.namespace, name: policy.sourceSecret.name }, "source secret missing");
         const plan = planReconcile({
           nowMs: now(),
           policy,
@@ -163,7 +169,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         report.inventory = plan.inventory;
         report.awaitingFirstBackup = plan.awaitingFirstBackup;
         report.notes = plan.notes.length;
-        for (const note of plan.notes) log.debug({ namespace: note.namespace, pvc: note.pvcName }, note.note);
+        for (const note of plan.notes) log.debug({ kind: "PersistentVolumeClaim", namespace: note.namespace, name: note.pvcName }, note.note);
 
         // Deletes of earlier PVCs' ReplicationSources first: each one may start a sync on its
         // schedule, and when one fails the PVC's other writes wait, so its RD keeps recording the
@@ -185,7 +191,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
             const pvcKey = `${planned.pvc.namespace}/${planned.pvc.name}`;
             if (failedPvcs.has(pvcKey)) return;
             try {
-              const outcome = await write(planned, signal);
+              const outcome = await write(planned, signal, log);
               if (outcome === "created") {
                 report.created++;
                 metrics.objectsCreated.inc({ kind: planned.kind });
@@ -222,7 +228,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
             } catch (error) {
               report.failed++;
               failedPvcs.add(pvcKey);
-              log.warn({ namespace: planned.pvc.namespace, pvc: planned.pvc.name, kind: planned.kind, err: errorMessage(error) }, "reconcile write failed");
+              log.warn(
+                { kind: planned.kind, namespace: planned.pvc.namespace, name: planned.object.metadata.name, pvc: planned.pvc.name, err: error },
+                "reconcile write failed",
+              );
             }
           });
         await runWave(deleteWave);
@@ -242,7 +251,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           });
         }
         // After the repairs, so a verdict's write never races this pass's own apply of the RD.
-        const verification = await restoreVerifier.verifyFinishedRestores(destinations.items, pvcs.items, signal);
+        const verification = await restoreVerifier.verifyFinishedRestores(destinations.items, pvcs.items, signal, reconcileId);
         report.restoresJudged = verification.judged;
         report.failed += verification.failed;
         report.outcome = report.failed > 0 ? "error" : "ok";
@@ -253,8 +262,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         report.outcome = "error";
         report.problem = errorMessage(error);
         metrics.reconcilePasses.inc({ outcome: "error" });
-        log.error({ err: errorMessage(error) }, "reconcile pass failed");
+        log.error({ err: error }, "reconcile pass failed");
         return report;
+      } finally {
+        metrics.reconcileDuration.observe((performance.now() - startedMs) / 1000);
       }
     },
   };

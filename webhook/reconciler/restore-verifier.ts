@@ -21,14 +21,14 @@ import {
 import { REPLICATION_DESTINATIONS, isConflict, type KubeObject, type KubeObjects } from "../kube/kube-objects.ts";
 import type { PvcEvent, PvcEventRecorder } from "../kube/pvc-events.ts";
 import { forEachConcurrently } from "../domain/bounded-concurrency.ts";
-import type { CounterPort, Log } from "./reconciler-metrics.ts";
-import { errorMessage } from "../domain/error-message.ts";
+import type { Logger } from "../domain/logger.ts";
+import type { CounterPort } from "./reconciler-metrics.ts";
 
 const MAX_CONFLICT_RETRIES = 3;
 
 export type RestoreVerifierDeps = {
   objects: KubeObjects;
-  log: Log;
+  log: Logger;
   /** pvc_guardian_restore_verifications_total{verdict} */
   restoreVerifications: CounterPort;
   events?: PvcEventRecorder;
@@ -87,7 +87,8 @@ const eventReasons: Record<RestoreVerdict, { type: PvcEvent["type"]; reason: Pvc
 };
 
 export function createRestoreVerifier(deps: RestoreVerifierDeps) {
-  const { objects, log } = deps;
+  const { objects } = deps;
+  const verifierLog = deps.log.child({ controller: "restore-verifier" });
 
   /** Writes the verdict; undefined when the RD went away, stopped waiting, or its mover is not done. */
   async function writeVerdict(listed: KubeObject, signal: AbortSignal | undefined): Promise<{ verdict: RestoreVerdict; detail: string } | undefined> {
@@ -117,8 +118,14 @@ export function createRestoreVerifier(deps: RestoreVerifierDeps) {
   }
 
   return {
-    /** `pvcs` (the pass's list) give the Events their PVC's uid. */
-    async verifyFinishedRestores(destinations: readonly KubeObject[], pvcs: readonly KubeObject[], signal?: AbortSignal): Promise<RestoreVerificationReport> {
+    /** `pvcs` (the pass's list) give the Events their PVC's uid; `reconcileId` names the pass in the log. */
+    async verifyFinishedRestores(
+      destinations: readonly KubeObject[],
+      pvcs: readonly KubeObject[],
+      signal?: AbortSignal,
+      reconcileId?: string,
+    ): Promise<RestoreVerificationReport> {
+      const log = reconcileId === undefined ? verifierLog : verifierLog.child({ reconcileId });
       const report: RestoreVerificationReport = { judged: 0, failed: 0 };
       const candidates = destinations.filter((destination) => awaitsRestoreVerdict(destination) && judge(destination).finished);
       const pvcUids = new Map(pvcs.map((pvc) => [`${pvc.metadata.namespace}/${pvc.metadata.name}`, pvc.metadata.uid]));
@@ -134,7 +141,7 @@ export function createRestoreVerifier(deps: RestoreVerifierDeps) {
           const snapshotId = destination.metadata.annotations?.[ANNOTATION_RESTORE_SNAPSHOT_ID];
           const level = written.verdict === "verified" ? "info" : "warn";
           log[level](
-            { namespace, replicationDestination: name, pvc: pvcName, snapshot: snapshotId, verdict: written.verdict, detail: written.detail },
+            { kind: "ReplicationDestination", namespace, name, pvc: pvcName, snapshot: snapshotId, verdict: written.verdict, detail: written.detail },
             "restore verdict written",
           );
           const event = eventReasons[written.verdict];
@@ -150,7 +157,7 @@ export function createRestoreVerifier(deps: RestoreVerifierDeps) {
           });
         } catch (error) {
           report.failed++;
-          log.warn({ namespace, replicationDestination: name, pvc: pvcName, err: errorMessage(error) }, "restore verdict not written");
+          log.warn({ kind: "ReplicationDestination", namespace, name, pvc: pvcName, err: error }, "restore verdict not written");
         }
       });
       return report;

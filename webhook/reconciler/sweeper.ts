@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Policy } from "../domain/policy.ts";
 import {
   LABEL_MANAGED_BY,
@@ -18,7 +19,8 @@ import {
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { forEachConcurrently } from "../domain/bounded-concurrency.ts";
 import { planOrphans, type Orphan } from "./orphan-plan.ts";
-import type { Log, ReconcilerMetrics } from "./reconciler-metrics.ts";
+import type { Logger } from "../domain/logger.ts";
+import type { ReconcilerMetrics } from "./reconciler-metrics.ts";
 import { readSweepAcknowledgement, releasesBreaker } from "./sweep-acknowledgement.ts";
 import { errorMessage } from "../domain/error-message.ts";
 
@@ -31,7 +33,7 @@ import { errorMessage } from "../domain/error-message.ts";
 export type SweeperDeps = {
   objects: KubeObjects;
   policy: Pick<Policy, "tiers" | "excludedNamespaces">;
-  log: Log;
+  log: Logger;
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
   /** pvc-guardian's own namespace: where the acknowledgement ConfigMap lives. */
@@ -62,7 +64,7 @@ export type Sweeper = { runPass(signal?: AbortSignal): Promise<SweepReport> };
 const MAX_HOLD_EVENTS = 20;
 
 export function createSweeper(deps: SweeperDeps): Sweeper {
-  const { objects, policy, log, metrics } = deps;
+  const { objects, policy, metrics } = deps;
   const now = deps.now ?? Date.now;
   const pageSize = deps.pageSize ?? 500;
   // Per object uid, when this process first saw it orphaned. Memory only, on purpose: a restart
@@ -96,6 +98,7 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
 
   return {
     async runPass(signal) {
+      const log = deps.log.child({ controller: "sweeper", reconcileId: randomUUID() });
       const report: SweepReport = { outcome: "ok", managedObjects: 0, due: [], waiting: 0, deleted: 0, skipped: 0, failed: 0 };
       try {
         const ours = { labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY_GUARDIAN}`, pageSize };
@@ -190,7 +193,7 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
           } catch (error) {
             report.failed++;
             stop.abort(error);
-            log.warn({ kind: orphan.object.kind, namespace: metadata.namespace, name: metadata.name, err: errorMessage(error) }, "orphan delete failed");
+            log.warn({ kind: orphan.object.kind, namespace: metadata.namespace, name: metadata.name, err: error }, "orphan delete failed");
           }
         });
         report.outcome = report.failed > 0 || report.deleted + report.skipped < plan.due.length ? "error" : "ok";
@@ -211,7 +214,7 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
         report.outcome = "error";
         report.problem = errorMessage(error);
         metrics.sweepPasses.inc({ outcome: "error" });
-        log.error({ err: errorMessage(error) }, "sweep failed");
+        log.error({ err: error }, "sweep failed");
         return report;
       }
     },

@@ -24,7 +24,7 @@ import { errorMessage } from "../domain/error-message.ts";
 import { createAdmissionGate, type AdmissionGate, type AdmissionTicket } from "./admission-gate.ts";
 import { installErrorAnswers } from "./app-errors.ts";
 import { checkJsonShape, type JsonShapeLimits } from "./json-shape.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../domain/logger.ts";
 import type { AdmissionMetrics, AdmissionOutcome, AdmissionWebhook } from "./metrics.ts";
 import { mutatePath, validatePath } from "./route-paths.ts";
 export { mutatePath, validatePath };
@@ -148,7 +148,7 @@ export function createAdmissionHandler(route: AdmissionRoute): (c: Context) => P
     // Reporting must never cost the answer: a throwing logger or metric would otherwise turn
     // into a plain-text 500.
     try {
-      metrics.observeAdmission(webhook, counted, durationMs / 1000);
+      metrics.observeAdmission(webhook, counted, durationMs / 1000, response.status?.code ?? 200);
       log.info(
         {
           webhook,

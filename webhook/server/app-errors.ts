@@ -5,7 +5,7 @@
 // control characters escaped) and the caller gets JSON with a fixed sentence.
 
 import type { Context, Hono } from "hono";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../domain/logger.ts";
 
 export type ErrorAnswer = (error: Error, c: Context<any>) => Response | Promise<Response>;
 

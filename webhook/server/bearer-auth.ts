@@ -7,7 +7,7 @@
 
 import type { MiddlewareHandler } from "hono";
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet } from "jose";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../domain/logger.ts";
 
 /** What the verifier needs from the API server: its OIDC issuer and its current JWKS. */
 export type ServiceAccountKeySource = {

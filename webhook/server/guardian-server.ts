@@ -10,9 +10,10 @@ import { createAdmissionRoutes } from "./admission-routes.ts";
 import type { ReviewHandler } from "../admission/admission-review.ts";
 import { installErrorAnswers } from "./app-errors.ts";
 import { startHttpListener, startHttpsListener, type HttpsListener, type TransportLimits } from "./https-listener.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../domain/logger.ts";
 import type { Metrics } from "./metrics.ts";
 import { createOpsRoutes, createProbeRoutes } from "./ops-routes.ts";
+import { mutatePath, validatePath } from "./route-paths.ts";
 import type { Readiness } from "./readiness.ts";
 import { createSelfProbe } from "./self-probe.ts";
 import { createTlsReloader, type TlsReloader } from "./tls-reloader.ts";
@@ -79,6 +80,20 @@ export const readinessCheckNames = { tls: "tls", webhookPort: "webhook-port", sh
 export function createGuardianServer(options: GuardianServerOptions): GuardianServer {
   const { log, metrics, readiness } = options;
   const app = new Hono();
+  // Admission requests in progress, from reaching the app to their answer (shed ones included).
+  for (const [path, webhook] of [
+    [mutatePath, "mutate"],
+    [validatePath, "validate"],
+  ] as const) {
+    app.use(path, async (_c, next) => {
+      const done = metrics.trackAdmission(webhook);
+      try {
+        await next();
+      } finally {
+        done();
+      }
+    });
+  }
   app.route(
     "/",
     createAdmissionRoutes({

@@ -10,7 +10,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from "nod
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../domain/logger.ts";
 import { secureContextOptions, type TlsReloader } from "./tls-reloader.ts";
 
 export type FetchHandler = (request: Request, env: HttpBindings) => Response | Promise<Response>;
@@ -90,7 +90,7 @@ export async function startHttpsListener(options: HttpsListenerOptions): Promise
     socket.disableRenegotiation();
   });
   server.on("tlsClientError", (error, socket) => {
-    log.debug({ err: error.message, remoteAddress: socket.remoteAddress }, "tls handshake failed");
+    log.debug({ err: error, remoteAddress: socket.remoteAddress }, "tls handshake failed");
   });
 
   const unsubscribe = tls.subscribe((pair) => {

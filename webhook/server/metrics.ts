@@ -5,6 +5,8 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { restoreVerdicts } from "../domain/restore-verification.ts";
+import { LEADER_LEASE_NAME } from "../domain/wire-names.ts";
+import type { ReconcilerMetrics } from "../reconciler/reconciler-metrics.ts";
 
 export const metricPrefix = "pvc_guardian_";
 
@@ -25,8 +27,24 @@ export type TlsReloadResult = (typeof tlsReloadResults)[number];
 // webhook timeout (at most 10 s) on the slow one.
 const admissionDurationBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/**
+ * The status codes an answer carries (200 for an allowance without a status); each starts at 0.
+ * 400/413/415 a malformed review, 403 a denial, 429 shed load, 500 the route's fallback.
+ */
+export const admissionResponseCodes = [200, 400, 403, 413, 415, 429, 500] as const;
+
 export type AdmissionMetrics = {
-  observeAdmission(webhook: AdmissionWebhook, outcome: AdmissionOutcome, durationSeconds: number): void;
+  /** `code` is the AdmissionReview's status code, 200 when it has none. */
+  observeAdmission(webhook: AdmissionWebhook, outcome: AdmissionOutcome, durationSeconds: number, code: number): void;
+  /** Counts a review in progress until the returned function is called (once). */
+  trackAdmission(webhook: AdmissionWebhook): () => void;
+};
+
+/** Requests to the Kubernetes API server, as webhook/kube/kube-client.ts reports them. */
+export type KubeRequestMetrics = {
+  /** `verb` as the client reports it (the HTTP method, or WATCH); `status` 0 when no answer came. */
+  /** One request to the API server: its Kubernetes verb, and its HTTP status as text or "error" when none came. */
+  countKubeRequest(verb: string, code: string): void;
 };
 
 export type TlsMetrics = {
@@ -58,24 +76,13 @@ export const objectKinds = ["Secret", "ReplicationDestination", "ReplicationSour
 export const reconcileOutcomes = ["ok", "partial", "error"] as const;
 export const sweepOutcomes = ["ok", "partial", "error", "held", "dry-run"] as const;
 
-type CounterLike = { inc(labels: Record<string, string>, value?: number): void };
-
-/** The shape webhook/reconciler/reconciler-metrics.ts asks for; prom-client satisfies it. */
-export type ReconcilerMetricSet = {
-  reconcilePasses: CounterLike;
-  sweepPasses: CounterLike;
-  objectsCreated: CounterLike;
-  objectsRepaired: CounterLike;
-  objectsDeleted: CounterLike;
-  restoreVerifications: CounterLike;
-  leader: { set(value: number): void };
-};
-
 export type Metrics = AdmissionMetrics &
+  KubeRequestMetrics &
   TlsMetrics &
   CatalogMetrics &
   BackupAgeMetrics & {
-    reconciler: ReconcilerMetricSet;
+    /** The reconciler's port (reconciler/reconciler-metrics.ts), made of prom-client metrics. */
+    reconciler: ReconcilerMetrics;
     countGenerationFailure(path: GenerationPath): void;
     registry: Registry;
     /** Prometheus text exposition of every metric in the registry. */
@@ -109,6 +116,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     buckets: admissionDurationBuckets,
     registers: [registry],
   });
+  const admissionResponses = new Counter({
+    name: `${metricPrefix}admission_responses_total`,
+    help: "Admission reviews answered, by webhook and the answer's status code (200 for an allowance without one).",
+    labelNames: ["webhook", "code"],
+    registers: [registry],
+  });
+  const admissionInFlight = new Gauge({
+    name: `${metricPrefix}admission_requests_in_flight`,
+    help: "Admission requests being answered right now, by webhook.",
+    labelNames: ["webhook"],
+    registers: [registry],
+  });
   const certificateNotAfter = new Gauge({
     name: `${metricPrefix}tls_certificate_not_after_seconds`,
     help: "Expiry of the serving certificate in use, as a Unix time in seconds.",
@@ -124,6 +143,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   // Children are bound once so the request path does no label hashing or object building.
   type AdmissionChild = { count: { inc(): void }; duration: { observe(value: number): void } };
   const admissionChildren = new Map<AdmissionWebhook, Map<AdmissionOutcome, AdmissionChild>>();
+  const responseChildren = new Map<AdmissionWebhook, Map<number, { inc(): void }>>();
+  const inFlightChildren = new Map<AdmissionWebhook, { inc(): void; dec(): void }>();
   for (const webhook of admissionWebhooks) {
     const byOutcome = new Map<AdmissionOutcome, AdmissionChild>();
     for (const outcome of admissionOutcomes) {
@@ -132,6 +153,16 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       byOutcome.set(outcome, { count, duration: admissionDuration.labels(webhook, outcome) });
     }
     admissionChildren.set(webhook, byOutcome);
+    const byCode = new Map<number, { inc(): void }>();
+    for (const code of admissionResponseCodes) {
+      const count = admissionResponses.labels(webhook, String(code));
+      count.inc(0);
+      byCode.set(code, count);
+    }
+    responseChildren.set(webhook, byCode);
+    const inFlight = admissionInFlight.labels(webhook);
+    inFlight.set(0);
+    inFlightChildren.set(webhook, inFlight);
   }
   const tlsReloadChildren = new Map<TlsReloadResult, { inc(): void }>();
   for (const result of tlsReloadResults) {
@@ -207,13 +238,29 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   for (const path of generationPaths) generationFailures.labels(path).inc(0);
 
+  // Label values appear with the first request: the verbs are few, but the codes are whatever the
+  // API server answers. code="error" is a request that got no answer (refused, reset, timed out).
+  const kubeRequests = new Counter({
+    name: `${metricPrefix}kube_requests_total`,
+    help: "Requests to the Kubernetes API server, by Kubernetes verb (get, list, watch, create, update, patch, delete) and status code (error: no answer).",
+    labelNames: ["verb", "code"],
+    registers: [registry],
+  });
+
   const counterWith = (name: string, help: string, labelName: string, values: readonly string[]): Counter => {
     const counter = new Counter({ name: `${metricPrefix}${name}`, help, labelNames: [labelName], registers: [registry] });
     for (const value of values) counter.labels(value).inc(0);
     return counter;
   };
-  const reconciler: ReconcilerMetricSet = {
+  const reconciler: ReconcilerMetrics = {
     reconcilePasses: counterWith("reconcile_passes_total", "Reconcile passes, by outcome.", "outcome", reconcileOutcomes),
+    reconcileDuration: new Histogram({
+      name: `${metricPrefix}reconcile_duration_seconds`,
+      help: "Time per reconcile pass, from its lists to its last write, whatever its outcome.",
+      // A pass over a few PVCs takes milliseconds; a thousand with writes to make, seconds to minutes.
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers: [registry],
+    }),
     sweepPasses: counterWith("sweep_passes_total", "Sweep passes, by outcome; held means the mass-deletion breaker stopped it.", "outcome", sweepOutcomes),
     objectsCreated: counterWith("objects_created_total", "Generated objects created, by kind.", "kind", objectKinds),
     objectsRepaired: counterWith("objects_repaired_total", "Generated objects whose fields we own were put back, by kind.", "kind", objectKinds),
@@ -224,9 +271,14 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       "verdict",
       restoreVerdicts,
     ),
-    leader: new Gauge({ name: `${metricPrefix}leader`, help: "1 while this replica holds the reconciler Lease.", registers: [registry] }),
+    leader: new Gauge({
+      name: `${metricPrefix}leader`,
+      help: "1 while this replica holds the Lease named by the label, 0 otherwise.",
+      labelNames: ["name"],
+      registers: [registry],
+    }),
   };
-  reconciler.leader.set(0);
+  reconciler.leader.set({ name: LEADER_LEASE_NAME }, 0);
 
   return {
     registry,
@@ -255,11 +307,28 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     contentType: registry.contentType,
     render: () => registry.metrics(),
-    observeAdmission(webhook, outcome, durationSeconds) {
+    observeAdmission(webhook, outcome, durationSeconds, code) {
       const child = admissionChildren.get(webhook)?.get(outcome);
       if (child === undefined) return;
       child.count.inc();
       child.duration.observe(durationSeconds);
+      const byCode = responseChildren.get(webhook)!;
+      const response = byCode.get(code) ?? admissionResponses.labels(webhook, String(code));
+      response.inc();
+    },
+    trackAdmission(webhook) {
+      const child = inFlightChildren.get(webhook);
+      if (child === undefined) return () => {};
+      child.inc();
+      let isDone = false;
+      return () => {
+        if (isDone) return;
+        isDone = true;
+        child.dec();
+      };
+    },
+    countKubeRequest(verb, code) {
+      kubeRequests.labels(verb, code).inc();
     },
     setCertificateNotAfter(notAfterMs) {
       certificateNotAfter.set(notAfterMs / 1000);

@@ -10,7 +10,7 @@
 
 import { Hono } from "hono";
 import { installErrorAnswers } from "./app-errors.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../domain/logger.ts";
 import { formatReadiness, type Readiness } from "./readiness.ts";
 import type { Metrics } from "./metrics.ts";
 import { healthzPath, readyzPath, metricsPath } from "./route-paths.ts";

@@ -14,7 +14,7 @@ import { BACKUP_LABEL } from "../domain/wire-names.ts";
 import { auditProtectedPvcs, describeBackups, restoreStatusOf, type AuditInventory, type AuditPolicy, type InventoryObject } from "../domain/backup-audit.ts";
 import { installErrorAnswers } from "./app-errors.ts";
 import { createBearerAuth, type ReadApiCaller, type TokenVerifier } from "./bearer-auth.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../domain/logger.ts";
 import { errorMessage } from "../domain/error-message.ts";
 import { backupsPathPrefix, auditPath } from "./route-paths.ts";
 export { backupsPathPrefix, auditPath };

@@ -9,7 +9,7 @@ import { request } from "node:https";
 import type { PeerCertificate } from "node:tls";
 import type { ReadinessResult } from "./readiness.ts";
 import type { TlsPair } from "./tls-reloader.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../domain/logger.ts";
 import { healthzPath } from "./ops-routes.ts";
 
 export type SelfProbeOptions = {
@@ -42,7 +42,7 @@ export function createSelfProbe(options: SelfProbeOptions): SelfProbe {
     const result = await probeOnce(loopbackFor(options.host), port, options.currentPair(), options.timeoutMs);
     if (last.ok !== result.ok) {
       if (result.ok) options.log.info({ port }, "webhook port answers its own probe");
-      else options.log.warn({ port, err: result.detail }, "webhook port does not answer its own probe");
+      else options.log.warn({ port, detail: result.detail }, "webhook port does not answer its own probe");
     }
     last = result;
     return result;

@@ -8,7 +8,7 @@
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../domain/logger.ts";
 
 export type TlsPair = {
   cert: string;
@@ -110,7 +110,7 @@ export async function createTlsReloader(options: TlsReloaderOptions): Promise<Tl
       nextContext = createSecureContext(secureContextOptions(next));
     } catch (error) {
       const reason = error instanceof Error ? error : new Error(String(error));
-      log.warn({ certPath, keyPath, err: reason.message, serialNumber: pair.serialNumber }, "changed serving certificate rejected; keeping the one in use");
+      log.warn({ certPath, keyPath, err: reason, serialNumber: pair.serialNumber }, "changed serving certificate rejected; keeping the one in use");
       options.onReloadFailure?.(reason);
       return false;
     }

@@ -26,8 +26,9 @@ import { createHttpsApiServerGet } from "../../support/https-api-server-get.ts";
 import { startHttpsListener, type HttpsListener } from "../../../webhook/server/https-listener.ts";
 import { createReadApiRoutes } from "../../../webhook/server/read-api-routes.ts";
 import { createTlsReloader, type TlsReloader } from "../../../webhook/server/tls-reloader.ts";
+import { createSilentLogger } from "../../support/recording-logger.ts";
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
+const silent = createSilentLogger();
 const audience = "pvc-guardian";
 
 async function writeSigningKey(dir: string): Promise<void> {

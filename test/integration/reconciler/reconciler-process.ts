@@ -6,7 +6,7 @@
 import { createKubeClients } from "../../../webhook/kube/kube-client.ts";
 import { createBackgroundControllers } from "../../../webhook/reconciler/background-controllers.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
-import type { Log } from "../../../webhook/reconciler/reconciler-metrics.ts";
+import type { LogFields, Logger } from "../../../webhook/domain/logger.ts";
 import { createNoopReconcilerMetrics } from "../../../webhook/reconciler/reconciler-metrics.ts";
 
 type Settings = { kubeconfigPath: string; namespace: string; identity: string; leaseDurationMs: number; retryPeriodMs: number };
@@ -22,15 +22,17 @@ const kube = createKubeClients({
   },
 });
 const quiet = () => {};
-const log: Log = {
+const logWith = (bindings: LogFields): Logger => ({
   debug: quiet,
   info: (fields, message) => {
-    if (message === "generated object created") say({ created: fields });
+    if (message === "generated object created") say({ created: { ...bindings, ...fields } });
   },
   warn: quiet,
-  error: (fields, message) => say({ error: message, fields }),
-};
-const metrics = { ...createNoopReconcilerMetrics(), leader: { set: (value: number) => say({ leader: value === 1, writes }) } };
+  error: (fields, message) => say({ error: message, fields: { ...bindings, ...fields } }),
+  child: (more) => logWith({ ...bindings, ...more }),
+});
+const log = logWith({});
+const metrics = { ...createNoopReconcilerMetrics(), leader: { set: (_labels: Record<string, string>, value: number) => say({ leader: value === 1, writes }) } };
 const controllers = createBackgroundControllers({
   objects: kube.objects,
   policy: {

@@ -12,7 +12,8 @@ import { evaluatePvc } from "../../../webhook/domain/pvc-admission.ts";
 import type { PersistentVolumeClaim } from "../../../webhook/domain/pvc.ts";
 import type { ProtectedEvaluation } from "../../../webhook/admission/generation-port.ts";
 import { snapshotRecord, type SnapshotRecord } from "../../../webhook/domain/snapshot-catalog.ts";
-import type { Log, ReconcilerMetrics } from "../../../webhook/reconciler/reconciler-metrics.ts";
+import type { ReconcilerMetrics } from "../../../webhook/reconciler/reconciler-metrics.ts";
+import { createRecordingLogger, type RecordingLogger } from "../../support/recording-logger.ts";
 
 export type Environment = {
   cluster: TestCluster;
@@ -99,12 +100,11 @@ export function evaluate(pvc: PersistentVolumeClaim, policy: Policy, answer: "re
   return evaluation;
 }
 
-export type RecordedLog = Log & { lines: Array<{ level: string; fields: object; message?: string }> };
+export type RecordedLog = RecordingLogger & { lines: RecordingLogger["entries"] };
 
 export function recordingLog(): RecordedLog {
-  const lines: RecordedLog["lines"] = [];
-  const at = (level: string) => (fields: object, message?: string) => void lines.push({ level, fields, ...(message === undefined ? {} : { message }) });
-  return { lines, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+  const logger = createRecordingLogger();
+  return { ...logger, lines: logger.entries };
 }
 
 export type CountingMetrics = ReconcilerMetrics & { counts: Map<string, number>; leaderValue: () => number };
@@ -122,12 +122,13 @@ export function countingMetrics(): CountingMetrics {
     counts,
     leaderValue: () => leader,
     reconcilePasses: counter("reconcile_passes"),
+    reconcileDuration: { observe: () => {} },
     sweepPasses: counter("sweep_passes"),
     objectsCreated: counter("objects_created"),
     objectsRepaired: counter("objects_repaired"),
     objectsDeleted: counter("objects_deleted"),
     restoreVerifications: counter("restore_verifications"),
-    leader: { set: (value: number) => void (leader = value) },
+    leader: { set: (_labels: Record<string, string>, value: number) => void (leader = value) },
   };
 }
 

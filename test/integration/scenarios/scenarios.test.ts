@@ -242,6 +242,17 @@ describe("the four scenarios with pvc-guardian as a real webhook", { skip: requi
     }
   });
 
+  it("reports leadership, reconcile passes, API server requests and admission answers by code on the metrics port", async () => {
+    const text = await (await fetch(`http://127.0.0.1:${guardian!.opsPort}/metrics`)).text();
+    assert.match(text, /^pvc_guardian_leader\{name="pvc-guardian-leader"\} 1$/m);
+    assert.match(text, /^pvc_guardian_reconcile_duration_seconds_count [1-9]\d*$/m);
+    assert.match(text, /^pvc_guardian_kube_requests_total\{verb="get",code="200"\} [1-9]\d*$/m);
+    assert.match(text, /^pvc_guardian_kube_requests_total\{verb="watch",code="200"\} [1-9]\d*$/m);
+    assert.match(text, /^pvc_guardian_kube_requests_total\{verb="(create|patch)",code="20[01]"\} [1-9]\d*$/m);
+    assert.match(text, /^pvc_guardian_admission_responses_total\{webhook="validate",code="200"\} [1-9]\d*$/m);
+    assert.match(text, /^pvc_guardian_admission_requests_in_flight\{webhook="validate"\} 0$/m);
+  });
+
   it("a forged review sent straight to the port writes no credentials and replaces no RD", async () => {
     assert.ok(guardian);
     const forge = (uid: string, ns: string, name: string, spec: Record<string, unknown> = {}) =>

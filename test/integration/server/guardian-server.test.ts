@@ -12,19 +12,11 @@ import { allowed, type AdmissionReviewOut, type ReviewHandler } from "../../../w
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { snapshotRecord, type SnapshotCatalog } from "../../../webhook/domain/snapshot-catalog.ts";
 import { createGuardianServer, type GuardianServerOptions } from "../../../webhook/server/guardian-server.ts";
-import type { Logger } from "../../../webhook/server/logger.ts";
+import { createRecordingLogger } from "../../support/recording-logger.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { createReadiness } from "../../../webhook/server/readiness.ts";
 import { callHttp, callHttps, createTestPki, normaliseSerial, type TestPki } from "./tls-fixture.ts";
 import { pvcCreateReview } from "../../support/pvc-review.ts";
-
-type LogEntry = { level: string; fields: Record<string, unknown>; message?: string };
-
-function createRecordingLogger(): Logger & { entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const at = (level: string) => (fields: object, message?: string) => void entries.push({ level, fields: fields as Record<string, unknown>, message });
-  return { entries, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-}
 
 // A repository that holds one complete snapshot for every identity: the restore path.
 const catalogWithBackups: SnapshotCatalog = {

@@ -18,21 +18,13 @@ import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { createUnconfiguredCatalog } from "../../../webhook/domain/snapshot-catalog.ts";
 import { createServiceAccountTokenVerifier } from "../../../webhook/server/bearer-auth.ts";
 import { createGuardianServer, type GuardianServerOptions } from "../../../webhook/server/guardian-server.ts";
-import type { Logger } from "../../../webhook/server/logger.ts";
+import { createRecordingLogger } from "../../support/recording-logger.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { createReadApiRoutes } from "../../../webhook/server/read-api-routes.ts";
 import { createReadiness } from "../../../webhook/server/readiness.ts";
 import { issueClientCertificate } from "../../../certs/pki.ts";
 import { pvcCreateReview } from "../../support/pvc-review.ts";
 import { callHttp, callHttps, createTestPki, type TestPki } from "./tls-fixture.ts";
-
-type LogEntry = { level: string; fields: Record<string, unknown>; message?: string };
-
-function createRecordingLogger(): Logger & { entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const at = (level: string) => (fields: object, message?: string) => void entries.push({ level, fields: fields as Record<string, unknown>, message });
-  return { entries, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-}
 
 type Started = { pki: TestPki; port: number; opsPort: number; ca: string; log: ReturnType<typeof createRecordingLogger> };
 

@@ -44,6 +44,13 @@ describe("import direction", () => {
     }
   });
 
+  it("keeps domain/logger.ts to types: domain/ names the logging port, it never logs", () => {
+    const file = path.join(webhookDir, "domain", "logger.ts");
+    const code = readFileSync(file, "utf8").replace(/\/\/.*$/gm, "");
+    assert.ok(!/\b(function|class|const|let|var|new|import)\b/.test(code), "domain/logger.ts holds runtime code");
+    for (const [statement] of code.matchAll(/^export\b.*$/gm)) assert.match(statement, /^export type /);
+  });
+
   it("lets only kube/ import @kubernetes/client-node", () => {
     for (const file of files.filter((f) => layerOf(f) !== "kube")) {
       for (const specifier of importsOf(file)) {

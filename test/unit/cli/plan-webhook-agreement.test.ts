@@ -11,6 +11,7 @@ import { snapshotRecord, type SnapshotCatalog } from "../../../webhook/domain/sn
 import { createAdmissionRoutes, mutatePath, validatePath } from "../../../webhook/server/admission-routes.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { applyAdmissionPatch } from "../../support/apply-json-patch.ts";
+import { createSilentLogger } from "../../support/recording-logger.ts";
 
 // `plan` must say what the webhook does. Over random PVCs, the same PVC is put to the webhook the
 // way the API server puts it (a CREATE review posted to the mutating route, its base64 patch
@@ -124,12 +125,11 @@ const writesNothingButSucceeds: BackupObjectGenerator = { generate: async () => 
 
 function webhookFor(policy: Policy, catalog: SnapshotCatalog) {
   const handlers = createReviewHandlers({ policy, catalog, generator: writesNothingButSucceeds, now: () => NOW_MS });
-  const ignore = () => {};
   return createAdmissionRoutes({
     ...handlers,
     maxBodyBytes: 1024 * 1024,
     deadlineMs: 5_000,
-    log: { debug: ignore, info: ignore, warn: ignore, error: ignore },
+    log: createSilentLogger(),
     metrics: createMetrics({ collectProcessMetrics: false }),
   });
 }

@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import type { BlobStore } from "../../../webhook/kopia/blob-store.ts";
 import { RepositoryError } from "../../../webhook/kopia/repository-error.ts";
 import { type CatalogRefreshOutcome, createKopiaCatalog } from "../../../webhook/kopia/snapshot-catalog.ts";
+import { createRecordingLogger } from "../../support/recording-logger.ts";
 
 /** A store whose format-blob reads wait until the test releases them, then fail or succeed. */
 function createGatedStore() {
@@ -111,5 +112,34 @@ describe("kopia catalog", () => {
     catalog.stop();
     assert.equal(catalog.health().lastError, "unexpected failure");
     assert.equal(catalog.lookup("a@b:/c", Date.now()).readable, false);
+  });
+
+  it("logs a failed read once, as a warning carrying the error itself", async () => {
+    const failure = new RepositoryError("wrong-password", "the password does not open the repository");
+    const store: BlobStore = {
+      location: "locked",
+      list: async () => [],
+      read: async () => {
+        throw failure;
+      },
+      readRange: async () => Buffer.alloc(0),
+    };
+    const log = createRecordingLogger();
+    const catalog = createKopiaCatalog({
+      repositoryPath: "/repository",
+      passwordFile,
+      refreshIntervalMs: 3_600_000,
+      freshnessBoundMs: 60_000,
+      missRefreshTimeoutMs: 50,
+      store,
+      log,
+    });
+    await catalog.start();
+    catalog.stop();
+    assert.deepEqual(
+      log.entries.map((entry) => [entry.level, entry.message]),
+      [["warn", "snapshot catalog refresh failed"]],
+    );
+    assert.equal(log.entries[0]!.fields["err"], failure);
   });
 });

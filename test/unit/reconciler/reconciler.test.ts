@@ -1,7 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createReconciler } from "../../../webhook/reconciler/reconciler.ts";
-import { createNoopReconcilerMetrics, type Log } from "../../../webhook/reconciler/reconciler-metrics.ts";
+import { createNoopReconcilerMetrics } from "../../../webhook/reconciler/reconciler-metrics.ts";
+import { createRecordingLogger, createSilentLogger } from "../../support/recording-logger.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID } from "../../../webhook/domain/wire-names.ts";
 import { backupTargetOf, desiredReplicationDestination, desiredReplicationSource, desiredSecret } from "../../../webhook/domain/desired-resources.ts";
@@ -17,8 +18,7 @@ import { createInMemoryObjects } from "./in-memory-objects.ts";
 // One reconcile pass over in-memory objects: what it deletes for a PVC recreated under the name
 // of an earlier one, in which order, and what it holds back when the delete fails.
 
-const quiet = () => {};
-const log: Log = { debug: quiet, info: quiet, warn: quiet, error: quiet };
+const log = createSilentLogger();
 const HOUR = 3_600_000;
 const policy = { ...DEFAULT_POLICY, firstBackupDelayMs: 2 * HOUR };
 const sourceData = { KOPIA_PASSWORD: "cA==" };
@@ -102,6 +102,27 @@ describe("reconciler over in-memory objects", () => {
     report = await reconcilerOver(objects, clock).runPass();
     assert.equal(report.deleted, 1);
     assert.equal(await objects.get(REPLICATION_SOURCES, "app", "redo-backup"), undefined);
+  });
+
+  it("marks every line of a pass with the reconciler and one reconcileId, another for the next pass", async () => {
+    const { objects, clock } = await seed();
+    const recorded = createRecordingLogger();
+    const reconciler = createReconciler({ objects, policy, log: recorded, metrics: createNoopReconcilerMetrics(), now: () => clock.ms });
+    await reconciler.runPass();
+    const firstPass = recorded.entries.splice(0);
+    await reconciler.runPass();
+    const secondPass = recorded.entries.splice(0);
+    const idsOf = (entries: typeof firstPass) => new Set(entries.map((entry) => entry.fields["reconcileId"]));
+    assert.ok(firstPass.some((entry) => entry.message === "replication source of an earlier pvc deleted"));
+    assert.ok(firstPass.every((entry) => entry.fields["controller"] === "reconciler"));
+    assert.equal(idsOf(firstPass).size, 1);
+    assert.equal(idsOf(secondPass).size, 1);
+    assert.notDeepEqual(idsOf(firstPass), idsOf(secondPass));
+    const deleted = firstPass.find((entry) => entry.message === "replication source of an earlier pvc deleted")!;
+    assert.deepEqual(
+      { kind: deleted.fields["kind"], namespace: deleted.fields["namespace"], name: deleted.fields["name"], pvc: deleted.fields["pvc"] },
+      { kind: "ReplicationSource", namespace: "app", name: "redo-backup", pvc: "redo" },
+    );
   });
 
   it("leaves an RS alone that was replaced after it was listed", async () => {

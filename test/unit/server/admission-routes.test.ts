@@ -11,17 +11,8 @@ import {
   type ReviewResult,
 } from "../../../webhook/admission/admission-review.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
-import type { Logger } from "../../../webhook/server/logger.ts";
-
-type LogEntry = { level: string; fields: Record<string, unknown>; message?: string };
-
-function createRecordingLogger(): Logger & { entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const at = (level: string) => (fields: object, message?: string) => {
-    entries.push({ level, fields: fields as Record<string, unknown>, message });
-  };
-  return { entries, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-}
+import type { Logger } from "../../../webhook/domain/logger.ts";
+import { createRecordingLogger } from "../../support/recording-logger.ts";
 
 function review(uid: string, operation = "CREATE"): Record<string, unknown> {
   return {
@@ -101,6 +92,27 @@ test("routes mutate and validate to their own handlers and counts patched and de
   assert.equal(counterValue(text, "validate", "denied"), 1);
   assert.equal(counterValue(text, "validate", "allowed"), 0);
   assert.equal(log.entries.filter((e) => e.message === "admission review answered").at(-1)?.fields["reason"], "unknown");
+});
+
+test("counts answers by their status code: 200 for an allowance, the denial's own code, 400 for a malformed review", async () => {
+  const validate: ReviewHandler = async () => denied("unknown", "no");
+  const { app, metrics } = setup({ validate });
+  await send(app, post(mutatePath, JSON.stringify(review("m-1"))));
+  await send(app, post(validatePath, JSON.stringify(review("v-1"))));
+  await send(app, post(validatePath, "{not json"));
+  const text = await metrics.render();
+  const responses = (webhook: string, code: number) =>
+    Number(
+      text
+        .split("\n")
+        .find((l) => l.startsWith(`pvc_guardian_admission_responses_total{webhook="${webhook}",code="${code}"} `))
+        ?.split(" ")
+        .at(-1),
+    );
+  assert.equal(responses("mutate", 200), 1);
+  assert.equal(responses("validate", 403), 1);
+  assert.equal(responses("validate", 400), 1);
+  assert.equal(responses("validate", 200), 0);
 });
 
 test("accepts application/json with parameters and in any case", async () => {
@@ -256,13 +268,14 @@ test("still answers with an AdmissionReview when logging throws", async () => {
   const throwing = () => {
     throw new Error("log destination closed");
   };
+  const throwingLog: Logger = { debug: throwing, info: throwing, warn: throwing, error: throwing, child: () => throwingLog };
   const app = createAdmissionRoutes({
     mutate: answering(allowed("fresh")),
     validate: async () => {
       throw new Error("handler failed too");
     },
     maxBodyBytes: 1024,
-    log: { debug: throwing, info: throwing, warn: throwing, error: throwing },
+    log: throwingLog,
     metrics: createMetrics({ collectProcessMetrics: false }),
   });
   const allowedAnswer = await send(app, post(mutatePath, JSON.stringify(review("logless"))));

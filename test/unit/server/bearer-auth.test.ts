@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { exportJWK, generateKeyPair, SignJWT, type JSONWebKeySet } from "jose";
 import { createBearerAuth, createServiceAccountTokenVerifier, type ServiceAccountKeySource, type TokenVerifier } from "../../../webhook/server/bearer-auth.ts";
+import { createSilentLogger } from "../../support/recording-logger.ts";
 
 const issuer = "https://kubernetes.default.svc.cluster.local";
 const subject = "system:serviceaccount:ops:reader";
@@ -121,7 +122,7 @@ test("backs off after a failed key read: one read in flight, then 1 s, 2 s, 4 s 
     // The top of each jitter range, so the waits are exact.
     random: () => 1,
     backoff: { initialMs: 1_000, maxMs: 4_000 },
-    log: { debug() {}, info() {}, warn: (fields) => void warnings.push(fields), error() {} },
+    log: { ...createSilentLogger(), warn: (fields) => void warnings.push(fields) },
   });
   // 300 requests at once, then 300 more one by one: one read.
   const concurrent = await Promise.all(Array.from({ length: 300 }, () => verifier.verify("any.bearer.value")));

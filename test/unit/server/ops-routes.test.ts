@@ -3,13 +3,12 @@ import assert from "node:assert/strict";
 import { createOpsRoutes } from "../../../webhook/server/ops-routes.ts";
 import { createReadiness } from "../../../webhook/server/readiness.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
-
-const ignore = () => {};
+import { createSilentLogger } from "../../support/recording-logger.ts";
 
 function setup() {
   const readiness = createReadiness();
   const metrics = createMetrics({ collectProcessMetrics: false });
-  return { readiness, metrics, app: createOpsRoutes({ readiness, metrics, log: { debug: ignore, info: ignore, warn: ignore, error: ignore } }) };
+  return { readiness, metrics, app: createOpsRoutes({ readiness, metrics, log: createSilentLogger() }) };
 }
 
 test("healthz answers ok even when every readiness check fails", async () => {
@@ -84,7 +83,7 @@ test("metrics renders Prometheus text with known label values at zero", async ()
 test("metrics registries are private to each server", async () => {
   const first = createMetrics({ collectProcessMetrics: false });
   const second = createMetrics({ collectProcessMetrics: true });
-  first.observeAdmission("validate", "denied", 0.002);
+  first.observeAdmission("validate", "denied", 0.002, 403);
   assert.match(await first.render(), /pvc_guardian_admission_requests_total\{webhook="validate",outcome="denied"\} 1/);
   const secondText = await second.render();
   assert.match(secondText, /pvc_guardian_admission_requests_total\{webhook="validate",outcome="denied"\} 0/);

@@ -7,15 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createCertificateAuthority, issueServerCertificate, type IssuedCertificate } from "../../../certs/pki.ts";
 import { createTlsReloader, parsePair, type TlsPair } from "../../../webhook/server/tls-reloader.ts";
-import type { Logger } from "../../../webhook/server/logger.ts";
-
-type LogEntry = { level: string; fields: Record<string, unknown>; message?: string };
-
-function createRecordingLogger(): Logger & { entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const at = (level: string) => (fields: object, message?: string) => void entries.push({ level, fields: fields as Record<string, unknown>, message });
-  return { entries, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-}
+import { createRecordingLogger } from "../../support/recording-logger.ts";
 
 async function setup(t: TestContext) {
   const dir = await mkdtemp(path.join(tmpdir(), "pvc-guardian-reloader-"));
