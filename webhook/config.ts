@@ -144,7 +144,7 @@ const policyFileSchema = z
       })
       .strict()
       .prefault({}),
-    firstBackupDelay: duration.prefault("2h"),
+    firstBackupDelay: duration.default(d.firstBackupDelayMs),
     sourceSecret: z
       .object({ namespace: kubeName, name: kubeName })
       .strict()
@@ -264,7 +264,7 @@ const policyFileSchema = z
       })
       .strict()
       .prefault({}),
-    dormant: z.boolean().default(false),
+    dormant: z.boolean().default(d.dormant),
   })
   .strict()
   .superRefine((file, ctx) => {
