@@ -5,12 +5,54 @@ import { checkScheduleTemplate } from "./domain/backup-schedule.ts";
 import { DEFAULT_POLICY, DEFAULT_REPOSITORY_NAME, DEFAULT_RETENTION, type Policy } from "./domain/policy.ts";
 import { repositoryScopeProblems } from "./domain/repository-mapping.ts";
 import { type S3RepositorySettings, isS3RepositoryUrl, resolveS3Settings } from "./kopia/s3-repository-settings.ts";
-import { defaultAdmissionLimits } from "./server/admission-routes.ts";
-import { defaultTransportLimits } from "./server/https-listener.ts";
 import { errorMessage } from "./domain/error-message.ts";
 
 // The one reader of process.env and the policy file. Everything is validated together so a bad
 // start lists every problem at once, not the first one per restart.
+//
+// Every value the server runs with is set here: the tunable ones in the schemas below (the policy
+// file and the environment), with their defaults; the fixed ones as the named constants that
+// follow.
+
+// Fixed values: not settings, but here so every number the server runs with is in one file, each
+// with the reason for its value.
+
+/**
+ * Bounds on parsing one admission body (json-shape.ts), checked before JSON.parse. An
+ * AdmissionReview of a PVC nests about 10 deep and holds a few hundred values; a 3 MiB body of
+ * tiny values could hold over a million, and 2.5 million nested arrays exhaust the heap.
+ */
+export const ADMISSION_JSON_SHAPE = { maxDepth: 64, maxValues: 100_000 } as const;
+
+/**
+ * The admission route's own deadline is the handlers' (admission.deadline) plus this margin, so
+ * the handlers answer with their own reason first and the route's deadline is only the last
+ * resort for one that overruns it.
+ */
+export const ROUTE_DEADLINE_MARGIN_MS = 1_000;
+
+/**
+ * The self-probe (a TLS request to our own /healthz) every 10 s, as often as a kubelet probes by
+ * default; an answer over loopback takes milliseconds, so 2 s without one means the listener or
+ * the event loop is stuck.
+ */
+export const SELF_PROBE_INTERVAL_MS = 10_000;
+export const SELF_PROBE_TIMEOUT_MS = 2_000;
+
+/**
+ * The operations port serves few clients (Prometheus, an operator's curl), so it has a small
+ * connection cap of its own. It closes last on shutdown, so /metrics and /readyz?verbose can be
+ * read through the drain, and its requests are short scrapes: a second is enough for them.
+ */
+export const OPS_MAX_CONNECTIONS = 32;
+export const OPS_DRAIN_TIMEOUT_MS = 1_000;
+
+/**
+ * Bound on the cluster reads of one read-API request. The read API answers people and scripts,
+ * not the API server: ten seconds covers a slow API server's two GETs and still frees a request
+ * that would hang.
+ */
+export const READ_API_REQUEST_TIMEOUT_MS = 10_000;
 
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -230,9 +272,11 @@ const policyFileSchema = z
     // - handshakeTimeout 5s, headersTimeout 5s, requestTimeout 10s: the API server sends a review
     //   in one write right after connecting; these only cut clients that trickle.
     // - keepAliveTimeout 120s: above the API server's 90 s idle timeout, so the client closes idle
-    //   connections first (see guardian-server.ts).
+    //   connections first; if we closed one first, a review sent on it at that moment would fail
+    //   and fall to the failurePolicy.
     // - maxConnections 256: a few API servers' pools and the probes, with room; each idle TLS
     //   connection costs tens of KiB.
+    // The nesting and value-count bounds on a body are fixed: ADMISSION_JSON_SHAPE above.
     server: z
       .object({
         maxBodyBytes: z
@@ -240,18 +284,18 @@ const policyFileSchema = z
           .int()
           .min(64 * 1024)
           .max(64 * 1024 * 1024)
-          .default(defaultAdmissionLimits.maxBodyBytes),
+          .default(3 * 1024 * 1024),
         maxInFlightBodyBytes: z
           .number()
           .int()
           .min(64 * 1024)
-          .default(defaultAdmissionLimits.maxInFlightBodyBytes),
-        maxConcurrentReviews: z.number().int().min(1).max(10_000).default(defaultAdmissionLimits.maxConcurrentReviews),
-        handshakeTimeout: duration.prefault(`${defaultTransportLimits.handshakeTimeoutMs}ms`),
-        headersTimeout: duration.prefault(`${defaultTransportLimits.headersTimeoutMs}ms`),
-        requestTimeout: duration.prefault(`${defaultTransportLimits.requestTimeoutMs}ms`),
-        keepAliveTimeout: duration.prefault(`${defaultTransportLimits.keepAliveTimeoutMs}ms`),
-        maxConnections: z.number().int().min(1).max(100_000).default(defaultTransportLimits.maxConnections),
+          .default(16 * 1024 * 1024),
+        maxConcurrentReviews: z.number().int().min(1).max(10_000).default(32),
+        handshakeTimeout: duration.prefault("5s"),
+        headersTimeout: duration.prefault("5s"),
+        requestTimeout: duration.prefault("10s"),
+        keepAliveTimeout: duration.prefault("120s"),
+        maxConnections: z.number().int().min(1).max(100_000).default(256),
       })
       .strict()
       .prefault({}),
@@ -320,6 +364,15 @@ const envSchema = z.object({
   PVC_GUARDIAN_KUBERNETES: z.enum(["in-cluster", "kubeconfig", "off"]).default("in-cluster"),
   PVC_GUARDIAN_KUBECONFIG: z.string().min(1).optional(),
   PVC_GUARDIAN_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  // How often the serving pair's files are checked for a change (tls-reloader.ts): two stat calls
+  // per check, and the kubelet takes up to about a minute to update a Secret volume anyway.
+  PVC_GUARDIAN_TLS_RELOAD_INTERVAL: duration.refine((ms) => ms >= 1_000, "must be at least 1s").prefault("10s"),
+  // On SIGTERM: /readyz answers 503 for the drain delay while new connections still arrive (the
+  // endpoints controller and kube-proxy take a few seconds to stop sending them), then in-flight
+  // reviews get the drain timeout, which matches the webhook's timeoutSeconds: the API server has
+  // given up on a review by then. Their sum stays below the pod's terminationGracePeriodSeconds.
+  PVC_GUARDIAN_DRAIN_DELAY: duration.prefault("5s"),
+  PVC_GUARDIAN_DRAIN_TIMEOUT: duration.prefault("10s"),
 });
 
 export type Config = {
@@ -342,18 +395,23 @@ export type Config = {
   /** The catalogs' side of policy.additionalRepositories, in the same order. */
   additionalRepositories: AdditionalRepositoryLocation[];
   catalog: { refreshIntervalMs: number; freshnessBoundMs: number; missRefreshTimeoutMs: number };
+  /** routeDeadlineMs: the admission route's own deadline, behind the handlers' deadlineMs. */
   admission: {
     deadlineMs: number;
+    routeDeadlineMs: number;
     webhookTimeoutSeconds: number;
     maxBodyBytes: number;
     maxInFlightBodyBytes: number;
     maxConcurrentReviews: number;
+    jsonShape: { maxDepth: number; maxValues: number };
   };
   transport: { handshakeTimeoutMs: number; headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number };
+  opsListener: { maxConnections: number; drainTimeoutMs: number };
+  selfProbe: { intervalMs: number; timeoutMs: number };
   kubernetes: { mode: "in-cluster" | "kubeconfig" | "off"; kubeconfigPath?: string };
   reconcile: { intervalMs: number; leaseDurationMs: number; adoptKyverno: boolean; writeConcurrency: number };
   sweep: { schedule: string; gracePeriodMs: number; dryRun: boolean };
-  readApi: { audience: string; allowedServiceAccounts: string[] };
+  readApi: { audience: string; allowedServiceAccounts: string[]; requestTimeoutMs: number };
   /**
    * On SIGTERM: keep serving with /readyz at 503 for drainDelayMs so endpoints stop sending new
    * connections, then give in-flight reviews drainTimeoutMs. Their sum stays below the pod's
@@ -539,7 +597,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
           tls: {
             certFile: e.PVC_GUARDIAN_TLS_CERT_FILE,
             keyFile: e.PVC_GUARDIAN_TLS_KEY_FILE,
-            reloadIntervalMs: 10_000,
+            reloadIntervalMs: e.PVC_GUARDIAN_TLS_RELOAD_INTERVAL,
             ...(e.PVC_GUARDIAN_CLIENT_CA_FILE ? { clientCaFile: e.PVC_GUARDIAN_CLIENT_CA_FILE } : {}),
           },
           namespace: e.PVC_GUARDIAN_NAMESPACE,
@@ -553,10 +611,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
           },
           admission: {
             deadlineMs: file.admission.deadline,
+            routeDeadlineMs: file.admission.deadline + ROUTE_DEADLINE_MARGIN_MS,
             webhookTimeoutSeconds: file.admission.webhookTimeoutSeconds,
             maxBodyBytes: file.server.maxBodyBytes,
             maxInFlightBodyBytes: file.server.maxInFlightBodyBytes,
             maxConcurrentReviews: file.server.maxConcurrentReviews,
+            jsonShape: { ...ADMISSION_JSON_SHAPE },
           },
           transport: {
             handshakeTimeoutMs: file.server.handshakeTimeout,
@@ -565,6 +625,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
             keepAliveTimeoutMs: file.server.keepAliveTimeout,
             maxConnections: file.server.maxConnections,
           },
+          opsListener: { maxConnections: OPS_MAX_CONNECTIONS, drainTimeoutMs: OPS_DRAIN_TIMEOUT_MS },
+          selfProbe: { intervalMs: SELF_PROBE_INTERVAL_MS, timeoutMs: SELF_PROBE_TIMEOUT_MS },
           kubernetes: {
             mode: e.PVC_GUARDIAN_KUBERNETES,
             ...(e.PVC_GUARDIAN_KUBECONFIG ? { kubeconfigPath: e.PVC_GUARDIAN_KUBECONFIG } : {}),
@@ -576,12 +638,28 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
             writeConcurrency: file.reconcile.writeConcurrency,
           },
           sweep: { schedule: file.sweep.schedule, gracePeriodMs: file.sweep.gracePeriod, dryRun: file.sweep.dryRun },
-          readApi: { audience: file.readApi.audience, allowedServiceAccounts: file.readApi.allowedServiceAccounts },
-          shutdown: { drainDelayMs: 5_000, drainTimeoutMs: 10_000 },
+          readApi: {
+            audience: file.readApi.audience,
+            allowedServiceAccounts: file.readApi.allowedServiceAccounts,
+            requestTimeoutMs: READ_API_REQUEST_TIMEOUT_MS,
+          },
+          shutdown: { drainDelayMs: e.PVC_GUARDIAN_DRAIN_DELAY, drainTimeoutMs: e.PVC_GUARDIAN_DRAIN_TIMEOUT },
           logLevel: e.PVC_GUARDIAN_LOG_LEVEL,
         },
       };
     }
   }
   return { ok: false, problems };
+}
+
+/**
+ * The configuration with no environment and no policy file: every default. Tests and benchmarks
+ * that build one module take their settings from it instead of copying numbers.
+ */
+export function defaultConfig(): Config {
+  const loaded = loadConfig({}, (path) => {
+    throw new Error(`the default configuration reads no file, yet ${path} was asked for`);
+  });
+  if (!loaded.ok) throw new Error(`the default configuration does not load: ${loaded.problems.join("; ")}`);
+  return loaded.config;
 }

@@ -274,6 +274,7 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
           audience: config.readApi.audience,
         }),
         allowedServiceAccounts: config.readApi.allowedServiceAccounts,
+        requestTimeoutMs: config.readApi.requestTimeoutMs,
         catalog: router.isMultiple
           ? {
               lookup: (identity, nowMs, namespace) => {
@@ -303,11 +304,16 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
     maxBodyBytes: config.admission.maxBodyBytes,
     maxInFlightBodyBytes: config.admission.maxInFlightBodyBytes,
     maxConcurrentReviews: config.admission.maxConcurrentReviews,
+    jsonShape: config.admission.jsonShape,
     transport: config.transport,
+    opsMaxConnections: config.opsListener.maxConnections,
     // The route's own deadline is the last resort behind the handlers' internal one.
-    deadlineMs: config.admission.deadlineMs + 1_000,
+    deadlineMs: config.admission.routeDeadlineMs,
     drainDelayMs: config.shutdown.drainDelayMs,
     drainTimeoutMs: config.shutdown.drainTimeoutMs,
+    opsDrainTimeoutMs: config.opsListener.drainTimeoutMs,
+    selfProbeIntervalMs: config.selfProbe.intervalMs,
+    selfProbeTimeoutMs: config.selfProbe.timeoutMs,
     ...(readApi ? { extraRoutes: [readApi] } : {}),
   });
   const { port, opsPort } = await server.start();

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { loadConfig, parseDurationMs, parsePolicyFile, type Config } from "../../webhook/config.ts";
+import { defaultConfig, loadConfig, parseDurationMs, parsePolicyFile, type Config } from "../../webhook/config.ts";
 import { DEFAULT_POLICY } from "../../webhook/domain/policy.ts";
 
 const noFile = (path: string): string => {
@@ -62,16 +62,20 @@ test("with no policy file the rest of the configuration has its documented defau
     catalog: { refreshIntervalMs: 60_000, freshnessBoundMs: 600_000, missRefreshTimeoutMs: 1_500 },
     admission: {
       deadlineMs: 4_000,
+      routeDeadlineMs: 5_000,
       webhookTimeoutSeconds: 10,
       maxBodyBytes: 3 * 1024 * 1024,
       maxInFlightBodyBytes: 16 * 1024 * 1024,
       maxConcurrentReviews: 32,
+      jsonShape: { maxDepth: 64, maxValues: 100_000 },
     },
     transport: { handshakeTimeoutMs: 5_000, headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 120_000, maxConnections: 256 },
+    opsListener: { maxConnections: 32, drainTimeoutMs: 1_000 },
+    selfProbe: { intervalMs: 10_000, timeoutMs: 2_000 },
     kubernetes: { mode: "in-cluster" },
     reconcile: { intervalMs: 60_000, leaseDurationMs: 15_000, adoptKyverno: false, writeConcurrency: 32 },
     sweep: { schedule: "*/15 * * * *", gracePeriodMs: 3_600_000, dryRun: false },
-    readApi: { audience: "pvc-guardian", allowedServiceAccounts: [] },
+    readApi: { audience: "pvc-guardian", allowedServiceAccounts: [], requestTimeoutMs: 10_000 },
     shutdown: { drainDelayMs: 5_000, drainTimeoutMs: 10_000 },
     logLevel: "info",
   });
@@ -140,15 +144,17 @@ test("a full policy file is read into the configuration, with defaults filling t
   assert.deepEqual(config.repository, { path: "/repository", passwordFile: "/secrets/kopia-password" });
   assert.deepEqual(config.admission, {
     deadlineMs: 3_000,
+    routeDeadlineMs: 4_000,
     webhookTimeoutSeconds: 8,
     maxBodyBytes: 3 * 1024 * 1024,
     maxInFlightBodyBytes: 16 * 1024 * 1024,
     maxConcurrentReviews: 32,
+    jsonShape: { maxDepth: 64, maxValues: 100_000 },
   });
   assert.deepEqual(config.catalog, { refreshIntervalMs: 30_000, freshnessBoundMs: 300_000, missRefreshTimeoutMs: 1_000 });
   assert.deepEqual(config.reconcile, { intervalMs: 120_000, leaseDurationMs: 20_000, adoptKyverno: true, writeConcurrency: 32 });
   assert.deepEqual(config.sweep, { schedule: "*/30 * * * *", gracePeriodMs: 7_200_000, dryRun: true });
-  assert.deepEqual(config.readApi, { audience: "guardian", allowedServiceAccounts: ["system:serviceaccount:monitoring:grafana"] });
+  assert.deepEqual(config.readApi, { audience: "guardian", allowedServiceAccounts: ["system:serviceaccount:monitoring:grafana"], requestTimeoutMs: 10_000 });
 });
 
 test("the server's own namespace is always excluded, and not twice", () => {
@@ -186,6 +192,22 @@ test("the environment overrides listen address, TLS files, repository, Kubernete
   assert.deepEqual(config.repository, { path: "/from-env", passwordFile: "/env-password" });
   assert.deepEqual(config.kubernetes, { mode: "kubeconfig", kubeconfigPath: "/home/me/.kube/config" });
   assert.equal(config.logLevel, "debug");
+});
+
+test("the environment sets the certificate reload interval and the shutdown drain", () => {
+  const config = loaded(loadConfig({ PVC_GUARDIAN_TLS_RELOAD_INTERVAL: "30s", PVC_GUARDIAN_DRAIN_DELAY: "0s", PVC_GUARDIAN_DRAIN_TIMEOUT: "20s" }, noFile));
+  assert.equal(config.tls.reloadIntervalMs, 30_000);
+  assert.deepEqual(config.shutdown, { drainDelayMs: 0, drainTimeoutMs: 20_000 });
+  assert.deepEqual(problemsOf(loadConfig({ PVC_GUARDIAN_TLS_RELOAD_INTERVAL: "500ms", PVC_GUARDIAN_DRAIN_TIMEOUT: "10" }, noFile)), [
+    "environment: PVC_GUARDIAN_TLS_RELOAD_INTERVAL: must be at least 1s",
+    'environment: PVC_GUARDIAN_DRAIN_TIMEOUT: "10" is not a duration such as 500ms, 90s, 15m or 2h',
+  ]);
+});
+
+test("the default configuration is the one loaded with no environment and no policy file", () => {
+  const { podName: _defaultPod, ...defaults } = defaultConfig();
+  const { podName: _loadedPod, ...loadedDefaults } = loaded(loadConfig({}, noFile));
+  assert.deepEqual(defaults, loadedDefaults);
 });
 
 test("the environment can supply a repository the file does not mention", () => {
@@ -419,10 +441,12 @@ test("the server section bounds bodies, reviews in progress and connections, and
   );
   assert.deepEqual(config.admission, {
     deadlineMs: 4_000,
+    routeDeadlineMs: 5_000,
     webhookTimeoutSeconds: 10,
     maxBodyBytes: 1_048_576,
     maxInFlightBodyBytes: 4_194_304,
     maxConcurrentReviews: 8,
+    jsonShape: { maxDepth: 64, maxValues: 100_000 },
   });
   assert.deepEqual(config.transport, {
     handshakeTimeoutMs: 1_000,

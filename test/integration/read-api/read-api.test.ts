@@ -30,6 +30,7 @@ import { createClusterAuditSource } from "../../../webhook/server/cluster-audit-
 import { startHttpsListener, type HttpsListener } from "../../../webhook/server/https-listener.ts";
 import { createReadApiRoutes } from "../../../webhook/server/read-api-routes.ts";
 import { createTlsReloader, type TlsReloader } from "../../../webhook/server/tls-reloader.ts";
+import { defaultSettings } from "../../support/default-settings.ts";
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const audience = "pvc-guardian";
@@ -62,9 +63,10 @@ describe("the read API with real ServiceAccount tokens", { skip: requireOrSkip([
       catalog,
       audit: createClusterAuditSource(kube.objects),
       policy: DEFAULT_POLICY,
+      requestTimeoutMs: defaultSettings.readApi.requestTimeoutMs,
       log: silent,
     });
-    return startHttpsListener({ fetch: app.fetch, tls, host: "127.0.0.1", port: 0, log: silent });
+    return startHttpsListener({ fetch: app.fetch, tls, host: "127.0.0.1", port: 0, log: silent, limits: defaultSettings.transport });
   }
 
   async function token(serviceAccount: string, audiences: string[] = [audience]): Promise<string> {

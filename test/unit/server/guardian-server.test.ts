@@ -5,6 +5,7 @@ import type { ReviewHandler } from "../../../webhook/admission/admission-review.
 import { createGuardianServer } from "../../../webhook/server/guardian-server.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { createReadiness } from "../../../webhook/server/readiness.ts";
+import { guardianServerSettings } from "../../support/default-settings.ts";
 
 const ignore = () => {};
 const answer: ReviewHandler = async () => ({
@@ -15,6 +16,7 @@ const answer: ReviewHandler = async () => ({
 function build(extraRoutes?: Hono<{ Variables: { caller: string } }>[]) {
   const readiness = createReadiness();
   const server = createGuardianServer({
+    ...guardianServerSettings,
     tls: { certPath: "/nonexistent/tls.crt", keyPath: "/nonexistent/tls.key", pollIntervalMs: 60_000 },
     host: "127.0.0.1",
     port: 0,
@@ -24,6 +26,7 @@ function build(extraRoutes?: Hono<{ Variables: { caller: string } }>[]) {
     metrics: createMetrics({ collectProcessMetrics: false }),
     log: { debug: ignore, info: ignore, warn: ignore, error: ignore },
     maxBodyBytes: 1024,
+    drainDelayMs: 0,
     drainTimeoutMs: 1_000,
     extraRoutes,
   });
