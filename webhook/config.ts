@@ -5,6 +5,7 @@ import { checkScheduleTemplate } from "./domain/backup-schedule.ts";
 import { DEFAULT_POLICY, DEFAULT_REPOSITORY_NAME, DEFAULT_RETENTION, type Policy } from "./domain/policy.ts";
 import { repositoryScopeProblems } from "./domain/repository-mapping.ts";
 import { type S3RepositorySettings, isS3RepositoryUrl, resolveS3Settings } from "./kopia/s3-repository-settings.ts";
+import type { ReconcileSettings, SweepSettings } from "./reconciler/background-controllers.ts";
 import { errorMessage } from "./domain/error-message.ts";
 
 // The one reader of process.env and the policy file. Everything is validated together so a bad
@@ -16,6 +17,41 @@ import { errorMessage } from "./domain/error-message.ts";
 
 // Fixed values: not settings, but here so every number the server runs with is in one file, each
 // with the reason for its value.
+
+/**
+ * Leader election as client-go (and so kube-controller-manager) runs it by default: a lease of
+ * 15 s (policy reconcile.leaseDuration), renewed every 2 s, and a leader that has not renewed
+ * within two thirds of the lease steps down, a third of a lease before anyone else may take over.
+ */
+export const LEASE_RETRY_PERIOD_MS = 2_000;
+export const renewDeadlineFor = (leaseDurationMs: number): number => Math.floor((leaseDurationMs * 2) / 3);
+
+/**
+ * The shortest wait between a watch event and the pass it asks for: a burst of PVC changes (a
+ * StatefulSet scaling, a kustomize apply) becomes one pass, and a second is short next to the
+ * mover's wait for the Secret clone. Larger clusters space passes further (event-pass-delay.ts).
+ */
+export const WATCH_DEBOUNCE_MS = 1_000;
+
+/**
+ * Objects per list request, as client-go's pager and kubectl's --chunk-size: a thousand PVCs cost
+ * two requests, and one page stays a few MB for the API server and for our heap.
+ */
+export const LIST_PAGE_SIZE = 500;
+
+/**
+ * Deletes in flight during a sweep. Deletions are rare, and the breaker holds a sweep that would
+ * delete many (orphan-plan.ts): eight at a time clear a normal sweep's handful at once without a
+ * burst of deletes on the API server.
+ */
+export const SWEEP_DELETE_CONCURRENCY = 8;
+
+/**
+ * How often admission checks that a ReplicationDestination it deleted to replace is gone (its
+ * finalizers can hold it briefly). The review waits for it, so the poll is short next to the
+ * admission deadline; the review's deadline bounds the wait.
+ */
+export const REPLACE_POLL_MS = 100;
 
 /**
  * Bounds on parsing one admission body (json-shape.ts), checked before JSON.parse. An
@@ -408,9 +444,11 @@ export type Config = {
   transport: { handshakeTimeoutMs: number; headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number };
   opsListener: { maxConnections: number; drainTimeoutMs: number };
   selfProbe: { intervalMs: number; timeoutMs: number };
-  kubernetes: { mode: "in-cluster" | "kubeconfig" | "off"; kubeconfigPath?: string };
-  reconcile: { intervalMs: number; leaseDurationMs: number; adoptKyverno: boolean; writeConcurrency: number };
-  sweep: { schedule: string; gracePeriodMs: number; dryRun: boolean };
+  /** listPageSize: objects per list request, for every list the reconciler and the sweeper make. */
+  kubernetes: { mode: "in-cluster" | "kubeconfig" | "off"; kubeconfigPath?: string; listPageSize: number };
+  /** replacePollMs: admission generation's wait for a replaced ReplicationDestination to be gone. */
+  reconcile: ReconcileSettings & { replacePollMs: number };
+  sweep: SweepSettings;
   readApi: { audience: string; allowedServiceAccounts: string[]; requestTimeoutMs: number };
   /**
    * On SIGTERM: keep serving with /readyz at 503 for drainDelayMs so endpoints stop sending new
@@ -630,14 +668,24 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
           kubernetes: {
             mode: e.PVC_GUARDIAN_KUBERNETES,
             ...(e.PVC_GUARDIAN_KUBECONFIG ? { kubeconfigPath: e.PVC_GUARDIAN_KUBECONFIG } : {}),
+            listPageSize: LIST_PAGE_SIZE,
           },
           reconcile: {
             intervalMs: file.reconcile.interval,
+            watchDebounceMs: WATCH_DEBOUNCE_MS,
             leaseDurationMs: file.reconcile.leaseDuration,
+            renewDeadlineMs: renewDeadlineFor(file.reconcile.leaseDuration),
+            retryPeriodMs: LEASE_RETRY_PERIOD_MS,
             adoptKyverno: file.reconcile.adoptKyverno,
             writeConcurrency: file.reconcile.writeConcurrency,
+            replacePollMs: REPLACE_POLL_MS,
           },
-          sweep: { schedule: file.sweep.schedule, gracePeriodMs: file.sweep.gracePeriod, dryRun: file.sweep.dryRun },
+          sweep: {
+            schedule: file.sweep.schedule,
+            gracePeriodMs: file.sweep.gracePeriod,
+            dryRun: file.sweep.dryRun,
+            deleteConcurrency: SWEEP_DELETE_CONCURRENCY,
+          },
           readApi: {
             audience: file.readApi.audience,
             allowedServiceAccounts: file.readApi.allowedServiceAccounts,

@@ -2,7 +2,7 @@ import { pino } from "pino";
 import { createReviewHandlers, type AdmissionCatalog, type CatalogChoice } from "./admission/review-handlers.ts";
 import { loadConfig, type Config, type S3RepositoryConfig } from "./config.ts";
 import { DEFAULT_REPOSITORY_NAME, policyForNamespace, usesNamespaceSelectors } from "./domain/policy.ts";
-import { EVENT_REPORTING_CONTROLLER } from "./domain/wire-names.ts";
+import { EVENT_REPORTING_CONTROLLER, LEADER_LEASE_NAME } from "./domain/wire-names.ts";
 import { createNamespaceLabels, type NamespaceLabels } from "./kube/namespace-labels.ts";
 import { createUnconfiguredCatalog } from "./domain/snapshot-catalog.ts";
 import { createKopiaCatalog, type KopiaCatalog } from "./kopia/snapshot-catalog.ts";
@@ -175,6 +175,7 @@ function createKubernetesParts(
     metrics: metrics.reconciler,
     events,
     adoptKyverno: config.reconcile.adoptKyverno,
+    replacePollMs: config.reconcile.replacePollMs,
     policySupport: volSync.support,
     ...(router.isMultiple ? { policyFor: router.policyFor } : {}),
   });
@@ -186,15 +187,14 @@ function createKubernetesParts(
     events,
     namespace: config.namespace,
     identity: config.podName,
-    leaseDurationMs: config.reconcile.leaseDurationMs,
-    reconcileIntervalMs: config.reconcile.intervalMs,
-    sweepSchedule: config.sweep.schedule,
-    sweepGracePeriodMs: config.sweep.gracePeriodMs,
-    sweepDryRun: config.sweep.dryRun,
-    adoptKyverno: config.reconcile.adoptKyverno,
+    leaseName: LEADER_LEASE_NAME,
+    reconcile: config.reconcile,
+    sweep: config.sweep,
+    listPageSize: config.kubernetes.listPageSize,
+    watchPvcs: true,
+    watchReplicationDestinations: true,
     policySupport: volSync.support,
     ...(router.isMultiple ? { repositoryPolicyFor: router.policyFor } : {}),
-    writeConcurrency: config.reconcile.writeConcurrency,
     onReconciled: (report) => {
       if (report.outcome !== "error") onInventory(report.inventory);
     },

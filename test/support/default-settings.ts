@@ -3,9 +3,29 @@
 // them. A test spreads these and overrides what it is about, so no default number is copied here.
 
 import { defaultConfig } from "../../webhook/config.ts";
+import type { AdmissionGeneratorDeps } from "../../webhook/reconciler/admission-generator.ts";
+import type { ReconcilerDeps } from "../../webhook/reconciler/reconciler.ts";
+import type { SweeperDeps } from "../../webhook/reconciler/sweeper.ts";
 import type { GuardianServerOptions } from "../../webhook/server/guardian-server.ts";
 
 export const defaultSettings = defaultConfig();
+
+export const reconcilerSettings = {
+  adoptKyverno: defaultSettings.reconcile.adoptKyverno,
+  pageSize: defaultSettings.kubernetes.listPageSize,
+  writeConcurrency: defaultSettings.reconcile.writeConcurrency,
+} satisfies Partial<ReconcilerDeps>;
+
+export const sweeperSettings = {
+  dryRun: defaultSettings.sweep.dryRun,
+  pageSize: defaultSettings.kubernetes.listPageSize,
+  deleteConcurrency: defaultSettings.sweep.deleteConcurrency,
+} satisfies Partial<SweeperDeps>;
+
+export const admissionGeneratorSettings = {
+  adoptKyverno: defaultSettings.reconcile.adoptKyverno,
+  replacePollMs: defaultSettings.reconcile.replacePollMs,
+} satisfies Partial<AdmissionGeneratorDeps>;
 
 /** Everything but the listener addresses, certificate, handlers and instruments. */
 export const guardianServerSettings = {

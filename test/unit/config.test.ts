@@ -72,9 +72,18 @@ test("with no policy file the rest of the configuration has its documented defau
     transport: { handshakeTimeoutMs: 5_000, headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 120_000, maxConnections: 256 },
     opsListener: { maxConnections: 32, drainTimeoutMs: 1_000 },
     selfProbe: { intervalMs: 10_000, timeoutMs: 2_000 },
-    kubernetes: { mode: "in-cluster" },
-    reconcile: { intervalMs: 60_000, leaseDurationMs: 15_000, adoptKyverno: false, writeConcurrency: 32 },
-    sweep: { schedule: "*/15 * * * *", gracePeriodMs: 3_600_000, dryRun: false },
+    kubernetes: { mode: "in-cluster", listPageSize: 500 },
+    reconcile: {
+      intervalMs: 60_000,
+      watchDebounceMs: 1_000,
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+      adoptKyverno: false,
+      writeConcurrency: 32,
+      replacePollMs: 100,
+    },
+    sweep: { schedule: "*/15 * * * *", gracePeriodMs: 3_600_000, dryRun: false, deleteConcurrency: 8 },
     readApi: { audience: "pvc-guardian", allowedServiceAccounts: [], requestTimeoutMs: 10_000 },
     shutdown: { drainDelayMs: 5_000, drainTimeoutMs: 10_000 },
     logLevel: "info",
@@ -152,8 +161,17 @@ test("a full policy file is read into the configuration, with defaults filling t
     jsonShape: { maxDepth: 64, maxValues: 100_000 },
   });
   assert.deepEqual(config.catalog, { refreshIntervalMs: 30_000, freshnessBoundMs: 300_000, missRefreshTimeoutMs: 1_000 });
-  assert.deepEqual(config.reconcile, { intervalMs: 120_000, leaseDurationMs: 20_000, adoptKyverno: true, writeConcurrency: 32 });
-  assert.deepEqual(config.sweep, { schedule: "*/30 * * * *", gracePeriodMs: 7_200_000, dryRun: true });
+  assert.deepEqual(config.reconcile, {
+    intervalMs: 120_000,
+    watchDebounceMs: 1_000,
+    leaseDurationMs: 20_000,
+    renewDeadlineMs: 13_333,
+    retryPeriodMs: 2_000,
+    adoptKyverno: true,
+    writeConcurrency: 32,
+    replacePollMs: 100,
+  });
+  assert.deepEqual(config.sweep, { schedule: "*/30 * * * *", gracePeriodMs: 7_200_000, dryRun: true, deleteConcurrency: 8 });
   assert.deepEqual(config.readApi, { audience: "guardian", allowedServiceAccounts: ["system:serviceaccount:monitoring:grafana"], requestTimeoutMs: 10_000 });
 });
 
@@ -190,7 +208,7 @@ test("the environment overrides listen address, TLS files, repository, Kubernete
   assert.deepEqual(config.tls, { certFile: "/certs/tls.crt", keyFile: "/certs/tls.key", reloadIntervalMs: 10_000 });
   assert.equal(config.podName, "pvc-guardian-7d9f-abcde");
   assert.deepEqual(config.repository, { path: "/from-env", passwordFile: "/env-password" });
-  assert.deepEqual(config.kubernetes, { mode: "kubeconfig", kubeconfigPath: "/home/me/.kube/config" });
+  assert.deepEqual(config.kubernetes, { mode: "kubeconfig", kubeconfigPath: "/home/me/.kube/config", listPageSize: 500 });
   assert.equal(config.logLevel, "debug");
 });
 
@@ -380,7 +398,7 @@ test("kubeconfig mode needs a kubeconfig path", () => {
   assert.deepEqual(problemsOf(loadConfig({ PVC_GUARDIAN_KUBERNETES: "kubeconfig" }, noFile)), [
     "environment: PVC_GUARDIAN_KUBECONFIG is required when PVC_GUARDIAN_KUBERNETES=kubeconfig",
   ]);
-  assert.deepEqual(loaded(loadConfig({ PVC_GUARDIAN_KUBERNETES: "off" }, noFile)).kubernetes, { mode: "off" });
+  assert.deepEqual(loaded(loadConfig({ PVC_GUARDIAN_KUBERNETES: "off" }, noFile)).kubernetes, { mode: "off", listPageSize: 500 });
 });
 
 const durations: Array<[string, number | undefined]> = [

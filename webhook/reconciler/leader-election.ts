@@ -17,7 +17,7 @@ export type LeaderElectionOptions = {
   identity: string;
   leaseDurationMs: number;
   /** How long a leader keeps trying to renew before it steps down; below leaseDurationMs. */
-  renewDeadlineMs?: number;
+  renewDeadlineMs: number;
   /** How often the leader renews and candidates retry. */
   retryPeriodMs: number;
   log: Log;
@@ -47,8 +47,7 @@ type LeaseSpec = {
 };
 
 export function createLeaderElector(options: LeaderElectionOptions): LeaderElector {
-  const { objects, namespace, leaseName, identity, log, metrics } = options;
-  const renewDeadlineMs = options.renewDeadlineMs ?? Math.floor((options.leaseDurationMs * 2) / 3);
+  const { objects, namespace, leaseName, identity, renewDeadlineMs, log, metrics } = options;
   const leaseDurationSeconds = Math.max(1, Math.ceil(options.leaseDurationMs / 1000));
   let running = false;
   let loop: Promise<void> | undefined;

@@ -21,6 +21,7 @@ import { createVolSyncSupport, type VolSyncSupport } from "../../../webhook/kube
 import { createReviewHandlers } from "../../../webhook/admission/review-handlers.ts";
 import { createAdmissionGenerator } from "../../../webhook/reconciler/admission-generator.ts";
 import { countingMetrics, evaluate, failingObjects, pvcObject, recordingLog, SNAPSHOT, SOURCE_DATA, waitFor } from "../reconciler/support.ts";
+import { admissionGeneratorSettings } from "../../support/default-settings.ts";
 
 // What the installed VolSync CRDs support, read from the real apiserver: with VolSync v0.17.7's
 // CRDs (no nfs mover volumes) an NFS policy makes readiness fail with the reason and the
@@ -77,7 +78,15 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
 
   function generatorWith(policySupport: VolSyncSupport["support"]) {
     const events = createPvcEventRecorder(kube.objects, { reportingController: "pvc-guardian", reportingInstance: "test" });
-    return createAdmissionGenerator({ objects: kube.objects, policy, log: recordingLog(), metrics: countingMetrics(), events, policySupport });
+    return createAdmissionGenerator({
+      ...admissionGeneratorSettings,
+      objects: kube.objects,
+      policy,
+      log: recordingLog(),
+      metrics: countingMetrics(),
+      events,
+      policySupport,
+    });
   }
 
   /** The detailed readiness, served on the ops port. */

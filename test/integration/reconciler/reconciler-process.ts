@@ -6,8 +6,11 @@
 import { createKubeClients } from "../../../webhook/kube/kube-client.ts";
 import { createBackgroundControllers } from "../../../webhook/reconciler/background-controllers.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
+import { LEADER_LEASE_NAME } from "../../../webhook/domain/wire-names.ts";
 import type { Log } from "../../../webhook/reconciler/reconciler-metrics.ts";
 import { createNoopReconcilerMetrics } from "../../../webhook/reconciler/reconciler-metrics.ts";
+import { renewDeadlineFor } from "../../../webhook/config.ts";
+import { defaultSettings } from "../../support/default-settings.ts";
 
 type Settings = { kubeconfigPath: string; namespace: string; identity: string; leaseDurationMs: number; retryPeriodMs: number };
 
@@ -42,10 +45,19 @@ const controllers = createBackgroundControllers({
   metrics,
   namespace: settings.namespace,
   identity: settings.identity,
-  leaseDurationMs: settings.leaseDurationMs,
-  retryPeriodMs: settings.retryPeriodMs,
-  reconcileIntervalMs: 500,
-  watchDebounceMs: 100,
+  leaseName: LEADER_LEASE_NAME,
+  reconcile: {
+    ...defaultSettings.reconcile,
+    intervalMs: 500,
+    watchDebounceMs: 100,
+    leaseDurationMs: settings.leaseDurationMs,
+    renewDeadlineMs: renewDeadlineFor(settings.leaseDurationMs),
+    retryPeriodMs: settings.retryPeriodMs,
+  },
+  sweep: defaultSettings.sweep,
+  listPageSize: defaultSettings.kubernetes.listPageSize,
+  watchPvcs: true,
+  watchReplicationDestinations: true,
 });
 controllers.start();
 say({ started: true });

@@ -5,6 +5,7 @@ import { createLeaderElector } from "../../../webhook/reconciler/leader-election
 import { createNoopReconcilerMetrics, type Log } from "../../../webhook/reconciler/reconciler-metrics.ts";
 import { LEASES } from "../../../webhook/kube/kube-objects.ts";
 import { createInMemoryObjects } from "./in-memory-objects.ts";
+import { renewDeadlineFor } from "../../../webhook/config.ts";
 
 const quiet = () => {};
 const log: Log = { debug: quiet, info: quiet, warn: quiet, error: quiet };
@@ -20,6 +21,7 @@ describe("leader election over an in-memory Lease", () => {
         leaseName: "leader",
         identity,
         leaseDurationMs: 1_000,
+        renewDeadlineMs: renewDeadlineFor(1_000),
         retryPeriodMs: 50,
         log,
         metrics: createNoopReconcilerMetrics(),

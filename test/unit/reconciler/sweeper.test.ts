@@ -5,6 +5,7 @@ import { createNoopReconcilerMetrics, type Log } from "../../../webhook/reconcil
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { REPLICATION_DESTINATIONS, SECRETS } from "../../../webhook/kube/kube-objects.ts";
 import { createInMemoryObjects } from "./in-memory-objects.ts";
+import { sweeperSettings } from "../../support/default-settings.ts";
 
 const quiet = () => {};
 const log: Log = { debug: quiet, info: quiet, warn: quiet, error: quiet };
@@ -36,6 +37,7 @@ async function seed(pvcs: string[], orphans: string[]) {
 
 function sweeperOver(objects: ReturnType<typeof createInMemoryObjects>, clock: { ms: number }, dryRun = false) {
   return createSweeper({
+    ...sweeperSettings,
     objects,
     policy: DEFAULT_POLICY,
     log,
