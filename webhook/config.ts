@@ -4,7 +4,7 @@ import { z } from "zod";
 import { checkScheduleTemplate } from "./domain/backup-schedule.ts";
 import { DEFAULT_POLICY, DEFAULT_REPOSITORY_NAME, DEFAULT_RETENTION, type Policy } from "./domain/policy.ts";
 import { repositoryScopeProblems } from "./domain/repository-mapping.ts";
-import { type S3RepositorySettings, isS3RepositoryUrl, resolveS3Settings } from "./kopia/s3-repository-settings.ts";
+import { type S3AddressingChoice, type S3RepositorySettings, isS3RepositoryUrl, resolveS3Settings } from "./kopia/s3-repository-settings.ts";
 import type { ReconcileSettings, SweepSettings } from "./reconciler/background-controllers.ts";
 import { errorMessage } from "./domain/error-message.ts";
 
@@ -90,6 +90,30 @@ export const OPS_DRAIN_TIMEOUT_MS = 1_000;
  */
 export const READ_API_REQUEST_TIMEOUT_MS = 10_000;
 
+/**
+ * Reading the VolSync CRDs: start-up waits up to 10 s for the first read, then serves with the
+ * capabilities unknown (treated as supported; strict writes still refuse unknown fields). A failed
+ * read or watch is retried after 1 s, doubling to a minute: the CRDs change only on a VolSync
+ * upgrade, so a slow retry costs little.
+ */
+export const VOLSYNC_CAPABILITIES = { startTimeoutMs: 10_000, retryDelayMs: 1_000, maxRetryDelayMs: 60_000 } as const;
+
+/**
+ * Namespace labels (for repositories chosen by namespaceSelector): a failed list or watch is
+ * retried after 1 s, doubling to 30 s. Until the first list succeeds no namespace's repository can
+ * be chosen by its labels, so the first retries come soon.
+ */
+export const NAMESPACE_LABELS_RETRY = { retryDelayMs: 1_000, maxRetryDelayMs: 30_000 } as const;
+
+/**
+ * An S3 request (headers and body) that takes longer than this fails, so an endpoint that stops
+ * answering makes the catalog answer "unknown" instead of holding its refresh. The policy's
+ * repository.s3.requestTimeout changes it for the server; the CLI uses it as is.
+ */
+export const DEFAULT_S3_REQUEST_TIMEOUT_MS = 10_000;
+/** Virtual-hosted style for AWS's own endpoints and path style for any other, as kopia's S3 client chooses. */
+export const DEFAULT_S3_ADDRESSING: S3AddressingChoice = "auto";
+
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** Parses "500ms", "90s", "1h30m", "2h"; undefined when it is not a duration. */
@@ -158,9 +182,9 @@ const repositoryLocationFields = z.object({
       endpoint: z.string().min(1).optional(),
       region: z.string().min(1).optional(),
       disableTls: z.boolean().optional(),
-      addressing: z.enum(["auto", "path", "virtual-hosted"]).default("auto"),
+      addressing: z.enum(["auto", "path", "virtual-hosted"]).default(DEFAULT_S3_ADDRESSING),
       caBundleFile: z.string().min(1).optional(),
-      requestTimeout: duration.prefault("10s"),
+      requestTimeout: duration.default(DEFAULT_S3_REQUEST_TIMEOUT_MS),
     })
     .strict()
     .optional(),
@@ -450,6 +474,8 @@ export type Config = {
   reconcile: ReconcileSettings & { replacePollMs: number };
   sweep: SweepSettings;
   readApi: { audience: string; allowedServiceAccounts: string[]; requestTimeoutMs: number };
+  volSyncCapabilities: { startTimeoutMs: number; retryDelayMs: number; maxRetryDelayMs: number };
+  namespaceLabels: { retryDelayMs: number; maxRetryDelayMs: number };
   /**
    * On SIGTERM: keep serving with /readyz at 503 for drainDelayMs so endpoints stop sending new
    * connections, then give in-flight reviews drainTimeoutMs. Their sum stays below the pod's
@@ -509,11 +535,11 @@ function resolveS3Repository(
       ...(fromFile?.region !== undefined ? { AWS_REGION: fromFile.region } : {}),
       ...(fromFile?.disableTls !== undefined ? { AWS_S3_DISABLE_TLS: String(fromFile.disableTls) } : {}),
     },
-    addressing: fromFile?.addressing ?? "auto",
+    addressing: fromFile?.addressing ?? DEFAULT_S3_ADDRESSING,
     ...(fromFile?.caBundleFile ? { caBundleFile: fromFile.caBundleFile } : {}),
   });
   if (!resolved.ok) return { ok: false, problems: resolved.problems.map((p) => `repository.s3: ${p}`) };
-  return { ok: true, s3: { settings: resolved.settings, credentialsDir, requestTimeoutMs: fromFile?.requestTimeout ?? 10_000 } };
+  return { ok: true, s3: { settings: resolved.settings, credentialsDir, requestTimeoutMs: fromFile?.requestTimeout ?? DEFAULT_S3_REQUEST_TIMEOUT_MS } };
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -691,6 +717,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
             allowedServiceAccounts: file.readApi.allowedServiceAccounts,
             requestTimeoutMs: READ_API_REQUEST_TIMEOUT_MS,
           },
+          volSyncCapabilities: { ...VOLSYNC_CAPABILITIES },
+          namespaceLabels: { ...NAMESPACE_LABELS_RETRY },
           shutdown: { drainDelayMs: e.PVC_GUARDIAN_DRAIN_DELAY, drainTimeoutMs: e.PVC_GUARDIAN_DRAIN_TIMEOUT },
           logLevel: e.PVC_GUARDIAN_LOG_LEVEL,
         },

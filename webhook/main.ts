@@ -167,7 +167,7 @@ function createKubernetesParts(
     { reportingController: EVENT_REPORTING_CONTROLLER, reportingInstance: config.podName },
     (event, error) => log.debug({ reason: event.reason, pvc: `${event.namespace}/${event.pvcName}`, err: errorMessage(error) }, "event not recorded"),
   );
-  const volSync = createVolSyncSupport({ objects: clients.objects, policy: config.policy, log });
+  const volSync = createVolSyncSupport({ objects: clients.objects, policy: config.policy, log, ...config.volSyncCapabilities });
   const generator = createAdmissionGenerator({
     objects: clients.objects,
     policy: config.policy,
@@ -243,7 +243,7 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
   }
   await Promise.all(catalogs.map(({ kopia }) => kopia?.start()));
   if (kubernetes && usesNamespaceSelectors(config.policy)) {
-    namespaceLabels = createNamespaceLabels({ objects: kubernetes.clients.objects, log });
+    namespaceLabels = createNamespaceLabels({ objects: kubernetes.clients.objects, log, ...config.namespaceLabels });
     await namespaceLabels.start();
   }
 

@@ -85,6 +85,8 @@ test("with no policy file the rest of the configuration has its documented defau
     },
     sweep: { schedule: "*/15 * * * *", gracePeriodMs: 3_600_000, dryRun: false, deleteConcurrency: 8 },
     readApi: { audience: "pvc-guardian", allowedServiceAccounts: [], requestTimeoutMs: 10_000 },
+    volSyncCapabilities: { startTimeoutMs: 10_000, retryDelayMs: 1_000, maxRetryDelayMs: 60_000 },
+    namespaceLabels: { retryDelayMs: 1_000, maxRetryDelayMs: 30_000 },
     shutdown: { drainDelayMs: 5_000, drainTimeoutMs: 10_000 },
     logLevel: "info",
   });

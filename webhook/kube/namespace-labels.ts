@@ -11,8 +11,9 @@ type LogFn = (fields: object, message?: string) => void;
 export type NamespaceLabelsDeps = {
   objects: KubeObjects;
   log: { info: LogFn; warn: LogFn };
-  retryDelayMs?: number;
-  maxRetryDelayMs?: number;
+  /** First delay after a failed list or watch; doubles up to maxRetryDelayMs. */
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
 };
 
 export type NamespaceLabels = {
@@ -24,8 +25,7 @@ export type NamespaceLabels = {
 };
 
 export function createNamespaceLabels(deps: NamespaceLabelsDeps): NamespaceLabels {
-  const retryDelayMs = deps.retryDelayMs ?? 1_000;
-  const maxRetryDelayMs = deps.maxRetryDelayMs ?? 30_000;
+  const { retryDelayMs, maxRetryDelayMs } = deps;
   const controller = new AbortController();
   let labels = new Map<string, Readonly<Record<string, string>>>();
   let running: Promise<void> | undefined;

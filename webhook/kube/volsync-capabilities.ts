@@ -27,10 +27,10 @@ export type VolSyncSupportDeps = {
   policy: Pick<Policy, "nfs" | "additionalRepositories">;
   log: Log;
   /** First delay after a failed list or watch; doubles up to maxRetryDelayMs. */
-  retryDelayMs?: number;
-  maxRetryDelayMs?: number;
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
   /** How long start() waits for the first read of both CRDs. */
-  startTimeoutMs?: number;
+  startTimeoutMs: number;
 };
 
 export type VolSyncSupport = {
@@ -69,10 +69,7 @@ export function crdHasNfsMoverVolumes(crd: KubeObject, kind: ResourceKind): bool
 type CrdState = { read: "never" } | { read: "absent" } | { read: "present"; hasNfsMoverVolumes: boolean };
 
 export function createVolSyncSupport(deps: VolSyncSupportDeps): VolSyncSupport {
-  const { objects, policy, log } = deps;
-  const retryDelayMs = deps.retryDelayMs ?? 1_000;
-  const maxRetryDelayMs = deps.maxRetryDelayMs ?? 60_000;
-  const startTimeoutMs = deps.startTimeoutMs ?? 10_000;
+  const { objects, policy, log, retryDelayMs, maxRetryDelayMs, startTimeoutMs } = deps;
   const states = new Map<string, CrdState>(WRITTEN_KINDS.map((kind) => [crdNameOf(kind), { read: "never" }]));
   const lastErrors = new Map<string, string>();
   const stopping = new AbortController();

@@ -21,7 +21,7 @@ import { createVolSyncSupport, type VolSyncSupport } from "../../../webhook/kube
 import { createReviewHandlers } from "../../../webhook/admission/review-handlers.ts";
 import { createAdmissionGenerator } from "../../../webhook/reconciler/admission-generator.ts";
 import { countingMetrics, evaluate, failingObjects, pvcObject, recordingLog, SNAPSHOT, SOURCE_DATA, waitFor } from "../reconciler/support.ts";
-import { admissionGeneratorSettings } from "../../support/default-settings.ts";
+import { admissionGeneratorSettings, defaultSettings } from "../../support/default-settings.ts";
 
 // What the installed VolSync CRDs support, read from the real apiserver: with VolSync v0.17.7's
 // CRDs (no nfs mover volumes) an NFS policy makes readiness fail with the reason and the
@@ -60,7 +60,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
       sourceSecret: { namespace: systemNamespace, name: "kopia-credentials" },
       excludedNamespaces: ["kube-system", systemNamespace],
     };
-    support = createVolSyncSupport({ objects: kube.objects, policy, log, retryDelayMs: 50 });
+    support = createVolSyncSupport({ ...defaultSettings.volSyncCapabilities, objects: kube.objects, policy, log, retryDelayMs: 50 });
     await support.start();
     workDir = await mkdtemp(path.join(tmpdir(), "pvc-guardian-capabilities-"));
   });
@@ -109,7 +109,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
   });
 
   it("judges a policy without NFS supported on the same CRDs", async () => {
-    const plain = createVolSyncSupport({ objects: kube.objects, policy: {}, log: recordingLog() });
+    const plain = createVolSyncSupport({ ...defaultSettings.volSyncCapabilities, objects: kube.objects, policy: {}, log: recordingLog() });
     await plain.start();
     try {
       assert.equal(plain.capabilities().known, true);
@@ -122,7 +122,14 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
   it("treats CRDs it cannot read as supported, with a warning", async () => {
     const warned = recordingLog();
     const forbidden = failingObjects(kube.objects, (verb, kind) => verb === "list" && kind === "CustomResourceDefinition");
-    const blind = createVolSyncSupport({ objects: forbidden, policy, log: warned, retryDelayMs: 50, maxRetryDelayMs: 200 });
+    const blind = createVolSyncSupport({
+      ...defaultSettings.volSyncCapabilities,
+      objects: forbidden,
+      policy,
+      log: warned,
+      retryDelayMs: 50,
+      maxRetryDelayMs: 200,
+    });
     await blind.start();
     try {
       assert.equal(blind.capabilities().known, false);
@@ -332,7 +339,7 @@ describe("VolSync CRD capabilities read as pvc-guardian's ServiceAccount", { ski
     );
     const asServiceAccount = createKubeClients({ kubeconfigPath });
     const warned = recordingLog();
-    const scoped = createVolSyncSupport({ objects: asServiceAccount.objects, policy, log: warned, retryDelayMs: 50 });
+    const scoped = createVolSyncSupport({ ...defaultSettings.volSyncCapabilities, objects: asServiceAccount.objects, policy, log: warned, retryDelayMs: 50 });
     try {
       await scoped.start();
       assert.deepEqual(scoped.capabilities(), {
