@@ -13,7 +13,8 @@ import { errorMessage } from "./domain/error-message.ts";
 //
 // Every value the server runs with is set here: the tunable ones in the schemas below (the policy
 // file and the environment), with their defaults; the fixed ones as the named constants that
-// follow.
+// follow. Modules take them as required options, with no fallback of their own
+// (test/unit/architecture/option-defaults.test.ts keeps it so).
 
 // Fixed values: not settings, but here so every number the server runs with is in one file, each
 // with the reason for its value.
