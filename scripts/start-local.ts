@@ -6,13 +6,14 @@ import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { defaultConfig } from "../webhook/config.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const certDir = path.join(root, "certs", "dev");
 const localDir = path.join(root, ".local");
 const repositoryPath = path.join(localDir, "repository");
 const passwordFile = path.join(localDir, "repository.password");
-const port = process.env["PVC_GUARDIAN_PORT"] ?? "8443";
+const port = process.env["PVC_GUARDIAN_PORT"] ?? String(defaultConfig().listen.port);
 
 execFileSync(process.execPath, [path.join(root, "certs", "generate-dev-certs.ts"), certDir], { stdio: "inherit" });
 

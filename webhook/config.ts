@@ -4,13 +4,137 @@ import { z } from "zod";
 import { checkScheduleTemplate } from "./domain/backup-schedule.ts";
 import { DEFAULT_POLICY, DEFAULT_REPOSITORY_NAME, DEFAULT_RETENTION, type Policy } from "./domain/policy.ts";
 import { repositoryScopeProblems } from "./domain/repository-mapping.ts";
-import { type S3RepositorySettings, isS3RepositoryUrl, resolveS3Settings } from "./kopia/s3-repository-settings.ts";
-import { defaultAdmissionLimits } from "./server/admission-routes.ts";
-import { defaultTransportLimits } from "./server/https-listener.ts";
+import { type S3AddressingChoice, type S3RepositorySettings, isS3RepositoryUrl, resolveS3Settings } from "./kopia/s3-repository-settings.ts";
+import type { ReconcileSettings, SweepSettings } from "./reconciler/background-controllers.ts";
 import { errorMessage } from "./domain/error-message.ts";
 
 // The one reader of process.env and the policy file. Everything is validated together so a bad
 // start lists every problem at once, not the first one per restart.
+//
+// Every value the server runs with is set here: the tunable ones in the schemas below (the policy
+// file and the environment), with their defaults; the fixed ones as the named constants that
+// follow. Modules take them as required options, with no fallback of their own
+// (test/unit/architecture/option-defaults.test.ts keeps it so).
+
+// Fixed values: not settings, but here so every number the server runs with is in one file, each
+// with the reason for its value.
+
+/**
+ * Leader election as client-go (and so kube-controller-manager) runs it by default: a lease of
+ * 15 s (policy reconcile.leaseDuration), renewed every 2 s, and a leader that has not renewed
+ * within two thirds of the lease steps down, a third of a lease before anyone else may take over.
+ */
+export const LEASE_RETRY_PERIOD_MS = 2_000;
+export const renewDeadlineFor = (leaseDurationMs: number): number => Math.floor((leaseDurationMs * 2) / 3);
+
+/**
+ * The shortest wait between a watch event and the pass it asks for: a burst of PVC changes (a
+ * StatefulSet scaling, a kustomize apply) becomes one pass, and a second is short next to the
+ * mover's wait for the Secret clone. Larger clusters space passes further (event-pass-delay.ts).
+ */
+export const WATCH_DEBOUNCE_MS = 1_000;
+
+/**
+ * Objects per list request, as client-go's pager and kubectl's --chunk-size: a thousand PVCs cost
+ * two requests, and one page stays a few MB for the API server and for our heap.
+ */
+export const LIST_PAGE_SIZE = 500;
+
+/**
+ * The longest one API server request (a watch excepted) may take: client-go's default timeout
+ * for a single call. A reconcile pass or a validator write that waits longer gives up and retries.
+ */
+export const KUBE_REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * How long credentials read from the token file or kubeconfig are reused. The kubelet rotates
+ * projected ServiceAccount tokens well before they expire (at 80% of an hour at the earliest), so
+ * reading them once a minute always sends a valid one, as client-go's file token source does.
+ */
+export const KUBE_CREDENTIAL_REFRESH_MS = 60_000;
+
+/**
+ * A failed API request that is safe to repeat (no answer, 429, 5xx) is tried five times in all,
+ * 100 ms apart doubling to 2 s (jittered): a restarting API server is back within that, and the
+ * whole curve (about 3 s) stays inside one admission deadline.
+ */
+export const API_REQUEST_RETRY = { maxAttempts: 5, initialDelayMs: 100, maxDelayMs: 2_000 } as const;
+
+/**
+ * Deletes in flight during a sweep. Deletions are rare, and the breaker holds a sweep that would
+ * delete many (orphan-plan.ts): eight at a time clear a normal sweep's handful at once without a
+ * burst of deletes on the API server.
+ */
+export const SWEEP_DELETE_CONCURRENCY = 8;
+
+/**
+ * How often admission checks that a ReplicationDestination it deleted to replace is gone (its
+ * finalizers can hold it briefly). The review waits for it, so the poll is short next to the
+ * admission deadline; the review's deadline bounds the wait.
+ */
+export const REPLACE_POLL_MS = 100;
+
+/**
+ * Bounds on parsing one admission body (json-shape.ts), checked before JSON.parse. An
+ * AdmissionReview of a PVC nests about 10 deep and holds a few hundred values; a 3 MiB body of
+ * tiny values could hold over a million, and 2.5 million nested arrays exhaust the heap.
+ */
+export const ADMISSION_JSON_SHAPE = { maxDepth: 64, maxValues: 100_000 } as const;
+
+/**
+ * The self-probe (a TLS request to our own /healthz) every 10 s, as often as a kubelet probes by
+ * default; an answer over loopback takes milliseconds, so 2 s without one means the listener or
+ * the event loop is stuck.
+ */
+export const SELF_PROBE_INTERVAL_MS = 10_000;
+export const SELF_PROBE_TIMEOUT_MS = 2_000;
+
+/**
+ * The operations port serves few clients (Prometheus, an operator's curl), so it has a small
+ * connection cap of its own. It closes last on shutdown, so /metrics and /readyz?verbose can be
+ * read through the drain, and its requests are short scrapes: a second is enough for them.
+ */
+export const OPS_MAX_CONNECTIONS = 32;
+export const OPS_DRAIN_TIMEOUT_MS = 1_000;
+
+/**
+ * Bound on the cluster reads of one read-API request. The read API answers people and scripts,
+ * not the API server: ten seconds covers a slow API server's two GETs and still frees a request
+ * that would hang.
+ */
+export const READ_API_REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * How the read API reads the cluster's ServiceAccount signing keys. Keys are re-read hourly even
+ * when every kid is known, so a removed key stops verifying within the hour; an unknown kid re-reads
+ * them at most every 10 s, so forged kids cannot flood the API server; after a failed read, none
+ * for 1 s doubling to 60 s (jittered), so a failing API server is not asked on every request.
+ */
+export const SIGNING_KEY_READS = { maxKeyAgeMs: 60 * 60_000, minRefreshIntervalMs: 10_000, backoff: { initialMs: 1_000, maxMs: 60_000 } } as const;
+
+/**
+ * Reading the VolSync CRDs: start-up waits up to 10 s for the first read, then serves with the
+ * capabilities unknown (treated as supported; strict writes still refuse unknown fields). A failed
+ * read or watch is retried after 1 s, doubling to a minute: the CRDs change only on a VolSync
+ * upgrade, so a slow retry costs little.
+ */
+export const VOLSYNC_CAPABILITIES = { startTimeoutMs: 10_000, retryDelayMs: 1_000, maxRetryDelayMs: 60_000 } as const;
+
+/**
+ * Namespace labels (for repositories chosen by namespaceSelector): a failed list or watch is
+ * retried after 1 s, doubling to 30 s. Until the first list succeeds no namespace's repository can
+ * be chosen by its labels, so the first retries come soon.
+ */
+export const NAMESPACE_LABELS_RETRY = { retryDelayMs: 1_000, maxRetryDelayMs: 30_000 } as const;
+
+/**
+ * An S3 request (headers and body) that takes longer than this fails, so an endpoint that stops
+ * answering makes the catalog answer "unknown" instead of holding its refresh. The policy's
+ * repository.s3.requestTimeout changes it for the server; the CLI uses it as is.
+ */
+export const DEFAULT_S3_REQUEST_TIMEOUT_MS = 10_000;
+/** Virtual-hosted style for AWS's own endpoints and path style for any other, as kopia's S3 client chooses. */
+export const DEFAULT_S3_ADDRESSING: S3AddressingChoice = "auto";
 
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -80,9 +204,9 @@ const repositoryLocationFields = z.object({
       endpoint: z.string().min(1).optional(),
       region: z.string().min(1).optional(),
       disableTls: z.boolean().optional(),
-      addressing: z.enum(["auto", "path", "virtual-hosted"]).default("auto"),
+      addressing: z.enum(["auto", "path", "virtual-hosted"]).default(DEFAULT_S3_ADDRESSING),
       caBundleFile: z.string().min(1).optional(),
-      requestTimeout: duration.prefault("10s"),
+      requestTimeout: duration.default(DEFAULT_S3_REQUEST_TIMEOUT_MS),
     })
     .strict()
     .optional(),
@@ -144,7 +268,7 @@ const policyFileSchema = z
       })
       .strict()
       .prefault({}),
-    firstBackupDelay: duration.prefault("2h"),
+    firstBackupDelay: duration.default(d.firstBackupDelayMs),
     sourceSecret: z
       .object({ namespace: kubeName, name: kubeName })
       .strict()
@@ -230,9 +354,11 @@ const policyFileSchema = z
     // - handshakeTimeout 5s, headersTimeout 5s, requestTimeout 10s: the API server sends a review
     //   in one write right after connecting; these only cut clients that trickle.
     // - keepAliveTimeout 120s: above the API server's 90 s idle timeout, so the client closes idle
-    //   connections first (see guardian-server.ts).
+    //   connections first; if we closed one first, a review sent on it at that moment would fail
+    //   and fall to the failurePolicy.
     // - maxConnections 256: a few API servers' pools and the probes, with room; each idle TLS
     //   connection costs tens of KiB.
+    // The nesting and value-count bounds on a body are fixed: ADMISSION_JSON_SHAPE above.
     server: z
       .object({
         maxBodyBytes: z
@@ -240,18 +366,18 @@ const policyFileSchema = z
           .int()
           .min(64 * 1024)
           .max(64 * 1024 * 1024)
-          .default(defaultAdmissionLimits.maxBodyBytes),
+          .default(3 * 1024 * 1024),
         maxInFlightBodyBytes: z
           .number()
           .int()
           .min(64 * 1024)
-          .default(defaultAdmissionLimits.maxInFlightBodyBytes),
-        maxConcurrentReviews: z.number().int().min(1).max(10_000).default(defaultAdmissionLimits.maxConcurrentReviews),
-        handshakeTimeout: duration.prefault(`${defaultTransportLimits.handshakeTimeoutMs}ms`),
-        headersTimeout: duration.prefault(`${defaultTransportLimits.headersTimeoutMs}ms`),
-        requestTimeout: duration.prefault(`${defaultTransportLimits.requestTimeoutMs}ms`),
-        keepAliveTimeout: duration.prefault(`${defaultTransportLimits.keepAliveTimeoutMs}ms`),
-        maxConnections: z.number().int().min(1).max(100_000).default(defaultTransportLimits.maxConnections),
+          .default(16 * 1024 * 1024),
+        maxConcurrentReviews: z.number().int().min(1).max(10_000).default(32),
+        handshakeTimeout: duration.prefault("5s"),
+        headersTimeout: duration.prefault("5s"),
+        requestTimeout: duration.prefault("10s"),
+        keepAliveTimeout: duration.prefault("120s"),
+        maxConnections: z.number().int().min(1).max(100_000).default(256),
       })
       .strict()
       .prefault({}),
@@ -264,7 +390,7 @@ const policyFileSchema = z
       })
       .strict()
       .prefault({}),
-    dormant: z.boolean().default(false),
+    dormant: z.boolean().default(d.dormant),
   })
   .strict()
   .superRefine((file, ctx) => {
@@ -320,6 +446,15 @@ const envSchema = z.object({
   PVC_GUARDIAN_KUBERNETES: z.enum(["in-cluster", "kubeconfig", "off"]).default("in-cluster"),
   PVC_GUARDIAN_KUBECONFIG: z.string().min(1).optional(),
   PVC_GUARDIAN_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  // How often the serving pair's files are checked for a change (tls-reloader.ts): two stat calls
+  // per check, and the kubelet takes up to about a minute to update a Secret volume anyway.
+  PVC_GUARDIAN_TLS_RELOAD_INTERVAL: duration.refine((ms) => ms >= 1_000, "must be at least 1s").prefault("10s"),
+  // On SIGTERM: /readyz answers 503 for the drain delay while new connections still arrive (the
+  // endpoints controller and kube-proxy take a few seconds to stop sending them), then in-flight
+  // reviews get the drain timeout, which matches the webhook's timeoutSeconds: the API server has
+  // given up on a review by then. Their sum stays below the pod's terminationGracePeriodSeconds.
+  PVC_GUARDIAN_DRAIN_DELAY: duration.prefault("5s"),
+  PVC_GUARDIAN_DRAIN_TIMEOUT: duration.prefault("10s"),
 });
 
 export type Config = {
@@ -342,18 +477,43 @@ export type Config = {
   /** The catalogs' side of policy.additionalRepositories, in the same order. */
   additionalRepositories: AdditionalRepositoryLocation[];
   catalog: { refreshIntervalMs: number; freshnessBoundMs: number; missRefreshTimeoutMs: number };
+  /** deadlineMs: each review's one deadline, owned by the admission route. */
   admission: {
     deadlineMs: number;
     webhookTimeoutSeconds: number;
     maxBodyBytes: number;
     maxInFlightBodyBytes: number;
     maxConcurrentReviews: number;
+    jsonShape: { maxDepth: number; maxValues: number };
   };
   transport: { handshakeTimeoutMs: number; headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number };
-  kubernetes: { mode: "in-cluster" | "kubeconfig" | "off"; kubeconfigPath?: string };
-  reconcile: { intervalMs: number; leaseDurationMs: number; adoptKyverno: boolean; writeConcurrency: number };
-  sweep: { schedule: string; gracePeriodMs: number; dryRun: boolean };
-  readApi: { audience: string; allowedServiceAccounts: string[] };
+  opsListener: { maxConnections: number; drainTimeoutMs: number };
+  selfProbe: { intervalMs: number; timeoutMs: number };
+  /**
+   * listPageSize: objects per list request, for every list the reconciler and the sweeper make;
+   * requestTimeoutMs and credentialRefreshMs: the API client's (KUBE_REQUEST_TIMEOUT_MS,
+   * KUBE_CREDENTIAL_REFRESH_MS).
+   */
+  kubernetes: {
+    mode: "in-cluster" | "kubeconfig" | "off";
+    kubeconfigPath?: string;
+    listPageSize: number;
+    requestTimeoutMs: number;
+    credentialRefreshMs: number;
+    /** API_REQUEST_RETRY. */
+    retry: { maxAttempts: number; initialDelayMs: number; maxDelayMs: number };
+  };
+  /** replacePollMs: admission generation's wait for a replaced ReplicationDestination to be gone. */
+  reconcile: ReconcileSettings & { replacePollMs: number };
+  sweep: SweepSettings;
+  readApi: {
+    audience: string;
+    allowedServiceAccounts: string[];
+    requestTimeoutMs: number;
+    signingKeyReads: { maxKeyAgeMs: number; minRefreshIntervalMs: number; backoff: { initialMs: number; maxMs: number } };
+  };
+  volSyncCapabilities: { startTimeoutMs: number; retryDelayMs: number; maxRetryDelayMs: number };
+  namespaceLabels: { retryDelayMs: number; maxRetryDelayMs: number };
   /**
    * On SIGTERM: keep serving with /readyz at 503 for drainDelayMs so endpoints stop sending new
    * connections, then give in-flight reviews drainTimeoutMs. Their sum stays below the pod's
@@ -413,11 +573,11 @@ function resolveS3Repository(
       ...(fromFile?.region !== undefined ? { AWS_REGION: fromFile.region } : {}),
       ...(fromFile?.disableTls !== undefined ? { AWS_S3_DISABLE_TLS: String(fromFile.disableTls) } : {}),
     },
-    addressing: fromFile?.addressing ?? "auto",
+    addressing: fromFile?.addressing ?? DEFAULT_S3_ADDRESSING,
     ...(fromFile?.caBundleFile ? { caBundleFile: fromFile.caBundleFile } : {}),
   });
   if (!resolved.ok) return { ok: false, problems: resolved.problems.map((p) => `repository.s3: ${p}`) };
-  return { ok: true, s3: { settings: resolved.settings, credentialsDir, requestTimeoutMs: fromFile?.requestTimeout ?? 10_000 } };
+  return { ok: true, s3: { settings: resolved.settings, credentialsDir, requestTimeoutMs: fromFile?.requestTimeout ?? DEFAULT_S3_REQUEST_TIMEOUT_MS } };
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -539,7 +699,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
           tls: {
             certFile: e.PVC_GUARDIAN_TLS_CERT_FILE,
             keyFile: e.PVC_GUARDIAN_TLS_KEY_FILE,
-            reloadIntervalMs: 10_000,
+            reloadIntervalMs: e.PVC_GUARDIAN_TLS_RELOAD_INTERVAL,
             ...(e.PVC_GUARDIAN_CLIENT_CA_FILE ? { clientCaFile: e.PVC_GUARDIAN_CLIENT_CA_FILE } : {}),
           },
           namespace: e.PVC_GUARDIAN_NAMESPACE,
@@ -557,6 +717,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
             maxBodyBytes: file.server.maxBodyBytes,
             maxInFlightBodyBytes: file.server.maxInFlightBodyBytes,
             maxConcurrentReviews: file.server.maxConcurrentReviews,
+            jsonShape: { ...ADMISSION_JSON_SHAPE },
           },
           transport: {
             handshakeTimeoutMs: file.server.handshakeTimeout,
@@ -565,23 +726,57 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
             keepAliveTimeoutMs: file.server.keepAliveTimeout,
             maxConnections: file.server.maxConnections,
           },
+          opsListener: { maxConnections: OPS_MAX_CONNECTIONS, drainTimeoutMs: OPS_DRAIN_TIMEOUT_MS },
+          selfProbe: { intervalMs: SELF_PROBE_INTERVAL_MS, timeoutMs: SELF_PROBE_TIMEOUT_MS },
           kubernetes: {
             mode: e.PVC_GUARDIAN_KUBERNETES,
             ...(e.PVC_GUARDIAN_KUBECONFIG ? { kubeconfigPath: e.PVC_GUARDIAN_KUBECONFIG } : {}),
+            listPageSize: LIST_PAGE_SIZE,
+            requestTimeoutMs: KUBE_REQUEST_TIMEOUT_MS,
+            credentialRefreshMs: KUBE_CREDENTIAL_REFRESH_MS,
+            retry: { ...API_REQUEST_RETRY },
           },
           reconcile: {
             intervalMs: file.reconcile.interval,
+            watchDebounceMs: WATCH_DEBOUNCE_MS,
             leaseDurationMs: file.reconcile.leaseDuration,
+            renewDeadlineMs: renewDeadlineFor(file.reconcile.leaseDuration),
+            retryPeriodMs: LEASE_RETRY_PERIOD_MS,
             adoptKyverno: file.reconcile.adoptKyverno,
             writeConcurrency: file.reconcile.writeConcurrency,
+            replacePollMs: REPLACE_POLL_MS,
           },
-          sweep: { schedule: file.sweep.schedule, gracePeriodMs: file.sweep.gracePeriod, dryRun: file.sweep.dryRun },
-          readApi: { audience: file.readApi.audience, allowedServiceAccounts: file.readApi.allowedServiceAccounts },
-          shutdown: { drainDelayMs: 5_000, drainTimeoutMs: 10_000 },
+          sweep: {
+            schedule: file.sweep.schedule,
+            gracePeriodMs: file.sweep.gracePeriod,
+            dryRun: file.sweep.dryRun,
+            deleteConcurrency: SWEEP_DELETE_CONCURRENCY,
+          },
+          readApi: {
+            audience: file.readApi.audience,
+            allowedServiceAccounts: file.readApi.allowedServiceAccounts,
+            requestTimeoutMs: READ_API_REQUEST_TIMEOUT_MS,
+            signingKeyReads: { ...SIGNING_KEY_READS, backoff: { ...SIGNING_KEY_READS.backoff } },
+          },
+          volSyncCapabilities: { ...VOLSYNC_CAPABILITIES },
+          namespaceLabels: { ...NAMESPACE_LABELS_RETRY },
+          shutdown: { drainDelayMs: e.PVC_GUARDIAN_DRAIN_DELAY, drainTimeoutMs: e.PVC_GUARDIAN_DRAIN_TIMEOUT },
           logLevel: e.PVC_GUARDIAN_LOG_LEVEL,
         },
       };
     }
   }
   return { ok: false, problems };
+}
+
+/**
+ * The configuration with no environment and no policy file: every default. Tests and benchmarks
+ * that build one module take their settings from it instead of copying numbers.
+ */
+export function defaultConfig(): Config {
+  const loaded = loadConfig({}, (path) => {
+    throw new Error(`the default configuration reads no file, yet ${path} was asked for`);
+  });
+  if (!loaded.ok) throw new Error(`the default configuration does not load: ${loaded.problems.join("; ")}`);
+  return loaded.config;
 }

@@ -2,7 +2,7 @@ import { pino, stdTimeFunctions, type DestinationStream, type Logger as PinoLogg
 import { createReviewHandlers, type AdmissionCatalog, type CatalogChoice } from "./admission/review-handlers.ts";
 import { loadConfig, type Config, type S3RepositoryConfig } from "./config.ts";
 import { DEFAULT_REPOSITORY_NAME, policyForNamespace, usesNamespaceSelectors } from "./domain/policy.ts";
-import { EVENT_REPORTING_CONTROLLER } from "./domain/wire-names.ts";
+import { EVENT_REPORTING_CONTROLLER, LEADER_LEASE_NAME } from "./domain/wire-names.ts";
 import { createNamespaceLabels, type NamespaceLabels } from "./kube/namespace-labels.ts";
 import { createUnconfiguredCatalog } from "./domain/snapshot-catalog.ts";
 import { createKopiaCatalog, type KopiaCatalog } from "./kopia/snapshot-catalog.ts";
@@ -154,6 +154,10 @@ function createKubernetesParts(
   // In the cluster, the API server's address comes from the variables the kubelet sets.
   const clients = createKubeClients({
     ...(config.kubernetes.kubeconfigPath ? { kubeconfigPath: config.kubernetes.kubeconfigPath } : { env: process.env }),
+    requestTimeoutMs: config.kubernetes.requestTimeoutMs,
+    credentialRefreshMs: config.kubernetes.credentialRefreshMs,
+    listPageSize: config.kubernetes.listPageSize,
+    retry: config.kubernetes.retry,
     onRequest: (request) => metrics.countKubeRequest(request.verb, request.code),
   });
   const events = createPvcEventRecorder(
@@ -165,7 +169,7 @@ function createKubernetesParts(
         "event not recorded",
       ),
   );
-  const volSync = createVolSyncSupport({ objects: clients.objects, policy: config.policy, log });
+  const volSync = createVolSyncSupport({ objects: clients.objects, policy: config.policy, log, ...config.volSyncCapabilities });
   const generator = createAdmissionGenerator({
     objects: clients.objects,
     policy: config.policy,
@@ -173,6 +177,7 @@ function createKubernetesParts(
     metrics: metrics.reconciler,
     events,
     adoptKyverno: config.reconcile.adoptKyverno,
+    replacePollMs: config.reconcile.replacePollMs,
     policySupport: volSync.support,
     ...(router.isMultiple ? { policyFor: router.policyFor } : {}),
   });
@@ -184,15 +189,14 @@ function createKubernetesParts(
     events,
     namespace: config.namespace,
     identity: config.podName,
-    leaseDurationMs: config.reconcile.leaseDurationMs,
-    reconcileIntervalMs: config.reconcile.intervalMs,
-    sweepSchedule: config.sweep.schedule,
-    sweepGracePeriodMs: config.sweep.gracePeriodMs,
-    sweepDryRun: config.sweep.dryRun,
-    adoptKyverno: config.reconcile.adoptKyverno,
+    leaseName: LEADER_LEASE_NAME,
+    reconcile: config.reconcile,
+    sweep: config.sweep,
+    listPageSize: config.kubernetes.listPageSize,
+    watchPvcs: true,
+    watchReplicationDestinations: true,
     policySupport: volSync.support,
     ...(router.isMultiple ? { repositoryPolicyFor: router.policyFor } : {}),
-    writeConcurrency: config.reconcile.writeConcurrency,
     onReconciled: (report) => {
       if (report.outcome !== "error") onInventory(report.inventory);
     },
@@ -202,7 +206,8 @@ function createKubernetesParts(
 }
 
 export async function startGuardian(config: Config, log: Logger): Promise<RunningGuardian> {
-  const metrics = createMetrics();
+  // The process and event-loop series operators expect from any Node service.
+  const metrics = createMetrics({ collectProcessMetrics: true });
   const readiness = createReadiness();
   const catalogs = createCatalogs(config, log, metrics);
   const catalog = catalogs[0]!.catalog;
@@ -241,7 +246,7 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
   }
   await Promise.all(catalogs.map(({ kopia }) => kopia?.start()));
   if (kubernetes && usesNamespaceSelectors(config.policy)) {
-    namespaceLabels = createNamespaceLabels({ objects: kubernetes.clients.objects, log });
+    namespaceLabels = createNamespaceLabels({ objects: kubernetes.clients.objects, log, ...config.namespaceLabels });
     await namespaceLabels.start();
   }
 
@@ -269,8 +274,10 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
         verifier: createServiceAccountTokenVerifier({
           keys: createApiServerKeySource((path, accept, signal) => kubernetes.clients.getRaw(path, accept, signal)),
           audience: config.readApi.audience,
+          ...config.readApi.signingKeyReads,
         }),
         allowedServiceAccounts: config.readApi.allowedServiceAccounts,
+        requestTimeoutMs: config.readApi.requestTimeoutMs,
         catalog: router.isMultiple
           ? {
               lookup: (identity, nowMs, namespace) => {
@@ -300,10 +307,15 @@ export async function startGuardian(config: Config, log: Logger): Promise<Runnin
     maxBodyBytes: config.admission.maxBodyBytes,
     maxInFlightBodyBytes: config.admission.maxInFlightBodyBytes,
     maxConcurrentReviews: config.admission.maxConcurrentReviews,
+    jsonShape: config.admission.jsonShape,
     transport: config.transport,
+    opsMaxConnections: config.opsListener.maxConnections,
     deadlineMs: config.admission.deadlineMs,
     drainDelayMs: config.shutdown.drainDelayMs,
     drainTimeoutMs: config.shutdown.drainTimeoutMs,
+    opsDrainTimeoutMs: config.opsListener.drainTimeoutMs,
+    selfProbeIntervalMs: config.selfProbe.intervalMs,
+    selfProbeTimeoutMs: config.selfProbe.timeoutMs,
     ...(readApi ? { extraRoutes: [readApi] } : {}),
   });
   const { port, opsPort } = await server.start();

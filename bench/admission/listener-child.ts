@@ -6,6 +6,7 @@ import { Hono } from "hono";
 import { startHttpsListener } from "../../webhook/server/https-listener.ts";
 import type { Logger } from "../../webhook/domain/logger.ts";
 import { createTlsReloader } from "../../webhook/server/tls-reloader.ts";
+import { defaultSettings } from "../../test/support/default-settings.ts";
 
 const fixed = {
   apiVersion: "admission.k8s.io/v1",
@@ -25,10 +26,10 @@ app.post("/validate-v1-pvc", answer);
 const tls = await createTlsReloader({
   certPath: process.env["BENCH_TLS_CERT_FILE"] ?? "",
   keyPath: process.env["BENCH_TLS_KEY_FILE"] ?? "",
-  pollIntervalMs: 10_000,
+  pollIntervalMs: defaultSettings.tls.reloadIntervalMs,
   log,
 });
-const listener = await startHttpsListener({ fetch: app.fetch, tls, host: "127.0.0.1", port: 0, log });
+const listener = await startHttpsListener({ fetch: app.fetch, tls, host: "127.0.0.1", port: 0, log, limits: defaultSettings.transport });
 process.send?.({ port: listener.port });
 process.on("message", (message) => {
   if (message !== "stop") return;

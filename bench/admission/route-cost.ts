@@ -11,12 +11,14 @@ import { createAdmissionRoutes } from "../../webhook/server/admission-routes.ts"
 import type { Logger } from "../../webhook/domain/logger.ts";
 import { createMetrics } from "../../webhook/server/metrics.ts";
 import { pvcCreateReview } from "./reviews.ts";
+import { admissionRouteSettings } from "../../test/support/default-settings.ts";
 
 const answer: ReviewHandler = async () => allowed("fixed");
 const ignore = () => {};
 const silent: Logger = { debug: ignore, info: ignore, warn: ignore, error: ignore, child: () => silent };
 const route = (log: Logger, deadlineMs?: number) =>
   createAdmissionRoutes({
+    ...admissionRouteSettings,
     mutate: answer,
     validate: answer,
     maxBodyBytes: 7 * 1024 * 1024,

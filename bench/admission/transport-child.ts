@@ -7,20 +7,27 @@ import { allowed, type ReviewHandler } from "../../webhook/admission/admission-r
 import { createGuardianServer } from "../../webhook/server/guardian-server.ts";
 import { createMetrics } from "../../webhook/server/metrics.ts";
 import { createReadiness } from "../../webhook/server/readiness.ts";
+import { defaultSettings, guardianServerSettings } from "../../test/support/default-settings.ts";
 
 const answer: ReviewHandler = async () => allowed("fixed");
 
 const server = createGuardianServer({
-  tls: { certPath: process.env["BENCH_TLS_CERT_FILE"] ?? "", keyPath: process.env["BENCH_TLS_KEY_FILE"] ?? "", pollIntervalMs: 10_000 },
+  ...guardianServerSettings,
+  tls: {
+    certPath: process.env["BENCH_TLS_CERT_FILE"] ?? "",
+    keyPath: process.env["BENCH_TLS_KEY_FILE"] ?? "",
+    pollIntervalMs: defaultSettings.tls.reloadIntervalMs,
+  },
   host: "127.0.0.1",
   port: 0,
   opsPort: 0,
   handlers: { mutate: answer, validate: answer },
   readiness: createReadiness(),
-  metrics: createMetrics(),
+  metrics: createMetrics({ collectProcessMetrics: true }),
   log: pino({ level: "info", base: { service: "pvc-guardian" } }),
   maxBodyBytes: 7 * 1024 * 1024,
   deadlineMs: 9_000,
+  drainDelayMs: 0,
   drainTimeoutMs: 5_000,
 });
 const { port } = await server.start();

@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { build } from "esbuild";
+import { DEFAULT_S3_REQUEST_TIMEOUT_MS } from "../../webhook/config.ts";
 import type { BlobStore } from "../../webhook/kopia/blob-store.ts";
 import { createFilesystemBlobStore } from "../../webhook/kopia/filesystem-blob-store.ts";
 import { createS3BlobStore } from "../../webhook/kopia/s3-blob-store.ts";
@@ -344,6 +345,7 @@ async function measureS3(binaryPath: string) {
       useTls: false,
       region: "us-east-1",
       addressing: "path",
+      requestTimeoutMs: DEFAULT_S3_REQUEST_TIMEOUT_MS,
       readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
     });
     const indexBlobs = (await store.list("x")).length;

@@ -21,16 +21,17 @@ import { createSweeper } from "../../webhook/reconciler/sweeper.ts";
 import type { Logger } from "../../webhook/domain/logger.ts";
 import { createNoopReconcilerMetrics } from "../../webhook/reconciler/reconciler-metrics.ts";
 import { forEachConcurrently } from "../../webhook/domain/bounded-concurrency.ts";
+import { kubeClientSettings, reconcilerSettings, sweeperSettings } from "../../test/support/default-settings.ts";
 
 const { values } = parseArgs({
   options: {
     sizes: { type: "string", default: "100,1000" },
-    "page-size": { type: "string", default: "500" },
-    "write-concurrency": { type: "string" },
+    "page-size": { type: "string", default: String(reconcilerSettings.pageSize) },
+    "write-concurrency": { type: "string", default: String(reconcilerSettings.writeConcurrency) },
     "shipped-delay": { type: "boolean", default: false },
   },
 });
-const writeConcurrency = values["write-concurrency"] === undefined ? undefined : Number(values["write-concurrency"]);
+const writeConcurrency = Number(values["write-concurrency"]);
 const sizes = values.sizes.split(",").map(Number);
 const pageSize = Number(values["page-size"]);
 
@@ -49,8 +50,9 @@ const cluster = await startTestCluster();
 try {
   await installCrds(cluster, { certManager: false });
   const kube = createKubeClients({
+    ...kubeClientSettings,
     kubeconfigPath: cluster.kubeconfigPath,
-    defaultPageSize: pageSize,
+    listPageSize: pageSize,
     onRequest: (record) => {
       total++;
       byVerb.set(record.verb, (byVerb.get(record.verb) ?? 0) + 1);
@@ -70,15 +72,8 @@ try {
     excludedNamespaces: [system],
   };
   const metrics = createNoopReconcilerMetrics();
-  const reconciler = createReconciler({
-    objects: kube.objects,
-    policy,
-    log,
-    metrics,
-    pageSize,
-    ...(writeConcurrency === undefined ? {} : { writeConcurrency }),
-  });
-  const sweeper = createSweeper({ objects: kube.objects, policy, log, metrics, namespace: system, gracePeriodMs: 0, pageSize });
+  const reconciler = createReconciler({ ...reconcilerSettings, objects: kube.objects, policy, log, metrics, pageSize, writeConcurrency });
+  const sweeper = createSweeper({ ...sweeperSettings, objects: kube.objects, policy, log, metrics, namespace: system, gracePeriodMs: 0, pageSize });
   const namespace = await createNamespace(cluster);
 
   async function measure<T>(label: string, pass: () => Promise<T>, summary: (result: T) => string): Promise<void> {
@@ -92,7 +87,7 @@ try {
   }
 
   let existing = 0;
-  console.log(`page size ${pageSize}; write concurrency ${writeConcurrency ?? "default"}; kube-apiserver ${cluster.server}`);
+  console.log(`page size ${pageSize}; write concurrency ${writeConcurrency}; kube-apiserver ${cluster.server}`);
   for (const size of sizes) {
     const names = Array.from({ length: size - existing }, (_, index) => `data-${existing + index}`);
     await forEachConcurrently(names, 16, async (name) => {

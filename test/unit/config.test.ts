@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { loadConfig, parseDurationMs, parsePolicyFile, type Config } from "../../webhook/config.ts";
+import { defaultConfig, loadConfig, parseDurationMs, parsePolicyFile, type Config } from "../../webhook/config.ts";
 import { DEFAULT_POLICY } from "../../webhook/domain/policy.ts";
 
 const noFile = (path: string): string => {
@@ -66,12 +66,37 @@ test("with no policy file the rest of the configuration has its documented defau
       maxBodyBytes: 3 * 1024 * 1024,
       maxInFlightBodyBytes: 16 * 1024 * 1024,
       maxConcurrentReviews: 32,
+      jsonShape: { maxDepth: 64, maxValues: 100_000 },
     },
     transport: { handshakeTimeoutMs: 5_000, headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 120_000, maxConnections: 256 },
-    kubernetes: { mode: "in-cluster" },
-    reconcile: { intervalMs: 60_000, leaseDurationMs: 15_000, adoptKyverno: false, writeConcurrency: 32 },
-    sweep: { schedule: "*/15 * * * *", gracePeriodMs: 3_600_000, dryRun: false },
-    readApi: { audience: "pvc-guardian", allowedServiceAccounts: [] },
+    opsListener: { maxConnections: 32, drainTimeoutMs: 1_000 },
+    selfProbe: { intervalMs: 10_000, timeoutMs: 2_000 },
+    kubernetes: {
+      mode: "in-cluster",
+      listPageSize: 500,
+      requestTimeoutMs: 30_000,
+      credentialRefreshMs: 60_000,
+      retry: { maxAttempts: 5, initialDelayMs: 100, maxDelayMs: 2_000 },
+    },
+    reconcile: {
+      intervalMs: 60_000,
+      watchDebounceMs: 1_000,
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+      adoptKyverno: false,
+      writeConcurrency: 32,
+      replacePollMs: 100,
+    },
+    sweep: { schedule: "*/15 * * * *", gracePeriodMs: 3_600_000, dryRun: false, deleteConcurrency: 8 },
+    readApi: {
+      audience: "pvc-guardian",
+      allowedServiceAccounts: [],
+      requestTimeoutMs: 10_000,
+      signingKeyReads: { maxKeyAgeMs: 3_600_000, minRefreshIntervalMs: 10_000, backoff: { initialMs: 1_000, maxMs: 60_000 } },
+    },
+    volSyncCapabilities: { startTimeoutMs: 10_000, retryDelayMs: 1_000, maxRetryDelayMs: 60_000 },
+    namespaceLabels: { retryDelayMs: 1_000, maxRetryDelayMs: 30_000 },
     shutdown: { drainDelayMs: 5_000, drainTimeoutMs: 10_000 },
     logLevel: "info",
   });
@@ -144,11 +169,26 @@ test("a full policy file is read into the configuration, with defaults filling t
     maxBodyBytes: 3 * 1024 * 1024,
     maxInFlightBodyBytes: 16 * 1024 * 1024,
     maxConcurrentReviews: 32,
+    jsonShape: { maxDepth: 64, maxValues: 100_000 },
   });
   assert.deepEqual(config.catalog, { refreshIntervalMs: 30_000, freshnessBoundMs: 300_000, missRefreshTimeoutMs: 1_000 });
-  assert.deepEqual(config.reconcile, { intervalMs: 120_000, leaseDurationMs: 20_000, adoptKyverno: true, writeConcurrency: 32 });
-  assert.deepEqual(config.sweep, { schedule: "*/30 * * * *", gracePeriodMs: 7_200_000, dryRun: true });
-  assert.deepEqual(config.readApi, { audience: "guardian", allowedServiceAccounts: ["system:serviceaccount:monitoring:grafana"] });
+  assert.deepEqual(config.reconcile, {
+    intervalMs: 120_000,
+    watchDebounceMs: 1_000,
+    leaseDurationMs: 20_000,
+    renewDeadlineMs: 13_333,
+    retryPeriodMs: 2_000,
+    adoptKyverno: true,
+    writeConcurrency: 32,
+    replacePollMs: 100,
+  });
+  assert.deepEqual(config.sweep, { schedule: "*/30 * * * *", gracePeriodMs: 7_200_000, dryRun: true, deleteConcurrency: 8 });
+  assert.deepEqual(config.readApi, {
+    audience: "guardian",
+    allowedServiceAccounts: ["system:serviceaccount:monitoring:grafana"],
+    requestTimeoutMs: 10_000,
+    signingKeyReads: { maxKeyAgeMs: 3_600_000, minRefreshIntervalMs: 10_000, backoff: { initialMs: 1_000, maxMs: 60_000 } },
+  });
 });
 
 test("the server's own namespace is always excluded, and not twice", () => {
@@ -184,8 +224,31 @@ test("the environment overrides listen address, TLS files, repository, Kubernete
   assert.deepEqual(config.tls, { certFile: "/certs/tls.crt", keyFile: "/certs/tls.key", reloadIntervalMs: 10_000 });
   assert.equal(config.podName, "pvc-guardian-7d9f-abcde");
   assert.deepEqual(config.repository, { path: "/from-env", passwordFile: "/env-password" });
-  assert.deepEqual(config.kubernetes, { mode: "kubeconfig", kubeconfigPath: "/home/me/.kube/config" });
+  assert.deepEqual(config.kubernetes, {
+    mode: "kubeconfig",
+    kubeconfigPath: "/home/me/.kube/config",
+    listPageSize: 500,
+    requestTimeoutMs: 30_000,
+    credentialRefreshMs: 60_000,
+    retry: { maxAttempts: 5, initialDelayMs: 100, maxDelayMs: 2_000 },
+  });
   assert.equal(config.logLevel, "debug");
+});
+
+test("the environment sets the certificate reload interval and the shutdown drain", () => {
+  const config = loaded(loadConfig({ PVC_GUARDIAN_TLS_RELOAD_INTERVAL: "30s", PVC_GUARDIAN_DRAIN_DELAY: "0s", PVC_GUARDIAN_DRAIN_TIMEOUT: "20s" }, noFile));
+  assert.equal(config.tls.reloadIntervalMs, 30_000);
+  assert.deepEqual(config.shutdown, { drainDelayMs: 0, drainTimeoutMs: 20_000 });
+  assert.deepEqual(problemsOf(loadConfig({ PVC_GUARDIAN_TLS_RELOAD_INTERVAL: "500ms", PVC_GUARDIAN_DRAIN_TIMEOUT: "10" }, noFile)), [
+    "environment: PVC_GUARDIAN_TLS_RELOAD_INTERVAL: must be at least 1s",
+    'environment: PVC_GUARDIAN_DRAIN_TIMEOUT: "10" is not a duration such as 500ms, 90s, 15m or 2h',
+  ]);
+});
+
+test("the default configuration is the one loaded with no environment and no policy file", () => {
+  const { podName: _defaultPod, ...defaults } = defaultConfig();
+  const { podName: _loadedPod, ...loadedDefaults } = loaded(loadConfig({}, noFile));
+  assert.deepEqual(defaults, loadedDefaults);
 });
 
 test("the environment can supply a repository the file does not mention", () => {
@@ -358,7 +421,13 @@ test("kubeconfig mode needs a kubeconfig path", () => {
   assert.deepEqual(problemsOf(loadConfig({ PVC_GUARDIAN_KUBERNETES: "kubeconfig" }, noFile)), [
     "environment: PVC_GUARDIAN_KUBECONFIG is required when PVC_GUARDIAN_KUBERNETES=kubeconfig",
   ]);
-  assert.deepEqual(loaded(loadConfig({ PVC_GUARDIAN_KUBERNETES: "off" }, noFile)).kubernetes, { mode: "off" });
+  assert.deepEqual(loaded(loadConfig({ PVC_GUARDIAN_KUBERNETES: "off" }, noFile)).kubernetes, {
+    mode: "off",
+    listPageSize: 500,
+    requestTimeoutMs: 30_000,
+    credentialRefreshMs: 60_000,
+    retry: { maxAttempts: 5, initialDelayMs: 100, maxDelayMs: 2_000 },
+  });
 });
 
 const durations: Array<[string, number | undefined]> = [
@@ -423,6 +492,7 @@ test("the server section bounds bodies, reviews in progress and connections, and
     maxBodyBytes: 1_048_576,
     maxInFlightBodyBytes: 4_194_304,
     maxConcurrentReviews: 8,
+    jsonShape: { maxDepth: 64, maxValues: 100_000 },
   });
   assert.deepEqual(config.transport, {
     handshakeTimeoutMs: 1_000,

@@ -3,6 +3,7 @@
 // VolSync's Kopia mover reads (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_S3_ENDPOINT,
 // AWS_S3_DISABLE_TLS, AWS_REGION).
 
+import { DEFAULT_S3_ADDRESSING, DEFAULT_S3_REQUEST_TIMEOUT_MS } from "../config.ts";
 import type { BlobStore } from "../kopia/blob-store.ts";
 import { createFilesystemBlobStore } from "../kopia/filesystem-blob-store.ts";
 import { type S3AddressingChoice, createS3RepositoryStore, isS3RepositoryUrl, resolveS3Settings, s3CredentialsOf } from "../kopia/s3-repository-settings.ts";
@@ -24,7 +25,7 @@ export function openRepositoryStore(
       return { ok: false, problem: "--s3-addressing and --s3-ca-file apply to s3:// repositories only" };
     return { ok: true, store: createFilesystemBlobStore({ rootPath: repository }) };
   }
-  const addressing = options.addressing ?? "auto";
+  const addressing = options.addressing ?? DEFAULT_S3_ADDRESSING;
   if (addressing !== "auto" && addressing !== "path" && addressing !== "virtual-hosted") {
     return { ok: false, problem: `--s3-addressing must be path or virtual-hosted, not ${addressing}` };
   }
@@ -35,5 +36,8 @@ export function openRepositoryStore(
     ...(options.caFile ? { caBundleFile: options.caFile } : {}),
   });
   if (!resolved.ok) return { ok: false, problem: resolved.problems.join("; ") };
-  return { ok: true, store: createS3RepositoryStore(resolved.settings, async () => s3CredentialsOf(env, "the environment")) };
+  return {
+    ok: true,
+    store: createS3RepositoryStore(resolved.settings, async () => s3CredentialsOf(env, "the environment"), { requestTimeoutMs: DEFAULT_S3_REQUEST_TIMEOUT_MS }),
+  };
 }

@@ -83,3 +83,6 @@ export const ANNOTATION_RESTORE_SNAPSHOT_STATS = "volsync.backup/restore-snapsho
 /** On that ReplicationDestination, once its mover finished: the verdict and a sentence why. */
 export const ANNOTATION_RESTORE_VERDICT = "volsync.backup/restore-verdict";
 export const ANNOTATION_RESTORE_VERDICT_DETAIL = "volsync.backup/restore-verdict-detail";
+
+/** The read API's realm in WWW-Authenticate (RFC 6750): what a 401 asks the caller to authenticate to. */
+export const READ_API_REALM = "pvc-guardian";

@@ -54,17 +54,21 @@ export type RepositoryReaderDeps = {
    * Secret holds it: surrounding whitespace is trimmed as kopia trims KOPIA_PASSWORD.
    */
   readPassword: () => Promise<string>;
-  /** Extra full attempts when a blob vanishes between listing and reading (kopia's cleanup). */
-  missingBlobRetries?: number;
-  retryDelayMs?: number;
 };
+
+/**
+ * A blob that vanishes between listing and reading was removed by kopia's maintenance; the whole
+ * read starts again with a fresh listing, which no longer holds it. Three more attempts, 100 ms
+ * apart, outlast a maintenance run deleting while we read; after that the refresh fails and the
+ * catalog retries it on its own schedule.
+ */
+const MISSING_BLOB_RETRIES = 3;
+const MISSING_BLOB_RETRY_DELAY_MS = 100;
 
 type OpenRepository = { formatBlob: Buffer; passwordKey: string; config: RepositoryConfig; cipher: ContentCipher };
 
 export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryReader {
   const { store } = deps;
-  const missingBlobRetries = deps.missingBlobRetries ?? 3;
-  const retryDelayMs = deps.retryDelayMs ?? 100;
 
   const formatKeys = new Map<string, Buffer>();
   let open: OpenRepository | undefined;
@@ -193,8 +197,8 @@ export function createRepositoryReader(deps: RepositoryReaderDeps): RepositoryRe
           // A blob listed a moment ago and gone now was removed by kopia's cleanup: the next
           // listing no longer contains it. The format blob going missing is not that.
           const vanished = isRepositoryError(error, "not-found") && open !== undefined;
-          if (!vanished || attempts > missingBlobRetries) throw error;
-          await sleep(retryDelayMs);
+          if (!vanished || attempts > MISSING_BLOB_RETRIES) throw error;
+          await sleep(MISSING_BLOB_RETRY_DELAY_MS);
         }
       }
     },

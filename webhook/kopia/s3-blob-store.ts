@@ -30,10 +30,7 @@ export type S3BlobStoreDeps = {
   /** PEM certificates trusted for a private endpoint, in addition to nothing else when given. */
   caBundle?: () => Promise<string | undefined>;
   /** Each HTTP request (headers and body) must finish within this. */
-  requestTimeoutMs?: number;
-  /** Extra attempts after throttling (503 SlowDown, 429) or a 500, with a short backoff. */
-  throttleRetries?: number;
-  retryDelayMs?: number;
+  requestTimeoutMs: number;
   /** Resolves host names (tests point `bucket.localhost` at 127.0.0.1 with it). */
   lookup?: LookupFunction;
   /** Aborts every request in flight and all later ones. */
@@ -63,12 +60,18 @@ function errorCodeOf(body: Buffer): { code: string; message: string } {
   return { code, message };
 }
 
+/**
+ * Throttling (503 SlowDown, 429) or a 500 is tried twice more, 200 ms and then 400 ms later, as S3
+ * asks clients to back off. A read that still fails fails the refresh, and the catalog retries
+ * the refresh soon after (snapshot-catalog.ts), so more attempts here would only hold it longer.
+ */
+const THROTTLE_RETRIES = 2;
+const THROTTLE_RETRY_FIRST_DELAY_MS = 200;
+
 const throttlingCodes = new Set(["SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "ServiceUnavailable"]);
 
 export function createS3BlobStore(deps: S3BlobStoreDeps): BlobStore {
-  const requestTimeoutMs = deps.requestTimeoutMs ?? 10_000;
-  const throttleRetries = deps.throttleRetries ?? 2;
-  const retryDelayMs = deps.retryDelayMs ?? 200;
+  const { requestTimeoutMs } = deps;
   const scheme = deps.useTls ? "https" : "http";
   const location = `s3://${deps.bucket}/${deps.prefix} at ${scheme}://${deps.endpoint}`;
   let agent: { ca: string | undefined; agent: http.Agent } | undefined;
@@ -155,8 +158,8 @@ export function createS3BlobStore(deps: S3BlobStoreDeps): BlobStore {
       const response = await send("GET", host, path, query, signed, what);
       if (response.statusCode >= 200 && response.statusCode < 300) return response;
       const failure = describeFailure(response, what);
-      if (failure.retryable && attempt < throttleRetries) {
-        await new Promise((resolve) => setTimeout(resolve, retryDelayMs * 2 ** attempt));
+      if (failure.retryable && attempt < THROTTLE_RETRIES) {
+        await new Promise((resolve) => setTimeout(resolve, THROTTLE_RETRY_FIRST_DELAY_MS * 2 ** attempt));
         continue;
       }
       throw new RepositoryError(failure.kind, failure.message);
@@ -180,9 +183,9 @@ export function createS3BlobStore(deps: S3BlobStoreDeps): BlobStore {
     if (status === 404) return { kind: "not-found", message: `${what} does not exist (${detail})`, retryable: false };
     if (status === 416) return { kind: "corrupt", message: `${what}: the requested range is beyond the object (${detail})`, retryable: false };
     if (status === 503 || status === 429 || throttlingCodes.has(code)) {
-      return { kind: "io", message: `${what}: S3 is throttling requests (${detail}); giving up after ${throttleRetries + 1} attempts`, retryable: true };
+      return { kind: "io", message: `${what}: S3 is throttling requests (${detail}); giving up after ${THROTTLE_RETRIES + 1} attempts`, retryable: true };
     }
-    if (status >= 500) return { kind: "io", message: `${what}: the S3 server failed (${detail}) after ${throttleRetries + 1} attempts`, retryable: true };
+    if (status >= 500) return { kind: "io", message: `${what}: the S3 server failed (${detail}) after ${THROTTLE_RETRIES + 1} attempts`, retryable: true };
     return { kind: "io", message: `${what}: unexpected S3 answer ${detail}`, retryable: false };
   }
 

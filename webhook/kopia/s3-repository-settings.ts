@@ -59,7 +59,7 @@ export type S3SettingsInput = {
   repositoryUrl: string;
   /** The VolSync keys; missing ones take the mover's defaults. */
   keys: Readonly<Record<string, string | undefined>>;
-  addressing?: S3AddressingChoice;
+  addressing: S3AddressingChoice;
   caBundleFile?: string;
 };
 
@@ -82,7 +82,7 @@ export function resolveS3Settings(input: S3SettingsInput): { ok: true; settings:
       // As the mover: TLS unless AWS_S3_DISABLE_TLS is exactly "true".
       useTls: disableTls !== "true",
       region,
-      addressing: resolveS3Addressing(input.addressing ?? "auto", endpoint),
+      addressing: resolveS3Addressing(input.addressing, endpoint),
       ...(input.caBundleFile ? { caBundleFile: input.caBundleFile } : {}),
     },
   };
@@ -117,7 +117,7 @@ export function credentialsFromSecretDirectory(directory: string): () => Promise
 export function createS3RepositoryStore(
   settings: S3RepositorySettings,
   readCredentials: () => Promise<S3Credentials>,
-  options: { requestTimeoutMs?: number; signal?: AbortSignal; lookup?: import("node:net").LookupFunction } = {},
+  options: { requestTimeoutMs: number; signal?: AbortSignal; lookup?: import("node:net").LookupFunction },
 ): BlobStore {
   const { caBundleFile } = settings;
   return createS3BlobStore({

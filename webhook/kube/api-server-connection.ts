@@ -63,11 +63,11 @@ export type ApiServerAnswer = {
 
 export type ApiServerConnectionOptions = {
   /** Upper bound for one request that is not streamed, with or without the caller's signal. */
-  requestTimeoutMs?: number;
+  requestTimeoutMs: number;
   /** Called once per HTTP request (each retry is one): request counting and metrics. */
   onRequest?: (record: KubeRequestRecord) => void;
   /** How long credentials are reused before they are read again (token files rotate); 0 reads them for every request. */
-  credentialRefreshMs?: number;
+  credentialRefreshMs: number;
 };
 
 export type ApiServerConnection = {
@@ -92,9 +92,8 @@ export function describeCall(call: Pick<ApiServerCall, "verb" | "path">): string
   return `${call.verb === "watch" ? "WATCH" : METHOD_OF_VERB[call.verb]} ${call.path}`;
 }
 
-export function createApiServerConnection(source: KubeCredentials, options: ApiServerConnectionOptions = {}): ApiServerConnection {
-  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
-  const credentialRefreshMs = options.credentialRefreshMs ?? 60_000;
+export function createApiServerConnection(source: KubeCredentials, options: ApiServerConnectionOptions): ApiServerConnection {
+  const { requestTimeoutMs, credentialRefreshMs } = options;
   let credentials: Credentials | undefined;
 
   async function currentCredentials(): Promise<Credentials> {

@@ -11,7 +11,7 @@ import {
   withOwnManagedFields,
 } from "./kube-objects.ts";
 import { loadKubeCredentials } from "./kube-credentials.ts";
-import { withRetry, type RetryOptions } from "./request-retry.ts";
+import { withRetry, type RetryCurve } from "./request-retry.ts";
 import { errorMessage } from "../domain/error-message.ts";
 
 // The Kubernetes adapter: the object verbs of kube-objects.ts, each a request (or a few: retries,
@@ -33,9 +33,13 @@ export type KubeClientOptions = {
    */
   onRequest?: (record: KubeRequestRecord) => void;
   /** Upper bound for one request (a watch excepted), whether or not the caller gives a signal. */
-  requestTimeoutMs?: number;
-  /** Items per list page. */
-  defaultPageSize?: number;
+  requestTimeoutMs: number;
+  /** How long read credentials are reused before they are read again (token files rotate). */
+  credentialRefreshMs: number;
+  /** Items per list page, unless a list asks for its own. */
+  listPageSize: number;
+  /** How failed requests that are safe to repeat are tried again. */
+  retry: RetryCurve;
 };
 
 export type KubeClients = {
@@ -62,16 +66,17 @@ const WRITE_QUERY = { fieldManager: FIELD_MANAGER, fieldValidation: "Strict" } a
 /** The API server ends a watch after this long; the caller then re-lists and re-watches. */
 const WATCH_TIMEOUT_SECONDS = "300";
 
-export function createKubeClients(options: KubeClientOptions = {}): KubeClients {
+export function createKubeClients(options: KubeClientOptions): KubeClients {
   const connection = createApiServerConnection(
     loadKubeCredentials(options.kubeconfigPath !== undefined ? { kubeconfigPath: options.kubeconfigPath } : { env: options.env ?? {} }),
     {
-      ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+      requestTimeoutMs: options.requestTimeoutMs,
+      credentialRefreshMs: options.credentialRefreshMs,
       ...(options.onRequest === undefined ? {} : { onRequest: options.onRequest }),
     },
   );
   return {
-    objects: createKubeObjects(connection, options.defaultPageSize === undefined ? {} : { defaultPageSize: options.defaultPageSize }),
+    objects: createKubeObjects(connection, { listPageSize: options.listPageSize, retry: options.retry }),
     server: connection.server,
     async getRaw(path, accept, signal) {
       const { status, text } = await connection.request({ verb: "get", path, accept, signal });
@@ -82,11 +87,14 @@ export function createKubeClients(options: KubeClientOptions = {}): KubeClients 
 }
 
 /** The object verbs as requests on `connection`. */
-export function createKubeObjects(connection: Pick<ApiServerConnection, "request">, options: { defaultPageSize?: number } = {}): KubeObjects {
-  const defaultPageSize = options.defaultPageSize ?? 500;
+export function createKubeObjects(connection: Pick<ApiServerConnection, "request">, options: { listPageSize: number; retry: RetryCurve }): KubeObjects {
+  const { listPageSize } = options;
 
-  /** A call that must succeed: its answer's body, or a KubeApiError; retried as `retry` allows. */
-  function send(call: ApiServerCall, retry?: RetryOptions): Promise<unknown> {
+  /**
+   * A call that must succeed: its answer's body, or a KubeApiError; retried on the curve, and on
+   * 409 Conflict too when `retryConflict` (calls that re-send their whole intent).
+   */
+  function send(call: ApiServerCall, retryConflict = false): Promise<unknown> {
     return withRetry(
       async () => {
         const { status, body } = await connection.request(call);
@@ -94,14 +102,14 @@ export function createKubeObjects(connection: Pick<ApiServerConnection, "request
         return body;
       },
       call.signal,
-      retry,
+      { ...options.retry, retryConflict },
     );
   }
 
   return {
     async get(kind, namespace, name, signal) {
       try {
-        return (await send({ verb: "get", path: objectPath(kind, namespace, name), signal }, { retryConflict: true })) as KubeObject;
+        return (await send({ verb: "get", path: objectPath(kind, namespace, name), signal }, true)) as KubeObject;
       } catch (error) {
         if (isNotFound(error)) return undefined;
         throw error;
@@ -117,7 +125,7 @@ export function createKubeObjects(connection: Pick<ApiServerConnection, "request
           const query = {
             labelSelector: listOptions.labelSelector,
             fieldSelector: listOptions.fieldSelector,
-            limit: String(listOptions.pageSize ?? defaultPageSize),
+            limit: String(listOptions.pageSize ?? listPageSize),
             continue: continueToken,
           };
           const page = (await send({ verb: "list", path: collectionPath(kind, listOptions.namespace), query, signal })) as {
@@ -150,7 +158,7 @@ export function createKubeObjects(connection: Pick<ApiServerConnection, "request
       const query = { ...WRITE_QUERY, ...(applyOptions.force ? { force: "true" } : {}) };
       // JSON is YAML, so the apply content type takes it as it is.
       const call: ApiServerCall = { verb: "patch", path: pathOf(object), query, body: object, contentType: APPLY_TYPE, signal };
-      return (await send(call, { retryConflict: applyOptions.force })) as KubeObject;
+      return (await send(call, applyOptions.force)) as KubeObject;
     },
 
     async delete(kind, namespace, name, preconditions, signal) {

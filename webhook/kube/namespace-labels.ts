@@ -10,8 +10,9 @@ import { NAMESPACES, type KubeObjects } from "./kube-objects.ts";
 export type NamespaceLabelsDeps = {
   objects: KubeObjects;
   log: Logger;
-  retryDelayMs?: number;
-  maxRetryDelayMs?: number;
+  /** First delay after a failed list or watch; doubles up to maxRetryDelayMs. */
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
 };
 
 export type NamespaceLabels = {
@@ -23,8 +24,7 @@ export type NamespaceLabels = {
 };
 
 export function createNamespaceLabels(deps: NamespaceLabelsDeps): NamespaceLabels {
-  const retryDelayMs = deps.retryDelayMs ?? 1_000;
-  const maxRetryDelayMs = deps.maxRetryDelayMs ?? 30_000;
+  const { retryDelayMs, maxRetryDelayMs } = deps;
   const log = deps.log.child({ controller: "namespace-labels" });
   const controller = new AbortController();
   let labels = new Map<string, Readonly<Record<string, string>>>();

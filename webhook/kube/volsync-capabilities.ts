@@ -25,10 +25,10 @@ export type VolSyncSupportDeps = {
   policy: Pick<Policy, "nfs" | "additionalRepositories">;
   log: Logger;
   /** First delay after a failed list or watch; doubles up to maxRetryDelayMs. */
-  retryDelayMs?: number;
-  maxRetryDelayMs?: number;
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
   /** How long start() waits for the first read of both CRDs. */
-  startTimeoutMs?: number;
+  startTimeoutMs: number;
 };
 
 export type VolSyncSupport = {
@@ -67,11 +67,8 @@ export function crdHasNfsMoverVolumes(crd: KubeObject, kind: ResourceKind): bool
 type CrdState = { read: "never" } | { read: "absent" } | { read: "present"; hasNfsMoverVolumes: boolean };
 
 export function createVolSyncSupport(deps: VolSyncSupportDeps): VolSyncSupport {
-  const { objects, policy } = deps;
+  const { objects, policy, retryDelayMs, maxRetryDelayMs, startTimeoutMs } = deps;
   const log = deps.log.child({ controller: "volsync-capabilities" });
-  const retryDelayMs = deps.retryDelayMs ?? 1_000;
-  const maxRetryDelayMs = deps.maxRetryDelayMs ?? 60_000;
-  const startTimeoutMs = deps.startTimeoutMs ?? 10_000;
   const states = new Map<string, CrdState>(WRITTEN_KINDS.map((kind) => [crdNameOf(kind), { read: "never" }]));
   const lastErrors = new Map<string, string>();
   const stopping = new AbortController();

@@ -56,9 +56,10 @@ export type AdmissionGeneratorDeps = {
   log: Logger;
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
-  adoptKyverno?: boolean;
+  /** Take over objects Kyverno generated for a PVC (policy reconcile.adoptKyverno). */
+  adoptKyverno: boolean;
   /** How often to check that a replaced RD is gone. */
-  replacePollMs?: number;
+  replacePollMs: number;
   /**
    * Whether the installed VolSync can run what the policy asks for (NFS mover volumes); when it
    * cannot, nothing is written: such objects would be refused, or pruned into Jobs that never run.
@@ -76,9 +77,8 @@ const MAX_PRECONDITION_RETRIES = 3;
 class GenerationProblem extends Error {}
 
 export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupObjectGenerator {
-  const { objects, policy, metrics } = deps;
+  const { objects, policy, metrics, replacePollMs } = deps;
   const log = deps.log.child({ controller: "admission-generator" });
-  const replacePollMs = deps.replacePollMs ?? 100;
 
   /**
    * Creates `desired`, or brings a live object we may write up to it. `keptAnnotations` are
@@ -99,8 +99,8 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
     const live = await objects.get(kind, namespace, name, signal);
     if (live === undefined) return { outcome: "created", live: await objects.create(desired, signal) };
     const managedBy = live.metadata.labels?.[LABEL_MANAGED_BY];
-    const adoptable = ownershipOf(live.metadata.labels) === "kyverno" && deps.adoptKyverno === true;
-    if (!mayManage(live.metadata.labels, deps.adoptKyverno === true)) {
+    const adoptable = ownershipOf(live.metadata.labels) === "kyverno" && deps.adoptKyverno;
+    if (!mayManage(live.metadata.labels, deps.adoptKyverno)) {
       throw new GenerationProblem(`${kind.kind} ${namespace}/${name} already exists and is not managed by pvc-guardian (managed-by: ${managedBy ?? "none"})`);
     }
     const kept = Object.entries(live.metadata.annotations ?? {}).filter(([key]) => keptAnnotations.includes(key));
@@ -115,7 +115,7 @@ export function createAdmissionGenerator(deps: AdmissionGeneratorDeps): BackupOb
     for (let attempt = 0; attempt < MAX_PRECONDITION_RETRIES; attempt++) {
       const live = await objects.get(REPLICATION_SOURCES, namespace, name, signal);
       if (live === undefined) return "none";
-      if (!mayManage(live.metadata.labels, deps.adoptKyverno === true)) return "not-ours";
+      if (!mayManage(live.metadata.labels, deps.adoptKyverno)) return "not-ours";
       if (await isNameTaken()) return "left-to-its-pvc";
       const deleted = await objects.delete(REPLICATION_SOURCES, namespace, name, { uid: live.metadata.uid! }, signal);
       if (deleted === "deleted") {

@@ -3,7 +3,7 @@ import { eventPassDelayMs } from "./event-pass-delay.ts";
 import { CronExpressionParser } from "cron-parser";
 import type { Policy } from "../domain/policy.ts";
 import type { PolicySupport } from "../domain/policy-support.ts";
-import { BACKUP_LABEL, LABEL_MANAGED_BY, LEADER_LEASE_NAME, MANAGED_BY_GUARDIAN } from "../domain/wire-names.ts";
+import { BACKUP_LABEL, LABEL_MANAGED_BY, MANAGED_BY_GUARDIAN } from "../domain/wire-names.ts";
 import { PERSISTENT_VOLUME_CLAIMS, REPLICATION_DESTINATIONS, type KubeObject, type KubeObjects, type ResourceKind } from "../kube/kube-objects.ts";
 import type { PvcEventRecorder } from "../kube/pvc-events.ts";
 import { waitForIntervalOrWake } from "./interval-wait.ts";
@@ -19,37 +19,43 @@ import { createSweeper, type SweepReport } from "./sweeper.ts";
 // mover finishing (two watches, one long-lived request each), and sweeps on a cron schedule. Passes run one at a time.
 // Losing the lease aborts whatever pass is running.
 
-export type BackgroundControllerOptions = {
-  objects: KubeObjects;
-  policy: Pick<Policy, "tiers" | "excludedNamespaces" | "resources" | "nfs" | "firstBackupDelayMs" | "sourceSecret" | "additionalRepositories">;
-  log: Logger;
-  metrics: ReconcilerMetrics;
-  events?: PvcEventRecorder;
+/** How the leader reconciles and holds its Lease: policy reconcile.* and the fixed values beside them in config.ts. */
+export type ReconcileSettings = {
+  intervalMs: number;
+  /**
+   * Reconcile shortly after a watched change; the delay batches bursts into one pass, and grows
+   * with the last pass's duration on a large cluster (event-pass-delay.ts).
+   */
+  watchDebounceMs: number;
+  leaseDurationMs: number;
+  /** How long a leader keeps trying to renew before it steps down; below leaseDurationMs. */
+  renewDeadlineMs: number;
+  /** How often the leader renews and candidates retry. */
+  retryPeriodMs: number;
+  adoptKyverno: boolean;
+  writeConcurrency: number;
+};
+
+/** When and how the sweeper deletes: policy sweep.* and the fixed delete concurrency. */
+export type SweepSettings = { schedule: string; gracePeriodMs: number; dryRun: boolean; deleteConcurrency: number };
+
+export type BackgroundControllerOptions = Pick<
+  ReconcilerDeps,
+  "objects" | "policy" | "log" | "metrics" | "events" | "policySupport" | "repositoryPolicyFor"
+> & {
   /** pvc-guardian's namespace: the Lease and the sweep acknowledgement live here. */
   namespace: string;
   /** This replica's name in the Lease, e.g. the pod name. */
   identity: string;
-  leaseName?: string;
-  leaseDurationMs?: number;
-  renewDeadlineMs?: number;
-  retryPeriodMs?: number;
-  reconcileIntervalMs?: number;
-  /**
-   * Reconcile shortly after a PVC change; the delay batches bursts into one pass, and grows with
-   * the last pass's duration on a large cluster (event-pass-delay.ts).
-   */
-  watchPvcs?: boolean;
+  leaseName: string;
+  reconcile: ReconcileSettings;
+  sweep: SweepSettings;
+  /** Objects per list request, for the reconciler's and the sweeper's lists. */
+  listPageSize: number;
+  /** Reconcile shortly after a PVC change. */
+  watchPvcs: boolean;
   /** Reconcile shortly after one of our restores' movers finishes, so its verdict follows in seconds. */
-  watchReplicationDestinations?: boolean;
-  watchDebounceMs?: number;
-  sweepSchedule?: string;
-  sweepGracePeriodMs?: number;
-  sweepDryRun?: boolean;
-  adoptKyverno?: boolean;
-  policySupport?: () => PolicySupport;
-  repositoryPolicyFor?: ReconcilerDeps["repositoryPolicyFor"];
-  pageSize?: number;
-  writeConcurrency?: number;
+  watchReplicationDestinations: boolean;
   /** Called after each reconcile pass this replica runs as leader. */
   onReconciled?: (report: ReconcileReport) => void;
 };
@@ -60,26 +66,27 @@ export type BackgroundControllers = {
   isLeader(): boolean;
 };
 
-export const DEFAULT_LEASE_NAME = LEADER_LEASE_NAME;
-export const DEFAULT_SWEEP_SCHEDULE = "*/15 * * * *";
+/**
+ * A watch that failed is started again after this long: soon enough that a change is rarely
+ * missed for long (and the interval pass catches any), without spinning against an API server
+ * that is down.
+ */
+const WATCH_RESTART_DELAY_MS = 1_000;
 
 export function createBackgroundControllers(options: BackgroundControllerOptions): BackgroundControllers {
-  const { log } = options;
-  const reconcileIntervalMs = options.reconcileIntervalMs ?? 60_000;
-  const watchDebounceMs = options.watchDebounceMs ?? 1_000;
-  const sweepSchedule = options.sweepSchedule ?? DEFAULT_SWEEP_SCHEDULE;
-  CronExpressionParser.parse(sweepSchedule, { tz: "UTC" }); // a bad schedule fails at start-up
+  const { log, reconcile, sweep } = options;
+  CronExpressionParser.parse(sweep.schedule, { tz: "UTC" }); // a bad schedule fails at start-up
   const reconciler = createReconciler({
     objects: options.objects,
     policy: options.policy,
     log,
     metrics: options.metrics,
     ...(options.events ? { events: options.events } : {}),
-    adoptKyverno: options.adoptKyverno ?? false,
+    adoptKyverno: reconcile.adoptKyverno,
     ...(options.policySupport ? { policySupport: options.policySupport } : {}),
     ...(options.repositoryPolicyFor ? { repositoryPolicyFor: options.repositoryPolicyFor } : {}),
-    ...(options.writeConcurrency ? { writeConcurrency: options.writeConcurrency } : {}),
-    ...(options.pageSize ? { pageSize: options.pageSize } : {}),
+    writeConcurrency: reconcile.writeConcurrency,
+    pageSize: options.listPageSize,
   });
   const sweeper = createSweeper({
     objects: options.objects,
@@ -88,9 +95,10 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
     metrics: options.metrics,
     ...(options.events ? { events: options.events } : {}),
     namespace: options.namespace,
-    gracePeriodMs: options.sweepGracePeriodMs ?? 60 * 60_000,
-    dryRun: options.sweepDryRun ?? false,
-    ...(options.pageSize ? { pageSize: options.pageSize } : {}),
+    gracePeriodMs: sweep.gracePeriodMs,
+    dryRun: sweep.dryRun,
+    deleteConcurrency: sweep.deleteConcurrency,
+    pageSize: options.listPageSize,
   });
 
   // One pass at a time, across both loops.
@@ -119,7 +127,7 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
           lastPassMs = performance.now() - startedMs;
           options.onReconciled?.(report);
         }
-        const wait = waitForIntervalOrWake(signal, reconcileIntervalMs);
+        const wait = waitForIntervalOrWake(signal, reconcile.intervalMs);
         wake = wait.wake;
         if ((await wait.done) === "interval") reconcileRequested = true;
         wake = undefined;
@@ -130,7 +138,7 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
       // A sweep at once starts the grace-period clocks; deletions wait for later sweeps.
       await serialised<SweepReport>(() => sweeper.runPass(signal));
       while (!signal.aborted) {
-        const next = CronExpressionParser.parse(sweepSchedule, { tz: "UTC", currentDate: new Date() }).next().getTime();
+        const next = CronExpressionParser.parse(sweep.schedule, { tz: "UTC", currentDate: new Date() }).next().getTime();
         await sleep(Math.max(0, next - Date.now()), undefined, { signal }).catch(() => {});
         if (signal.aborted) break;
         await serialised<SweepReport>(() => sweeper.runPass(signal));
@@ -145,7 +153,7 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
           pending = undefined;
           requestReconcile();
         },
-        eventPassDelayMs(lastPassMs, watchDebounceMs, reconcileIntervalMs),
+        eventPassDelayMs(lastPassMs, reconcile.watchDebounceMs, reconcile.intervalMs),
       );
     };
     // Events only trigger a pass, so a watch starts from "now" and needs no list of its own.
@@ -162,7 +170,7 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
           );
         } catch (error) {
           log.debug({ err: error, kind: kind.kind }, "watch ended");
-          await sleep(1_000, undefined, { signal }).catch(() => {});
+          await sleep(WATCH_RESTART_DELAY_MS, undefined, { signal }).catch(() => {});
         }
       }
       clearTimeout(pending);
@@ -176,10 +184,8 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
     const loops = [
       reconcileLoop(),
       sweepLoop(),
-      ...(options.watchPvcs === false ? [] : [watchLoop(PERSISTENT_VOLUME_CLAIMS, BACKUP_LABEL, () => true)]),
-      ...(options.watchReplicationDestinations === false
-        ? []
-        : [watchLoop(REPLICATION_DESTINATIONS, `${LABEL_MANAGED_BY}=${MANAGED_BY_GUARDIAN}`, isRestoreToJudge)]),
+      ...(options.watchPvcs ? [watchLoop(PERSISTENT_VOLUME_CLAIMS, BACKUP_LABEL, () => true)] : []),
+      ...(options.watchReplicationDestinations ? [watchLoop(REPLICATION_DESTINATIONS, `${LABEL_MANAGED_BY}=${MANAGED_BY_GUARDIAN}`, isRestoreToJudge)] : []),
     ];
     await Promise.all(loops.map((loop) => loop.catch((error: unknown) => log.error({ err: error }, "background loop failed"))));
   }
@@ -188,11 +194,11 @@ export function createBackgroundControllers(options: BackgroundControllerOptions
   const elector = createLeaderElector({
     objects: options.objects,
     namespace: options.namespace,
-    leaseName: options.leaseName ?? DEFAULT_LEASE_NAME,
+    leaseName: options.leaseName,
     identity: options.identity,
-    leaseDurationMs: options.leaseDurationMs ?? 15_000,
-    ...(options.renewDeadlineMs ? { renewDeadlineMs: options.renewDeadlineMs } : {}),
-    retryPeriodMs: options.retryPeriodMs ?? 2_000,
+    leaseDurationMs: reconcile.leaseDurationMs,
+    renewDeadlineMs: reconcile.renewDeadlineMs,
+    retryPeriodMs: reconcile.retryPeriodMs,
     log,
     metrics: options.metrics,
     onStartedLeading: (signal) => {

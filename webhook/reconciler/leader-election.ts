@@ -18,7 +18,7 @@ export type LeaderElectionOptions = {
   identity: string;
   leaseDurationMs: number;
   /** How long a leader keeps trying to renew before it steps down; below leaseDurationMs. */
-  renewDeadlineMs?: number;
+  renewDeadlineMs: number;
   /** How often the leader renews and candidates retry. */
   retryPeriodMs: number;
   log: Logger;
@@ -44,11 +44,10 @@ type LeaseSpec = {
 };
 
 export function createLeaderElector(options: LeaderElectionOptions): LeaderElector {
-  const { objects, namespace, leaseName, identity, metrics } = options;
+  const { objects, namespace, leaseName, identity, renewDeadlineMs, metrics } = options;
   const log = options.log.child({ controller: "leader-election" });
   // The Lease as the log lines name it (kind, namespace, name).
   const leaseRef = { kind: "Lease", namespace, name: leaseName };
-  const renewDeadlineMs = options.renewDeadlineMs ?? Math.floor((options.leaseDurationMs * 2) / 3);
   const leaseDurationSeconds = Math.max(1, Math.ceil(options.leaseDurationMs / 1000));
   let running = false;
   let loop: Promise<void> | undefined;

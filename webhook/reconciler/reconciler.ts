@@ -21,7 +21,8 @@ export type ReconcilerDeps = {
   log: Logger;
   metrics: ReconcilerMetrics;
   events?: PvcEventRecorder;
-  adoptKyverno?: boolean;
+  /** Take over objects Kyverno generated for a PVC (policy reconcile.adoptKyverno). */
+  adoptKyverno: boolean;
   /**
    * With more than one repository: the policy of the repository serving a namespace (its source
    * Secret and mover volume), or why none can be told. Absent: `policy` serves every namespace.
@@ -29,8 +30,10 @@ export type ReconcilerDeps = {
   repositoryPolicyFor?: (namespace: string) => { ok: true; policy: Pick<Policy, "resources" | "nfs" | "sourceSecret"> } | { ok: false; reason: string };
   /** Whether the installed VolSync can run the policy; when not, no RS or RD is written. */
   policySupport?: () => PolicySupport;
-  pageSize?: number;
-  writeConcurrency?: number;
+  /** Objects per list request. */
+  pageSize: number;
+  /** Writes in flight at once, restore verdicts included. */
+  writeConcurrency: number;
   now?: () => number;
 };
 
@@ -57,13 +60,13 @@ export type Reconciler = { runPass(signal?: AbortSignal): Promise<ReconcileRepor
 export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const { objects, policy, metrics } = deps;
   const now = deps.now ?? Date.now;
-  const pageSize = deps.pageSize ?? 500;
+  const { pageSize } = deps;
   const restoreVerifier = createRestoreVerifier({
     objects,
     log: deps.log,
     restoreVerifications: metrics.restoreVerifications,
     ...(deps.events ? { events: deps.events } : {}),
-    ...(deps.writeConcurrency ? { writeConcurrency: deps.writeConcurrency } : {}),
+    writeConcurrency: deps.writeConcurrency,
   });
 
   async function write(planned: PlannedWrite, signal: AbortSignal | undefined, log: Logger): Promise<"created" | "repaired" | "deleted" | "skipped"> {
@@ -154,7 +157,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           replicationDestinations: destinations.items,
           replicationSources: sources.items,
           sourceSecretData: sourceDataByKey.get(secretKey(policy.sourceSecret)),
-          adoptKyverno: deps.adoptKyverno ?? false,
+          adoptKyverno: deps.adoptKyverno,
           ...(deps.repositoryPolicyFor
             ? {
                 repositoryFor: (namespace: string) => {
@@ -187,7 +190,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         const failedPvcs = new Set<string>();
         const createdByPvc = new Map<string, string[]>();
         const runWave = (wave: PlannedWrite[]) =>
-          forEachConcurrently(wave, deps.writeConcurrency ?? 32, async (planned) => {
+          forEachConcurrently(wave, deps.writeConcurrency, async (planned) => {
             const pvcKey = `${planned.pvc.namespace}/${planned.pvc.name}`;
             if (failedPvcs.has(pvcKey)) return;
             try {

@@ -32,7 +32,8 @@ export type RestoreVerifierDeps = {
   /** pvc_guardian_restore_verifications_total{verdict} */
   restoreVerifications: CounterPort;
   events?: PvcEventRecorder;
-  writeConcurrency?: number;
+  /** Verdict writes in flight at once. */
+  writeConcurrency: number;
 };
 
 /** What verifyFinishedRestores did in one pass. */
@@ -129,7 +130,7 @@ export function createRestoreVerifier(deps: RestoreVerifierDeps) {
       const report: RestoreVerificationReport = { judged: 0, failed: 0 };
       const candidates = destinations.filter((destination) => awaitsRestoreVerdict(destination) && judge(destination).finished);
       const pvcUids = new Map(pvcs.map((pvc) => [`${pvc.metadata.namespace}/${pvc.metadata.name}`, pvc.metadata.uid]));
-      await forEachConcurrently(candidates, deps.writeConcurrency ?? 8, async (destination) => {
+      await forEachConcurrently(candidates, deps.writeConcurrency, async (destination) => {
         const namespace = destination.metadata.namespace!;
         const { name } = destination.metadata;
         const pvcName = destination.metadata.annotations?.[ANNOTATION_PVC_NAME] ?? destination.metadata.labels?.[LABEL_PVC] ?? name;

@@ -40,9 +40,9 @@ export type SweeperDeps = {
   namespace: string;
   gracePeriodMs: number;
   /** Report what would be deleted, delete nothing. */
-  dryRun?: boolean;
-  pageSize?: number;
-  deleteConcurrency?: number;
+  dryRun: boolean;
+  pageSize: number;
+  deleteConcurrency: number;
   now?: () => number;
 };
 
@@ -66,7 +66,7 @@ const MAX_HOLD_EVENTS = 20;
 export function createSweeper(deps: SweeperDeps): Sweeper {
   const { objects, policy, metrics } = deps;
   const now = deps.now ?? Date.now;
-  const pageSize = deps.pageSize ?? 500;
+  const { pageSize } = deps;
   // Per object uid, when this process first saw it orphaned. Memory only, on purpose: a restart
   // starts every grace period again, which can only delay a deletion.
   let firstSeenOrphanedMs = new Map<string, number>();
@@ -168,7 +168,7 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
         // remaining delete would only wait out its retries.
         const stop = new AbortController();
         const deleteSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-        await forEachConcurrently(plan.due, deps.deleteConcurrency ?? 8, async (orphan) => {
+        await forEachConcurrently(plan.due, deps.deleteConcurrency, async (orphan) => {
           if (deleteSignal.aborted) return;
           const { metadata } = orphan.object;
           try {

@@ -32,36 +32,27 @@ export { mutatePath, validatePath };
 /** What the route answers when its handler throws, misses the deadline, or the server sheds load. */
 export type HandlerErrorPolicy = "deny" | "allow";
 
-/**
- * Limits that bound the work of one review and of all reviews together. The defaults are what
- * config.ts uses; each is explained there.
- */
-export const defaultAdmissionLimits = {
-  /** The API server's own limit on a request body (3 MiB); see config.ts for the derivation. */
-  maxBodyBytes: 3 * 1024 * 1024,
-  maxInFlightBodyBytes: 16 * 1024 * 1024,
-  maxConcurrentReviews: 32,
-  maxJsonDepth: 64,
-  maxJsonValues: 100_000,
-} as const;
-
 export type AdmissionRoutesDeps = {
   mutate: ReviewHandler;
   validate: ReviewHandler;
+  /** The limits bound the work of one review and of all reviews together; config.ts explains each. */
   maxBodyBytes: number;
   /** Body bytes all reviews in progress may hold together, from first byte read to answer. */
-  maxInFlightBodyBytes?: number;
+  maxInFlightBodyBytes: number;
   /** Reviews in progress at once; one more is answered at once with 429 (see HandlerErrorPolicy). */
-  maxConcurrentReviews?: number;
-  jsonShape?: JsonShapeLimits;
-  /** Abandon the handler after this long and answer with the route's error policy. */
+  maxConcurrentReviews: number;
+  jsonShape: JsonShapeLimits;
+  /**
+   * Each review's one deadline: the handler's signal aborts then, and a handler that has not
+   * answered by the next turn gets the route's error policy. Without it, no deadline.
+   */
   deadlineMs?: number;
   /**
    * Only callers whose TLS client certificate the listener verified may post reviews (the API
    * server, when it is configured to present one). Others get a 403 review without their body
    * being read.
    */
-  requireClientCertificate?: boolean;
+  requireClientCertificate: boolean;
   log: Logger;
   metrics: AdmissionMetrics;
 };
@@ -85,16 +76,16 @@ type RouteOutcome = { review: AdmissionReviewOut; operation?: string | undefined
 
 export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono {
   const gate = createAdmissionGate({
-    maxConcurrentReviews: deps.maxConcurrentReviews ?? defaultAdmissionLimits.maxConcurrentReviews,
+    maxConcurrentReviews: deps.maxConcurrentReviews,
     // Never below one whole body, or the largest allowed review could never be read.
-    maxInFlightBodyBytes: Math.max(deps.maxInFlightBodyBytes ?? defaultAdmissionLimits.maxInFlightBodyBytes, deps.maxBodyBytes),
+    maxInFlightBodyBytes: Math.max(deps.maxInFlightBodyBytes, deps.maxBodyBytes),
   });
   const shared = {
     maxBodyBytes: deps.maxBodyBytes,
     gate,
-    jsonShape: deps.jsonShape ?? { maxDepth: defaultAdmissionLimits.maxJsonDepth, maxValues: defaultAdmissionLimits.maxJsonValues },
+    jsonShape: deps.jsonShape,
     deadlineMs: deps.deadlineMs,
-    requireClientCertificate: deps.requireClientCertificate ?? false,
+    requireClientCertificate: deps.requireClientCertificate,
     log: deps.log,
     metrics: deps.metrics,
     // The uid of each review being answered, for the error answer below.

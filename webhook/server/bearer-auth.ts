@@ -8,6 +8,7 @@
 import type { MiddlewareHandler } from "hono";
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet } from "jose";
 import type { Logger } from "../domain/logger.ts";
+import { READ_API_REALM } from "../domain/wire-names.ts";
 
 /** What the verifier needs from the API server: its OIDC issuer and its current JWKS. */
 export type ServiceAccountKeySource = {
@@ -62,9 +63,9 @@ export type TokenVerifierDeps = {
   /** The clock tokens are checked against; tests move it to see expiry without waiting. */
   now?: () => number;
   /** Keys are re-read after this long even when every kid is known, so removed keys go away. */
-  maxKeyAgeMs?: number;
+  maxKeyAgeMs: number;
   /** An unknown kid re-reads the keys at most this often, so forged kids cannot flood the API server. */
-  minRefreshIntervalMs?: number;
+  minRefreshIntervalMs: number;
   clockToleranceSeconds?: number;
   /**
    * After a failed read of the keys, no new read for a while: 1 s, doubling per failure up to
@@ -72,7 +73,7 @@ export type TokenVerifierDeps = {
    * bearer value sent to the read API triggers a read when there are no keys, so without this a
    * failing API server is asked again for every request.
    */
-  backoff?: { initialMs: number; maxMs: number };
+  backoff: { initialMs: number; maxMs: number };
   /** The wall clock that paces key reads (not tokens); tests move it. */
   clock?: () => number;
   /** Draws the jitter, in [0, 1). */
@@ -89,11 +90,9 @@ type KeyState = { issuer: string; keySet: ReturnType<typeof createLocalJWKSet>; 
 
 export function createServiceAccountTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
   const now = deps.now ?? Date.now;
-  const maxKeyAgeMs = deps.maxKeyAgeMs ?? 60 * 60 * 1000;
-  const minRefreshIntervalMs = deps.minRefreshIntervalMs ?? 10_000;
+  const { maxKeyAgeMs, minRefreshIntervalMs, backoff } = deps;
   const clock = deps.clock ?? Date.now;
   const random = deps.random ?? Math.random;
-  const backoff = deps.backoff ?? { initialMs: 1_000, maxMs: 60_000 };
   let state: KeyState | undefined;
   let inFlight: Promise<KeyState> | undefined;
   // Wall-clock of the last fetch, independent of the token clock `now`.
@@ -215,8 +214,6 @@ export type BearerAuthDeps = {
   verifier: TokenVerifier;
   /** `system:serviceaccount:<namespace>:<name>` entries from the policy's readApi. */
   allowedServiceAccounts: readonly string[];
-  /** Where to find the setting to change, in 403 bodies. */
-  realm?: string;
   log?: Logger;
 };
 
@@ -232,12 +229,11 @@ const SERVICE_ACCOUNT_SUBJECT = /^system:serviceaccount:[^:]+:[^:]+$/;
  */
 export function createBearerAuth(deps: BearerAuthDeps): MiddlewareHandler<{ Variables: { caller: ReadApiCaller } }> {
   const allowed = new Set(deps.allowedServiceAccounts);
-  const realm = deps.realm ?? "pvc-guardian";
   return async (c, next) => {
     const header = c.req.header("authorization");
     const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (match === null) {
-      c.header("WWW-Authenticate", `Bearer realm="${realm}"`);
+      c.header("WWW-Authenticate", `Bearer realm="${READ_API_REALM}"`);
       return c.json(
         { error: "unauthorized", reason: "missing-token", message: "This API needs a Kubernetes ServiceAccount token in an Authorization: Bearer header." },
         401,
@@ -254,7 +250,7 @@ export function createBearerAuth(deps: BearerAuthDeps): MiddlewareHandler<{ Vari
         // Our failure, not the caller's: a 503 says "retry", a 401 would say "your token is bad".
         return c.json({ error: "unavailable", reason: verification.reason, message: verification.message }, 503);
       }
-      c.header("WWW-Authenticate", `Bearer realm="${realm}", error="invalid_token", error_description="${verification.message.replaceAll('"', "'")}"`);
+      c.header("WWW-Authenticate", `Bearer realm="${READ_API_REALM}", error="invalid_token", error_description="${verification.message.replaceAll('"', "'")}"`);
       return c.json({ error: "unauthorized", reason: verification.reason, message: verification.message }, 401);
     }
     if (!SERVICE_ACCOUNT_SUBJECT.test(verification.subject) || !allowed.has(verification.subject)) {

@@ -11,6 +11,7 @@ import type { ReviewHandler } from "../admission/admission-review.ts";
 import { installErrorAnswers } from "./app-errors.ts";
 import { startHttpListener, startHttpsListener, type HttpsListener, type TransportLimits } from "./https-listener.ts";
 import type { Logger } from "../domain/logger.ts";
+import type { JsonShapeLimits } from "./json-shape.ts";
 import type { Metrics } from "./metrics.ts";
 import { createOpsRoutes, createProbeRoutes } from "./ops-routes.ts";
 import { mutatePath, validatePath } from "./route-paths.ts";
@@ -34,33 +35,34 @@ export type GuardianServerOptions = {
   metrics: Metrics;
   log: Logger;
   maxBodyBytes: number;
-  maxInFlightBodyBytes?: number;
-  maxConcurrentReviews?: number;
-  /** Transport bounds for both listeners; https-listener.ts's defaults for any left out. */
-  transport?: Partial<TransportLimits>;
-  /** Per-review deadline enforced by the route, below the webhook's timeoutSeconds. */
+  /** Body bytes all reviews in progress may hold together. */
+  maxInFlightBodyBytes: number;
+  /** Reviews in progress at once; one more is answered at once. */
+  maxConcurrentReviews: number;
+  /** Nesting and value-count bounds on a body, checked before it is parsed. */
+  jsonShape: JsonShapeLimits;
+  /** Transport bounds for both listeners. */
+  transport: TransportLimits;
+  /** The operations port's own connection cap, in place of transport.maxConnections. */
+  opsMaxConnections: number;
+  /** Per-review deadline enforced by the route, below the webhook's timeoutSeconds; none when absent. */
   deadlineMs?: number;
   /**
    * How long stop() keeps accepting with /readyz at 503 before closing the listener, so the
    * endpoints controller and kube-proxy stop sending new connections first.
    */
-  drainDelayMs?: number;
+  drainDelayMs: number;
   /** How long in-flight requests get to finish once the listener is closed. */
   drainTimeoutMs: number;
-  /**
-   * Idle keep-alive timeout. The API server's client keeps idle connections to webhooks for 90 s;
-   * if we closed them first, a review sent on a connection we were closing at that moment would
-   * fail and fall to the failurePolicy. So the client must be the one to close: default 120 s
-   * (defaultTransportLimits). `transport.keepAliveTimeoutMs` takes precedence.
-   */
-  keepAliveTimeoutMs?: number;
+  /** The same for the operations port, which closes last. */
+  opsDrainTimeoutMs: number;
   /**
    * Further apps served on the same listener (the read API), mounted at / after ours. Hono's
    * type parameters are invariant, so an app with its own Variables only fits as Hono<any>.
    */
   extraRoutes?: readonly Hono<any, any, any>[];
-  selfProbeIntervalMs?: number;
-  selfProbeTimeoutMs?: number;
+  selfProbeIntervalMs: number;
+  selfProbeTimeoutMs: number;
 };
 
 export type GuardianServer = {
@@ -100,8 +102,9 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
       mutate: options.handlers.mutate,
       validate: options.handlers.validate,
       maxBodyBytes: options.maxBodyBytes,
-      ...(options.maxInFlightBodyBytes !== undefined ? { maxInFlightBodyBytes: options.maxInFlightBodyBytes } : {}),
-      ...(options.maxConcurrentReviews !== undefined ? { maxConcurrentReviews: options.maxConcurrentReviews } : {}),
+      maxInFlightBodyBytes: options.maxInFlightBodyBytes,
+      maxConcurrentReviews: options.maxConcurrentReviews,
+      jsonShape: options.jsonShape,
       deadlineMs: options.deadlineMs,
       requireClientCertificate: options.clientCaPath !== undefined,
       log,
@@ -126,8 +129,8 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
     port: () => listener?.port,
     // The probe only runs between start() and stop(), while the reloader exists.
     currentPair: () => requireReloader().current(),
-    intervalMs: options.selfProbeIntervalMs ?? 10_000,
-    timeoutMs: options.selfProbeTimeoutMs ?? 2_000,
+    intervalMs: options.selfProbeIntervalMs,
+    timeoutMs: options.selfProbeTimeoutMs,
     log,
   });
   function requireReloader(): TlsReloader {
@@ -172,23 +175,21 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
       });
       metrics.setCertificateNotAfter(reloader.notAfterMs);
       try {
-        const limits = { ...(options.keepAliveTimeoutMs !== undefined ? { keepAliveTimeoutMs: options.keepAliveTimeoutMs } : {}), ...options.transport };
         listener = await startHttpsListener({
           fetch: app.fetch,
           tls: reloader,
           host: options.host,
           port: options.port,
           log,
-          limits,
+          limits: options.transport,
           ...(clientCaPem !== undefined ? { clientCaPem } : {}),
         });
-        // Few clients (Prometheus, an operator's curl): a small connection cap of its own.
         opsListener = await startHttpListener({
           fetch: opsApp.fetch,
           host: options.host,
           port: options.opsPort,
           log,
-          limits: { ...limits, maxConnections: 32 },
+          limits: { ...options.transport, maxConnections: options.opsMaxConnections },
         });
       } catch (error) {
         await listener?.close(0);
@@ -202,14 +203,14 @@ export function createGuardianServer(options: GuardianServerOptions): GuardianSe
     stop() {
       stopping ??= (async () => {
         isDraining = true;
-        log.info({ drainDelayMs: options.drainDelayMs ?? 0, drainTimeoutMs: options.drainTimeoutMs }, "webhook server draining");
+        log.info({ drainDelayMs: options.drainDelayMs, drainTimeoutMs: options.drainTimeoutMs }, "webhook server draining");
         selfProbe.stop();
-        if (options.drainDelayMs !== undefined && options.drainDelayMs > 0 && listener !== undefined) {
+        if (options.drainDelayMs > 0 && listener !== undefined) {
           await new Promise((resolve) => setTimeout(resolve, options.drainDelayMs));
         }
         await listener?.close(options.drainTimeoutMs);
         // The operations port last, so /readyz?verbose and /metrics can be read through the drain.
-        await opsListener?.close(1_000);
+        await opsListener?.close(options.opsDrainTimeoutMs);
         reloader?.stop();
         for (const remove of unregister) remove();
       })();

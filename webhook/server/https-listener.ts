@@ -15,7 +15,7 @@ import { secureContextOptions, type TlsReloader } from "./tls-reloader.ts";
 
 export type FetchHandler = (request: Request, env: HttpBindings) => Response | Promise<Response>;
 
-/** Bounds on what a connection may hold; the defaults are config.ts's, explained there. */
+/** Bounds on what a connection may hold; their values come from config.ts, explained there. */
 export type TransportLimits = {
   /** A TCP connection that has not finished the TLS handshake by then is closed. */
   handshakeTimeoutMs: number;
@@ -29,14 +29,6 @@ export type TransportLimits = {
   maxConnections: number;
 };
 
-export const defaultTransportLimits: TransportLimits = {
-  handshakeTimeoutMs: 5_000,
-  headersTimeoutMs: 5_000,
-  requestTimeoutMs: 10_000,
-  keepAliveTimeoutMs: 120_000,
-  maxConnections: 256,
-};
-
 export type HttpsListenerOptions = {
   fetch: FetchHandler;
   tls: TlsReloader;
@@ -44,8 +36,7 @@ export type HttpsListenerOptions = {
   /** 0 picks a free port (tests, the benchmark). */
   port: number;
   log: Logger;
-  /** Node's own defaults for any left out, except the handshake timeout and the cipher suites. */
-  limits?: Partial<TransportLimits>;
+  limits: TransportLimits;
   /**
    * The CA that signs the clients allowed to authenticate with a certificate, read at start and at
    * each certificate swap. When set, the listener asks for a client certificate and verifies it,
@@ -68,8 +59,7 @@ export type HttpsListener = {
 };
 
 export async function startHttpsListener(options: HttpsListenerOptions): Promise<HttpsListener> {
-  const { tls, log } = options;
-  const limits = { ...defaultTransportLimits, ...options.limits };
+  const { tls, log, limits } = options;
   const clientCa = options.clientCaPem;
   const server = createAdaptorServer({
     // Only node:https is used here, so the bindings are always the HTTP/1 pair.
@@ -108,12 +98,12 @@ export type HttpListenerOptions = {
   host: string;
   port: number;
   log: Logger;
-  limits?: Partial<TransportLimits>;
+  limits: TransportLimits;
 };
 
 /** Plain HTTP, for the operations port: the same limits, no TLS. */
 export async function startHttpListener(options: HttpListenerOptions): Promise<HttpsListener> {
-  const limits = { ...defaultTransportLimits, ...options.limits };
+  const { limits } = options;
   const server = createAdaptorServer({
     fetch: (request, env) => options.fetch(request, env as HttpBindings),
     createServer: createHttpServer,

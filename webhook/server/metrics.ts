@@ -92,12 +92,12 @@ export type Metrics = AdmissionMetrics &
 
 export type MetricsOptions = {
   /** Node.js process and runtime metrics; off in unit tests that only look at our own. */
-  collectProcessMetrics?: boolean;
+  collectProcessMetrics: boolean;
 };
 
-export function createMetrics(options: MetricsOptions = {}): Metrics {
+export function createMetrics(options: MetricsOptions): Metrics {
   const registry = new Registry();
-  if (options.collectProcessMetrics ?? true) {
+  if (options.collectProcessMetrics) {
     // Left under their standard names (process_*, nodejs_*), not our prefix: dashboards and
     // alerts for Node processes already look for those names.
     collectDefaultMetrics({ register: registry });

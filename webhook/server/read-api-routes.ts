@@ -46,7 +46,7 @@ export type ReadApiDeps = {
   repositoryOf?: (namespace: string) => string | null;
   now?: () => number;
   /** Bound on the cluster reads of one request. */
-  requestTimeoutMs?: number;
+  requestTimeoutMs: number;
   log: Logger;
 };
 
@@ -55,7 +55,7 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { caller: ReadApiCaller } }> {
   const now = deps.now ?? Date.now;
-  const timeoutMs = deps.requestTimeoutMs ?? 10_000;
+  const { requestTimeoutMs } = deps;
   const app = new Hono<{ Variables: { caller: ReadApiCaller } }>();
   installErrorAnswers(app, deps.log);
   app.use("/v1/*", createBearerAuth({ verifier: deps.verifier, allowedServiceAccounts: deps.allowedServiceAccounts, log: deps.log }));
@@ -71,7 +71,7 @@ export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { call
     let clusterProblem: string | null = null;
     if (deps.audit) {
       const audit = deps.audit;
-      const signal = AbortSignal.timeout(timeoutMs);
+      const signal = AbortSignal.timeout(requestTimeoutMs);
       try {
         [pvc, destination] = await Promise.all([
           audit.pvc(namespace, pvcName, signal),
@@ -113,7 +113,7 @@ export function createReadApiRoutes(deps: ReadApiDeps): Hono<{ Variables: { call
     }
     let inventory: AuditInventory;
     try {
-      inventory = await deps.audit.inventory(AbortSignal.timeout(timeoutMs));
+      inventory = await deps.audit.inventory(AbortSignal.timeout(requestTimeoutMs));
     } catch (error) {
       return c.json({ error: "unavailable", message: `The cluster could not be listed completely, so no audit is given: ${errorMessage(error)}` }, 503);
     }

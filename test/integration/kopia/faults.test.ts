@@ -192,7 +192,7 @@ describe("faults on a real kopia v0.22.3 repository", { skip }, () => {
       read: (id) => inner.read(id),
       readRange: (id, offset, length) => inner.readRange(id, offset, length),
     };
-    const reader = createRepositoryReader({ store, readPassword: async () => original.password, retryDelayMs: 10 });
+    const reader = createRepositoryReader({ store, readPassword: async () => original.password });
     const result = await reader.read();
     assert.equal(result.attempts, 2);
     assert.deepEqual(

@@ -61,7 +61,6 @@ describe("S3 faults end unknown, never fresh", { skip: versityGwSkip() }, () => 
         addressing: "path",
         readCredentials: async () => credentials,
         requestTimeoutMs: options.requestTimeoutMs ?? 2_000,
-        retryDelayMs: 20,
       }),
     });
     proxy.setFault({ kind: "none" });

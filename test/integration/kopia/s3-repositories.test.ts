@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createCertificateAuthority, issueServerCertificate } from "../../../certs/pki.ts";
+import { DEFAULT_S3_REQUEST_TIMEOUT_MS } from "../../../webhook/config.ts";
 import { readPasswordFile } from "../../../webhook/kopia/password-file.ts";
 import { createRepositoryReader } from "../../../webhook/kopia/repository-reader.ts";
 import { createS3BlobStore } from "../../../webhook/kopia/s3-blob-store.ts";
@@ -99,6 +100,7 @@ describe("S3 repositories on a real S3 server over HTTP", { skip }, () => {
         useTls: false,
         region: "us-east-1",
         addressing: "path",
+        requestTimeoutMs: DEFAULT_S3_REQUEST_TIMEOUT_MS,
         readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
       }),
     );
@@ -133,6 +135,7 @@ describe("S3 repositories on a real S3 server over HTTP", { skip }, () => {
       region: "us-east-1",
       addressing: "virtual-hosted",
       lookup: loopbackLookup,
+      requestTimeoutMs: DEFAULT_S3_REQUEST_TIMEOUT_MS,
       readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
     });
     assert.equal(await listThrough(store, repository.passwordFile), await repository.listSnapshotsJson());
@@ -148,6 +151,7 @@ describe("S3 repositories on a real S3 server over HTTP", { skip }, () => {
       useTls: false,
       region: "us-east-1",
       addressing: "path",
+      requestTimeoutMs: DEFAULT_S3_REQUEST_TIMEOUT_MS,
       readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
     });
     const recording = createRecordingBlobStore(inner);

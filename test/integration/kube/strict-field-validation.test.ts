@@ -6,6 +6,7 @@ import { installCrds } from "../../harness/crds.ts";
 import { createNamespace } from "../../harness/kube-objects.ts";
 import { createKubeClients, type KubeClients } from "../../../webhook/kube/kube-client.ts";
 import { KubeApiError, REPLICATION_SOURCES, type KubeObject } from "../../../webhook/kube/kube-objects.ts";
+import { kubeClientSettings } from "../../support/default-settings.ts";
 
 // Every write of the adapter is strict: a field the installed CRD does not know is an error, not
 // silently pruned. VolSync v0.17.7's CRDs have no `nfs` mover volume; the apiserver's default
@@ -41,7 +42,7 @@ describe("strict field validation on every write", { skip }, () => {
   before(async () => {
     cluster = await startTestCluster();
     await installCrds(cluster, { volSyncVersion: "v0.17.7", certManager: false });
-    kube = createKubeClients({ kubeconfigPath: cluster.kubeconfigPath });
+    kube = createKubeClients({ ...kubeClientSettings, kubeconfigPath: cluster.kubeconfigPath });
     namespace = await createNamespace(cluster);
   });
   after(async () => {

@@ -22,6 +22,7 @@ import { answerReview } from "../../support/answer-review.ts";
 import { createReviewHandlers } from "../../../webhook/admission/review-handlers.ts";
 import { createAdmissionGenerator } from "../../../webhook/reconciler/admission-generator.ts";
 import { countingMetrics, evaluate, failingObjects, pvcObject, recordingLog, SNAPSHOT, SOURCE_DATA, waitFor } from "../reconciler/support.ts";
+import { kubeClientSettings, admissionGeneratorSettings, defaultSettings } from "../../support/default-settings.ts";
 
 // What the installed VolSync CRDs support, read from the real apiserver: with VolSync v0.17.7's
 // CRDs (no nfs mover volumes) an NFS policy makes readiness fail with the reason and the
@@ -44,7 +45,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
   before(async () => {
     cluster = await startTestCluster();
     await installCrds(cluster, { volSyncVersion: "v0.17.7", certManager: false });
-    kube = createKubeClients({ kubeconfigPath: cluster.kubeconfigPath });
+    kube = createKubeClients({ ...kubeClientSettings, kubeconfigPath: cluster.kubeconfigPath });
     namespace = await createNamespace(cluster);
     const systemNamespace = await createNamespace(cluster);
     await kube.objects.create({
@@ -60,7 +61,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
       sourceSecret: { namespace: systemNamespace, name: "kopia-credentials" },
       excludedNamespaces: ["kube-system", systemNamespace],
     };
-    support = createVolSyncSupport({ objects: kube.objects, policy, log, retryDelayMs: 50 });
+    support = createVolSyncSupport({ ...defaultSettings.volSyncCapabilities, objects: kube.objects, policy, log, retryDelayMs: 50 });
     await support.start();
     workDir = await mkdtemp(path.join(tmpdir(), "pvc-guardian-capabilities-"));
   });
@@ -78,7 +79,15 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
 
   function generatorWith(policySupport: VolSyncSupport["support"]) {
     const events = createPvcEventRecorder(kube.objects, { reportingController: "pvc-guardian", reportingInstance: "test" });
-    return createAdmissionGenerator({ objects: kube.objects, policy, log: recordingLog(), metrics: countingMetrics(), events, policySupport });
+    return createAdmissionGenerator({
+      ...admissionGeneratorSettings,
+      objects: kube.objects,
+      policy,
+      log: recordingLog(),
+      metrics: countingMetrics(),
+      events,
+      policySupport,
+    });
   }
 
   /** The detailed readiness, served on the ops port. */
@@ -101,7 +110,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
   });
 
   it("judges a policy without NFS supported on the same CRDs", async () => {
-    const plain = createVolSyncSupport({ objects: kube.objects, policy: {}, log: recordingLog() });
+    const plain = createVolSyncSupport({ ...defaultSettings.volSyncCapabilities, objects: kube.objects, policy: {}, log: recordingLog() });
     await plain.start();
     try {
       assert.equal(plain.capabilities().known, true);
@@ -114,7 +123,14 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
   it("treats CRDs it cannot read as supported, with a warning", async () => {
     const warned = recordingLog();
     const forbidden = failingObjects(kube.objects, (verb, kind) => verb === "list" && kind === "CustomResourceDefinition");
-    const blind = createVolSyncSupport({ objects: forbidden, policy, log: warned, retryDelayMs: 50, maxRetryDelayMs: 200 });
+    const blind = createVolSyncSupport({
+      ...defaultSettings.volSyncCapabilities,
+      objects: forbidden,
+      policy,
+      log: warned,
+      retryDelayMs: 50,
+      maxRetryDelayMs: 200,
+    });
     await blind.start();
     try {
       assert.equal(blind.capabilities().known, false);
@@ -262,7 +278,7 @@ describe("VolSync CRD capabilities read as pvc-guardian's ServiceAccount", { ski
   before(async () => {
     cluster = await startTestCluster();
     await installCrds(cluster, { volSyncVersion: "v0.17.7", certManager: false });
-    kube = createKubeClients({ kubeconfigPath: cluster.kubeconfigPath });
+    kube = createKubeClients({ ...kubeClientSettings, kubeconfigPath: cluster.kubeconfigPath });
     workDir = await mkdtemp(path.join(tmpdir(), "pvc-guardian-capabilities-rbac-"));
   });
 
@@ -322,9 +338,9 @@ describe("VolSync CRD capabilities read as pvc-guardian's ServiceAccount", { ski
         "current-context": "test",
       }),
     );
-    const asServiceAccount = createKubeClients({ kubeconfigPath });
+    const asServiceAccount = createKubeClients({ ...kubeClientSettings, kubeconfigPath });
     const warned = recordingLog();
-    const scoped = createVolSyncSupport({ objects: asServiceAccount.objects, policy, log: warned, retryDelayMs: 50 });
+    const scoped = createVolSyncSupport({ ...defaultSettings.volSyncCapabilities, objects: asServiceAccount.objects, policy, log: warned, retryDelayMs: 50 });
     try {
       await scoped.start();
       assert.deepEqual(scoped.capabilities(), {

@@ -27,6 +27,7 @@ import { startHttpsListener, type HttpsListener } from "../../../webhook/server/
 import { createReadApiRoutes } from "../../../webhook/server/read-api-routes.ts";
 import { createTlsReloader, type TlsReloader } from "../../../webhook/server/tls-reloader.ts";
 import { createSilentLogger } from "../../support/recording-logger.ts";
+import { signingKeyReadSettings, kubeClientSettings, defaultSettings } from "../../support/default-settings.ts";
 
 const silent = createSilentLogger();
 const audience = "pvc-guardian";
@@ -59,9 +60,10 @@ describe("the read API with real ServiceAccount tokens", { skip: requireOrSkip([
       catalog,
       audit: createClusterAuditSource(kube.objects),
       policy: DEFAULT_POLICY,
+      requestTimeoutMs: defaultSettings.readApi.requestTimeoutMs,
       log: silent,
     });
-    return startHttpsListener({ fetch: app.fetch, tls, host: "127.0.0.1", port: 0, log: silent });
+    return startHttpsListener({ fetch: app.fetch, tls, host: "127.0.0.1", port: 0, log: silent, limits: defaultSettings.transport });
   }
 
   async function token(serviceAccount: string, audiences: string[] = [audience]): Promise<string> {
@@ -94,7 +96,7 @@ describe("the read API with real ServiceAccount tokens", { skip: requireOrSkip([
     for (const name of ["pvc-guardian", "backup-reader", "stranger"]) {
       await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
     }
-    kube = createKubeClients({ kubeconfigPath: cluster.kubeconfigPath });
+    kube = createKubeClients({ ...kubeClientSettings, kubeconfigPath: cluster.kubeconfigPath });
 
     // pvc-guardian reads the keys with its own ServiceAccount token (default audience: the API
     // server's), which shows the discovery endpoints need no RBAC rule of ours.
@@ -103,7 +105,7 @@ describe("the read API with real ServiceAccount tokens", { skip: requireOrSkip([
       if (p.endsWith("jwks")) jwksFetches++;
       return get(p, accept, signal);
     });
-    verifier = createServiceAccountTokenVerifier({ keys, audience, minRefreshIntervalMs: 0 });
+    verifier = createServiceAccountTokenVerifier({ ...signingKeyReadSettings, keys, audience, minRefreshIntervalMs: 0 });
 
     const binary = findKopiaBinary();
     assert.ok("path" in binary);
@@ -260,6 +262,7 @@ describe("the read API with real ServiceAccount tokens", { skip: requireOrSkip([
     // token, its signature and its exp claim are all the API server's; only "now" is moved.
     const real = await token("backup-reader");
     const later = createServiceAccountTokenVerifier({
+      ...signingKeyReadSettings,
       keys: createApiServerKeySource(createHttpsApiServerGet({ server: cluster.server, caPem: cluster.caPem, token: () => cluster.adminToken })),
       audience,
       now: () => Date.now() + 601_000,

@@ -19,6 +19,7 @@ import {
   waitFor,
   type Environment,
 } from "./support.ts";
+import { admissionGeneratorSettings } from "../../support/default-settings.ts";
 
 // Generate on admission against a real kube-apiserver with VolSync's real CRDs: every object is
 // validated by the published OpenAPI schemas on the way in.
@@ -36,7 +37,7 @@ describe("admission generator against a real API server", { skip }, () => {
     env = await startEnvironment();
     namespace = await createNamespace(env.cluster);
     const events = createPvcEventRecorder(env.kube.objects, { reportingController: "pvc-guardian", reportingInstance: "test" });
-    generator = createAdmissionGenerator({ objects: env.kube.objects, policy: env.policy, log, metrics, events });
+    generator = createAdmissionGenerator({ ...admissionGeneratorSettings, objects: env.kube.objects, policy: env.policy, log, metrics, events });
   });
   after(async () => env?.stop());
 
@@ -215,7 +216,7 @@ describe("admission generator against a real API server", { skip }, () => {
     for (const failingKind of ["ReplicationDestination"]) {
       it(`reports a failed ${failingKind} write on the ${path} path as a clause the handler can use`, async () => {
         const objects = failingObjects(env.kube.objects, (verb, kind) => (verb === "create" || verb === "apply") && kind === failingKind);
-        const failing = createAdmissionGenerator({ objects, policy: env.policy, log, metrics });
+        const failing = createAdmissionGenerator({ ...admissionGeneratorSettings, objects, policy: env.policy, log, metrics });
         const name = `fail-${path}-${failingKind.toLowerCase()}`;
         const pvc = pvcObject(namespace, name);
         const result = await failing.generate({ pvc, evaluation: evaluate(pvc, env.policy, restoring ? "restore" : "fresh"), restoring }, signal());

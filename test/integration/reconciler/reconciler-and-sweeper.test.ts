@@ -22,6 +22,7 @@ import {
 import { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID } from "../../../webhook/domain/wire-names.ts";
 import { countingMetrics, evaluate, failingObjects, pvcObject, recordingLog, startEnvironment, SOURCE_DATA, waitFor, type Environment } from "./support.ts";
 import { backupTargetOf, desiredSecret } from "../../../webhook/domain/desired-resources.ts";
+import { admissionGeneratorSettings, reconcilerSettings, sweeperSettings } from "../../support/default-settings.ts";
 
 // The reconciler and the sweeper against a real kube-apiserver. Time is a clock the test moves,
 // so a two-minute first-backup delay and a ten-minute grace period take no wall time; the API
@@ -47,6 +48,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
 
   const reconcilerFor = (objects: KubeObjects = env.kube.objects, options: { adoptKyverno?: boolean } = {}) =>
     createReconciler({
+      ...reconcilerSettings,
       objects,
       policy,
       log,
@@ -57,6 +59,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
     });
   const sweeperFor = (options: { objects?: KubeObjects; dryRun?: boolean } = {}) =>
     createSweeper({
+      ...sweeperSettings,
       objects: options.objects ?? env.kube.objects,
       policy,
       log,
@@ -273,7 +276,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
 
     it("trips the breaker above max(10, 20%) and releases it on acknowledgement", async () => {
       const namespace = await createNamespace(env.cluster);
-      const generator = createAdmissionGenerator({ objects: env.kube.objects, policy, log, metrics });
+      const generator = createAdmissionGenerator({ ...admissionGeneratorSettings, objects: env.kube.objects, policy, log, metrics });
       // Secret and RD of PVCs that never exist: orphans from the start. Admission writes the RD;
       // the Secret is written as the reconciler would have for a PVC that existed for a while.
       const orphanSets = async (prefix: string, count: number) => {
@@ -344,7 +347,17 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
           return env.kube.objects.delete(kind, ns, name, preconditions, signal);
         },
       };
-      const sweeper = createSweeper({ objects, policy, log, metrics, now, namespace: env.systemNamespace, gracePeriodMs: 10 * MINUTE, deleteConcurrency: 1 });
+      const sweeper = createSweeper({
+        ...sweeperSettings,
+        objects,
+        policy,
+        log,
+        metrics,
+        now,
+        namespace: env.systemNamespace,
+        gracePeriodMs: 10 * MINUTE,
+        deleteConcurrency: 1,
+      });
       await sweeper.runPass();
       clockMs += 10 * MINUTE;
       let report = await sweeper.runPass();
@@ -371,6 +384,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
   describe("a PVC deleted and created again under the same name", () => {
     const generatorOver = (objects: KubeObjects = env.kube.objects) =>
       createAdmissionGenerator({
+        ...admissionGeneratorSettings,
         objects,
         policy,
         log,

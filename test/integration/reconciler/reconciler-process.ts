@@ -7,7 +7,10 @@ import { createKubeClients } from "../../../webhook/kube/kube-client.ts";
 import { createBackgroundControllers } from "../../../webhook/reconciler/background-controllers.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import type { LogFields, Logger } from "../../../webhook/domain/logger.ts";
+import { LEADER_LEASE_NAME } from "../../../webhook/domain/wire-names.ts";
 import { createNoopReconcilerMetrics } from "../../../webhook/reconciler/reconciler-metrics.ts";
+import { renewDeadlineFor } from "../../../webhook/config.ts";
+import { kubeClientSettings, defaultSettings } from "../../support/default-settings.ts";
 
 type Settings = { kubeconfigPath: string; namespace: string; identity: string; leaseDurationMs: number; retryPeriodMs: number };
 
@@ -15,6 +18,7 @@ const settings = JSON.parse(process.argv[2] ?? "{}") as Settings;
 const say = (fields: object) => process.stdout.write(`${JSON.stringify({ identity: settings.identity, atMs: Date.now(), ...fields })}\n`);
 let writes = 0;
 const kube = createKubeClients({
+  ...kubeClientSettings,
   kubeconfigPath: settings.kubeconfigPath,
   onRequest: (record) => {
     const isWrite = record.verb === "create" || record.verb === "update" || record.verb === "patch" || record.verb === "delete";
@@ -45,10 +49,19 @@ const controllers = createBackgroundControllers({
   metrics,
   namespace: settings.namespace,
   identity: settings.identity,
-  leaseDurationMs: settings.leaseDurationMs,
-  retryPeriodMs: settings.retryPeriodMs,
-  reconcileIntervalMs: 500,
-  watchDebounceMs: 100,
+  leaseName: LEADER_LEASE_NAME,
+  reconcile: {
+    ...defaultSettings.reconcile,
+    intervalMs: 500,
+    watchDebounceMs: 100,
+    leaseDurationMs: settings.leaseDurationMs,
+    renewDeadlineMs: renewDeadlineFor(settings.leaseDurationMs),
+    retryPeriodMs: settings.retryPeriodMs,
+  },
+  sweep: defaultSettings.sweep,
+  listPageSize: defaultSettings.kubernetes.listPageSize,
+  watchPvcs: true,
+  watchReplicationDestinations: true,
 });
 controllers.start();
 say({ started: true });

@@ -23,6 +23,7 @@ import { auditProtectedPvcs } from "../../../webhook/domain/backup-audit.ts";
 import { createClusterAuditSource } from "../../../webhook/server/cluster-audit-source.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { pvcObject, recordingLog, startEnvironment, waitFor, type Environment } from "./support.ts";
+import { defaultSettings, reconcilerSettings } from "../../support/default-settings.ts";
 
 const skip = requireOrSkip(["etcd", "kube-apiserver"]);
 const SNAPSHOT_ID = "4f1e0c9a8b7d6e5f4a3b2c1d0e9f8a7b";
@@ -108,6 +109,7 @@ describe("restore verification against a real API server", { skip }, () => {
 
   const reconciler = () =>
     createReconciler({
+      ...reconcilerSettings,
       objects: env.kube.objects,
       policy: env.policy,
       log,
@@ -226,10 +228,11 @@ describe("restore verification against a real API server", { skip }, () => {
       namespace: env.systemNamespace,
       identity: "verifier-test",
       leaseName: "restore-verification-test",
-      reconcileIntervalMs: 10 * 60_000,
+      reconcile: { ...defaultSettings.reconcile, intervalMs: 10 * 60_000, watchDebounceMs: 200, retryPeriodMs: 500 },
+      sweep: defaultSettings.sweep,
+      listPageSize: defaultSettings.kubernetes.listPageSize,
       watchPvcs: false,
-      watchDebounceMs: 200,
-      retryPeriodMs: 500,
+      watchReplicationDestinations: true,
       onReconciled: () => void passes++,
     });
     controllers.start();

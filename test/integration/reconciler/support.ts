@@ -14,6 +14,7 @@ import type { ProtectedEvaluation } from "../../../webhook/admission/generation-
 import { snapshotRecord, type SnapshotRecord } from "../../../webhook/domain/snapshot-catalog.ts";
 import type { ReconcilerMetrics } from "../../../webhook/reconciler/reconciler-metrics.ts";
 import { createRecordingLogger, type RecordingLogger } from "../../support/recording-logger.ts";
+import { kubeClientSettings } from "../../support/default-settings.ts";
 
 export type Environment = {
   cluster: TestCluster;
@@ -35,7 +36,7 @@ export async function startEnvironment(): Promise<Environment> {
   try {
     await installCrds(cluster, { certManager: false });
     let count = 0;
-    const kube = createKubeClients({ kubeconfigPath: cluster.kubeconfigPath, onRequest: () => void count++ });
+    const kube = createKubeClients({ ...kubeClientSettings, kubeconfigPath: cluster.kubeconfigPath, onRequest: () => void count++ });
     const systemNamespace = await createNamespace(cluster);
     const policy: Policy = {
       ...DEFAULT_POLICY,

@@ -17,6 +17,7 @@ import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { createReadiness } from "../../../webhook/server/readiness.ts";
 import { callHttp, callHttps, createTestPki, normaliseSerial, type TestPki } from "./tls-fixture.ts";
 import { pvcCreateReview } from "../../support/pvc-review.ts";
+import { guardianServerSettings } from "../../support/default-settings.ts";
 
 // A repository that holds one complete snapshot for every identity: the restore path.
 const catalogWithBackups: SnapshotCatalog = {
@@ -57,6 +58,7 @@ async function startServer(t: TestContext, overrides: Partial<GuardianServerOpti
   const metrics = createMetrics({ collectProcessMetrics: false });
   const handlers = createReviewHandlers({ policy: DEFAULT_POLICY, catalog: catalogWithBackups });
   const server = createGuardianServer({
+    ...guardianServerSettings,
     tls: { certPath, keyPath, pollIntervalMs: 25 },
     host: "127.0.0.1",
     port: 0,
@@ -67,6 +69,7 @@ async function startServer(t: TestContext, overrides: Partial<GuardianServerOpti
     log,
     maxBodyBytes: 7 * 1024 * 1024,
     deadlineMs: 3_000,
+    drainDelayMs: 0,
     drainTimeoutMs: 5_000,
     selfProbeIntervalMs: 50,
     ...overrides,

@@ -24,6 +24,7 @@ import { createReadApiRoutes } from "../../../webhook/server/read-api-routes.ts"
 import { createReadiness } from "../../../webhook/server/readiness.ts";
 import { issueClientCertificate } from "../../../certs/pki.ts";
 import { pvcCreateReview } from "../../support/pvc-review.ts";
+import { signingKeyReadSettings, defaultSettings, guardianServerSettings } from "../../support/default-settings.ts";
 import { callHttp, callHttps, createTestPki, type TestPki } from "./tls-fixture.ts";
 
 type Started = { pki: TestPki; port: number; opsPort: number; ca: string; log: ReturnType<typeof createRecordingLogger> };
@@ -37,6 +38,7 @@ async function startServer(t: TestContext, overrides: Partial<GuardianServerOpti
   await writeFile(path.join(dir, "tls.key"), await readFile(issued.keyPath));
   const log = createRecordingLogger();
   const server = createGuardianServer({
+    ...guardianServerSettings,
     tls: { certPath: path.join(dir, "tls.crt"), keyPath: path.join(dir, "tls.key"), pollIntervalMs: 1_000 },
     host: "127.0.0.1",
     port: 0,
@@ -46,8 +48,8 @@ async function startServer(t: TestContext, overrides: Partial<GuardianServerOpti
     readiness: createReadiness(),
     metrics: createMetrics({ collectProcessMetrics: false }),
     log,
-    maxBodyBytes: 3 * 1024 * 1024,
     deadlineMs: 3_000,
+    drainDelayMs: 0,
     drainTimeoutMs: 1_000,
     selfProbeIntervalMs: 60_000,
     ...overrides,
@@ -208,7 +210,7 @@ test("answers at once over the bound on reviews in progress: the validator 429, 
 });
 
 test("cuts bare connections, slow headers and stalled bodies after the configured timeouts", async (t) => {
-  const transport = { handshakeTimeoutMs: 300, headersTimeoutMs: 300, requestTimeoutMs: 600 };
+  const transport = { ...defaultSettings.transport, handshakeTimeoutMs: 300, headersTimeoutMs: 300, requestTimeoutMs: 600 };
   const s = await startServer(t, { transport });
 
   // A TCP connection that never starts TLS.
@@ -239,7 +241,11 @@ test("cuts bare connections, slow headers and stalled bodies after the configure
 });
 
 test("bounds the body bytes held by reviews in progress: a body the budget cannot hold is refused with 429", async (t) => {
-  const s = await startServer(t, { maxBodyBytes: 100_000, maxInFlightBodyBytes: 200_000, transport: { headersTimeoutMs: 2_000, requestTimeoutMs: 4_000 } });
+  const s = await startServer(t, {
+    maxBodyBytes: 100_000,
+    maxInFlightBodyBytes: 200_000,
+    transport: { ...defaultSettings.transport, headersTimeoutMs: 2_000, requestTimeoutMs: 4_000 },
+  });
   const stalled: TLSSocket[] = [];
   t.after(() => stalled.forEach((socket) => socket.destroy()));
   for (let i = 0; i < 2; i += 1) {
@@ -261,7 +267,7 @@ test("bounds the body bytes held by reviews in progress: a body the budget canno
 });
 
 test("closes connections beyond the cap as they arrive", async (t) => {
-  const s = await startServer(t, { transport: { maxConnections: 3 } });
+  const s = await startServer(t, { transport: { ...defaultSettings.transport, maxConnections: 3 } });
   const held: TLSSocket[] = [];
   t.after(() => held.forEach((socket) => socket.destroy()));
   for (let i = 0; i < 3; i += 1) held.push(await openTls(s));
@@ -326,6 +332,7 @@ test("answers a token whose crit header holds CR/LF or non-Latin-1 text with a J
   let fetches = 0;
   const log = createRecordingLogger();
   const verifier = createServiceAccountTokenVerifier({
+    ...signingKeyReadSettings,
     keys: {
       fetchIssuer: async () => "https://kubernetes.default.svc",
       fetchJwks: async () => {
@@ -341,6 +348,7 @@ test("answers a token whose crit header holds CR/LF or non-Latin-1 text with a J
     allowedServiceAccounts: ["system:serviceaccount:ops:reader"],
     catalog: { lookup: (_identity, nowMs) => ({ readable: true, refreshedAtMs: nowMs, snapshots: [] }) },
     policy: DEFAULT_POLICY,
+    requestTimeoutMs: defaultSettings.readApi.requestTimeoutMs,
     log,
   });
   const s = await startServer(t, { extraRoutes: [readApi], log });

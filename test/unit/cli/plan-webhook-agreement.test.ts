@@ -12,6 +12,7 @@ import { createAdmissionRoutes, mutatePath, validatePath } from "../../../webhoo
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { applyAdmissionPatch } from "../../support/apply-json-patch.ts";
 import { createSilentLogger } from "../../support/recording-logger.ts";
+import { admissionRouteSettings } from "../../support/default-settings.ts";
 
 // `plan` must say what the webhook does. Over random PVCs, the same PVC is put to the webhook the
 // way the API server puts it (a CREATE review posted to the mutating route, its base64 patch
@@ -126,6 +127,7 @@ const writesNothingButSucceeds: BackupObjectGenerator = { generate: async () => 
 function webhookFor(policy: Policy, catalog: SnapshotCatalog) {
   const handlers = createReviewHandlers({ policy, catalog, generator: writesNothingButSucceeds, now: () => NOW_MS });
   return createAdmissionRoutes({
+    ...admissionRouteSettings,
     ...handlers,
     maxBodyBytes: 1024 * 1024,
     deadlineMs: 5_000,

@@ -79,7 +79,7 @@ describe("createApiServerConnection", () => {
     const records: KubeRequestRecord[] = [];
     const connection = createApiServerConnection(
       { server: serverUrl, current: async () => ({ headers: { authorization: `Bearer ${TOKEN}` }, tls: { ca: caPem } }) },
-      { requestTimeoutMs, onRequest: (record) => records.push(record) },
+      { requestTimeoutMs, credentialRefreshMs: 60_000, onRequest: (record) => records.push(record) },
     );
     connections.push(connection);
     return { connection, records };
@@ -122,19 +122,19 @@ describe("createApiServerConnection", () => {
     assert.ok(records[0]!.durationMs >= 0);
   });
 
-  it("reuses read credentials for a minute by default, and reads them for every request when told to", async () => {
+  it("reuses read credentials for as long as told, and reads them for every request when told to", async () => {
     /** The Authorization headers two requests send when every read of the credentials gives a new token. */
-    const authorizationsSent = async (options: { credentialRefreshMs?: number }) => {
+    const authorizationsSent = async (options: { credentialRefreshMs: number }) => {
       let reads = 0;
       const connection = createApiServerConnection(
         { server: serverUrl, current: async () => ({ headers: { authorization: `Bearer token-${++reads}` }, tls: { ca: caPem } }) },
-        options,
+        { requestTimeoutMs: 5_000, ...options },
       );
       connections.push(connection);
       const answers = [await connection.request({ verb: "get", path: "/echo" }), await connection.request({ verb: "get", path: "/echo" })];
       return answers.map((answer) => (answer.body as { authorization: string }).authorization);
     };
-    assert.deepEqual(await authorizationsSent({}), ["Bearer token-1", "Bearer token-1"]);
+    assert.deepEqual(await authorizationsSent({ credentialRefreshMs: 60_000 }), ["Bearer token-1", "Bearer token-1"]);
     assert.deepEqual(await authorizationsSent({ credentialRefreshMs: 0 }), ["Bearer token-1", "Bearer token-2"]);
   });
 
@@ -190,7 +190,7 @@ describe("createApiServerConnection", () => {
     const records: KubeRequestRecord[] = [];
     const connection = createApiServerConnection(
       { server: `https://127.0.0.1:${port}`, current: async () => ({ headers: {}, tls: { ca: caPem } }) },
-      { onRequest: (record) => records.push(record) },
+      { requestTimeoutMs: 5_000, credentialRefreshMs: 60_000, onRequest: (record) => records.push(record) },
     );
     connections.push(connection);
     await assert.rejects(connection.request({ verb: "list", path: "/api/v1/pods" }), (error: unknown) => {

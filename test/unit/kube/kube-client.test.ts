@@ -19,7 +19,7 @@ function scripted(script: Script) {
         return script(call);
       },
     },
-    { defaultPageSize: 2 },
+    { listPageSize: 2, retry: { maxAttempts: 5, initialDelayMs: 1, maxDelayMs: 4 } },
   );
   return { objects, calls };
 }

@@ -29,7 +29,7 @@ describe("withRetry", () => {
         return "ok";
       },
       undefined,
-      { initialDelayMs: 1 },
+      { maxAttempts: 5, initialDelayMs: 1, maxDelayMs: 2_000, retryConflict: false },
     );
     assert.equal(result, "ok");
     assert.equal(calls, 3);
@@ -44,7 +44,7 @@ describe("withRetry", () => {
           throw new KubeApiError(500, "InternalError", `attempt ${calls}`);
         },
         undefined,
-        { initialDelayMs: 1, maxAttempts: 4 },
+        { maxAttempts: 4, initialDelayMs: 1, maxDelayMs: 2_000, retryConflict: false },
       ),
       /attempt 4/,
     );
@@ -60,7 +60,7 @@ describe("withRetry", () => {
           throw new KubeApiError(404, "NotFound", "gone");
         },
         undefined,
-        { initialDelayMs: 1 },
+        { maxAttempts: 5, initialDelayMs: 1, maxDelayMs: 2_000, retryConflict: false },
       ),
     );
     assert.equal(calls, 1);
@@ -76,7 +76,7 @@ describe("withRetry", () => {
           throw new KubeApiError(503, "ServiceUnavailable", "down");
         },
         controller.signal,
-        { initialDelayMs: 5_000, maxAttempts: 10 },
+        { maxAttempts: 10, initialDelayMs: 5_000, maxDelayMs: 5_000, retryConflict: false },
       ),
       /deadline/,
     );

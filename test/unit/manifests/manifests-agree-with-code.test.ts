@@ -6,7 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { loadConfig, parsePolicyFile, type Config, type PolicyFile } from "../../../webhook/config.ts";
+import { loadConfig, parseDurationMs, parsePolicyFile, type Config, type PolicyFile } from "../../../webhook/config.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { BACKUP_LABEL } from "../../../webhook/domain/wire-names.ts";
 import { mutatePath, validatePath } from "../../../webhook/server/admission-routes.ts";
@@ -269,6 +269,9 @@ describe("the Deployment agrees with config.ts", () => {
       PVC_GUARDIAN_LOG_LEVEL: (value) => assert.equal(config.logLevel, value),
       PVC_GUARDIAN_NAMESPACE: (value) => assert.equal(config.namespace, value),
       PVC_GUARDIAN_POD_NAME: (value) => assert.equal(config.podName, value),
+      PVC_GUARDIAN_TLS_RELOAD_INTERVAL: (value) => assert.equal(config.tls.reloadIntervalMs, parseDurationMs(value)),
+      PVC_GUARDIAN_DRAIN_DELAY: (value) => assert.equal(config.shutdown.drainDelayMs, parseDurationMs(value)),
+      PVC_GUARDIAN_DRAIN_TIMEOUT: (value) => assert.equal(config.shutdown.drainTimeoutMs, parseDurationMs(value)),
     };
     for (const [name, value] of Object.entries(env)) {
       if (name === "NODE_OPTIONS") continue; // Node's own, not pvc-guardian's
@@ -338,7 +341,11 @@ describe("the Deployment agrees with config.ts", () => {
   });
 
   it("gives the pod longer to terminate than the server drains on SIGTERM", () => {
-    const { shutdown } = builtInConfig();
+    // The drain as the Deployment's environment sets it, or the defaults where it does not.
+    const drainEnv = { PVC_GUARDIAN_DRAIN_DELAY: envValue("PVC_GUARDIAN_DRAIN_DELAY"), PVC_GUARDIAN_DRAIN_TIMEOUT: envValue("PVC_GUARDIAN_DRAIN_TIMEOUT") };
+    const loaded = loadConfig(drainEnv);
+    assert.ok(loaded.ok, `the Deployment's drain settings load: ${loaded.ok ? "" : loaded.problems.join("; ")}`);
+    const { shutdown } = loaded.config;
     const graceSeconds = (deployment.spec.template.spec as { terminationGracePeriodSeconds?: number }).terminationGracePeriodSeconds ?? 30;
     assert.ok(
       graceSeconds * 1000 > shutdown.drainDelayMs + shutdown.drainTimeoutMs,

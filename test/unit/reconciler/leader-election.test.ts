@@ -6,6 +6,7 @@ import { createNoopReconcilerMetrics } from "../../../webhook/reconciler/reconci
 import { createSilentLogger } from "../../support/recording-logger.ts";
 import { LEASES } from "../../../webhook/kube/kube-objects.ts";
 import { createInMemoryObjects } from "./in-memory-objects.ts";
+import { renewDeadlineFor } from "../../../webhook/config.ts";
 
 const log = createSilentLogger();
 
@@ -20,6 +21,7 @@ describe("leader election over an in-memory Lease", () => {
         leaseName: "leader",
         identity,
         leaseDurationMs: 1_000,
+        renewDeadlineMs: renewDeadlineFor(1_000),
         retryPeriodMs: 50,
         log,
         metrics: createNoopReconcilerMetrics(),

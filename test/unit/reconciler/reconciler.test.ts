@@ -14,6 +14,7 @@ import {
   type KubeObjects,
 } from "../../../webhook/kube/kube-objects.ts";
 import { createInMemoryObjects } from "./in-memory-objects.ts";
+import { reconcilerSettings } from "../../support/default-settings.ts";
 
 // One reconcile pass over in-memory objects: what it deletes for a PVC recreated under the name
 // of an earlier one, in which order, and what it holds back when the delete fails.
@@ -54,7 +55,7 @@ async function seed() {
 }
 
 const reconcilerOver = (objects: KubeObjects, clock: { ms: number }) =>
-  createReconciler({ objects, policy, log, metrics: createNoopReconcilerMetrics(), now: () => clock.ms });
+  createReconciler({ ...reconcilerSettings, objects, policy, log, metrics: createNoopReconcilerMetrics(), now: () => clock.ms });
 
 describe("reconciler over in-memory objects", () => {
   it("deletes the RS of an earlier PVC of the same name, writes nothing for other PVCs, and creates it again only after the delay", async () => {
@@ -107,7 +108,7 @@ describe("reconciler over in-memory objects", () => {
   it("marks every line of a pass with the reconciler and one reconcileId, another for the next pass", async () => {
     const { objects, clock } = await seed();
     const recorded = createRecordingLogger();
-    const reconciler = createReconciler({ objects, policy, log: recorded, metrics: createNoopReconcilerMetrics(), now: () => clock.ms });
+    const reconciler = createReconciler({ ...reconcilerSettings, objects, policy, log: recorded, metrics: createNoopReconcilerMetrics(), now: () => clock.ms });
     await reconciler.runPass();
     const firstPass = recorded.entries.splice(0);
     await reconciler.runPass();
@@ -158,6 +159,7 @@ describe("a policy the installed VolSync cannot run", () => {
       status: { phase: "Bound" },
     });
     const unsupported = createReconciler({
+      ...reconcilerSettings,
       objects,
       policy,
       log,

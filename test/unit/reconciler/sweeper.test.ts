@@ -6,6 +6,7 @@ import { createSilentLogger } from "../../support/recording-logger.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { REPLICATION_DESTINATIONS, SECRETS } from "../../../webhook/kube/kube-objects.ts";
 import { createInMemoryObjects } from "./in-memory-objects.ts";
+import { sweeperSettings } from "../../support/default-settings.ts";
 
 const log = createSilentLogger();
 const MINUTE = 60_000;
@@ -36,6 +37,7 @@ async function seed(pvcs: string[], orphans: string[]) {
 
 function sweeperOver(objects: ReturnType<typeof createInMemoryObjects>, clock: { ms: number }, dryRun = false) {
   return createSweeper({
+    ...sweeperSettings,
     objects,
     policy: DEFAULT_POLICY,
     log,

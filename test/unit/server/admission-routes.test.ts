@@ -13,6 +13,7 @@ import {
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import type { Logger } from "../../../webhook/domain/logger.ts";
 import { createRecordingLogger } from "../../support/recording-logger.ts";
+import { admissionRouteSettings } from "../../support/default-settings.ts";
 
 function review(uid: string, operation = "CREATE"): Record<string, unknown> {
   return {
@@ -36,6 +37,7 @@ function setup(overrides: { mutate?: ReviewHandler; validate?: ReviewHandler; ma
   const log = createRecordingLogger();
   const metrics = createMetrics({ collectProcessMetrics: false });
   const app = createAdmissionRoutes({
+    ...admissionRouteSettings,
     mutate: overrides.mutate ?? answering(patched("fresh", [{ op: "add", path: "/metadata/labels", value: {} }])),
     validate: overrides.validate ?? answering(allowed("fresh")),
     maxBodyBytes: overrides.maxBodyBytes ?? 1024,
@@ -270,6 +272,7 @@ test("still answers with an AdmissionReview when logging throws", async () => {
   };
   const throwingLog: Logger = { debug: throwing, info: throwing, warn: throwing, error: throwing, child: () => throwingLog };
   const app = createAdmissionRoutes({
+    ...admissionRouteSettings,
     mutate: answering(allowed("fresh")),
     validate: async () => {
       throw new Error("handler failed too");

@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { exportJWK, generateKeyPair, SignJWT, type JSONWebKeySet } from "jose";
 import { createBearerAuth, createServiceAccountTokenVerifier, type ServiceAccountKeySource, type TokenVerifier } from "../../../webhook/server/bearer-auth.ts";
 import { createSilentLogger } from "../../support/recording-logger.ts";
+import { signingKeyReadSettings } from "../../support/default-settings.ts";
 
 const issuer = "https://kubernetes.default.svc.cluster.local";
 const subject = "system:serviceaccount:ops:reader";
@@ -38,7 +39,7 @@ function keySource(initial: JSONWebKeySet) {
 test("verifies a token of the cluster key, audience and issuer, and reads the keys once", async () => {
   const key = await signingKey("a");
   const { state, keys } = keySource({ keys: [key.jwk] });
-  const verifier = createServiceAccountTokenVerifier({ keys, audience: "pvc-guardian" });
+  const verifier = createServiceAccountTokenVerifier({ ...signingKeyReadSettings, keys, audience: "pvc-guardian" });
   assert.deepEqual((await verifier.verify(await key.sign())).ok, true);
   assert.equal((await verifier.verify(await key.sign())).ok, true);
   assert.equal(state.fetches, 1);
@@ -46,7 +47,7 @@ test("verifies a token of the cluster key, audience and issuer, and reads the ke
 
 test("refuses another issuer, another audience and an expired token, each with its reason", async () => {
   const key = await signingKey("a");
-  const verifier = createServiceAccountTokenVerifier({ keys: keySource({ keys: [key.jwk] }).keys, audience: "pvc-guardian" });
+  const verifier = createServiceAccountTokenVerifier({ ...signingKeyReadSettings, keys: keySource({ keys: [key.jwk] }).keys, audience: "pvc-guardian" });
   assert.deepEqual(await verifier.verify(await key.sign({ iss: "https://elsewhere" })).then((r) => !r.ok && r.reason), "invalid");
   assert.deepEqual(await verifier.verify(await key.sign({ aud: "vault" })).then((r) => !r.ok && r.reason), "wrong-audience");
   assert.deepEqual(await verifier.verify(await key.sign({ expInSeconds: -120 })).then((r) => !r.ok && r.reason), "expired");
@@ -56,7 +57,7 @@ test("re-reads the keys on an unknown kid, but not more often than the minimum i
   const first = await signingKey("a");
   const second = await signingKey("b");
   const { state, keys } = keySource({ keys: [first.jwk] });
-  const verifier = createServiceAccountTokenVerifier({ keys, audience: "pvc-guardian", minRefreshIntervalMs: 60_000 });
+  const verifier = createServiceAccountTokenVerifier({ ...signingKeyReadSettings, keys, audience: "pvc-guardian", minRefreshIntervalMs: 60_000 });
   assert.equal((await verifier.verify(await first.sign())).ok, true);
   state.jwks = { keys: [second.jwk] };
   // Within the interval the unknown kid is refused without asking the API server again.
@@ -64,7 +65,7 @@ test("re-reads the keys on an unknown kid, but not more often than the minimum i
   assert.equal(refused.ok, false);
   assert.equal(state.fetches, 1);
 
-  const eager = createServiceAccountTokenVerifier({ keys, audience: "pvc-guardian", minRefreshIntervalMs: 0 });
+  const eager = createServiceAccountTokenVerifier({ ...signingKeyReadSettings, keys, audience: "pvc-guardian", minRefreshIntervalMs: 0 });
   state.jwks = { keys: [first.jwk] };
   assert.equal((await eager.verify(await first.sign())).ok, true);
   state.jwks = { keys: [second.jwk] };
@@ -116,6 +117,7 @@ test("backs off after a failed key read: one read in flight, then 1 s, 2 s, 4 s 
   let clockMs = 1_000_000;
   const warnings: object[] = [];
   const verifier = createServiceAccountTokenVerifier({
+    ...signingKeyReadSettings,
     keys: failing,
     audience: "pvc-guardian",
     clock: () => clockMs,
@@ -161,6 +163,7 @@ test("draws each wait between half and all of its ceiling, and reads at once aga
   };
   let clockMs = 0;
   const verifier = createServiceAccountTokenVerifier({
+    ...signingKeyReadSettings,
     keys,
     audience: "pvc-guardian",
     clock: () => clockMs,

@@ -7,6 +7,7 @@ import { createGuardianServer } from "../../../webhook/server/guardian-server.ts
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { createReadiness } from "../../../webhook/server/readiness.ts";
 import { createSilentLogger } from "../../support/recording-logger.ts";
+import { guardianServerSettings } from "../../support/default-settings.ts";
 
 const answer: ReviewHandler = async () => allowed("fixed");
 const pvcReview = readFileSync(new URL("../../fixtures/admission/protected-create.json", import.meta.url), "utf8");
@@ -15,6 +16,7 @@ function build(extraRoutes?: Hono<{ Variables: { caller: string } }>[], handlers
   const readiness = createReadiness();
   const metrics = createMetrics({ collectProcessMetrics: false });
   const server = createGuardianServer({
+    ...guardianServerSettings,
     tls: { certPath: "/nonexistent/tls.crt", keyPath: "/nonexistent/tls.key", pollIntervalMs: 60_000 },
     host: "127.0.0.1",
     port: 0,
@@ -24,6 +26,7 @@ function build(extraRoutes?: Hono<{ Variables: { caller: string } }>[], handlers
     metrics,
     log: createSilentLogger(),
     maxBodyBytes: 64 * 1024,
+    drainDelayMs: 0,
     drainTimeoutMs: 1_000,
     extraRoutes,
   });

@@ -5,6 +5,7 @@ import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { createLeaderElector } from "../../../webhook/reconciler/leader-election.ts";
 import { createReconciler } from "../../../webhook/reconciler/reconciler.ts";
 import { admissionResponseCodes, admissionWebhooks, createMetrics } from "../../../webhook/server/metrics.ts";
+import { reconcilerSettings } from "../../support/default-settings.ts";
 import { createSilentLogger } from "../../support/recording-logger.ts";
 import { createInMemoryObjects } from "../reconciler/in-memory-objects.ts";
 
@@ -84,7 +85,7 @@ describe("metrics", () => {
     const metrics = freshMetrics();
     assert.equal(sample(await metrics.render(), "pvc_guardian_reconcile_duration_seconds_count"), 0);
     const objects = createInMemoryObjects();
-    const reconciler = createReconciler({ objects, policy: DEFAULT_POLICY, log: createSilentLogger(), metrics: metrics.reconciler });
+    const reconciler = createReconciler({ ...reconcilerSettings, objects, policy: DEFAULT_POLICY, log: createSilentLogger(), metrics: metrics.reconciler });
     await reconciler.runPass();
     objects.partialLists.add("PersistentVolumeClaim");
     await reconciler.runPass();
@@ -107,6 +108,7 @@ describe("metrics", () => {
       leaseName: "pvc-guardian-leader",
       identity: "replica-a",
       leaseDurationMs: 1_000,
+      renewDeadlineMs: 600,
       retryPeriodMs: 20,
       log: createSilentLogger(),
       metrics: metrics.reconciler,
