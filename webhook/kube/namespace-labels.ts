@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../domain/logger.ts";
+import { listWatchRetryDelayMs, type ListWatchRetry } from "./list-watch-retry.ts";
 import { NAMESPACES, type KubeObjects } from "./kube-objects.ts";
 
 // Every namespace's labels, kept in memory by one list and a watch, for policies that choose a
@@ -7,12 +8,9 @@ import { NAMESPACES, type KubeObjects } from "./kube-objects.ts";
 // namespace's labels, and the admission path reads memory only. Until the first list has
 // arrived, every namespace's labels are unknown, and a decision that needs them is `unknown`.
 
-export type NamespaceLabelsDeps = {
+export type NamespaceLabelsDeps = ListWatchRetry & {
   objects: KubeObjects;
   log: Logger;
-  /** First delay after a failed list or watch; doubles up to maxRetryDelayMs. */
-  retryDelayMs: number;
-  maxRetryDelayMs: number;
 };
 
 export type NamespaceLabels = {
@@ -24,7 +22,6 @@ export type NamespaceLabels = {
 };
 
 export function createNamespaceLabels(deps: NamespaceLabelsDeps): NamespaceLabels {
-  const { retryDelayMs, maxRetryDelayMs } = deps;
   const log = deps.log.child({ controller: "namespace-labels" });
   const controller = new AbortController();
   let labels = new Map<string, Readonly<Record<string, string>>>();
@@ -38,14 +35,14 @@ export function createNamespaceLabels(deps: NamespaceLabelsDeps): NamespaceLabel
   }
 
   async function loop(firstList: () => void): Promise<void> {
-    let delayMs = retryDelayMs;
+    let failuresInARow = 0;
     let isFirst = true;
     while (!controller.signal.aborted) {
       try {
         const resourceVersion = await listOnce();
         if (isFirst) firstList();
         isFirst = false;
-        delayMs = retryDelayMs;
+        failuresInARow = 0;
         await deps.objects.watch(
           NAMESPACES,
           { resourceVersion },
@@ -61,8 +58,7 @@ export function createNamespaceLabels(deps: NamespaceLabelsDeps): NamespaceLabel
         if (isFirst) firstList();
         isFirst = false;
         log.warn({ err: error }, "namespace labels not read; retrying");
-        await sleep(delayMs, undefined, { signal: controller.signal }).catch(() => undefined);
-        delayMs = Math.min(maxRetryDelayMs, delayMs * 2);
+        await sleep(listWatchRetryDelayMs(deps, ++failuresInARow), undefined, { signal: controller.signal }).catch(() => undefined);
       }
     }
   }

@@ -11,6 +11,7 @@ import {
 } from "./kube-objects.ts";
 import { errorMessage } from "../domain/error-message.ts";
 import type { Logger } from "../domain/logger.ts";
+import { listWatchRetryDelayMs, type ListWatchRetry } from "./list-watch-retry.ts";
 
 // What the installed VolSync CRDs can hold, read from the CRDs themselves at start and kept
 // current with one watch per CRD (fieldSelector metadata.name=…), so upgrading VolSync takes
@@ -20,13 +21,10 @@ import type { Logger } from "../domain/logger.ts";
 // A failed read or watch keeps the last state that was read (the loop retries with backoff);
 // only CRDs never read, or absent, make the capabilities unknown, which blocks nothing.
 
-export type VolSyncSupportDeps = {
+export type VolSyncSupportDeps = ListWatchRetry & {
   objects: KubeObjects;
   policy: Pick<Policy, "nfs" | "additionalRepositories">;
   log: Logger;
-  /** First delay after a failed list or watch; doubles up to maxRetryDelayMs. */
-  retryDelayMs: number;
-  maxRetryDelayMs: number;
   /** How long start() waits for the first read of both CRDs. */
   startTimeoutMs: number;
 };
@@ -67,7 +65,7 @@ export function crdHasNfsMoverVolumes(crd: KubeObject, kind: ResourceKind): bool
 type CrdState = { read: "never" } | { read: "absent" } | { read: "present"; hasNfsMoverVolumes: boolean };
 
 export function createVolSyncSupport(deps: VolSyncSupportDeps): VolSyncSupport {
-  const { objects, policy, retryDelayMs, maxRetryDelayMs, startTimeoutMs } = deps;
+  const { objects, policy, startTimeoutMs } = deps;
   const log = deps.log.child({ controller: "volsync-capabilities" });
   const states = new Map<string, CrdState>(WRITTEN_KINDS.map((kind) => [crdNameOf(kind), { read: "never" }]));
   const lastErrors = new Map<string, string>();
@@ -145,8 +143,7 @@ export function createVolSyncSupport(deps: VolSyncSupportDeps): VolSyncSupport {
         if (lastErrors.get(name) !== message) log.warn({ kind: "CustomResourceDefinition", name, err: error }, "volsync crd not read; retrying");
         lastErrors.set(name, message);
         firstRead();
-        const delayMs = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** failures++);
-        await sleep(delayMs, undefined, { signal }).catch(() => undefined);
+        await sleep(listWatchRetryDelayMs(deps, ++failures), undefined, { signal }).catch(() => undefined);
       }
     }
   }
