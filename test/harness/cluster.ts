@@ -22,6 +22,7 @@ import {
   type CertificateAuthority,
   type IssuedCertificate,
 } from "../../certs/pki.ts";
+import { eventually } from "../support/eventually.ts";
 import { requireBinary } from "./binaries.ts";
 
 export interface StartTestClusterOptions {
@@ -185,10 +186,10 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
       ],
       logPaths.etcd,
     );
-    await waitUntil(
-      async () => (await httpGetStatus(`${etcdUrl}/health`)) === 200,
-      readyTimeoutMs,
-      () => describeFailure("etcd did not become healthy", etcd, logPaths.etcd),
+    await eventually(
+      () => describeFailure("etcd to become healthy", etcd, logPaths.etcd),
+      async () => ((await httpGetStatus(`${etcdUrl}/health`).catch(() => undefined)) === 200 ? true : undefined),
+      { timeoutMs: readyTimeoutMs },
     );
 
     const apiserverArgs = mergeArgs(
@@ -225,15 +226,15 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
       if (apiserver !== undefined) throw new Error(`kube-apiserver already running (pid ${apiserver.pid})`);
       const child = spawnLogged(apiserverBinary, apiserverArgs, logPaths.apiserver);
       apiserver = child;
-      await waitUntil(
+      await eventually(
+        () => describeFailure("kube-apiserver to become ready", child, logPaths.apiserver),
         async () => {
           if (child.exitCode !== null || child.signalCode !== null) {
             throw new Error(describeFailure("kube-apiserver exited during start-up", child, logPaths.apiserver));
           }
-          return (await httpsGetStatus(`${server}/readyz`, caPem, adminToken)) === 200;
+          return (await httpsGetStatus(`${server}/readyz`, caPem, adminToken).catch(() => undefined)) === 200 ? true : undefined;
         },
-        readyTimeoutMs,
-        () => describeFailure("kube-apiserver did not become ready", child, logPaths.apiserver),
+        { timeoutMs: readyTimeoutMs },
       );
     };
     const stopApiserverProcess = async (): Promise<void> => {
@@ -346,22 +347,6 @@ async function freePorts(count: number): Promise<number[]> {
   });
   await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   return ports;
-}
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, describe: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (
-      await check().catch((error: unknown) => {
-        if (error instanceof Error && error.message.includes("exited during start-up")) throw error;
-        return false;
-      })
-    ) {
-      return;
-    }
-    await sleep(100);
-  }
-  throw new Error(`${describe()} within ${timeoutMs} ms`);
 }
 
 function describeFailure(what: string, child: ChildProcess | undefined, logPath: string): string {
