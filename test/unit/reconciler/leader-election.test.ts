@@ -2,12 +2,12 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLeaderElector } from "../../../webhook/reconciler/leader-election.ts";
-import { createNoopReconcilerMetrics, type Log } from "../../../webhook/reconciler/reconciler-metrics.ts";
+import { createNoopReconcilerMetrics } from "../../../webhook/reconciler/reconciler-metrics.ts";
 import { LEASES } from "../../../webhook/kube/kube-objects.ts";
 import { createInMemoryObjects } from "./in-memory-objects.ts";
+import { silentLog } from "../../support/recording-log.ts";
 
-const quiet = () => {};
-const log: Log = { debug: quiet, info: quiet, warn: quiet, error: quiet };
+const log = silentLog;
 
 describe("leader election over an in-memory Lease", () => {
   it("elects one of two candidates and hands over when the leader stops", async () => {

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createReconciler } from "../../../webhook/reconciler/reconciler.ts";
-import { createNoopReconcilerMetrics, type Log } from "../../../webhook/reconciler/reconciler-metrics.ts";
+import { createNoopReconcilerMetrics } from "../../../webhook/reconciler/reconciler-metrics.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID } from "../../../webhook/domain/wire-names.ts";
 import { backupTargetOf, desiredReplicationDestination, desiredReplicationSource, desiredSecret } from "../../../webhook/domain/desired-resources.ts";
@@ -13,12 +13,12 @@ import {
   type KubeObjects,
 } from "../../../webhook/kube/kube-objects.ts";
 import { createInMemoryObjects } from "./in-memory-objects.ts";
+import { silentLog } from "../../support/recording-log.ts";
 
 // One reconcile pass over in-memory objects: what it deletes for a PVC recreated under the name
 // of an earlier one, in which order, and what it holds back when the delete fails.
 
-const quiet = () => {};
-const log: Log = { debug: quiet, info: quiet, warn: quiet, error: quiet };
+const log = silentLog;
 const HOUR = 3_600_000;
 const policy = { ...DEFAULT_POLICY, firstBackupDelayMs: 2 * HOUR };
 const sourceData = { KOPIA_PASSWORD: "cA==" };

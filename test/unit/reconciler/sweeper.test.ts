@@ -1,13 +1,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createSweeper } from "../../../webhook/reconciler/sweeper.ts";
-import { createNoopReconcilerMetrics, type Log } from "../../../webhook/reconciler/reconciler-metrics.ts";
+import { createNoopReconcilerMetrics } from "../../../webhook/reconciler/reconciler-metrics.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { REPLICATION_DESTINATIONS, SECRETS } from "../../../webhook/kube/kube-objects.ts";
 import { createInMemoryObjects } from "./in-memory-objects.ts";
+import { silentLog } from "../../support/recording-log.ts";
 
-const quiet = () => {};
-const log: Log = { debug: quiet, info: quiet, warn: quiet, error: quiet };
+const log = silentLog;
 const MINUTE = 60_000;
 
 async function seed(pvcs: string[], orphans: string[]) {

@@ -3,17 +3,7 @@ import assert from "node:assert/strict";
 import { createAdmissionRoutes, mutatePath, validatePath } from "../../../webhook/server/admission-routes.ts";
 import type { AdmissionReviewOut, ReviewHandler, ReviewOutcome } from "../../../webhook/admission/admission-review.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
-import type { Logger } from "../../../webhook/server/logger.ts";
-
-type LogEntry = { level: string; fields: Record<string, unknown>; message?: string };
-
-function createRecordingLogger(): Logger & { entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const at = (level: string) => (fields: object, message?: string) => {
-    entries.push({ level, fields: fields as Record<string, unknown>, message });
-  };
-  return { entries, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-}
+import { recordingLog } from "../../support/recording-log.ts";
 
 function review(uid: string, operation = "CREATE"): Record<string, unknown> {
   return {
@@ -39,7 +29,7 @@ function answering(response: Partial<AdmissionReviewOut["response"]>): ReviewHan
 }
 
 function setup(overrides: { mutate?: ReviewHandler; validate?: ReviewHandler; maxBodyBytes?: number; deadlineMs?: number } = {}) {
-  const log = createRecordingLogger();
+  const log = recordingLog();
   const metrics = createMetrics({ collectProcessMetrics: false });
   const app = createAdmissionRoutes({
     mutate: overrides.mutate ?? answering({ patchType: "JSONPatch", patch: Buffer.from("[]").toString("base64") }),

@@ -5,8 +5,8 @@ import type { ReviewHandler } from "../../../webhook/admission/admission-review.
 import { createGuardianServer } from "../../../webhook/server/guardian-server.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { createReadiness } from "../../../webhook/server/readiness.ts";
+import { silentLog } from "../../support/recording-log.ts";
 
-const ignore = () => {};
 const answer: ReviewHandler = async () => ({
   review: { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: "u", allowed: true } },
   reason: "fixed",
@@ -22,7 +22,7 @@ function build(extraRoutes?: Hono<{ Variables: { caller: string } }>[]) {
     handlers: { mutate: answer, validate: answer },
     readiness,
     metrics: createMetrics({ collectProcessMetrics: false }),
-    log: { debug: ignore, info: ignore, warn: ignore, error: ignore },
+    log: silentLog,
     maxBodyBytes: 1024,
     drainTimeoutMs: 1_000,
     extraRoutes,

@@ -3,13 +3,12 @@ import assert from "node:assert/strict";
 import { createOpsRoutes } from "../../../webhook/server/ops-routes.ts";
 import { createReadiness } from "../../../webhook/server/readiness.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
-
-const ignore = () => {};
+import { silentLog } from "../../support/recording-log.ts";
 
 function setup() {
   const readiness = createReadiness();
   const metrics = createMetrics({ collectProcessMetrics: false });
-  return { readiness, metrics, app: createOpsRoutes({ readiness, metrics, log: { debug: ignore, info: ignore, warn: ignore, error: ignore } }) };
+  return { readiness, metrics, app: createOpsRoutes({ readiness, metrics, log: silentLog }) };
 }
 
 test("healthz answers ok even when every readiness check fails", async () => {

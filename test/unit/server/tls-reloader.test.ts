@@ -7,15 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createCertificateAuthority, issueServerCertificate, type IssuedCertificate } from "../../../certs/pki.ts";
 import { createTlsReloader, parsePair, type TlsPair } from "../../../webhook/server/tls-reloader.ts";
-import type { Logger } from "../../../webhook/server/logger.ts";
-
-type LogEntry = { level: string; fields: Record<string, unknown>; message?: string };
-
-function createRecordingLogger(): Logger & { entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const at = (level: string) => (fields: object, message?: string) => void entries.push({ level, fields: fields as Record<string, unknown>, message });
-  return { entries, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-}
+import { recordingLog } from "../../support/recording-log.ts";
 
 async function setup(t: TestContext) {
   const dir = await mkdtemp(path.join(tmpdir(), "pvc-guardian-reloader-"));
@@ -65,9 +57,9 @@ test("refuses to start without a valid pair", async (t) => {
   const two = await s.issue("two");
   await writeFile(s.certPath, one.certPem);
   await writeFile(s.keyPath, await readFile(two.keyPath));
-  await assert.rejects(createTlsReloader({ certPath: s.certPath, keyPath: s.keyPath, pollIntervalMs: 60_000, log: createRecordingLogger() }), /does not match/);
+  await assert.rejects(createTlsReloader({ certPath: s.certPath, keyPath: s.keyPath, pollIntervalMs: 60_000, log: recordingLog() }), /does not match/);
   await assert.rejects(
-    createTlsReloader({ certPath: path.join(s.dir, "missing.crt"), keyPath: s.keyPath, pollIntervalMs: 60_000, log: createRecordingLogger() }),
+    createTlsReloader({ certPath: path.join(s.dir, "missing.crt"), keyPath: s.keyPath, pollIntervalMs: 60_000, log: recordingLog() }),
     /ENOENT/,
   );
 });
@@ -77,7 +69,7 @@ test("swaps to a changed valid pair and tells its listeners", async (t) => {
   const one = await s.issue("one");
   const two = await s.issue("two");
   await s.install(one);
-  const log = createRecordingLogger();
+  const log = recordingLog();
   const reloaded: TlsPair[] = [];
   const heard: string[] = [];
   const reloader = await createTlsReloader({ certPath: s.certPath, keyPath: s.keyPath, pollIntervalMs: 60_000, log, onReload: (pair) => reloaded.push(pair) });
@@ -108,7 +100,7 @@ test("keeps the last good pair on garbage and reports each broken state once", a
     certPath: s.certPath,
     keyPath: s.keyPath,
     pollIntervalMs: 60_000,
-    log: createRecordingLogger(),
+    log: recordingLog(),
     onReloadFailure: (error) => failures.push(error.message),
   });
   t.after(() => reloader.stop());
@@ -140,7 +132,7 @@ test("a touched file with the same content is not a reload", async (t) => {
     certPath: s.certPath,
     keyPath: s.keyPath,
     pollIntervalMs: 60_000,
-    log: createRecordingLogger(),
+    log: recordingLog(),
     onReload: (pair) => reloaded.push(pair),
   });
   t.after(() => reloader.stop());
