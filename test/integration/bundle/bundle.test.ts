@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createKopiaRepository, findKopiaBinary, kopiaSkip, type KopiaRepository } from "../../harness/kopia.ts";
-import { callHttps, createTestPki, type TestPki } from "../server/tls-fixture.ts";
+import { callHttps } from "../../support/https-call.ts";
+import { createTestPki, type TestPki } from "../../support/test-pki.ts";
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const fixture = path.join(projectRoot, "test", "fixtures", "admission", "protected-create.json");

@@ -15,7 +15,9 @@ import { startTestCluster, type TestCluster } from "../../harness/cluster.ts";
 import { installCrds } from "../../harness/crds.ts";
 import { createKopiaRepository, findKopiaBinary, kopiaSkip, type KopiaRepository } from "../../harness/kopia.ts";
 import { applyObject, createNamespace, requestJson } from "../../harness/kube-objects.ts";
-import { callHttps, createTestPki, type TestPki } from "../server/tls-fixture.ts";
+import { callHttps } from "../../support/https-call.ts";
+import { silentLog } from "../../support/recording-log.ts";
+import { createTestPki, type TestPki } from "../../support/test-pki.ts";
 import { backupTargetOf, desiredReplicationDestination, desiredSecret } from "../../../webhook/domain/desired-resources.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { createKubeClients, type KubeClients } from "../../../webhook/kube/kube-client.ts";
@@ -31,7 +33,6 @@ import { startHttpsListener, type HttpsListener } from "../../../webhook/server/
 import { createReadApiRoutes } from "../../../webhook/server/read-api-routes.ts";
 import { createTlsReloader, type TlsReloader } from "../../../webhook/server/tls-reloader.ts";
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const audience = "pvc-guardian";
 
 async function writeSigningKey(dir: string): Promise<void> {
@@ -62,9 +63,9 @@ describe("the read API with real ServiceAccount tokens", { skip: requireOrSkip([
       catalog,
       audit: createClusterAuditSource(kube.objects),
       policy: DEFAULT_POLICY,
-      log: silent,
+      log: silentLog,
     });
-    return startHttpsListener({ fetch: app.fetch, tls, host: "127.0.0.1", port: 0, log: silent });
+    return startHttpsListener({ fetch: app.fetch, tls, host: "127.0.0.1", port: 0, log: silentLog });
   }
 
   async function token(serviceAccount: string, audiences: string[] = [audience]): Promise<string> {
@@ -124,7 +125,7 @@ describe("the read API with real ServiceAccount tokens", { skip: requireOrSkip([
 
     pki = await createTestPki();
     const issued = await pki.issue("read-api");
-    tls = await createTlsReloader({ certPath: issued.certPath, keyPath: issued.keyPath, pollIntervalMs: 60_000, log: silent });
+    tls = await createTlsReloader({ certPath: issued.certPath, keyPath: issued.keyPath, pollIntervalMs: 60_000, log: silentLog });
     listener = await serve(verifier, [`system:serviceaccount:${namespace}:backup-reader`]);
 
     // One protected PVC with its generated objects, one without them.
