@@ -10,7 +10,7 @@ import { requireOrSkip } from "../../harness/binaries.ts";
 import { startTestCluster, type TestCluster } from "../../harness/cluster.ts";
 import { installCrds } from "../../harness/crds.ts";
 import { createNamespace, requestJson } from "../../harness/kube-objects.ts";
-import { findObject, manifestsDir, readObjects } from "../../unit/manifests/manifest-files.ts";
+import { findObject, manifestsDir, readObjects } from "../../support/manifest-files.ts";
 import { loadConfig } from "../../../webhook/config.ts";
 import { startGuardian, type RunningGuardian } from "../../../webhook/main.ts";
 import { DEFAULT_POLICY, type Policy } from "../../../webhook/domain/policy.ts";

@@ -13,7 +13,7 @@ import { mutatePath, validatePath } from "../../../webhook/server/admission-rout
 import { healthzPath, readyzPath } from "../../../webhook/server/ops-routes.ts";
 import { REPLICATION_DESTINATIONS, REPLICATION_SOURCES } from "../../../webhook/kube/kube-objects.ts";
 import { crdNameOf } from "../../../webhook/kube/volsync-capabilities.ts";
-import { findObject, manifestsDir, readObjects, type ManifestObject } from "./manifest-files.ts";
+import { findObject, manifestsDir, readObjects, type ManifestObject } from "../../support/manifest-files.ts";
 
 type LabelSelector = { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
 type Webhook = {
