@@ -102,6 +102,26 @@ function installExitHook(): void {
   }
 }
 
+/** Writes a kubeconfig (context `test`) for `server`, trusting `caPem`, as `user` with its bearer token. */
+export async function writeKubeconfig(
+  filePath: string,
+  cluster: { server: string; caPem: string },
+  user: { name: string; token: string; namespace?: string },
+): Promise<void> {
+  await writeFile(
+    filePath,
+    stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "test", cluster: { server: cluster.server, "certificate-authority-data": Buffer.from(cluster.caPem).toString("base64") } }],
+      users: [{ name: user.name, user: { token: user.token } }],
+      contexts: [{ name: "test", context: { cluster: "test", user: user.name, ...(user.namespace === undefined ? {} : { namespace: user.namespace }) } }],
+      "current-context": "test",
+    }),
+    { mode: 0o600 },
+  );
+}
+
 export async function startTestCluster(options: StartTestClusterOptions = {}): Promise<TestCluster> {
   const etcdBinary = requireBinary("etcd");
   const apiserverBinary = requireBinary("kube-apiserver");
@@ -153,18 +173,7 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
     const server = `https://127.0.0.1:${apiserverPort}`;
 
     const kubeconfigPath = path.join(dir, "kubeconfig");
-    await writeFile(
-      kubeconfigPath,
-      stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{ name: "test", cluster: { server, "certificate-authority-data": Buffer.from(ca.certPem).toString("base64") } }],
-        users: [{ name: "admin", user: { token: adminToken } }],
-        contexts: [{ name: "test", context: { cluster: "test", user: "admin", namespace: "default" } }],
-        "current-context": "test",
-      }),
-      { mode: 0o600 },
-    );
+    await writeKubeconfig(kubeconfigPath, { server, caPem: ca.certPem }, { name: "admin", token: adminToken, namespace: "default" });
 
     const etcdDataDir = path.join(dir, "etcd-data");
     await mkdir(etcdDataDir, { recursive: true });

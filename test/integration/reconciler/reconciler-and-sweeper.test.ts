@@ -19,7 +19,14 @@ import {
   type KubeObjects,
 } from "../../../webhook/kube/kube-objects.ts";
 import { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID } from "../../../webhook/domain/wire-names.ts";
-import { countingMetrics, evaluate, failingObjects, pvcObject, recordingLog, startEnvironment, SOURCE_DATA, waitFor, type Environment } from "./support.ts";
+import { startKubeEnvironment, SOURCE_DATA, type KubeEnvironment } from "../../harness/kube-environment.ts";
+import { countingMetrics } from "../../support/counting-metrics.ts";
+import { eventually } from "../../support/eventually.ts";
+import { failingObjects } from "../../support/failing-objects.ts";
+import { protectedEvaluation } from "../../support/protected-evaluation.ts";
+import { pvcObject } from "../../support/pvc-object.ts";
+import { pvcCreateReviewOf } from "../../support/pvc-review.ts";
+import { recordingLog } from "../../support/recording-log.ts";
 import { backupTargetOf, desiredSecret } from "../../../webhook/domain/desired-resources.ts";
 
 // The reconciler and the sweeper against a real kube-apiserver. Time is a clock the test moves,
@@ -31,15 +38,15 @@ const skip = requireOrSkip(["etcd", "kube-apiserver"]);
 const MINUTE = 60_000;
 
 describe("reconciler and sweeper against a real API server", { skip }, () => {
-  let env: Environment;
+  let env: KubeEnvironment;
   const log = recordingLog();
   const metrics = countingMetrics();
   let clockMs = Date.parse("2026-11-25T12:00:00Z");
   const now = () => clockMs;
-  let policy: Environment["policy"];
+  let policy: KubeEnvironment["policy"];
 
   before(async () => {
-    env = await startEnvironment();
+    env = await startKubeEnvironment();
     policy = { ...env.policy, firstBackupDelayMs: 2 * MINUTE };
   });
   after(async () => env?.stop());
@@ -105,7 +112,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       assert.ok(created, "the RS exists once Bound for the delay");
       assert.equal(rsSpec(created).trigger.schedule, "0 * * * *");
       assert.equal((created?.["spec"] as { sourcePVC: string }).sourcePVC, "db");
-      await waitFor("a FirstBackupScheduled event", async () =>
+      await eventually("a FirstBackupScheduled event", async () =>
         (await env.kube.objects.list(EVENTS, { namespace })).items.find((e) => e["reason"] === "FirstBackupScheduled"),
       );
 
@@ -278,7 +285,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       const orphanSets = async (prefix: string, count: number) => {
         for (let index = 0; index < count; index++) {
           const pvc = pvcObject(namespace, `${prefix}-${index}`);
-          const result = await generator.generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(5_000));
+          const result = await generator.generate({ pvc, evaluation: protectedEvaluation(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(5_000));
           assert.equal(result.ok, true);
           await env.kube.objects.create(desiredSecret(backupTargetOf(pvc, `${prefix}-${index}`, namespace), SOURCE_DATA) as unknown as KubeObject);
         }
@@ -302,7 +309,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       assert.equal(report.deleted, 0);
       assert.equal(report.due.length, 12);
       assert.ok(await secret(namespace, "twelve-0"));
-      await waitFor("a SweepHeldByBreaker event", async () =>
+      await eventually("a SweepHeldByBreaker event", async () =>
         (await env.kube.objects.list(EVENTS, { namespace })).items.find((e) => e["reason"] === "SweepHeldByBreaker"),
       );
 
@@ -385,7 +392,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
     async function backedUp(namespace: string, name: string): Promise<KubeObject> {
       const pvc = pvcObject(namespace, name);
       assert.equal(
-        (await generatorOver().generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000))).ok,
+        (await generatorOver().generate({ pvc, evaluation: protectedEvaluation(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000))).ok,
         true,
       );
       await createPvc(namespace, name);
@@ -433,21 +440,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       });
       // The validating webhook sees the object with its uid already assigned.
       const object = { ...pvcObject(namespace, "db"), metadata: { ...pvcObject(namespace, "db").metadata, uid: randomUUID() } };
-      const review = (dryRun: boolean) => ({
-        apiVersion: "admission.k8s.io/v1",
-        kind: "AdmissionReview",
-        request: {
-          uid: randomUUID(),
-          kind: { group: "", version: "v1", kind: "PersistentVolumeClaim" },
-          resource: { group: "", version: "v1", resource: "persistentvolumeclaims" },
-          name: "db",
-          namespace,
-          operation: "CREATE",
-          userInfo: { username: "tester" },
-          object,
-          dryRun,
-        },
-      });
+      const review = (dryRun: boolean) => pvcCreateReviewOf(object, { uid: randomUUID(), dryRun });
       const dryRun = (await handlers.validate(review(true), AbortSignal.timeout(8_000))).review.response as { allowed: boolean };
       assert.equal(dryRun.allowed, true);
       assert.equal((await rs(namespace, "db"))?.metadata.uid, earlier.metadata.uid, "a dry run deletes nothing");
@@ -457,7 +450,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       assert.equal(response.warnings, undefined);
       assert.equal(await rs(namespace, "db"), undefined, "the earlier PVC's RS is gone once the new PVC is admitted");
       assert.deepEqual(await observation(namespace, "db"), { at: undefined, uid: undefined }, "the earlier PVC's Bound sighting is removed");
-      await waitFor("a StaleReplicationSourceDeleted event", async () =>
+      await eventually("a StaleReplicationSourceDeleted event", async () =>
         (await env.kube.objects.list(EVENTS, { namespace })).items.find((e) => e["reason"] === "StaleReplicationSourceDeleted"),
       );
 
@@ -516,7 +509,10 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       const live = await backedUp(namespace, "twice");
       const pvc = pvcObject(namespace, "twice");
       // This CREATE will fail with AlreadyExists after admission: the RS belongs to the live PVC.
-      const result = await generatorOver().generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000));
+      const result = await generatorOver().generate(
+        { pvc, evaluation: protectedEvaluation(pvc, policy, "fresh"), restoring: false },
+        AbortSignal.timeout(8_000),
+      );
       assert.equal(result.ok, true);
       assert.equal((await rs(namespace, "twice"))?.metadata.uid, live.metadata.uid);
       assert.ok((await observation(namespace, "twice")).uid, "the live PVC's Bound sighting stays");
@@ -529,7 +525,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       await deletePvc(env.cluster, namespace, "warned");
       const failing = generatorOver(failingObjects(env.kube.objects, (verb, kind) => verb === "delete" && kind === "ReplicationSource"));
       const pvc = pvcObject(namespace, "warned");
-      const result = await failing.generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000));
+      const result = await failing.generate({ pvc, evaluation: protectedEvaluation(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000));
       assert.equal(result.ok, true);
       assert.match(
         result.ok ? result.warnings.join("\n") : "",
@@ -548,7 +544,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       const earlier = await backedUp(namespace, "restored");
       await deletePvc(env.cluster, namespace, "restored");
       const pvc = pvcObject(namespace, "restored");
-      const request = { pvc, evaluation: evaluate(pvc, policy, "restore"), restoring: true };
+      const request = { pvc, evaluation: protectedEvaluation(pvc, policy, "restore"), restoring: true };
       const failing = generatorOver(failingObjects(env.kube.objects, (verb, kind) => verb === "delete" && kind === "ReplicationSource"));
       const denied = await failing.generate(request, AbortSignal.timeout(8_000));
       assert.equal(denied.ok, false);
