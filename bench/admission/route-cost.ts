@@ -10,6 +10,7 @@ import type { ReviewHandler } from "../../webhook/admission/admission-review.ts"
 import { createAdmissionRoutes } from "../../webhook/server/admission-routes.ts";
 import type { Logger } from "../../webhook/server/logger.ts";
 import { createMetrics } from "../../webhook/server/metrics.ts";
+import { silentLog } from "../../test/support/recording-log.ts";
 import { pvcCreateReview } from "./reviews.ts";
 
 const answer: ReviewHandler = async (body) => ({
@@ -21,8 +22,6 @@ const answer: ReviewHandler = async (body) => ({
   operation: "CREATE",
   reason: "fixed",
 });
-const ignore = () => {};
-const silent: Logger = { debug: ignore, info: ignore, warn: ignore, error: ignore };
 const route = (log: Logger, deadlineMs?: number) =>
   createAdmissionRoutes({
     mutate: answer,
@@ -41,8 +40,8 @@ const variants: [string, Hono][] = [
       return c.json({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: "", allowed: true } });
     }),
   ],
-  ["route: parse, metrics, no log", route(silent)],
-  ["route: + deadline", route(silent, 9_000)],
+  ["route: parse, metrics, no log", route(silentLog)],
+  ["route: + deadline", route(silentLog, 9_000)],
   ["route: + pino line (default dest)", route(pino({ level: "info" }, pino.destination("/dev/null")), 9_000)],
   ["route: + pino line (buffered dest)", route(pino({ level: "info" }, pino.destination({ dest: "/dev/null", minLength: 4096 })), 9_000)],
 ];
