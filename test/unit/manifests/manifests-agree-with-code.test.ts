@@ -173,7 +173,7 @@ describe("webhook configurations agree with the server", () => {
     const config = builtInConfig();
     const policy = shippedPolicy();
     for (const webhook of [mutator, validator]) {
-      assert.ok(webhook.timeoutSeconds <= 10, "at most 10 s, as product.md 2.3 asks");
+      assert.ok(webhook.timeoutSeconds <= 10, "at most 10 s, the admission.webhookTimeoutSeconds the README's Configuration section ships");
       assert.ok(
         webhook.timeoutSeconds * 1000 > config.admission.deadlineMs,
         `${webhook.timeoutSeconds}s is above the default deadline ${config.admission.deadlineMs}ms`,
