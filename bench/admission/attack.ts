@@ -7,8 +7,7 @@
 //
 //   ./node_modules/.bin/node bench/admission/attack.ts [--phase-seconds 10]
 
-import { spawn, execFile } from "node:child_process";
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { Agent, request } from "node:https";
 import { connect as netConnect } from "node:net";
 import { loadavg, tmpdir } from "node:os";
@@ -16,49 +15,28 @@ import path from "node:path";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { parseArgs } from "node:util";
 import { createCertificateAuthority, issueServerCertificate } from "../../certs/pki.ts";
+import { buildImageBundle, deploymentNodeOptions, startImageProcess } from "../../test/harness/image-process.ts";
+import { rssMiB } from "../memory/memory-figures.ts";
 import { pvcCreateReview } from "./reviews.ts";
 
 const { values: args } = parseArgs({ options: { "phase-seconds": { type: "string", default: "10" } } });
 const phaseMs = Number(args["phase-seconds"]) * 1000;
-const projectRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
 const mib = 1024 * 1024;
 
-function run(command: string, argv: string[], cwd: string): Promise<void> {
-  return new Promise((resolve, reject) =>
-    execFile(command, argv, { cwd }, (error, _out, stderr) => (error ? reject(new Error(stderr || error.message)) : resolve())),
-  );
-}
-
-async function buildBundle(workDir: string): Promise<string> {
-  const buildDir = path.join(workDir, "build");
-  await mkdir(buildDir);
-  for (const file of ["build.mjs", "package.json"]) await copyFile(path.join(projectRoot, file), path.join(buildDir, file));
-  for (const dir of ["webhook", "node_modules"]) await symlink(path.join(projectRoot, dir), path.join(buildDir, dir));
-  await run(process.execPath, ["build.mjs"], buildDir);
-  return path.join(buildDir, "dist", "pvc-guardian.mjs");
-}
-
-async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
-  return match ? Number(match[1]) / 1024 : Number.NaN;
-}
-
 const workDir = await mkdtemp(path.join(tmpdir(), "pvc-guardian-attack-"));
-const bundle = await buildBundle(workDir);
+const distDir = await buildImageBundle(workDir);
 const ca = await createCertificateAuthority(path.join(workDir, "ca"), { commonName: "attack bench CA" });
 const serving = await issueServerCertificate(ca, path.join(workDir, "tls"), {
   commonName: "pvc-guardian",
   dnsNames: ["localhost"],
   ipAddresses: ["127.0.0.1"],
 });
-const deployment = await readFile(path.join(projectRoot, "manifests", "deployment.yaml"), "utf8");
-const nodeOptions = /- name: NODE_OPTIONS\s+value: "?([^"\n]*)"?/.exec(deployment)?.[1] ?? "";
+const nodeOptions = (await deploymentNodeOptions()) ?? "";
 
-const child = spawn(process.execPath, [bundle, "serve"], {
-  cwd: path.dirname(path.dirname(bundle)),
+const guardian = await startImageProcess({
+  appDir: path.dirname(distDir),
+  argv: [path.join(distDir, "pvc-guardian.mjs"), "serve"],
   env: {
-    PATH: process.env.PATH,
     NODE_OPTIONS: nodeOptions,
     PVC_GUARDIAN_TLS_CERT_FILE: serving.certPath,
     PVC_GUARDIAN_TLS_KEY_FILE: serving.keyPath,
@@ -68,27 +46,11 @@ const child = spawn(process.execPath, [bundle, "serve"], {
     PVC_GUARDIAN_KUBERNETES: "off",
     PVC_GUARDIAN_LOG_LEVEL: "info",
   },
-  stdio: ["ignore", "pipe", "pipe"],
+  startTimeoutMs: 30_000,
 });
+const { child, port } = guardian;
 let exitedWith: string | undefined;
 child.once("exit", (code, signal) => (exitedWith = `exit ${code ?? signal}`));
-let stderr = "";
-child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-const port = await new Promise<number>((resolve, reject) => {
-  let buffered = "";
-  const timer = setTimeout(() => reject(new Error(`the bundle did not start:\n${stderr}`)), 30_000);
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-    if (buffered === null) return;
-    buffered += chunk;
-    const match = /"port":(\d+)[^\n]*"msg":"pvc-guardian serving"/.exec(buffered);
-    if (match) {
-      clearTimeout(timer);
-      buffered = "";
-      resolve(Number(match[1]));
-    }
-    if (buffered.length > 1e6) buffered = buffered.slice(-1e5);
-  });
-});
 
 const caPem = ca.certPem;
 const normalBody = JSON.stringify(pvcCreateReview("normal"));
@@ -323,8 +285,7 @@ results.push(
 
 const aliveAfter = exitedWith === undefined;
 agent.destroy();
-child.kill("SIGTERM");
-await new Promise((resolve) => (exitedWith !== undefined ? resolve(undefined) : child.once("exit", resolve)));
+await guardian.stop();
 await rm(workDir, { recursive: true, force: true });
 
 console.log(

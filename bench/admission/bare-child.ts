@@ -2,27 +2,13 @@
 // body and answering a fixed AdmissionReview, with no parsing, decision or logging.
 
 import { createAdaptorServer } from "@hono/node-server";
-import { Hono } from "hono";
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
-
-const fixed = {
-  apiVersion: "admission.k8s.io/v1",
-  kind: "AdmissionReview",
-  response: { uid: "00000000-0000-0000-0000-000000000000", allowed: true },
-};
-
-const app = new Hono();
-const answer = async (c: import("hono").Context) => {
-  await c.req.text();
-  return c.json(fixed);
-};
-app.post("/mutate-v1-pvc", answer);
-app.post("/validate-v1-pvc", answer);
+import { createFixedAnswerApp } from "./fixed-answer.ts";
 
 const server = createAdaptorServer({
-  fetch: app.fetch,
+  fetch: createFixedAnswerApp().fetch,
   createServer,
   serverOptions: {
     cert: readFileSync(process.env["BENCH_TLS_CERT_FILE"] ?? ""),

@@ -2,26 +2,14 @@
 // TLS options, timeouts, connection cap, certificate reloader), so the listener's share of the
 // transport's cost can be told apart from the admission route's.
 
-import { Hono } from "hono";
 import { startHttpsListener } from "../../webhook/server/https-listener.ts";
-import type { Logger } from "../../webhook/domain/logger.ts";
 import { createTlsReloader } from "../../webhook/server/tls-reloader.ts";
+import { createSilentLogger } from "../../test/support/recording-logger.ts";
+import { createFixedAnswerApp } from "./fixed-answer.ts";
 import { defaultSettings } from "../../test/support/default-settings.ts";
 
-const fixed = {
-  apiVersion: "admission.k8s.io/v1",
-  kind: "AdmissionReview",
-  response: { uid: "00000000-0000-0000-0000-000000000000", allowed: true },
-};
-const ignore = () => {};
-const log: Logger = { debug: ignore, info: ignore, warn: ignore, error: ignore, child: () => log };
-const app = new Hono();
-const answer = async (c: import("hono").Context) => {
-  await c.req.text();
-  return c.json(fixed);
-};
-app.post("/mutate-v1-pvc", answer);
-app.post("/validate-v1-pvc", answer);
+const app = createFixedAnswerApp();
+const log = createSilentLogger();
 
 const tls = await createTlsReloader({
   certPath: process.env["BENCH_TLS_CERT_FILE"] ?? "",

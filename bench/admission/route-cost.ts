@@ -10,12 +10,11 @@ import { allowed, type ReviewHandler } from "../../webhook/admission/admission-r
 import { createAdmissionRoutes } from "../../webhook/server/admission-routes.ts";
 import type { Logger } from "../../webhook/domain/logger.ts";
 import { createMetrics } from "../../webhook/server/metrics.ts";
+import { createSilentLogger } from "../../test/support/recording-logger.ts";
 import { pvcCreateReview } from "./reviews.ts";
 import { admissionRouteSettings } from "../../test/support/default-settings.ts";
 
 const answer: ReviewHandler = async () => allowed("fixed");
-const ignore = () => {};
-const silent: Logger = { debug: ignore, info: ignore, warn: ignore, error: ignore, child: () => silent };
 const route = (log: Logger, deadlineMs?: number) =>
   createAdmissionRoutes({
     ...admissionRouteSettings,
@@ -35,8 +34,8 @@ const variants: [string, Hono][] = [
       return c.json({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: "", allowed: true } });
     }),
   ],
-  ["route: parse, metrics, no log", route(silent)],
-  ["route: + deadline", route(silent, 9_000)],
+  ["route: parse, metrics, no log", route(createSilentLogger())],
+  ["route: + deadline", route(createSilentLogger(), 9_000)],
   ["route: + pino line (default dest)", route(pino({ level: "info" }, pino.destination("/dev/null")), 9_000)],
   ["route: + pino line (buffered dest)", route(pino({ level: "info" }, pino.destination({ dest: "/dev/null", minLength: 4096 })), 9_000)],
 ];

@@ -9,11 +9,12 @@ import { build } from "esbuild";
 import { createRequire } from "node:module";
 import { fork, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { request } from "node:https";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { createCertificateAuthority, issueServerCertificate } from "../../certs/pki.ts";
+import { postJson } from "../../test/support/https-call.ts";
+import { rssMiB } from "../memory/memory-figures.ts";
 import { pvcCreateReview } from "./reviews.ts";
 
 // autocannon ships no type declarations; this is the part of its API used here.
@@ -99,35 +100,9 @@ async function stopChild(server: Server): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Resident set of a process from /proc: VmHWM is the kernel's high-water mark, VmRSS the current value. */
-async function rssMiB(pid: number, field: "VmHWM" | "VmRSS"): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, "utf8");
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(status);
-  return match ? Number(match[1]) / 1024 : Number.NaN;
-}
-
 /** One real request with full certificate verification against the test CA, to show what is measured. */
-function verifiedPost(ca: string, port: number, pathName: string, body: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        path: pathName,
-        method: "POST",
-        ca,
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
-      },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => (text += chunk));
-        res.on("end", () => resolve(text));
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
+async function verifiedPost(ca: string, port: number, pathName: string, body: string): Promise<string> {
+  return (await postJson(ca, port, pathName, body)).text;
 }
 
 /**
@@ -238,28 +213,18 @@ try {
 
   const bundleDir = path.join(scratch, "bundle");
   await bundleChildren(bundleDir);
-  const bare = await startChild("bare Hono HTTPS (fixed AdmissionReview)", path.join(bundleDir, "bare-child.mjs"), {
-    BENCH_TLS_CERT_FILE: tls.certPath,
-    BENCH_TLS_KEY_FILE: tls.keyPath,
-  });
-  const bareResult = await measure(bare, ca.certPem, bodies);
-  await stopChild(bare);
-
-  const listener = await startChild("bare answer through pvc-guardian's listener (startHttpsListener)", path.join(bundleDir, "listener-child.mjs"), {
-    BENCH_TLS_CERT_FILE: tls.certPath,
-    BENCH_TLS_KEY_FILE: tls.keyPath,
-  });
-  const listenerResult = await measure(listener, ca.certPem, bodies);
-  await stopChild(listener);
-
-  const transport = await startChild("transport only (createGuardianServer, fixed-answer handlers)", path.join(bundleDir, "transport-child.mjs"), {
-    BENCH_TLS_CERT_FILE: tls.certPath,
-    BENCH_TLS_KEY_FILE: tls.keyPath,
-  });
-  const transportResult = await measure(transport, ca.certPem, bodies);
-  await stopChild(transport);
-
-  const guardian = await startChild("pvc-guardian (main.ts composition, no repository configured)", path.join(bundleDir, "guardian-child.mjs"), {
+  /** Starts one bundled child, measures it and stops it. */
+  const measureChild = async (name: string, script: string, env: Record<string, string>) => {
+    const server = await startChild(name, path.join(bundleDir, script), env);
+    const result = await measure(server, ca.certPem, bodies);
+    await stopChild(server);
+    return result;
+  };
+  const benchTls = { BENCH_TLS_CERT_FILE: tls.certPath, BENCH_TLS_KEY_FILE: tls.keyPath };
+  const bareResult = await measureChild("bare Hono HTTPS (fixed AdmissionReview)", "bare-child.mjs", benchTls);
+  const listenerResult = await measureChild("bare answer through pvc-guardian's listener (startHttpsListener)", "listener-child.mjs", benchTls);
+  const transportResult = await measureChild("transport only (createGuardianServer, fixed-answer handlers)", "transport-child.mjs", benchTls);
+  const guardianResult = await measureChild("pvc-guardian (main.ts composition, no repository configured)", "guardian-child.mjs", {
     PVC_GUARDIAN_TLS_CERT_FILE: tls.certPath,
     PVC_GUARDIAN_TLS_KEY_FILE: tls.keyPath,
     PVC_GUARDIAN_LISTEN_HOST: "127.0.0.1",
@@ -267,8 +232,6 @@ try {
     PVC_GUARDIAN_KUBERNETES: "off",
     PVC_GUARDIAN_LOG_LEVEL: "info",
   });
-  const guardianResult = await measure(guardian, ca.certPem, bodies);
-  await stopChild(guardian);
 
   const ratio = guardianResult.saturated.requestsPerSecond / bareResult.saturated.requestsPerSecond;
   const cpuRatio = bareResult.saturated.cpuMsPerRequest / guardianResult.saturated.cpuMsPerRequest;

@@ -28,7 +28,9 @@ import { startTestCluster, type TestCluster } from "../../test/harness/cluster.t
 import { installCrds } from "../../test/harness/crds.ts";
 import { attachKopiaRepository, binaryCacheDir, findKopiaBinary } from "../../test/harness/kopia.ts";
 import { guardianTestEnvironment, registerGuardianWebhooks } from "../../test/harness/guardian-webhooks.ts";
-import { buildImageBundle, deploymentNodeOptions, imageCommand, rssMiB, startImageProcess, type ImageProcess } from "../memory/image-process.ts";
+import { buildImageBundle, deploymentNodeOptions, imageCommand, startImageProcess, type ImageProcess } from "../../test/harness/image-process.ts";
+import { rssMiB } from "../memory/memory-figures.ts";
+import { forEachConcurrently } from "../../webhook/domain/bounded-concurrency.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -70,12 +72,12 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-async function inParallel(count: number, limit: number, work: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, count) }, async () => {
-      while (next < count) await work(next++);
-    }),
+/** `work(0)` … `work(count - 1)`, at most `limit` at a time. */
+function inParallel(count: number, limit: number, work: (index: number) => Promise<void>): Promise<void> {
+  return forEachConcurrently(
+    Array.from({ length: count }, (_, index) => index),
+    limit,
+    work,
   );
 }
 
@@ -102,7 +104,7 @@ try {
   console.log(`load average before the run: ${load()} on ${availableParallelism()} CPUs; node ${process.version}`);
   const distDir = await buildImageBundle(scratch);
   const command = await imageCommand();
-  const nodeOptions = await deploymentNodeOptions();
+  const nodeOptions = (await deploymentNodeOptions()) ?? "";
   const ca = await createCertificateAuthority(path.join(scratch, "pki"), { commonName: "e2e bench CA" });
   const serving = await issueServerCertificate(ca, path.join(scratch, "pki"), { name: "serving", commonName: "pvc-guardian", ipAddresses: ["127.0.0.1"] });
 

@@ -8,7 +8,7 @@
 
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -19,6 +19,7 @@ import { createFilesystemBlobStore } from "../../webhook/kopia/filesystem-blob-s
 import { createS3BlobStore } from "../../webhook/kopia/s3-blob-store.ts";
 import { startVersityGw } from "../../test/harness/versitygw.ts";
 import { createKopiaCatalog } from "../../webhook/kopia/snapshot-catalog.ts";
+import { forEachConcurrently } from "../../webhook/domain/bounded-concurrency.ts";
 import {
   type KopiaRepository,
   attachKopiaRepository,
@@ -38,15 +39,6 @@ const execFileAsync = promisify(execFile);
 
 function pad(n: number, width = 3) {
   return String(n).padStart(width, "0");
-}
-
-async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
 }
 
 /**
@@ -74,11 +66,11 @@ async function fillRepository<R extends KopiaRepository>(repository: R, workDir:
     await repository.snapshot(dir, { source: firstSource, startTime: start });
   }
   const users = Array.from({ length: usersPerHost - 1 }, (_, i) => i + 1);
-  await inParallel(users, 2, async (u) => {
+  await forEachConcurrently(users, 2, async (u) => {
     await repository.run(["snapshot", "copy-history", firstSource.replace(":/data", ""), `app-${pad(u)}@bench-${pad(0, 2)}.example`]);
   });
   const hostsToFill = Array.from({ length: hosts - 1 }, (_, i) => i + 1);
-  await inParallel(hostsToFill, 2, async (h) => {
+  await forEachConcurrently(hostsToFill, 2, async (h) => {
     await repository.run(["snapshot", "copy-history", `@bench-${pad(0, 2)}.example`, `@bench-${pad(h, 2)}.example`]);
   });
   await writeFile(join(workDir, "complete.json"), JSON.stringify({ kopiaVersion, hosts, usersPerHost, snapshotsPerSource }));
@@ -94,7 +86,7 @@ async function buildIndexHeavyRepository(binaryPath: string, workDir: string, so
   const repository = await createKopiaRepository({ binaryPath, layout: "connect-then-create", password, workDir });
   const dir = await repository.makeSourceDir("data", { "config.yaml": "replicas: 1\n" });
   const jobs = Array.from({ length: sources * perSource }, (_, i) => ({ source: i % sources, n: Math.floor(i / sources) }));
-  await inParallel(jobs, 3, async ({ source, n }) => {
+  await forEachConcurrently(jobs, 3, async ({ source, n }) => {
     await repository.snapshot(dir, { source: `app-${pad(source)}@heavy-${pad(source % 20, 2)}.example:/data`, description: `#${n}` });
   });
   await writeFile(join(workDir, "complete.json"), JSON.stringify({ kopiaVersion, sources, perSource }));
@@ -189,6 +181,71 @@ function median(values: number[]) {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+/** `kopia snapshot list --all --json`, three runs: the median time and how many snapshots it listed. */
+async function timeKopiaListing(repository: KopiaRepository, beforeEachRun: () => Promise<unknown> = async () => {}) {
+  const kopiaRuns: number[] = [];
+  let kopiaCount = 0;
+  for (let i = 0; i < 3; i++) {
+    await beforeEachRun();
+    const started = performance.now();
+    const out = await repository.listSnapshotsJson();
+    kopiaRuns.push(performance.now() - started);
+    kopiaCount = (JSON.parse(out) as unknown[]).length;
+  }
+  return { kopiaMs: median(kopiaRuns), kopiaCount };
+}
+
+type RssProbe = { baselineMiB: number; rssMiB: number; heapMiB: number; snapshots: number; lastError: string | null };
+
+/**
+ * rss-probe.ts, bundled like the server's dist/ build (so Node's TypeScript stripping is not in the
+ * figure) and run on `repositoryPath` with only `env` (and PATH) beside its arguments when given.
+ */
+async function probeRss(workDir: string, repositoryPath: string, passwordFile: string, env?: Record<string, string>): Promise<RssProbe> {
+  const bundlePath = join(workDir, "rss-probe.mjs");
+  await build({
+    entryPoints: [new URL("./rss-probe.ts", import.meta.url).pathname],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    outfile: bundlePath,
+    logLevel: "error",
+  });
+  const options = env === undefined ? {} : { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } };
+  const probe = JSON.parse((await execFileAsync(process.execPath, ["--expose-gc", bundlePath, repositoryPath, passwordFile], options)).stdout) as RssProbe;
+  if (probe.lastError !== null) throw new Error(probe.lastError);
+  return probe;
+}
+
+type CatalogSteps = Awaited<ReturnType<typeof measureCatalogSteps>>;
+type Row = [string, string, string];
+
+/** kopia's listing against each catalog step, `extra` rows, then the probe's RSS. */
+function comparisonRows(kopia: { label: string; ms: number }, steps: CatalogSteps, unchangedNote: string, probe: RssProbe, extra: Row[] = []): Row[] {
+  const { coldMs, keyDerivationMs, unchanged, incrementalMs, incrementalBlobs } = steps;
+  const kopiaMs = kopia.ms;
+  const loadMs = coldMs - keyDerivationMs;
+  return [
+    [kopia.label, `${kopiaMs.toFixed(0)} ms`, "1.0x"],
+    ["cold open + full load, total", `${coldMs.toFixed(0)} ms`, `${(kopiaMs / coldMs).toFixed(1)}x faster`],
+    ["  of which key derivation (scrypt, once)", `${keyDerivationMs.toFixed(0)} ms`, ""],
+    ["  full load without key derivation", `${loadMs.toFixed(0)} ms`, `${(kopiaMs / loadMs).toFixed(1)}x faster`],
+    [`refresh, nothing new (median of 20; ${unchangedNote})`, `${median(unchanged).toFixed(2)} ms`, `${(kopiaMs / median(unchanged)).toFixed(0)}x faster`],
+    [`refresh after one new snapshot (${incrementalBlobs} blobs read)`, `${incrementalMs.toFixed(1)} ms`, `${(kopiaMs / incrementalMs).toFixed(0)}x faster`],
+    ...extra,
+    [
+      `RSS of a process holding the catalog (${probe.snapshots} snapshots)`,
+      `${probe.rssMiB.toFixed(0)} MiB`,
+      `before load ${probe.baselineMiB.toFixed(0)} MiB, heap ${probe.heapMiB.toFixed(0)} MiB`,
+    ],
+  ];
+}
+
+function printRows(rows: Row[]): void {
+  const width = Math.max(...rows.map((r) => r[0].length));
+  for (const [name, value, ratio] of rows) console.log(`${name.padEnd(width)}  ${value.padStart(12)}  ${ratio}`);
+}
+
 async function main() {
   const found = findKopiaBinary(kopiaVersion);
   if (!("path" in found)) {
@@ -215,74 +272,30 @@ async function main() {
     const indexBlobs = (await store.list("x")).length;
 
     // kopia CLI: the same listing, three runs.
-    const kopiaRuns: number[] = [];
-    let kopiaCount = 0;
-    for (let i = 0; i < 3; i++) {
-      const started = performance.now();
-      const out = await repository.listSnapshotsJson();
-      kopiaRuns.push(performance.now() - started);
-      kopiaCount = (JSON.parse(out) as unknown[]).length;
-    }
-    const kopiaMs = median(kopiaRuns);
+    const { kopiaMs, kopiaCount } = await timeKopiaListing(repository);
 
     const identity = `app-${pad(7)}@bench-${pad(13, 2)}.example:/data`;
-    const { catalog, coldMs, keyDerivationMs, unchanged, unchangedBlobs, incrementalMs, incrementalBlobs, health } = await measureCatalogSteps(repository, {
-      repositoryPath: repository.rootPath,
-      passwordFile: repository.passwordFile,
-    });
+    const steps = await measureCatalogSteps(repository, { repositoryPath: repository.rootPath, passwordFile: repository.passwordFile });
 
     const nowMs = Date.now();
     const lookups = 1_000_000;
     let found20 = 0;
     const lookupStarted = performance.now();
     for (let i = 0; i < lookups; i++) {
-      const answer = catalog.lookup(identity, nowMs);
+      const answer = steps.catalog.lookup(identity, nowMs);
       if (answer.readable) found20 += answer.snapshots.length;
     }
     const lookupUs = ((performance.now() - lookupStarted) * 1000) / lookups;
     if (found20 !== lookups * (snapshotsPerSource + 1)) throw new Error("lookup returned the wrong snapshots");
 
-    // Bundled like the server's dist/ build, so Node's TypeScript stripping is not in the figure.
-    const bundlePath = join(workDir, "rss-probe.mjs");
-    await build({
-      entryPoints: [new URL("./rss-probe.ts", import.meta.url).pathname],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      outfile: bundlePath,
-      logLevel: "error",
-    });
-    const probe = JSON.parse((await execFileAsync(process.execPath, ["--expose-gc", bundlePath, repository.rootPath, repository.passwordFile])).stdout) as {
-      baselineMiB: number;
-      rssMiB: number;
-      heapMiB: number;
-      snapshots: number;
-    };
-
-    const loadMs = coldMs - keyDerivationMs;
-    const rows: [string, string, string][] = [
-      ["kopia snapshot list --all --json (median of 3)", `${kopiaMs.toFixed(0)} ms`, "1.0x"],
-      ["cold open + full load, total", `${coldMs.toFixed(0)} ms`, `${(kopiaMs / coldMs).toFixed(1)}x faster`],
-      ["  of which key derivation (scrypt, once)", `${keyDerivationMs.toFixed(0)} ms`, ""],
-      ["  full load without key derivation", `${loadMs.toFixed(0)} ms`, `${(kopiaMs / loadMs).toFixed(1)}x faster`],
-      [
-        `refresh, nothing new (median of 20; ${unchangedBlobs} blob read)`,
-        `${median(unchanged).toFixed(2)} ms`,
-        `${(kopiaMs / median(unchanged)).toFixed(0)}x faster`,
-      ],
-      [`refresh after one new snapshot (${incrementalBlobs} blobs read)`, `${incrementalMs.toFixed(1)} ms`, `${(kopiaMs / incrementalMs).toFixed(0)}x faster`],
+    const probe = await probeRss(workDir, repository.rootPath, repository.passwordFile);
+    const rows = comparisonRows({ label: "kopia snapshot list --all --json (median of 3)", ms: kopiaMs }, steps, `${steps.unchangedBlobs} blob read`, probe, [
       ["lookup of one identity (mean of 1e6)", `${lookupUs.toFixed(3)} µs`, ""],
-      [
-        `RSS of a process holding the catalog (${probe.snapshots} snapshots)`,
-        `${probe.rssMiB.toFixed(0)} MiB`,
-        `before load ${probe.baselineMiB.toFixed(0)} MiB, heap ${probe.heapMiB.toFixed(0)} MiB`,
-      ],
-    ];
+    ]);
     console.log(
-      `\nrepository: ${health.sources} sources, ${health.snapshots} snapshots (kopia lists ${kopiaCount}), ${indexBlobs} x blobs; kopia ${kopiaVersion}; node ${process.version}`,
+      `\nrepository: ${steps.health.sources} sources, ${steps.health.snapshots} snapshots (kopia lists ${kopiaCount}), ${indexBlobs} x blobs; kopia ${kopiaVersion}; node ${process.version}`,
     );
-    const width = Math.max(...rows.map((r) => r[0].length));
-    for (const [name, value, ratio] of rows) console.log(`${name.padEnd(width)}  ${value.padStart(12)}  ${ratio}`);
+    printRows(rows);
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
@@ -350,71 +363,26 @@ async function measureS3(binaryPath: string) {
     });
     const indexBlobs = (await store.list("x")).length;
 
-    const kopiaRuns: number[] = [];
-    let kopiaCount = 0;
-    for (let i = 0; i < 3; i++) {
-      // A cold kopia, as in a pod: its cache would otherwise hold the index blobs from the last run.
-      await repository.run(["cache", "clear"]);
-      const started = performance.now();
-      const out = await repository.listSnapshotsJson();
-      kopiaRuns.push(performance.now() - started);
-      kopiaCount = (JSON.parse(out) as unknown[]).length;
-    }
-    const kopiaMs = median(kopiaRuns);
+    // A cold kopia, as in a pod: its cache would otherwise hold the index blobs from the last run.
+    const { kopiaMs, kopiaCount } = await timeKopiaListing(repository, () => repository.run(["cache", "clear"]));
 
-    const { catalog, coldMs, keyDerivationMs, unchanged, unchangedBlobs, incrementalMs, incrementalBlobs, health } = await measureCatalogSteps(repository, {
-      repositoryPath: `s3://${bucket}/${prefix}`,
-      passwordFile: join(workDir, "password"),
-      store,
+    const steps = await measureCatalogSteps(repository, { repositoryPath: `s3://${bucket}/${prefix}`, passwordFile: join(workDir, "password"), store });
+
+    const probe = await probeRss(workDir, `s3://${bucket}/${prefix}`, join(workDir, "password"), {
+      AWS_ACCESS_KEY_ID: server.accessKey,
+      AWS_SECRET_ACCESS_KEY: server.secretKey,
+      AWS_S3_ENDPOINT: server.endpoint,
+      AWS_S3_DISABLE_TLS: "true",
     });
-    if (catalog.health().snapshots !== health.snapshots + 1) throw new Error("the new snapshot was not found");
-
-    const bundlePath = join(workDir, "rss-probe.mjs");
-    await build({
-      entryPoints: [new URL("./rss-probe.ts", import.meta.url).pathname],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      outfile: bundlePath,
-      logLevel: "error",
-    });
-    const probe = JSON.parse(
-      (
-        await execFileAsync(process.execPath, ["--expose-gc", bundlePath, `s3://${bucket}/${prefix}`, join(workDir, "password")], {
-          env: {
-            PATH: process.env.PATH ?? "/usr/bin:/bin",
-            AWS_ACCESS_KEY_ID: server.accessKey,
-            AWS_SECRET_ACCESS_KEY: server.secretKey,
-            AWS_S3_ENDPOINT: server.endpoint,
-            AWS_S3_DISABLE_TLS: "true",
-          },
-        })
-      ).stdout,
-    ) as { baselineMiB: number; rssMiB: number; heapMiB: number; snapshots: number; lastError: string | null };
-    if (probe.lastError !== null) throw new Error(probe.lastError);
-
-    const loadMs = coldMs - keyDerivationMs;
-    const rows: [string, string, string][] = [
-      ["kopia snapshot list --all --json, cache cleared (median of 3)", `${kopiaMs.toFixed(0)} ms`, "1.0x"],
-      ["cold open + full load, total", `${coldMs.toFixed(0)} ms`, `${(kopiaMs / coldMs).toFixed(1)}x faster`],
-      ["  of which key derivation (scrypt, once)", `${keyDerivationMs.toFixed(0)} ms`, ""],
-      ["  full load without key derivation", `${loadMs.toFixed(0)} ms`, `${(kopiaMs / loadMs).toFixed(1)}x faster`],
-      [
-        `refresh, nothing new (median of 20; ${unchangedBlobs} blob read, 1 listing)`,
-        `${median(unchanged).toFixed(2)} ms`,
-        `${(kopiaMs / median(unchanged)).toFixed(0)}x faster`,
-      ],
-      [`refresh after one new snapshot (${incrementalBlobs} blobs read)`, `${incrementalMs.toFixed(1)} ms`, `${(kopiaMs / incrementalMs).toFixed(0)}x faster`],
-      [
-        `RSS of a process holding the catalog (${probe.snapshots} snapshots)`,
-        `${probe.rssMiB.toFixed(0)} MiB`,
-        `before load ${probe.baselineMiB.toFixed(0)} MiB, heap ${probe.heapMiB.toFixed(0)} MiB`,
-      ],
-    ];
+    const rows = comparisonRows(
+      { label: "kopia snapshot list --all --json, cache cleared (median of 3)", ms: kopiaMs },
+      steps,
+      `${steps.unchangedBlobs} blob read, 1 listing`,
+      probe,
+    );
     console.log(`
-S3 (versitygw ${server.endpoint}, HTTP on loopback): ${health.sources} sources, ${health.snapshots} snapshots (kopia lists ${kopiaCount}), ${indexBlobs} x blobs; kopia ${kopiaVersion}; node ${process.version}`);
-    const width = Math.max(...rows.map((r) => r[0].length));
-    for (const [name, value, ratio] of rows) console.log(`${name.padEnd(width)}  ${value.padStart(12)}  ${ratio}`);
+S3 (versitygw ${server.endpoint}, HTTP on loopback): ${steps.health.sources} sources, ${steps.health.snapshots} snapshots (kopia lists ${kopiaCount}), ${indexBlobs} x blobs; kopia ${kopiaVersion}; node ${process.version}`);
+    printRows(rows);
   } finally {
     await server.dispose();
     await rm(workDir, { recursive: true, force: true });

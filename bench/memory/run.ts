@@ -19,7 +19,8 @@ import { parseArgs } from "node:util";
 import { createCertificateAuthority, issueServerCertificate } from "../../certs/pki.ts";
 import { binaryCacheDir } from "../../test/harness/kopia.ts";
 import { pvcCreateReview } from "../admission/reviews.ts";
-import { buildImageBundle, deploymentMemory, deploymentNodeOptions, imageCommand, mebibytesOf, rssMiB, startImageProcess } from "./image-process.ts";
+import { buildImageBundle, deploymentNodeOptions, imageCommand, startImageProcess } from "../../test/harness/image-process.ts";
+import { deploymentMemory, mebibytesOf, rssMiB } from "./memory-figures.ts";
 
 type AutocannonResult = { requests: { total: number }; non2xx: number; errors: number; timeouts: number };
 const autocannon = createRequire(import.meta.url)("autocannon") as (options: Record<string, unknown>) => Promise<AutocannonResult>;
@@ -56,7 +57,7 @@ try {
   const appDir = path.dirname(distDir);
   const bundleBytes = (await stat(path.join(distDir, "pvc-guardian.mjs"))).size;
   const command = await imageCommand();
-  const nodeOptions = args["node-options"] ?? (await deploymentNodeOptions());
+  const nodeOptions = args["node-options"] ?? (await deploymentNodeOptions()) ?? "";
   const memory = await deploymentMemory();
   const limitMiB = memory.limit ? mebibytesOf(memory.limit) : Number.NaN;
   console.log(`node ${process.version}; bundle ${(bundleBytes / 1024 / 1024).toFixed(2)} MiB`);

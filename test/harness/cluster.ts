@@ -22,6 +22,7 @@ import {
   type CertificateAuthority,
   type IssuedCertificate,
 } from "../../certs/pki.ts";
+import { eventually } from "../support/eventually.ts";
 import { requireBinary } from "./binaries.ts";
 
 export interface StartTestClusterOptions {
@@ -101,6 +102,26 @@ function installExitHook(): void {
   }
 }
 
+/** Writes a kubeconfig (context `test`) for `server`, trusting `caPem`, as `user` with its bearer token. */
+export async function writeKubeconfig(
+  filePath: string,
+  cluster: { server: string; caPem: string },
+  user: { name: string; token: string; namespace?: string },
+): Promise<void> {
+  await writeFile(
+    filePath,
+    stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "test", cluster: { server: cluster.server, "certificate-authority-data": Buffer.from(cluster.caPem).toString("base64") } }],
+      users: [{ name: user.name, user: { token: user.token } }],
+      contexts: [{ name: "test", context: { cluster: "test", user: user.name, ...(user.namespace === undefined ? {} : { namespace: user.namespace }) } }],
+      "current-context": "test",
+    }),
+    { mode: 0o600 },
+  );
+}
+
 export async function startTestCluster(options: StartTestClusterOptions = {}): Promise<TestCluster> {
   const etcdBinary = requireBinary("etcd");
   const apiserverBinary = requireBinary("kube-apiserver");
@@ -152,18 +173,7 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
     const server = `https://127.0.0.1:${apiserverPort}`;
 
     const kubeconfigPath = path.join(dir, "kubeconfig");
-    await writeFile(
-      kubeconfigPath,
-      stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{ name: "test", cluster: { server, "certificate-authority-data": Buffer.from(ca.certPem).toString("base64") } }],
-        users: [{ name: "admin", user: { token: adminToken } }],
-        contexts: [{ name: "test", context: { cluster: "test", user: "admin", namespace: "default" } }],
-        "current-context": "test",
-      }),
-      { mode: 0o600 },
-    );
+    await writeKubeconfig(kubeconfigPath, { server, caPem: ca.certPem }, { name: "admin", token: adminToken, namespace: "default" });
 
     const etcdDataDir = path.join(dir, "etcd-data");
     await mkdir(etcdDataDir, { recursive: true });
@@ -185,10 +195,10 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
       ],
       logPaths.etcd,
     );
-    await waitUntil(
-      async () => (await httpGetStatus(`${etcdUrl}/health`)) === 200,
-      readyTimeoutMs,
-      () => describeFailure("etcd did not become healthy", etcd, logPaths.etcd),
+    await eventually(
+      () => describeFailure("etcd to become healthy", etcd, logPaths.etcd),
+      async () => ((await httpGetStatus(`${etcdUrl}/health`).catch(() => undefined)) === 200 ? true : undefined),
+      { timeoutMs: readyTimeoutMs },
     );
 
     const apiserverArgs = mergeArgs(
@@ -225,15 +235,15 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
       if (apiserver !== undefined) throw new Error(`kube-apiserver already running (pid ${apiserver.pid})`);
       const child = spawnLogged(apiserverBinary, apiserverArgs, logPaths.apiserver);
       apiserver = child;
-      await waitUntil(
+      await eventually(
+        () => describeFailure("kube-apiserver to become ready", child, logPaths.apiserver),
         async () => {
           if (child.exitCode !== null || child.signalCode !== null) {
             throw new Error(describeFailure("kube-apiserver exited during start-up", child, logPaths.apiserver));
           }
-          return (await httpsGetStatus(`${server}/readyz`, caPem, adminToken)) === 200;
+          return (await httpsGetStatus(`${server}/readyz`, caPem, adminToken).catch(() => undefined)) === 200 ? true : undefined;
         },
-        readyTimeoutMs,
-        () => describeFailure("kube-apiserver did not become ready", child, logPaths.apiserver),
+        { timeoutMs: readyTimeoutMs },
       );
     };
     const stopApiserverProcess = async (): Promise<void> => {
@@ -346,22 +356,6 @@ async function freePorts(count: number): Promise<number[]> {
   });
   await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   return ports;
-}
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, describe: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (
-      await check().catch((error: unknown) => {
-        if (error instanceof Error && error.message.includes("exited during start-up")) throw error;
-        return false;
-      })
-    ) {
-      return;
-    }
-    await sleep(100);
-  }
-  throw new Error(`${describe()} within ${timeoutMs} ms`);
 }
 
 function describeFailure(what: string, child: ChildProcess | undefined, logPath: string): string {

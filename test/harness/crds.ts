@@ -7,9 +7,9 @@ import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from "node:
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { setTimeout as sleep } from "node:timers/promises";
 import { parseAllDocuments } from "yaml";
 import type { KubernetesObject } from "@kubernetes/client-node";
+import { eventually } from "../support/eventually.ts";
 import { cacheDir, isCi } from "./binaries.ts";
 import { requestJson, testFieldManager, type ClusterAccess } from "./kube-objects.ts";
 
@@ -138,12 +138,16 @@ interface CrdShape {
 async function waitForCrdServed(cluster: ClusterAccess, crd: KubernetesObject, timeoutMs: number): Promise<void> {
   const { metadata, spec } = crd as unknown as CrdShape;
   const name = metadata?.name ?? "";
-  const deadline = Date.now() + timeoutMs;
   let last = "not read yet";
-  while (Date.now() < deadline) {
-    const current = await requestJson<CrdShape>(cluster, "GET", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
-    const established = current.body?.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
-    if (established) {
+  await eventually(
+    () => `CRD ${name} to be served (${last})`,
+    async () => {
+      const current = await requestJson<CrdShape>(cluster, "GET", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+      const established = current.body?.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
+      if (!established) {
+        last = `status ${current.status}, conditions ${JSON.stringify(current.body?.status?.conditions ?? [])}`;
+        return undefined;
+      }
       // Established means the storage is ready; clients that resolve kinds through discovery
       // also need every served version listed there.
       const served = spec.versions.filter((v) => v.served);
@@ -153,14 +157,11 @@ async function waitForCrdServed(cluster: ClusterAccess, crd: KubernetesObject, t
           return discovery.body?.resources?.some((r) => r.name === spec.names.plural) ?? false;
         }),
       );
-      if (listed.every(Boolean)) return;
       last = "established, not yet in discovery";
-    } else {
-      last = `status ${current.status}, conditions ${JSON.stringify(current.body?.status?.conditions ?? [])}`;
-    }
-    await sleep(100);
-  }
-  throw new Error(`CRD ${name} not served within ${timeoutMs} ms: ${last}`);
+      return listed.every(Boolean) ? true : undefined;
+    },
+    { timeoutMs },
+  );
 }
 
 async function yamlFilesIn(dir: string): Promise<string[]> {

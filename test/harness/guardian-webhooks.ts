@@ -3,7 +3,7 @@
 // the real API server call the real server.
 
 import { setTimeout as sleep } from "node:timers/promises";
-import { findObject, manifestsDir, readObjects } from "../unit/manifests/manifest-files.ts";
+import { findObject, manifestsDir, readObjects } from "../support/manifest-files.ts";
 import { requestJson, type ClusterAccess } from "./kube-objects.ts";
 
 type Webhook = { name: string; clientConfig: Record<string, unknown> };

@@ -96,6 +96,28 @@ export async function setPvcPhase(
 }
 
 /**
+ * Writes a ReplicationDestination's status through the status subresource as VolSync's controller
+ * does when a mover finishes: `lastSyncTime` (now, to the second), `latestMoverStatus`, and any
+ * other status fields given.
+ */
+export async function finishMover(
+  cluster: ClusterAccess,
+  namespace: string,
+  name: string,
+  latestMoverStatus: { result: string; logs?: string },
+  otherStatus: Record<string, unknown> = {},
+): Promise<void> {
+  const apiPath = `/apis/volsync.backube/v1alpha1/namespaces/${namespace}/replicationdestinations/${name}`;
+  const live = await requestJson<Record<string, unknown>>(cluster, "GET", apiPath);
+  if (live.status !== 200) throw new Error(`reading ReplicationDestination ${namespace}/${name}: HTTP ${live.status} ${JSON.stringify(live.body)}`);
+  const status = { lastSyncTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"), ...otherStatus, latestMoverStatus };
+  const written = await requestJson(cluster, "PUT", `${apiPath}/status`, { body: { ...live.body, status } });
+  if (written.status !== 200) {
+    throw new Error(`writing the status of ReplicationDestination ${namespace}/${name}: HTTP ${written.status} ${JSON.stringify(written.body)}`);
+  }
+}
+
+/**
  * Deletes a PVC and removes its finalizers (kubernetes.io/pvc-protection, added at create by the
  * StorageObjectInUseProtection admission plugin), which the pvc-protection controller would lift
  * once no Pod uses the claim. Returns when the PVC is gone.

@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { eventually } from "../support/eventually.ts";
 import { requireBinary, requireOrSkip } from "./binaries.ts";
 
 export type VersityGw = {
@@ -44,21 +45,22 @@ export async function freePort(): Promise<number> {
 }
 
 async function waitForPort(port: number, child: ChildProcess, log: () => string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`versitygw exited with ${child.exitCode}: ${log()}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1");
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
+  await eventually(
+    () => `versitygw to listen on 127.0.0.1:${port}: ${log()}`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`versitygw exited with ${child.exitCode}: ${log()}`);
+      const open = await new Promise<boolean>((resolve) => {
+        const socket = connect(port, "127.0.0.1");
+        socket.once("connect", () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once("error", () => resolve(false));
       });
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`versitygw did not listen on 127.0.0.1:${port} within ${timeoutMs} ms: ${log()}`);
+      return open ? true : undefined;
+    },
+    { timeoutMs },
+  );
 }
 
 export async function startVersityGw(

@@ -25,7 +25,9 @@ function problemsOf(result: ReturnType<typeof loadConfig>): string[] {
   return result.ok ? [] : result.problems;
 }
 
-test("with no policy file and no environment the policy is product.md section 1 exactly", () => {
+// DEFAULT_POLICY (webhook/domain/policy.ts) is the policy file the README's Configuration section
+// writes out; this pins the values a user reads there.
+test("with no policy file and no environment the policy is the documented default exactly", () => {
   const config = loaded(loadConfig({}, noFile));
   assert.deepEqual(config.policy, DEFAULT_POLICY);
   assert.deepEqual(config.policy.tiers, {

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { request } from "node:https";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -8,6 +7,7 @@ import { pino } from "pino";
 import { createCertificateAuthority, issueServerCertificate } from "../../../certs/pki.ts";
 import { loadConfig } from "../../../webhook/config.ts";
 import { startGuardian, type RunningGuardian } from "../../../webhook/main.ts";
+import { callHttps, postJson } from "../../support/https-call.ts";
 import { pvcCreateReview } from "../../support/pvc-review.ts";
 import { createKopiaRepository, findKopiaBinary, kopiaSkip, type KopiaRepository } from "../../harness/kopia.ts";
 
@@ -44,41 +44,9 @@ describe("restore decision over HTTPS from a real Kopia repository", { skip }, (
   let guardian: RunningGuardian;
   let tls: { certFile: string; keyFile: string };
 
-  function post(port: number, route: string, body: unknown): Promise<{ status: number; review: Review }> {
-    return new Promise((resolve, reject) => {
-      const payload = JSON.stringify(body);
-      const req = request(
-        {
-          host: "127.0.0.1",
-          port,
-          path: route,
-          method: "POST",
-          ca: caPem,
-          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
-        },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (chunk: string) => (text += chunk));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, review: JSON.parse(text) as Review }));
-        },
-      );
-      req.on("error", reject);
-      req.end(payload);
-    });
-  }
-
-  function get(port: number, route: string): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = request({ host: "127.0.0.1", port, path: route, method: "GET", ca: caPem }, (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => (body += chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on("error", reject);
-      req.end();
-    });
+  async function post(port: number, route: string, body: unknown): Promise<{ status: number; review: Review }> {
+    const answer = await postJson(caPem, port, route, body);
+    return { status: answer.status, review: JSON.parse(answer.text) as Review };
   }
 
   async function start(passwordFile: string): Promise<RunningGuardian> {
@@ -181,7 +149,7 @@ describe("restore decision over HTTPS from a real Kopia repository", { skip }, (
       const unprotected = await post(broken.port, "/validate-v1-pvc", pvcReview("uid-plain", "scratch", "media", { labels: {} }));
       assert.equal(unprotected.review.response.allowed, true);
       // It stays in the Service to give that explained denial; the detail is on the ops port.
-      const ready = await get(broken.port, "/readyz");
+      const ready = await callHttps(caPem, broken.port, { path: "/readyz" });
       assert.equal(ready.status, 200);
       const detail = await fetch(`http://127.0.0.1:${broken.opsPort}/readyz?verbose`);
       assert.equal(detail.status, 200);

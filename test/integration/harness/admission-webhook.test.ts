@@ -4,12 +4,12 @@ import { createServer, type Server } from "node:https";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { AdmissionregistrationV1Api, CoreV1Api, type V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import { createCertificateAuthority, issueServerCertificate, type CertificateAuthority } from "../../../certs/pki.ts";
 import { requireOrSkip } from "../../harness/binaries.ts";
 import { startTestCluster, type TestCluster } from "../../harness/cluster.ts";
 import { apiErrorMessage, createNamespace } from "../../harness/kube-objects.ts";
+import { eventually } from "../../support/eventually.ts";
 
 type AdmissionReview = {
   apiVersion: string;
@@ -104,18 +104,21 @@ describe("admission webhooks called by the real apiserver", { skip: requireOrSki
    */
   async function createPvcOnceWebhookActive(namespace: string, probe: (message: string | undefined) => boolean): Promise<string | undefined> {
     const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      let message: string | undefined;
-      try {
-        await core.createNamespacedPersistentVolumeClaim({ namespace, body: pvc("deny-me"), dryRun: "All" });
-      } catch (error) {
-        message = apiErrorMessage(error);
-      }
-      if (probe(message)) return message;
-      if (Date.now() > deadline) assert.fail(`webhook never took effect; last answer: ${message ?? "allowed"}`);
-      await sleep(100);
-    }
+    let last: string | undefined;
+    const answer = await eventually(
+      () => `the webhook to take effect; last answer: ${last ?? "allowed"}`,
+      async () => {
+        try {
+          await core.createNamespacedPersistentVolumeClaim({ namespace, body: pvc("deny-me"), dryRun: "All" });
+          last = undefined;
+        } catch (error) {
+          last = apiErrorMessage(error);
+        }
+        return probe(last) ? { message: last } : undefined;
+      },
+      { timeoutMs: 15_000 },
+    );
+    return answer.message;
   }
 
   it("calls the webhook over verified TLS on PVC create, and its denial reaches the client", async () => {

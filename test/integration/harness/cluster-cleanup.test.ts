@@ -1,35 +1,18 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { requireOrSkip } from "../../harness/binaries.ts";
+import { eventually } from "../../support/eventually.ts";
+import { isProcessRunning } from "../../support/process-running.ts";
 
 const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), "abandoned-cluster.ts");
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // Killed orphans linger as zombies until init reaps them; they run nothing.
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
-
 /** SIGKILL is asynchronous: the parent has exited, the kernel may still be tearing the child down. */
-async function isGoneSoon(pid: number): Promise<boolean> {
-  for (let i = 0; i < 50; i++) {
-    if (!isAlive(pid)) return true;
-    await sleep(100);
-  }
-  return false;
+function goneSoon(pid: number, name: string): Promise<true> {
+  return eventually(`${name} pid ${pid} to be gone`, () => (isProcessRunning(pid) ? undefined : true), { timeoutMs: 5_000 });
 }
 
 type ChildReport = { etcd: number; apiserver: number; dir: string };
@@ -55,16 +38,16 @@ describe("cluster clean-up when a test process ends without stop()", { skip: req
   it("kills etcd and the apiserver and removes the temp dir when the test throws", async () => {
     const { report, code } = await runAbandoningProcess("throw");
     assert.equal(code, 1);
-    assert.equal(await isGoneSoon(report.etcd), true, `etcd pid ${report.etcd} still running`);
-    assert.equal(await isGoneSoon(report.apiserver), true, `kube-apiserver pid ${report.apiserver} still running`);
+    await goneSoon(report.etcd, "etcd");
+    await goneSoon(report.apiserver, "kube-apiserver");
     assert.equal(existsSync(report.dir), false);
   });
 
   it("kills etcd and the apiserver when the test process gets SIGTERM", async () => {
     const { report, signal } = await runAbandoningProcess("sigterm");
     assert.equal(signal, "SIGTERM");
-    assert.equal(await isGoneSoon(report.etcd), true, `etcd pid ${report.etcd} still running`);
-    assert.equal(await isGoneSoon(report.apiserver), true, `kube-apiserver pid ${report.apiserver} still running`);
+    await goneSoon(report.etcd, "etcd");
+    await goneSoon(report.apiserver, "kube-apiserver");
     assert.equal(existsSync(report.dir), false);
   });
 });

@@ -4,15 +4,7 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import { binaryVersions, requireOrSkip } from "../../harness/binaries.ts";
 import { startTestCluster, type TestCluster } from "../../harness/cluster.ts";
 import { createNamespace, deleteNamespace, deletePvc, requestJson, setPvcPhase } from "../../harness/kube-objects.ts";
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isProcessRunning } from "../../support/process-running.ts";
 
 describe("test cluster", { skip: requireOrSkip(["etcd", "kube-apiserver"]) }, () => {
   let cluster: TestCluster;
@@ -86,7 +78,7 @@ describe("test cluster", { skip: requireOrSkip(["etcd", "kube-apiserver"]) }, ()
 
     await cluster.stopApiserver();
     assert.equal(cluster.pids().apiserver, undefined);
-    assert.equal(isAlive(firstApiserverPid), false);
+    assert.equal(isProcessRunning(firstApiserverPid), false);
     await assert.rejects(core.readNamespacedConfigMap({ name: "kept", namespace }), (error: Error) => {
       assert.match(String((error.cause as Error | undefined)?.message ?? error.message), /ECONNREFUSED/);
       return true;
@@ -103,10 +95,10 @@ describe("test cluster", { skip: requireOrSkip(["etcd", "kube-apiserver"]) }, ()
     const second = await startTestCluster();
     const { etcd, apiserver } = second.pids();
     assert.ok(etcd !== undefined && apiserver !== undefined);
-    assert.ok(isAlive(etcd) && isAlive(apiserver));
+    assert.ok(isProcessRunning(etcd) && isProcessRunning(apiserver));
     await second.stop();
-    assert.equal(isAlive(etcd), false);
-    assert.equal(isAlive(apiserver), false);
+    assert.equal(isProcessRunning(etcd), false);
+    assert.equal(isProcessRunning(apiserver), false);
     assert.deepEqual(second.pids(), { etcd: undefined, apiserver: undefined });
     const { existsSync } = await import("node:fs");
     assert.equal(existsSync(second.dir), false);

@@ -14,6 +14,8 @@ import { startTestCluster, type TestCluster } from "../../harness/cluster.ts";
 import { installCrds, type VolSyncCrdVersion } from "../../harness/crds.ts";
 import { createNamespace, requestJson } from "../../harness/kube-objects.ts";
 import { automaticUsername, moverJobEnvironment, moverRestoreSource, type VolSyncObject } from "../../harness/volsync-mover-oracle.ts";
+import { eventually } from "../../support/eventually.ts";
+import { pvcObject } from "../../support/pvc-object.ts";
 
 const kafkaOrdinals = ["data-kafka-broker-production-eu-west-1-cluster-abc-0", "data-kafka-broker-production-eu-west-1-cluster-abc-1"];
 const longest = "data-kafka-broker-production-eu-west-1-cluster-abc-def-ghijkl-0";
@@ -41,14 +43,7 @@ const pvcNames: [string, string][] = [
 
 const nfsPolicy: Policy = { ...DEFAULT_POLICY, nfs: { server: "nas.lan", path: "/volsync", mountPath: "repository" } };
 
-function pvcNamed(name: string, namespace: string): PersistentVolumeClaim {
-  return {
-    apiVersion: "v1",
-    kind: "PersistentVolumeClaim",
-    metadata: { name, namespace, labels: { backup: "hourly" } },
-    spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
-  };
-}
+const pvcNamed = (name: string, namespace: string): PersistentVolumeClaim => pvcObject(namespace, name);
 
 function volSyncObjects(entry: PlanEntry): VolSyncObject[] {
   const objects = entry.generated.filter((object) => {
@@ -156,19 +151,19 @@ async function waitForSchemaWithoutNfs(cluster: TestCluster): Promise<void> {
       },
     },
   };
-  const deadline = Date.now() + 30_000;
-  for (let attempt = 0; Date.now() < deadline; attempt++) {
-    const response = await requestJson<{ message?: string }>(
-      cluster,
-      "POST",
-      `/apis/volsync.backube/v1alpha1/namespaces/${namespace}/replicationdestinations?fieldValidation=Strict`,
-      { body: { ...probe, metadata: { ...probe.metadata, name: `probe-${attempt}` } } },
-    );
-    if (response.status === 422 || response.status === 400) {
-      assert.match(response.body?.message ?? "", /nfs/);
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  assert.fail("the v0.17.7 CRDs did not take effect within 30 s: nfs mover volumes are still accepted");
+  let attempt = 0;
+  const refusal = await eventually(
+    "the v0.17.7 CRDs to take effect (nfs mover volumes refused)",
+    async () => {
+      const response = await requestJson<{ message?: string }>(
+        cluster,
+        "POST",
+        `/apis/volsync.backube/v1alpha1/namespaces/${namespace}/replicationdestinations?fieldValidation=Strict`,
+        { body: { ...probe, metadata: { ...probe.metadata, name: `probe-${attempt++}` } } },
+      );
+      return response.status === 422 || response.status === 400 ? response : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
+  assert.match(refusal.body?.message ?? "", /nfs/);
 }

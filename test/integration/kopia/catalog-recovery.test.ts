@@ -9,6 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { type CatalogRefreshOutcome, createKopiaCatalog } from "../../../webhook/kopia/snapshot-catalog.ts";
 import { type KopiaRepository, createKopiaRepository, findKopiaBinary, kopiaSkip } from "../../harness/kopia.ts";
+import { eventually } from "../../support/eventually.ts";
 
 const skip = kopiaSkip("v0.22.3");
 
@@ -51,12 +52,14 @@ describe("catalog recovery and shared misses on a real kopia v0.22.3 repository"
       assert.equal(catalog.lookup("app-backup@media:/data", Date.now()).readable, false, "still unknown while the fault lasts");
 
       await rename(hidden, repository.rootPath);
-      const undoneAtMs = Date.now();
-      let answer = catalog.lookup("app-backup@media:/data", Date.now());
-      while (!answer.readable && Date.now() - undoneAtMs < 20_000) {
-        await sleep(50);
-        answer = catalog.lookup("app-backup@media:/data", Date.now());
-      }
+      const answer = await eventually(
+        "the repository to be readable again, well before the hourly interval",
+        () => {
+          const lookup = catalog.lookup("app-backup@media:/data", Date.now());
+          return lookup.readable ? lookup : undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 50 },
+      );
       assert.ok(answer.readable, "readable again well before the hourly interval");
       assert.equal(answer.readable && answer.snapshots.length, 1);
     } finally {

@@ -66,12 +66,3 @@ export function createRecordingBlobStore(inner: BlobStore) {
   };
   return { store, reads, takeReads: () => reads.splice(0, reads.length) };
 }
-
-export async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
-}

@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { createAssumedCatalog, planPvc, type PlanEntry } from "../../../webhook/cli/plan.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
@@ -26,23 +25,15 @@ import {
   moverJobEnvironment,
   moverRestoreSource,
 } from "../../harness/volsync-mover-oracle.ts";
+import { eventually } from "../../support/eventually.ts";
+import { pvcObject } from "../../support/pvc-object.ts";
 
 const namespace = "media";
 
 type ListedEntry = { id: string; startTime: string; endTime: string; incomplete?: string };
 
 function pvcNamed(name: string, restoreAsOf?: string): PersistentVolumeClaim {
-  return {
-    apiVersion: "v1",
-    kind: "PersistentVolumeClaim",
-    metadata: {
-      name,
-      namespace,
-      labels: { backup: "hourly" },
-      ...(restoreAsOf === undefined ? {} : { annotations: { [ANNOTATION_RESTORE_AS_OF]: restoreAsOf } }),
-    },
-    spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
-  };
+  return pvcObject(namespace, name, { backup: "hourly" }, restoreAsOf === undefined ? undefined : { [ANNOTATION_RESTORE_AS_OF]: restoreAsOf });
 }
 
 function generatedOfKind(entry: PlanEntry, kind: string): VolSyncObject & { metadata: { annotations?: Record<string, string> } } {
@@ -209,10 +200,11 @@ describe("the mover restores the snapshot the decision chose (kopia v0.22.3)", {
       const exited = new Promise<number | null>((resolve) => upload.once("exit", (code) => resolve(code)));
       let finished = false;
       void exited.then(() => (finished = true));
-      const deadline = Date.now() + 30_000;
-      while (!finished && Date.now() < deadline && !(await listed(source)).some((s) => s.incomplete !== undefined)) await sleep(50);
+      await eventually("a checkpoint manifest", async () => (finished || (await listed(source)).some((s) => s.incomplete !== undefined) ? true : undefined), {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      });
       assert.ok(!finished, "the upload finished before any checkpoint: make the source slower");
-      assert.ok(Date.now() < deadline, "no checkpoint manifest within 30 s");
       assert.ok(upload.pid !== undefined);
       process.kill(upload.pid, "SIGKILL");
       await exited;

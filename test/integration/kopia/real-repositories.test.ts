@@ -18,7 +18,8 @@ import {
   loadCatalogOnce,
   readShards,
 } from "../../harness/kopia.ts";
-import { assertListingMatchesKopia, createRecordingBlobStore, groupByIdentity, inParallel } from "./kopia-comparison.ts";
+import { assertListingMatchesKopia, createRecordingBlobStore, groupByIdentity } from "./kopia-comparison.ts";
+import { forEachConcurrently } from "../../../webhook/domain/bounded-concurrency.ts";
 
 /** Identities the way VolSync's mover builds them: ReplicationSource name (≤ 50) @ namespace. */
 const volsyncIdentities = [
@@ -46,7 +47,7 @@ async function makeRepository(version: KopiaVersion, options: Omit<KopiaReposito
 async function takeSnapshots(repository: KopiaRepository, identities: string[], perIdentity: number) {
   const jobs = identities.flatMap((identity, i) => Array.from({ length: perIdentity }, (_, n) => ({ identity, i, n })));
   const ids: { identity: string; id: string }[] = [];
-  await inParallel(jobs, 2, async ({ identity, i, n }) => {
+  await forEachConcurrently(jobs, 2, async ({ identity, i, n }) => {
     const dir = await repository.makeSourceDir(`src-${i}-${n}`, { "file.txt": `${identity} #${n}`, "other.bin": "x".repeat(n * 100) });
     ids.push({ identity, id: await repository.snapshot(dir, { source: identity }) });
   });
@@ -157,7 +158,7 @@ describe("retention reasons against kopia v0.22.3", { skip: kopiaSkip("v0.22.3")
       "2026-02-28 22:00:00 UTC",
     ];
     const sources = ["app@default:/data", "db@other.namespace:/data", "web@other.namespace:/srv/www"];
-    await inParallel(sources, 2, async (source) => {
+    await forEachConcurrently(sources, 2, async (source) => {
       for (const start of starts) await repository.snapshot(dir, { source, startTime: start });
     });
     await assertListingMatchesKopia(repository);

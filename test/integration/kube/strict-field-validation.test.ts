@@ -4,6 +4,7 @@ import { requireOrSkip } from "../../harness/binaries.ts";
 import { startTestCluster, type TestCluster } from "../../harness/cluster.ts";
 import { installCrds } from "../../harness/crds.ts";
 import { createNamespace } from "../../harness/kube-objects.ts";
+import { eventually } from "../../support/eventually.ts";
 import { createKubeClients, type KubeClients } from "../../../webhook/kube/kube-client.ts";
 import { KubeApiError, REPLICATION_SOURCES, type KubeObject } from "../../../webhook/kube/kube-objects.ts";
 import { kubeClientSettings } from "../../support/default-settings.ts";
@@ -89,16 +90,11 @@ describe("strict field validation on every write", { skip }, () => {
   it("accepts the same object once the v0.17.11 CRDs are installed", async () => {
     await installCrds(cluster, { volSyncVersion: "v0.17.11", certManager: false });
     // The apiserver picks up a changed schema shortly after the CRD update is stored.
-    const deadline = Date.now() + 15_000;
-    let stored: KubeObject | undefined;
-    while (stored === undefined) {
-      try {
-        stored = await kube.objects.create(sourceWithNfs(namespace, "accepted"));
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    }
+    const stored = await eventually("the v0.17.11 schema to accept nfs mover volumes", () => kube.objects.create(sourceWithNfs(namespace, "accepted")), {
+      timeoutMs: 15_000,
+      intervalMs: 200,
+      isRetryable: () => true,
+    });
     const volumes = (stored["spec"] as { kopia: { moverVolumes: unknown } }).kopia.moverVolumes;
     assert.deepEqual(volumes, [{ mountPath: "repository", volumeSource: { nfs: { server: "nas.local", path: "/backups/kopia" } } }]);
   });

@@ -4,16 +4,15 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
-import { stringify } from "yaml";
 import { createCertificateAuthority, issueServerCertificate } from "../../../certs/pki.ts";
 import { requireOrSkip } from "../../harness/binaries.ts";
-import { startTestCluster, type TestCluster } from "../../harness/cluster.ts";
+import { startTestCluster, writeKubeconfig, type TestCluster } from "../../harness/cluster.ts";
 import { installCrds } from "../../harness/crds.ts";
 import { createNamespace, requestJson } from "../../harness/kube-objects.ts";
-import { findObject, manifestsDir, readObjects } from "../../unit/manifests/manifest-files.ts";
+import { findObject, manifestsDir, readObjects } from "../../support/manifest-files.ts";
 import { loadConfig } from "../../../webhook/config.ts";
 import { startGuardian, type RunningGuardian } from "../../../webhook/main.ts";
-import { DEFAULT_POLICY, type Policy } from "../../../webhook/domain/policy.ts";
+import type { Policy } from "../../../webhook/domain/policy.ts";
 import { createKubeClients, type KubeClients } from "../../../webhook/kube/kube-client.ts";
 import { EVENTS, REPLICATION_DESTINATIONS, SECRETS } from "../../../webhook/kube/kube-objects.ts";
 import { createPvcEventRecorder } from "../../../webhook/kube/pvc-events.ts";
@@ -21,7 +20,14 @@ import { createVolSyncSupport, type VolSyncSupport } from "../../../webhook/kube
 import { answerReview } from "../../support/answer-review.ts";
 import { createReviewHandlers } from "../../../webhook/admission/review-handlers.ts";
 import { createAdmissionGenerator } from "../../../webhook/reconciler/admission-generator.ts";
-import { countingMetrics, evaluate, failingObjects, pvcObject, recordingLog, SNAPSHOT, SOURCE_DATA, waitFor } from "../reconciler/support.ts";
+import { startKubeEnvironment, type KubeEnvironment } from "../../harness/kube-environment.ts";
+import { countingMetrics } from "../../support/counting-metrics.ts";
+import { eventually } from "../../support/eventually.ts";
+import { failingObjects } from "../../support/failing-objects.ts";
+import { protectedEvaluation, SNAPSHOT } from "../../support/protected-evaluation.ts";
+import { pvcObject } from "../../support/pvc-object.ts";
+import { pvcCreateReviewOf } from "../../support/pvc-review.ts";
+import { createRecordingLogger } from "../../support/recording-logger.ts";
 import { kubeClientSettings, admissionGeneratorSettings, defaultSettings } from "../../support/default-settings.ts";
 
 // What the installed VolSync CRDs support, read from the real apiserver: with VolSync v0.17.7's
@@ -32,35 +38,22 @@ const skip = requireOrSkip(["etcd", "kube-apiserver"]);
 const nfs = { server: "nas.local", path: "/backups/kopia", mountPath: "repository" };
 
 describe("VolSync CRD capabilities against a real API server", { skip }, () => {
+  let env: KubeEnvironment;
   let cluster: TestCluster;
   let kube: KubeClients;
   let namespace: string;
   let policy: Policy;
   let support: VolSyncSupport;
-  const log = recordingLog();
+  const log = createRecordingLogger();
   let workDir: string;
-  let caPem: string;
   let guardian: RunningGuardian | undefined;
 
   before(async () => {
-    cluster = await startTestCluster();
-    await installCrds(cluster, { volSyncVersion: "v0.17.7", certManager: false });
-    kube = createKubeClients({ ...kubeClientSettings, kubeconfigPath: cluster.kubeconfigPath });
+    env = await startKubeEnvironment({ volSyncVersion: "v0.17.7" });
+    cluster = env.cluster;
+    kube = env.kube;
     namespace = await createNamespace(cluster);
-    const systemNamespace = await createNamespace(cluster);
-    await kube.objects.create({
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "kopia-credentials", namespace: systemNamespace },
-      type: "Opaque",
-      data: SOURCE_DATA,
-    });
-    policy = {
-      ...DEFAULT_POLICY,
-      nfs,
-      sourceSecret: { namespace: systemNamespace, name: "kopia-credentials" },
-      excludedNamespaces: ["kube-system", systemNamespace],
-    };
+    policy = { ...env.policy, nfs };
     support = createVolSyncSupport({ ...defaultSettings.volSyncCapabilities, objects: kube.objects, policy, log, retryDelayMs: 50 });
     await support.start();
     workDir = await mkdtemp(path.join(tmpdir(), "pvc-guardian-capabilities-"));
@@ -69,13 +62,12 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
   after(async () => {
     await guardian?.stop();
     await support?.stop();
-    kube?.close();
-    await cluster?.stop();
+    await env?.stop();
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
   const signal = () => AbortSignal.timeout(8_000);
-  const errorLines = () => log.lines.filter((line) => line.level === "error");
+  const errorLines = () => log.entries.filter((line) => line.level === "error");
 
   function generatorWith(policySupport: VolSyncSupport["support"]) {
     const events = createPvcEventRecorder(kube.objects, { reportingController: "pvc-guardian", reportingInstance: "test" });
@@ -83,7 +75,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
       ...admissionGeneratorSettings,
       objects: kube.objects,
       policy,
-      log: recordingLog(),
+      log: createRecordingLogger(),
       metrics: countingMetrics(),
       events,
       policySupport,
@@ -105,12 +97,12 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
     const judged = support.support();
     assert.equal(judged.supported, false);
     assert.match(judged.supported ? "" : judged.problem, /perfectra1n\/volsync v0\.17\.11\), or remove repository\.nfs from the policy$/);
-    assert.equal(errorLines().length, 1, JSON.stringify(log.lines));
+    assert.equal(errorLines().length, 1, JSON.stringify(log.entries));
     assert.match(errorLines()[0]!.message ?? "", /cannot back up with this policy: the policy names an NFS repository/);
   });
 
   it("judges a policy without NFS supported on the same CRDs", async () => {
-    const plain = createVolSyncSupport({ ...defaultSettings.volSyncCapabilities, objects: kube.objects, policy: {}, log: recordingLog() });
+    const plain = createVolSyncSupport({ ...defaultSettings.volSyncCapabilities, objects: kube.objects, policy: {}, log: createRecordingLogger() });
     await plain.start();
     try {
       assert.equal(plain.capabilities().known, true);
@@ -121,7 +113,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
   });
 
   it("treats CRDs it cannot read as supported, with a warning", async () => {
-    const warned = recordingLog();
+    const warned = createRecordingLogger();
     const forbidden = failingObjects(kube.objects, (verb, kind) => verb === "list" && kind === "CustomResourceDefinition");
     const blind = createVolSyncSupport({
       ...defaultSettings.volSyncCapabilities,
@@ -136,10 +128,10 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
       assert.equal(blind.capabilities().known, false);
       assert.deepEqual(blind.support(), { supported: true });
       assert.ok(
-        warned.lines.some((line) => line.level === "warn" && /capabilities unknown/.test(line.message ?? "")),
-        JSON.stringify(warned.lines),
+        warned.entries.some((line) => line.level === "warn" && /capabilities unknown/.test(line.message ?? "")),
+        JSON.stringify(warned.entries),
       );
-      assert.equal(warned.lines.filter((line) => line.level === "error").length, 0);
+      assert.equal(warned.entries.filter((line) => line.level === "error").length, 0);
     } finally {
       await blind.stop();
     }
@@ -148,7 +140,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
   it("writes nothing on the restore path, and the validating handler denies with the reason", async () => {
     const generator = generatorWith(support.support);
     const pvc = pvcObject(namespace, "media");
-    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, policy, "restore"), restoring: true }, signal());
+    const result = await generator.generate({ pvc, evaluation: protectedEvaluation(pvc, policy, "restore"), restoring: true }, signal());
     assert.equal(result.ok, false);
     assert.match(result.ok ? "" : result.message, /the restore objects for PVC .*\/media were not written, because the policy names an NFS repository/);
 
@@ -162,24 +154,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
       ...restoringPvc.spec,
       dataSourceRef: { apiGroup: "volsync.backube", kind: "ReplicationDestination", name: "media-via-handler-backup" },
     };
-    const outcome = await answerReview(
-      handlers.validate,
-      {
-        apiVersion: "admission.k8s.io/v1",
-        kind: "AdmissionReview",
-        request: {
-          uid: "uid-nfs",
-          kind: { group: "", version: "v1", kind: "PersistentVolumeClaim" },
-          resource: { group: "", version: "v1", resource: "persistentvolumeclaims" },
-          name: "media-via-handler",
-          namespace,
-          operation: "CREATE",
-          userInfo: { username: "tester" },
-          object: restoringPvc,
-        },
-      },
-      { signal: signal(), deadlineMs: 8_000 },
-    );
+    const outcome = await answerReview(handlers.validate, pvcCreateReviewOf(restoringPvc, { uid: "uid-nfs" }), { signal: signal(), deadlineMs: 8_000 });
     const response = outcome.review.response as { allowed: boolean; status?: { message?: string } };
     assert.equal(response.allowed, false);
     assert.match(response.status?.message ?? "", /no nfs mover volumes .* upgrade VolSync/);
@@ -188,7 +163,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
       assert.equal(await kube.objects.get(REPLICATION_DESTINATIONS, namespace, `${name}-backup`), undefined, `${name}: no RD, pruned or not`);
       assert.equal(await kube.objects.get(SECRETS, namespace, `volsync-${name}`), undefined, `${name}: no Secret`);
     }
-    const event = await waitFor("a BackupPolicyUnsupported event", async () => {
+    const event = await eventually("a BackupPolicyUnsupported event", async () => {
       const list = await kube.objects.list(EVENTS, { namespace });
       return list.items.find((e) => e["reason"] === "BackupPolicyUnsupported" && (e["regarding"] as { name: string }).name === "media");
     });
@@ -198,7 +173,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
 
   it("writes nothing on the fresh path and warns", async () => {
     const pvc = pvcObject(namespace, "fresh-media");
-    const result = await generatorWith(support.support).generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, signal());
+    const result = await generatorWith(support.support).generate({ pvc, evaluation: protectedEvaluation(pvc, policy, "fresh"), restoring: false }, signal());
     assert.equal(result.ok, true);
     assert.equal(result.ok && result.warnings.length, 1);
     assert.match(result.ok ? result.warnings[0]! : "", /no backup objects were written for PVC .*\/fresh-media, because .* upgrade VolSync/);
@@ -209,7 +184,6 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
   it("fails pvc-guardian's readiness check volsync-crds with the reason", async () => {
     const ca = await createCertificateAuthority(workDir, { commonName: "capabilities test CA" });
     const serving = await issueServerCertificate(ca, workDir, { commonName: "127.0.0.1", ipAddresses: ["127.0.0.1"] });
-    caPem = ca.certPem;
     const policyFile = path.join(workDir, "policy.yaml");
     await writeFile(
       policyFile,
@@ -240,14 +214,14 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
 
   it("becomes supported and ready again when the v0.17.11 CRDs are installed, without a restart", async () => {
     await installCrds(cluster, { volSyncVersion: "v0.17.11", certManager: false });
-    await waitFor("the watch to see the new CRDs", async () => (support.support().supported ? true : undefined));
+    await eventually("the watch to see the new CRDs", async () => (support.support().supported ? true : undefined));
     assert.deepEqual(support.capabilities(), { known: true, hasNfsMoverVolumes: true, crdsWithoutNfs: [] });
     assert.equal(errorLines().length, 1, "no second error line");
-    assert.ok(log.lines.some((line) => line.level === "info" && /now support the policy/.test(line.message ?? "")));
+    assert.ok(log.entries.some((line) => line.level === "info" && /now support the policy/.test(line.message ?? "")));
 
     assert.ok(guardian, "started by the previous test");
     const opsPort = guardian.opsPort;
-    const readyz = await waitFor("/readyz to pass", async () => {
+    const readyz = await eventually("/readyz to pass", async () => {
       const answer = await getReadyz(opsPort);
       return answer.status === 200 ? answer : undefined;
     });
@@ -256,8 +230,11 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
     // The apiserver applies a changed CRD schema shortly after storing it; the strict create is
     // retried until then.
     const pvc = pvcObject(namespace, "media-later");
-    const result = await waitFor("the restore objects to be written", async () => {
-      const attempt = await generatorWith(support.support).generate({ pvc, evaluation: evaluate(pvc, policy, "restore"), restoring: true }, signal());
+    const result = await eventually("the restore objects to be written", async () => {
+      const attempt = await generatorWith(support.support).generate(
+        { pvc, evaluation: protectedEvaluation(pvc, policy, "restore"), restoring: true },
+        signal(),
+      );
       return attempt.ok ? attempt : undefined;
     });
     assert.equal(result.ok, true);
@@ -327,19 +304,9 @@ describe("VolSync CRD capabilities read as pvc-guardian's ServiceAccount", { ski
     assert.equal(unnamed.status, 403);
 
     const kubeconfigPath = path.join(workDir, "service-account.kubeconfig");
-    await writeFile(
-      kubeconfigPath,
-      stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{ name: "test", cluster: { server: cluster.server, "certificate-authority-data": Buffer.from(cluster.caPem).toString("base64") } }],
-        users: [{ name: "pvc-guardian", user: { token } }],
-        contexts: [{ name: "test", context: { cluster: "test", user: "pvc-guardian" } }],
-        "current-context": "test",
-      }),
-    );
+    await writeKubeconfig(kubeconfigPath, cluster, { name: "pvc-guardian", token });
     const asServiceAccount = createKubeClients({ ...kubeClientSettings, kubeconfigPath });
-    const warned = recordingLog();
+    const warned = createRecordingLogger();
     const scoped = createVolSyncSupport({ ...defaultSettings.volSyncCapabilities, objects: asServiceAccount.objects, policy, log: warned, retryDelayMs: 50 });
     try {
       await scoped.start();
@@ -351,7 +318,7 @@ describe("VolSync CRD capabilities read as pvc-guardian's ServiceAccount", { ski
       // The watch is allowed too: it would have logged a retry otherwise.
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.deepEqual(
-        warned.lines.filter((line) => line.level === "warn"),
+        warned.entries.filter((line) => line.level === "warn"),
         [],
       );
     } finally {

@@ -14,7 +14,7 @@ import { requireBinary, requireOrSkip } from "../../harness/binaries.ts";
 import { startTestCluster, type TestCluster } from "../../harness/cluster.ts";
 import { installCrds } from "../../harness/crds.ts";
 import { createNamespace, requestJson } from "../../harness/kube-objects.ts";
-import { manifestsDir } from "../../unit/manifests/manifest-files.ts";
+import { manifestsDir } from "../../support/manifest-files.ts";
 
 type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [field: string]: unknown };
 type ApiResource = { name: string; kind: string; namespaced: boolean };

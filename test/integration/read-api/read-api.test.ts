@@ -15,7 +15,9 @@ import { startTestCluster, type TestCluster } from "../../harness/cluster.ts";
 import { installCrds } from "../../harness/crds.ts";
 import { createKopiaRepository, findKopiaBinary, kopiaSkip, type KopiaRepository } from "../../harness/kopia.ts";
 import { applyObject, createNamespace, requestJson } from "../../harness/kube-objects.ts";
-import { callHttps, createTestPki, type TestPki } from "../server/tls-fixture.ts";
+import { callHttps } from "../../support/https-call.ts";
+import { createSilentLogger } from "../../support/recording-logger.ts";
+import { createTestPki, type TestPki } from "../../support/test-pki.ts";
 import { backupTargetOf, desiredReplicationDestination, desiredSecret } from "../../../webhook/domain/desired-resources.ts";
 import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { createKubeClients, type KubeClients } from "../../../webhook/kube/kube-client.ts";
@@ -26,7 +28,6 @@ import { createHttpsApiServerGet } from "../../support/https-api-server-get.ts";
 import { startHttpsListener, type HttpsListener } from "../../../webhook/server/https-listener.ts";
 import { createReadApiRoutes } from "../../../webhook/server/read-api-routes.ts";
 import { createTlsReloader, type TlsReloader } from "../../../webhook/server/tls-reloader.ts";
-import { createSilentLogger } from "../../support/recording-logger.ts";
 import { signingKeyReadSettings, kubeClientSettings, defaultSettings } from "../../support/default-settings.ts";
 
 const silent = createSilentLogger();
@@ -123,7 +124,7 @@ describe("the read API with real ServiceAccount tokens", { skip: requireOrSkip([
 
     pki = await createTestPki();
     const issued = await pki.issue("read-api");
-    tls = await createTlsReloader({ certPath: issued.certPath, keyPath: issued.keyPath, pollIntervalMs: 60_000, log: silent });
+    tls = await createTlsReloader({ certPath: issued.certPath, keyPath: issued.keyPath, pollIntervalMs: 60_000, log: createSilentLogger() });
     listener = await serve(verifier, [`system:serviceaccount:${namespace}:backup-reader`]);
 
     // One protected PVC with its generated objects, one without them.

@@ -7,18 +7,14 @@ import { answerReview } from "../../support/answer-review.ts";
 import { createReviewHandlers } from "../../../webhook/admission/review-handlers.ts";
 import { createPvcEventRecorder } from "../../../webhook/kube/pvc-events.ts";
 import { EVENTS, REPLICATION_DESTINATIONS, SECRETS, type KubeObject } from "../../../webhook/kube/kube-objects.ts";
-import {
-  countingMetrics,
-  evaluate,
-  failingObjects,
-  pvcObject,
-  recordingLog,
-  startEnvironment,
-  SNAPSHOT,
-  SOURCE_DATA,
-  waitFor,
-  type Environment,
-} from "./support.ts";
+import { startKubeEnvironment, type KubeEnvironment } from "../../harness/kube-environment.ts";
+import { countingMetrics } from "../../support/counting-metrics.ts";
+import { eventually } from "../../support/eventually.ts";
+import { failingObjects } from "../../support/failing-objects.ts";
+import { protectedEvaluation, SNAPSHOT } from "../../support/protected-evaluation.ts";
+import { pvcObject } from "../../support/pvc-object.ts";
+import { pvcCreateReviewOf } from "../../support/pvc-review.ts";
+import { createRecordingLogger } from "../../support/recording-logger.ts";
 import { admissionGeneratorSettings } from "../../support/default-settings.ts";
 
 // Generate on admission against a real kube-apiserver with VolSync's real CRDs: every object is
@@ -27,14 +23,14 @@ import { admissionGeneratorSettings } from "../../support/default-settings.ts";
 const skip = requireOrSkip(["etcd", "kube-apiserver"]);
 
 describe("admission generator against a real API server", { skip }, () => {
-  let env: Environment;
+  let env: KubeEnvironment;
   let namespace: string;
-  const log = recordingLog();
+  const log = createRecordingLogger();
   const metrics = countingMetrics();
   let generator: ReturnType<typeof createAdmissionGenerator>;
 
   before(async () => {
-    env = await startEnvironment();
+    env = await startKubeEnvironment();
     namespace = await createNamespace(env.cluster);
     const events = createPvcEventRecorder(env.kube.objects, { reportingController: "pvc-guardian", reportingInstance: "test" });
     generator = createAdmissionGenerator({ ...admissionGeneratorSettings, objects: env.kube.objects, policy: env.policy, log, metrics, events });
@@ -48,7 +44,7 @@ describe("admission generator against a real API server", { skip }, () => {
 
   it("creates a paused ReplicationDestination on the fresh path and no credentials: a review alone never writes them", async () => {
     const pvc = pvcObject(namespace, "fresh-data", { backup: "hourly", "argocd.argoproj.io/instance": "app" });
-    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "fresh"), restoring: false }, signal());
+    const result = await generator.generate({ pvc, evaluation: protectedEvaluation(pvc, env.policy, "fresh"), restoring: false }, signal());
     assert.deepEqual(result, { ok: true, warnings: [] });
 
     assert.equal(await getSecret("fresh-data"), undefined, "the Secret clone is the reconciler's, for PVCs the API server holds");
@@ -61,7 +57,7 @@ describe("admission generator against a real API server", { skip }, () => {
     assert.equal(spec(rd).kopia["hostname"], namespace);
     assert.equal(spec(rd).kopia["restoreAsOf"], undefined);
 
-    const events = await waitFor("a BackupObjectsCreated event", async () => {
+    const events = await eventually("a BackupObjectsCreated event", async () => {
       const list = await env.kube.objects.list(EVENTS, { namespace });
       return list.items.find((e) => e["reason"] === "BackupObjectsCreated" && (e["regarding"] as { name: string }).name === "fresh-data");
     });
@@ -73,13 +69,13 @@ describe("admission generator against a real API server", { skip }, () => {
 
   it("creates an active restore-once ReplicationDestination on the restore path and records the decision", async () => {
     const pvc = pvcObject(namespace, "restored");
-    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, signal());
+    const result = await generator.generate({ pvc, evaluation: protectedEvaluation(pvc, env.policy, "restore"), restoring: true }, signal());
     assert.equal(result.ok, true);
     const rd = await getRd("restored");
     assert.equal(spec(rd).paused, false);
     assert.equal(spec(rd).trigger.manual, "restore-once");
     assert.equal(spec(rd).kopia["capacity"], "1Gi");
-    const event = await waitFor("a RestoreDecided event", async () => {
+    const event = await eventually("a RestoreDecided event", async () => {
       const list = await env.kube.objects.list(EVENTS, { namespace });
       return list.items.find((e) => e["reason"] === "RestoreDecided" && (e["regarding"] as { name: string }).name === "restored");
     });
@@ -88,7 +84,7 @@ describe("admission generator against a real API server", { skip }, () => {
 
   it("pins restoreAsOf to the chosen snapshot's start time, not the PVC's restore-as-of text", async () => {
     const pvc = pvcObject(namespace, "as-of", { backup: "daily" }, { "volsync.backup/restore-as-of": "2026-11-21T02:00:00+02:00" });
-    assert.equal((await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, signal())).ok, true);
+    assert.equal((await generator.generate({ pvc, evaluation: protectedEvaluation(pvc, env.policy, "restore"), restoring: true }, signal())).ok, true);
     const rd = (await getRd("as-of"))!;
     assert.equal(spec(rd).kopia["restoreAsOf"], SNAPSHOT.startTime);
     assert.equal(spec(rd).kopia["previous"], undefined);
@@ -108,7 +104,7 @@ describe("admission generator against a real API server", { skip }, () => {
       { backup: "hourly" },
       { "volsync.backup/skip-restore": "true", "volsync.backup/skip-restore-reason": "migrated" },
     );
-    const evaluation = evaluate(pvc, env.policy, "restore");
+    const evaluation = protectedEvaluation(pvc, env.policy, "restore");
     // What the handler passes: a backup exists, but the skip is valid, so nothing restores.
     assert.equal((await generator.generate({ pvc, evaluation, restoring: false }, signal())).ok, true);
     assert.equal(spec(await getRd("skipped")).paused, true);
@@ -122,21 +118,7 @@ describe("admission generator against a real API server", { skip }, () => {
     });
     const pvc = pvcObject(namespace, "dry-run");
     pvc.spec = { ...pvc.spec, dataSourceRef: { apiGroup: "volsync.backube", kind: "ReplicationDestination", name: "dry-run-backup" } };
-    const review = (dryRun: boolean) => ({
-      apiVersion: "admission.k8s.io/v1",
-      kind: "AdmissionReview",
-      request: {
-        uid: `uid-${dryRun}`,
-        kind: { group: "", version: "v1", kind: "PersistentVolumeClaim" },
-        resource: { group: "", version: "v1", resource: "persistentvolumeclaims" },
-        name: "dry-run",
-        namespace,
-        operation: "CREATE",
-        userInfo: { username: "tester" },
-        object: pvc,
-        dryRun,
-      },
-    });
+    const review = (dryRun: boolean) => pvcCreateReviewOf(pvc, { uid: `uid-${dryRun}`, dryRun });
     const outcome = await answerReview(handlers.validate, review(true), { signal: signal(), deadlineMs: 8_000 });
     assert.equal((outcome.review.response as { allowed: boolean }).allowed, true);
     assert.equal(await getRd("dry-run"), undefined);
@@ -149,7 +131,7 @@ describe("admission generator against a real API server", { skip }, () => {
   it("leaves existing objects untouched when they are already as desired", async () => {
     const pvc = pvcObject(namespace, "fresh-data", { backup: "hourly" });
     const before = [await getRd("fresh-data")].map((o) => o?.metadata.resourceVersion);
-    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "fresh"), restoring: false }, signal());
+    const result = await generator.generate({ pvc, evaluation: protectedEvaluation(pvc, env.policy, "fresh"), restoring: false }, signal());
     assert.equal(result.ok, true);
     const afterVersions = [await getRd("fresh-data")].map((o) => o?.metadata.resourceVersion);
     assert.deepEqual(afterVersions, before);
@@ -157,7 +139,7 @@ describe("admission generator against a real API server", { skip }, () => {
 
   it("replaces a ReplicationDestination that holds an earlier restore's image before allowing a restore", async () => {
     const pvc = pvcObject(namespace, "stale");
-    await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, signal());
+    await generator.generate({ pvc, evaluation: protectedEvaluation(pvc, env.policy, "restore"), restoring: true }, signal());
     const first = await getRd("stale");
     // VolSync would have written this after the earlier restore; no controller runs here.
     const withImage = await requestJson(
@@ -170,7 +152,7 @@ describe("admission generator against a real API server", { skip }, () => {
       },
     );
     assert.equal(withImage.status, 200, JSON.stringify(withImage.body));
-    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, signal());
+    const result = await generator.generate({ pvc, evaluation: protectedEvaluation(pvc, env.policy, "restore"), restoring: true }, signal());
     assert.equal(result.ok, true);
     const second = await getRd("stale");
     assert.notEqual(second?.metadata.uid, first?.metadata.uid);
@@ -187,7 +169,7 @@ describe("admission generator against a real API server", { skip }, () => {
     };
     await env.kube.objects.create(theirs);
     const pvc = pvcObject(namespace, "theirs");
-    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "fresh"), restoring: false }, signal());
+    const result = await generator.generate({ pvc, evaluation: protectedEvaluation(pvc, env.policy, "fresh"), restoring: false }, signal());
     assert.equal(result.ok, false);
     assert.match(result.ok ? "" : result.message, /theirs-backup already exists and is not managed by pvc-guardian/);
     const rd = await getRd("theirs");
@@ -197,10 +179,10 @@ describe("admission generator against a real API server", { skip }, () => {
 
   it("leaves the ReplicationDestination of a PVC that exists alone: a review for a taken name changes nothing", async () => {
     const pvc = pvcObject(namespace, "live");
-    assert.equal((await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "fresh"), restoring: false }, signal())).ok, true);
+    assert.equal((await generator.generate({ pvc, evaluation: protectedEvaluation(pvc, env.policy, "fresh"), restoring: false }, signal())).ok, true);
     await env.kube.objects.create(pvcObject(namespace, "live"));
     const before = await getRd("live");
-    const result = await generator.generate({ pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true }, signal());
+    const result = await generator.generate({ pvc, evaluation: protectedEvaluation(pvc, env.policy, "restore"), restoring: true }, signal());
     assert.equal(result.ok, false);
     assert.match(result.ok ? "" : result.message, /PVC .*\/live already exists, so its ReplicationDestination is left as it is/);
     const after = await getRd("live");
@@ -219,7 +201,7 @@ describe("admission generator against a real API server", { skip }, () => {
         const failing = createAdmissionGenerator({ ...admissionGeneratorSettings, objects, policy: env.policy, log, metrics });
         const name = `fail-${path}-${failingKind.toLowerCase()}`;
         const pvc = pvcObject(namespace, name);
-        const result = await failing.generate({ pvc, evaluation: evaluate(pvc, env.policy, restoring ? "restore" : "fresh"), restoring }, signal());
+        const result = await failing.generate({ pvc, evaluation: protectedEvaluation(pvc, env.policy, restoring ? "restore" : "fresh"), restoring }, signal());
         assert.equal(result.ok, false);
         assert.match(
           result.ok ? "" : result.message,
@@ -232,7 +214,7 @@ describe("admission generator against a real API server", { skip }, () => {
   it("gives up when the deadline passes", async () => {
     const pvc = pvcObject(namespace, "late");
     const result = await generator.generate(
-      { pvc, evaluation: evaluate(pvc, env.policy, "restore"), restoring: true },
+      { pvc, evaluation: protectedEvaluation(pvc, env.policy, "restore"), restoring: true },
       AbortSignal.abort(new Error("deadline")),
     );
     assert.equal(result.ok, false);

@@ -5,7 +5,9 @@ import { fileURLToPath } from "node:url";
 import { requireOrSkip } from "../../harness/binaries.ts";
 import { createNamespace, setPvcPhase } from "../../harness/kube-objects.ts";
 import { LEASES, REPLICATION_SOURCES } from "../../../webhook/kube/kube-objects.ts";
-import { pvcObject, startEnvironment, waitFor, type Environment } from "./support.ts";
+import { startKubeEnvironment, type KubeEnvironment } from "../../harness/kube-environment.ts";
+import { eventually } from "../../support/eventually.ts";
+import { pvcObject } from "../../support/pvc-object.ts";
 
 // Two real processes campaign for one Lease on a real API server: exactly one leads and writes;
 // when the leader is killed (SIGKILL: no release), the other takes over once the lease runs out,
@@ -17,7 +19,7 @@ const RETRY_PERIOD_MS = 250;
 
 type Line = { identity: string; atMs: number; leader?: boolean; created?: { kind: string; name: string }; started?: boolean; stopped?: boolean };
 
-function startReplica(env: Environment, identity: string, lines: Line[]): ChildProcess {
+function startReplica(env: KubeEnvironment, identity: string, lines: Line[]): ChildProcess {
   const script = fileURLToPath(new URL("./reconciler-process.ts", import.meta.url));
   const settings = {
     kubeconfigPath: env.cluster.kubeconfigPath,
@@ -44,10 +46,10 @@ const exited = (child: ChildProcess) =>
   new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())));
 
 describe("leader election between two processes", { skip }, () => {
-  let env: Environment;
+  let env: KubeEnvironment;
   const children: ChildProcess[] = [];
   before(async () => {
-    env = await startEnvironment();
+    env = await startKubeEnvironment();
   });
   after(async () => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
@@ -73,19 +75,19 @@ describe("leader election between two processes", { skip }, () => {
     ]);
     children.push(...replicas.values());
 
-    const first = await waitFor("a leader", async () => (leaderNow().length > 0 ? leaderNow() : undefined), 20_000);
+    const first = await eventually("a leader", async () => (leaderNow().length > 0 ? leaderNow() : undefined), { timeoutMs: 20_000 });
     assert.equal(first.length, 1);
     const leaderIdentity = first[0]!;
     const lease = await env.kube.objects.get(LEASES, env.systemNamespace, "pvc-guardian-leader");
     assert.equal((lease?.["spec"] as { holderIdentity: string }).holderIdentity, leaderIdentity);
 
-    await waitFor(
+    await eventually(
       "three ReplicationSources",
       async () => {
         const list = await env.kube.objects.list(REPLICATION_SOURCES, { namespace });
         return list.items.length === 3 ? list : undefined;
       },
-      15_000,
+      { timeoutMs: 15_000 },
     );
     // Both keep running for a while: still one leader.
     await new Promise((resolve) => setTimeout(resolve, 3 * LEASE_DURATION_MS));
@@ -95,11 +97,10 @@ describe("leader election between two processes", { skip }, () => {
     replicas.get(leaderIdentity)!.kill("SIGKILL");
     await exited(replicas.get(leaderIdentity)!);
     const successor = leaderIdentity === "replica-a" ? "replica-b" : "replica-a";
-    const takeover = await waitFor(
+    const takeover = await eventually(
       "the successor to lead",
       async () => lines.find((line) => line.identity === successor && line.leader === true && line.atMs >= killedAtMs),
-      10_000,
-      50,
+      { timeoutMs: 10_000, intervalMs: 50 },
     );
     const takeoverMs = takeover.atMs - killedAtMs;
     console.log(`# takeover after SIGKILL: ${takeoverMs} ms (lease ${LEASE_DURATION_MS} ms, retry ${RETRY_PERIOD_MS} ms)`);
@@ -109,10 +110,10 @@ describe("leader election between two processes", { skip }, () => {
 
     await env.kube.objects.create(pvcObject(namespace, "four"));
     await setPvcPhase(env.cluster, namespace, "four", "Bound");
-    await waitFor(
+    await eventually(
       "the successor to create the fourth RS",
       async () => (await env.kube.objects.get(REPLICATION_SOURCES, namespace, "four-backup")) ?? undefined,
-      10_000,
+      { timeoutMs: 10_000 },
     );
 
     const creations = lines.filter((line) => line.created?.kind === "ReplicationSource" && line.created.name.startsWith(""));

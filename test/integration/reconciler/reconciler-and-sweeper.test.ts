@@ -20,7 +20,14 @@ import {
   type KubeObjects,
 } from "../../../webhook/kube/kube-objects.ts";
 import { ANNOTATION_BOUND_OBSERVED_AT, ANNOTATION_BOUND_PVC_UID } from "../../../webhook/domain/wire-names.ts";
-import { countingMetrics, evaluate, failingObjects, pvcObject, recordingLog, startEnvironment, SOURCE_DATA, waitFor, type Environment } from "./support.ts";
+import { startKubeEnvironment, SOURCE_DATA, type KubeEnvironment } from "../../harness/kube-environment.ts";
+import { countingMetrics } from "../../support/counting-metrics.ts";
+import { eventually } from "../../support/eventually.ts";
+import { failingObjects } from "../../support/failing-objects.ts";
+import { protectedEvaluation } from "../../support/protected-evaluation.ts";
+import { pvcObject } from "../../support/pvc-object.ts";
+import { pvcCreateReviewOf } from "../../support/pvc-review.ts";
+import { createRecordingLogger } from "../../support/recording-logger.ts";
 import { backupTargetOf, desiredSecret } from "../../../webhook/domain/desired-resources.ts";
 import { admissionGeneratorSettings, reconcilerSettings, sweeperSettings } from "../../support/default-settings.ts";
 
@@ -33,15 +40,15 @@ const skip = requireOrSkip(["etcd", "kube-apiserver"]);
 const MINUTE = 60_000;
 
 describe("reconciler and sweeper against a real API server", { skip }, () => {
-  let env: Environment;
-  const log = recordingLog();
+  let env: KubeEnvironment;
+  const log = createRecordingLogger();
   const metrics = countingMetrics();
   let clockMs = Date.parse("2026-11-25T12:00:00Z");
   const now = () => clockMs;
-  let policy: Environment["policy"];
+  let policy: KubeEnvironment["policy"];
 
   before(async () => {
-    env = await startEnvironment();
+    env = await startKubeEnvironment();
     policy = { ...env.policy, firstBackupDelayMs: 2 * MINUTE };
   });
   after(async () => env?.stop());
@@ -109,7 +116,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       assert.ok(created, "the RS exists once Bound for the delay");
       assert.equal(rsSpec(created).trigger.schedule, "0 * * * *");
       assert.equal((created?.["spec"] as { sourcePVC: string }).sourcePVC, "db");
-      await waitFor("a FirstBackupScheduled event", async () =>
+      await eventually("a FirstBackupScheduled event", async () =>
         (await env.kube.objects.list(EVENTS, { namespace })).items.find((e) => e["reason"] === "FirstBackupScheduled"),
       );
 
@@ -282,7 +289,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       const orphanSets = async (prefix: string, count: number) => {
         for (let index = 0; index < count; index++) {
           const pvc = pvcObject(namespace, `${prefix}-${index}`);
-          const result = await generator.generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(5_000));
+          const result = await generator.generate({ pvc, evaluation: protectedEvaluation(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(5_000));
           assert.equal(result.ok, true);
           await env.kube.objects.create(desiredSecret(backupTargetOf(pvc, `${prefix}-${index}`, namespace), SOURCE_DATA) as unknown as KubeObject);
         }
@@ -306,7 +313,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       assert.equal(report.deleted, 0);
       assert.equal(report.due.length, 12);
       assert.ok(await secret(namespace, "twelve-0"));
-      await waitFor("a SweepHeldByBreaker event", async () =>
+      await eventually("a SweepHeldByBreaker event", async () =>
         (await env.kube.objects.list(EVENTS, { namespace })).items.find((e) => e["reason"] === "SweepHeldByBreaker"),
       );
 
@@ -400,7 +407,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
     async function backedUp(namespace: string, name: string): Promise<KubeObject> {
       const pvc = pvcObject(namespace, name);
       assert.equal(
-        (await generatorOver().generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000))).ok,
+        (await generatorOver().generate({ pvc, evaluation: protectedEvaluation(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000))).ok,
         true,
       );
       await createPvc(namespace, name);
@@ -447,21 +454,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       });
       // The validating webhook sees the object with its uid already assigned.
       const object = { ...pvcObject(namespace, "db"), metadata: { ...pvcObject(namespace, "db").metadata, uid: randomUUID() } };
-      const review = (dryRun: boolean) => ({
-        apiVersion: "admission.k8s.io/v1",
-        kind: "AdmissionReview",
-        request: {
-          uid: randomUUID(),
-          kind: { group: "", version: "v1", kind: "PersistentVolumeClaim" },
-          resource: { group: "", version: "v1", resource: "persistentvolumeclaims" },
-          name: "db",
-          namespace,
-          operation: "CREATE",
-          userInfo: { username: "tester" },
-          object,
-          dryRun,
-        },
-      });
+      const review = (dryRun: boolean) => pvcCreateReviewOf(object, { uid: randomUUID(), dryRun });
       const dryRun = (await answerReview(handlers.validate, review(true), { deadlineMs: 8_000 })).review.response as { allowed: boolean };
       assert.equal(dryRun.allowed, true);
       assert.equal((await rs(namespace, "db"))?.metadata.uid, earlier.metadata.uid, "a dry run deletes nothing");
@@ -474,7 +467,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       assert.equal(response.warnings, undefined);
       assert.equal(await rs(namespace, "db"), undefined, "the earlier PVC's RS is gone once the new PVC is admitted");
       assert.deepEqual(await observation(namespace, "db"), { at: undefined, uid: undefined }, "the earlier PVC's Bound sighting is removed");
-      await waitFor("a StaleReplicationSourceDeleted event", async () =>
+      await eventually("a StaleReplicationSourceDeleted event", async () =>
         (await env.kube.objects.list(EVENTS, { namespace })).items.find((e) => e["reason"] === "StaleReplicationSourceDeleted"),
       );
 
@@ -533,7 +526,10 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       const live = await backedUp(namespace, "twice");
       const pvc = pvcObject(namespace, "twice");
       // This CREATE will fail with AlreadyExists after admission: the RS belongs to the live PVC.
-      const result = await generatorOver().generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000));
+      const result = await generatorOver().generate(
+        { pvc, evaluation: protectedEvaluation(pvc, policy, "fresh"), restoring: false },
+        AbortSignal.timeout(8_000),
+      );
       assert.equal(result.ok, true);
       assert.equal((await rs(namespace, "twice"))?.metadata.uid, live.metadata.uid);
       assert.ok((await observation(namespace, "twice")).uid, "the live PVC's Bound sighting stays");
@@ -546,7 +542,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       await deletePvc(env.cluster, namespace, "warned");
       const failing = generatorOver(failingObjects(env.kube.objects, (verb, kind) => verb === "delete" && kind === "ReplicationSource"));
       const pvc = pvcObject(namespace, "warned");
-      const result = await failing.generate({ pvc, evaluation: evaluate(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000));
+      const result = await failing.generate({ pvc, evaluation: protectedEvaluation(pvc, policy, "fresh"), restoring: false }, AbortSignal.timeout(8_000));
       assert.equal(result.ok, true);
       assert.match(
         result.ok ? result.warnings.join("\n") : "",
@@ -565,7 +561,7 @@ describe("reconciler and sweeper against a real API server", { skip }, () => {
       const earlier = await backedUp(namespace, "restored");
       await deletePvc(env.cluster, namespace, "restored");
       const pvc = pvcObject(namespace, "restored");
-      const request = { pvc, evaluation: evaluate(pvc, policy, "restore"), restoring: true };
+      const request = { pvc, evaluation: protectedEvaluation(pvc, policy, "restore"), restoring: true };
       const failing = generatorOver(failingObjects(env.kube.objects, (verb, kind) => verb === "delete" && kind === "ReplicationSource"));
       const denied = await failing.generate(request, AbortSignal.timeout(8_000));
       assert.equal(denied.ok, false);

@@ -7,7 +7,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { requireOrSkip } from "../../harness/binaries.ts";
-import { createNamespace, requestJson } from "../../harness/kube-objects.ts";
+import { createNamespace, finishMover } from "../../harness/kube-objects.ts";
 import { backupTargetOf, desiredReplicationDestination } from "../../../webhook/domain/desired-resources.ts";
 import {
   ANNOTATION_RESTORE_SNAPSHOT_ID,
@@ -22,7 +22,10 @@ import { createReconciler } from "../../../webhook/reconciler/reconciler.ts";
 import { auditProtectedPvcs } from "../../../webhook/domain/backup-audit.ts";
 import { createClusterAuditSource } from "../../../webhook/server/cluster-audit-source.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
-import { pvcObject, recordingLog, startEnvironment, waitFor, type Environment } from "./support.ts";
+import { startKubeEnvironment, type KubeEnvironment } from "../../harness/kube-environment.ts";
+import { eventually } from "../../support/eventually.ts";
+import { pvcObject } from "../../support/pvc-object.ts";
+import { createRecordingLogger } from "../../support/recording-logger.ts";
 import { defaultSettings, reconcilerSettings } from "../../support/default-settings.ts";
 
 const skip = requireOrSkip(["etcd", "kube-apiserver"]);
@@ -97,13 +100,13 @@ const cases: Case[] = [
 ];
 
 describe("restore verification against a real API server", { skip }, () => {
-  let env: Environment;
+  let env: KubeEnvironment;
   let namespace: string;
-  const log = recordingLog();
+  const log = createRecordingLogger();
   const metrics = createMetrics({ collectProcessMetrics: false });
 
   before(async () => {
-    env = await startEnvironment();
+    env = await startKubeEnvironment();
   });
   after(async () => env?.stop());
 
@@ -138,18 +141,10 @@ describe("restore verification against a real API server", { skip }, () => {
   }
 
   /** The mover finished: status written through the status subresource, as VolSync's controller does. */
-  async function finishMover(ns: string, pvc: string, moverStatus: { result: string; logs?: string }) {
-    const live = (await rdOf(ns, pvc))!;
-    const status = {
-      lastSyncTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+  const finishRestore = (ns: string, pvc: string, moverStatus: { result: string; logs?: string }) =>
+    finishMover(env.cluster, ns, `${pvc}-backup`, moverStatus, {
       latestImage: { apiGroup: "", kind: "PersistentVolumeClaim", name: `volsync-${pvc}-backup-dest` },
-      latestMoverStatus: moverStatus,
-    };
-    const answer = await requestJson(env.cluster, "PUT", `/apis/volsync.backube/v1alpha1/namespaces/${ns}/replicationdestinations/${pvc}-backup/status`, {
-      body: { ...live, status },
     });
-    assert.equal(answer.status, 200, JSON.stringify(answer.body));
-  }
 
   it("judges each finished restore once: verdict on the RD, Event on the PVC, counter, audit", async () => {
     namespace = await createNamespace(env.cluster);
@@ -157,15 +152,15 @@ describe("restore verification against a real API server", { skip }, () => {
     for (const c of cases) uids.set(c.pvc, (await createRestoringPvc(namespace, c.pvc)).metadata.uid!);
     // Someone else's restore (no pinned snapshot) with a finished mover: not ours to judge.
     await createRestoringPvc(namespace, "unpinned", {});
-    await finishMover(namespace, "unpinned", { result: "Failed" });
-    for (const c of cases) if (c.moverStatus) await finishMover(namespace, c.pvc, c.moverStatus);
+    await finishRestore(namespace, "unpinned", { result: "Failed" });
+    for (const c of cases) if (c.moverStatus) await finishRestore(namespace, c.pvc, c.moverStatus);
     const before = new Map<string, number>();
     for (const verdict of ["verified", "mismatch", "empty", "failed", "unverified"]) before.set(verdict, await counterValue(verdict));
 
     const report = await reconciler().runPass();
     assert.equal(report.restoresJudged, 5, JSON.stringify(report));
 
-    const events = await waitFor("five restore Events", async () => {
+    const events = await eventually("five restore Events", async () => {
       const listed = (await env.kube.objects.list(EVENTS, { namespace })).items.filter((e) => String(e["reason"]).startsWith("Restore"));
       return listed.length >= 5 ? listed : undefined;
     });
@@ -237,13 +232,13 @@ describe("restore verification against a real API server", { skip }, () => {
     });
     controllers.start();
     try {
-      await waitFor("the first pass as leader", async () => (passes > 0 ? true : undefined), 20_000);
+      await eventually("the first pass as leader", async () => (passes > 0 ? true : undefined), { timeoutMs: 20_000 });
       assert.equal((await rdOf(ns, "watched"))!.metadata.annotations?.[ANNOTATION_RESTORE_VERDICT], undefined);
-      await finishMover(ns, "watched", { result: "Successful", logs: RESTORED_LINE });
-      const verdict = await waitFor(
+      await finishRestore(ns, "watched", { result: "Successful", logs: RESTORED_LINE });
+      const verdict = await eventually(
         "the verdict written after the watch saw the mover finish",
         async () => (await rdOf(ns, "watched"))!.metadata.annotations?.[ANNOTATION_RESTORE_VERDICT],
-        5_000,
+        { timeoutMs: 5_000 },
       );
       assert.equal(verdict, "verified");
     } finally {

@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { createCertificateAuthority, issueServerCertificate, type CertificateAuthority } from "../../../certs/pki.ts";
 import { requireOrSkip } from "../../harness/binaries.ts";
@@ -18,20 +17,15 @@ import { installCrds } from "../../harness/crds.ts";
 import { guardianTestEnvironment, registerGuardianWebhooks } from "../../harness/guardian-webhooks.ts";
 import { createKopiaRepository, findKopiaBinary, type KopiaRepository } from "../../harness/kopia.ts";
 import { createNamespace, requestJson } from "../../harness/kube-objects.ts";
+import { eventually, type EventuallyOptions } from "../../support/eventually.ts";
 import { loadConfig } from "../../../webhook/config.ts";
 import { startGuardian, type RunningGuardian } from "../../../webhook/main.ts";
+import { pvcObject } from "../../support/pvc-object.ts";
 
 const skip = requireOrSkip(["kube-apiserver", "etcd", "kopia"]);
 
-async function eventually<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const result = await attempt();
-    if (result !== undefined) return result;
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(200);
-  }
-}
+// The guardian's reconciler and catalog refresh run every second here.
+const withinSeconds: EventuallyOptions = { timeoutMs: 20_000, intervalMs: 200 };
 
 describe("two repositories, namespaces mapped to each, on a real API server", { skip }, () => {
   let workDir: string;
@@ -109,14 +103,7 @@ describe("two repositories, namespaces mapped to each, on a real API server", { 
       cluster,
       "POST",
       `/api/v1/namespaces/${namespace}/persistentvolumeclaims${dryRun ? "?dryRun=All" : ""}`,
-      {
-        body: {
-          apiVersion: "v1",
-          kind: "PersistentVolumeClaim",
-          metadata: { name, namespace, labels: { backup: "hourly" } },
-          spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
-        },
-      },
+      { body: pvcObject(namespace, name) },
     );
     return { status: response.status, message: String(response.body?.["message"] ?? ""), body: response.body ?? {} };
   }
@@ -137,11 +124,15 @@ describe("two repositories, namespaces mapped to each, on a real API server", { 
 
   it("gives each namespace only its own repository's credentials", async () => {
     const passwordIn = (namespace: string) =>
-      eventually(`the Secret clone in ${namespace}`, async () => {
-        const secret = await requestJson<{ data?: Record<string, string> }>(cluster, "GET", `/api/v1/namespaces/${namespace}/secrets/volsync-app`);
-        const encoded = secret.status === 200 ? secret.body?.data?.["KOPIA_PASSWORD"] : undefined;
-        return encoded === undefined ? undefined : Buffer.from(encoded, "base64").toString();
-      });
+      eventually(
+        `the Secret clone in ${namespace}`,
+        async () => {
+          const secret = await requestJson<{ data?: Record<string, string> }>(cluster, "GET", `/api/v1/namespaces/${namespace}/secrets/volsync-app`);
+          const encoded = secret.status === 200 ? secret.body?.data?.["KOPIA_PASSWORD"] : undefined;
+          return encoded === undefined ? undefined : Buffer.from(encoded, "base64").toString();
+        },
+        withinSeconds,
+      );
     assert.equal(await passwordIn("ns-shared"), "shared password");
     assert.equal(await passwordIn("ns-finance"), "finance password");
     assert.equal(await passwordIn("ns-team"), "finance password");
@@ -158,10 +149,14 @@ describe("two repositories, namespaces mapped to each, on a real API server", { 
     const hidden = `${finance.rootPath}.unmounted`;
     await rename(finance.rootPath, hidden);
     try {
-      const denied = await eventually("the finance namespaces are denied", async () => {
-        const attempt = await createPvc("ns-finance", "other", true);
-        return attempt.status === 201 ? undefined : attempt;
-      });
+      const denied = await eventually(
+        "the finance namespaces to be denied",
+        async () => {
+          const attempt = await createPvc("ns-finance", "other", true);
+          return attempt.status === 201 ? undefined : attempt;
+        },
+        withinSeconds,
+      );
       assert.equal(denied.status, 403);
       assert.match(denied.message, /cannot tell whether the backup repository holds data/);
       assert.equal((await createPvc("ns-team", "other", true)).status, 403, "chosen by label, served by the same repository");

@@ -7,7 +7,6 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { request as httpsRequest } from "node:https";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
@@ -16,30 +15,22 @@ import { requireOrSkip } from "../../harness/binaries.ts";
 import { startTestCluster, type TestCluster } from "../../harness/cluster.ts";
 import { installCrds } from "../../harness/crds.ts";
 import { createKopiaRepository, findKopiaBinary, kopiaSkip, type KopiaRepository } from "../../harness/kopia.ts";
-import { createNamespace, requestJson, setPvcPhase } from "../../harness/kube-objects.ts";
+import { createNamespace, finishMover, requestJson, setPvcPhase } from "../../harness/kube-objects.ts";
+import { eventually, type EventuallyOptions } from "../../support/eventually.ts";
+import { callHttps, postJson } from "../../support/https-call.ts";
 import { pvcCreateReview } from "../../support/pvc-review.ts";
 import { guardianTestEnvironment, registerGuardianWebhooks } from "../../harness/guardian-webhooks.ts";
 import { loadConfig } from "../../../webhook/config.ts";
 import { startGuardian, type RunningGuardian } from "../../../webhook/main.ts";
+import { pvcObject } from "../../support/pvc-object.ts";
 
 type Status = { status: number; message: string };
 
 const quietLog = pino({ level: "silent" });
 
-async function eventually<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await attempt();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(200);
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ""}`);
-}
+// What the scenarios wait for comes from the guardian's loops (every second here) and from the API
+// server picking up webhook configurations; a request that fails meanwhile is tried again.
+const withinSeconds: EventuallyOptions = { timeoutMs: 20_000, intervalMs: 200, isRetryable: () => true };
 
 describe("the four scenarios with pvc-guardian as a real webhook", { skip: requireOrSkip(["etcd", "kube-apiserver"]) || kopiaSkip() }, () => {
   let cluster: TestCluster;
@@ -83,15 +74,6 @@ describe("the four scenarios with pvc-guardian as a real webhook", { skip: requi
 
   const registerWebhooks = (port: number) => registerGuardianWebhooks(cluster, port, ca.certPem);
 
-  function pvcBody(name: string, labels: Record<string, string>, ns = namespace) {
-    return {
-      apiVersion: "v1",
-      kind: "PersistentVolumeClaim",
-      metadata: { name, namespace: ns, labels },
-      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
-    };
-  }
-
   async function createPvc(
     name: string,
     labels: Record<string, string>,
@@ -102,11 +84,21 @@ describe("the four scenarios with pvc-guardian as a real webhook", { skip: requi
       cluster,
       "POST",
       `/api/v1/namespaces/${ns}/persistentvolumeclaims${options.dryRun ? "?dryRun=All" : ""}`,
-      {
-        body: pvcBody(name, labels, ns),
-      },
+      { body: pvcObject(ns, name, labels) },
     );
     return { status: response.status, message: String(response.body?.["message"] ?? ""), body: response.body ?? {} };
+  }
+
+  /** Creates an hourly PVC, trying again until the API server admits it. */
+  function createPvcOnceAdmitted(name: string, when: string) {
+    return eventually(
+      `PVC ${name} to be admitted ${when}`,
+      async () => {
+        const attempt = await createPvc(name, { backup: "hourly" });
+        return attempt.status === 201 ? attempt : undefined;
+      },
+      withinSeconds,
+    );
   }
 
   async function getObject(apiPath: string): Promise<Record<string, unknown> | undefined> {
@@ -161,7 +153,7 @@ describe("the four scenarios with pvc-guardian as a real webhook", { skip: requi
     assert.equal((created.body["spec"] as { dataSourceRef?: unknown }).dataSourceRef, undefined);
 
     // The credentials come from the leader's reconciler once the API server holds the PVC.
-    const secret = await eventually("the Secret clone appears", () => getObject(secretPath("volsync-fresh-app")));
+    const secret = await eventually("the Secret clone", () => getObject(secretPath("volsync-fresh-app")), withinSeconds);
     assert.equal(Buffer.from((secret["data"] as Record<string, string>)["KOPIA_PASSWORD"]!, "base64").toString(), repository.password);
     const destination = await getObject(volsync("replicationdestinations", "fresh-app-backup"));
     assert.ok(destination, "ReplicationDestination fresh-app-backup was generated at admission");
@@ -170,7 +162,7 @@ describe("the four scenarios with pvc-guardian as a real webhook", { skip: requi
 
     const boundAtMs = Date.now();
     await setPvcPhase(cluster, namespace, "fresh-app", "Bound");
-    const source = await eventually("the ReplicationSource appears", () => getObject(volsync("replicationsources", "fresh-app-backup")));
+    const source = await eventually("the ReplicationSource", () => getObject(volsync("replicationsources", "fresh-app-backup")), withinSeconds);
     assert.ok(Date.now() - boundAtMs >= 3_000, "not before firstBackupDelay (3s) after Bound");
     const spec = source["spec"] as { sourcePVC: string; kopia: { username: string; hostname: string } };
     assert.equal(spec.sourcePVC, "fresh-app");
@@ -221,21 +213,16 @@ describe("the four scenarios with pvc-guardian as a real webhook", { skip: requi
       const restored = await repository.run(["snapshot", "restore", listed[0]!.id, restoreDir]);
       const line = `${restored.stdout}\n${restored.stderr}`.split("\n").find((l) => l.startsWith("Restored "));
       assert.ok(line, "kopia printed its Restored line");
+      await finishMover(cluster, namespace, "restored-backup", { result: "Successful", logs: `INFO: Executing restore command...\n${line}` });
       const rdPath = volsync("replicationdestinations", "restored-backup");
-      const finished = await requestJson(cluster, "PUT", `${rdPath}/status`, {
-        body: {
-          ...destination,
-          status: {
-            lastSyncTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
-            latestMoverStatus: { result: "Successful", logs: `INFO: Executing restore command...\n${line}` },
-          },
+      const verdict = await eventually(
+        "the restore verdict",
+        async () => {
+          const live = await getObject(rdPath);
+          return (live?.["metadata"] as { annotations?: Record<string, string> } | undefined)?.annotations?.["volsync.backup/restore-verdict"];
         },
-      });
-      assert.equal(finished.status, 200, JSON.stringify(finished.body));
-      const verdict = await eventually("the restore is verified", async () => {
-        const live = await getObject(rdPath);
-        return (live?.["metadata"] as { annotations?: Record<string, string> } | undefined)?.annotations?.["volsync.backup/restore-verdict"];
-      });
+        withinSeconds,
+      );
       assert.equal(verdict, "verified");
     } finally {
       await rm(restoreDir, { recursive: true, force: true });
@@ -257,28 +244,10 @@ describe("the four scenarios with pvc-guardian as a real webhook", { skip: requi
     assert.ok(guardian);
     const forge = (uid: string, ns: string, name: string, spec: Record<string, unknown> = {}) =>
       pvcCreateReview({ uid, name, namespace: ns, labels: { backup: "hourly" }, spec });
-    const post = (body: unknown) =>
-      new Promise<{ status: number; review: { response: { allowed: boolean; status?: { message?: string } } } }>((resolve, reject) => {
-        const payload = JSON.stringify(body);
-        const req = httpsRequest(
-          {
-            host: "127.0.0.1",
-            port: guardian!.port,
-            path: "/validate-v1-pvc",
-            method: "POST",
-            ca: ca.certPem,
-            headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
-          },
-          (res) => {
-            let text = "";
-            res.setEncoding("utf8");
-            res.on("data", (chunk: string) => (text += chunk));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, review: JSON.parse(text) }));
-          },
-        );
-        req.on("error", reject);
-        req.end(payload);
-      });
+    const post = async (body: unknown) => {
+      const answer = await postJson(ca.certPem, guardian!.port, "/validate-v1-pvc", body);
+      return { status: answer.status, review: JSON.parse(answer.text) as { response: { allowed: boolean; status?: { message?: string } } } };
+    };
     const attackerNs = `${namespace}-attacker`;
     await createNamespace(cluster, attackerNs);
     // A PVC no API server ever stored: whatever the answer, the repository's credentials stay put.
@@ -315,20 +284,10 @@ describe("the four scenarios with pvc-guardian as a real webhook", { skip: requi
       assert.ok(minted.body);
       return minted.body.status.token;
     };
-    const get = async (route: string, token?: string) =>
-      new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
-        const req = httpsRequest(
-          { host: "127.0.0.1", port: guardian!.port, path: route, ca: ca.certPem, headers: token ? { authorization: `Bearer ${token}` } : {} },
-          (res) => {
-            let text = "";
-            res.setEncoding("utf8");
-            res.on("data", (chunk: string) => (text += chunk));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
-          },
-        );
-        req.on("error", reject);
-        req.end();
-      });
+    const get = async (route: string, token?: string) => {
+      const answer = await callHttps(ca.certPem, guardian!.port, { path: route, headers: token ? { authorization: `Bearer ${token}` } : {} });
+      return { status: answer.status, body: JSON.parse(answer.text) as Record<string, unknown> };
+    };
 
     assert.equal((await get("/v1/audit")).status, 401);
     assert.equal((await get("/v1/audit", await mint("someone-else"))).status, 401);
@@ -344,10 +303,14 @@ describe("the four scenarios with pvc-guardian as a real webhook", { skip: requi
   it("3. repository unreadable: denies protected PVCs with the reason, leaves the rest alone, and admits once readable", async () => {
     await rename(repository.rootPath, hiddenRepositoryPath);
     try {
-      const denied = await eventually("protected PVCs are denied", async () => {
-        const attempt = await createPvc("while-unreadable", { backup: "hourly" }, { dryRun: true });
-        return attempt.status === 201 ? undefined : attempt;
-      });
+      const denied = await eventually(
+        "protected PVCs to be denied",
+        async () => {
+          const attempt = await createPvc("while-unreadable", { backup: "hourly" }, { dryRun: true });
+          return attempt.status === 201 ? undefined : attempt;
+        },
+        withinSeconds,
+      );
       assert.equal(denied.status, 403);
       const real = await createPvc("while-unreadable", { backup: "hourly" });
       assert.equal(real.status, 403);
@@ -360,10 +323,7 @@ describe("the four scenarios with pvc-guardian as a real webhook", { skip: requi
     } finally {
       await rename(hiddenRepositoryPath, repository.rootPath);
     }
-    const admitted = await eventually("the PVC is admitted once the repository is readable", async () => {
-      const attempt = await createPvc("while-unreadable", { backup: "hourly" });
-      return attempt.status === 201 ? attempt : undefined;
-    });
+    const admitted = await createPvcOnceAdmitted("while-unreadable", "once the repository is readable");
     assert.equal((admitted.body["spec"] as { dataSourceRef?: unknown }).dataSourceRef, undefined);
   });
 
@@ -380,10 +340,7 @@ describe("the four scenarios with pvc-guardian as a real webhook", { skip: requi
       const deleted = await requestJson(cluster, "DELETE", `/apis/admissionregistration.k8s.io/v1/${plural}/pvc-guardian`);
       assert.equal(deleted.status, 200);
     }
-    const created = await eventually("the PVC is admitted after break-glass", async () => {
-      const attempt = await createPvc("after-break-glass", { backup: "hourly" });
-      return attempt.status === 201 ? attempt : undefined;
-    });
+    const created = await createPvcOnceAdmitted("after-break-glass", "after break-glass");
     assert.equal((created.body["spec"] as { dataSourceRef?: unknown }).dataSourceRef, undefined, "nothing restores while the webhooks are gone");
   });
 
@@ -399,10 +356,7 @@ describe("the four scenarios with pvc-guardian as a real webhook", { skip: requi
       await rename(hiddenRepositoryPath, repository.rootPath);
     }
     await startWith({ dormant: false });
-    const gated = await eventually("the active guardian answers again", async () => {
-      const attempt = await createPvc("after-dormant", { backup: "hourly" });
-      return attempt.status === 201 ? attempt : undefined;
-    });
+    const gated = await createPvcOnceAdmitted("after-dormant", "once the active guardian answers again");
     assert.equal(gated.status, 201);
   });
 
@@ -418,7 +372,7 @@ describe("the four scenarios with pvc-guardian as a real webhook", { skip: requi
     // first sweep that sees the orphan starts its grace clock and a later one deletes it, so this
     // takes up to two minutes, more on a loaded machine.
     await eventually(
-      "the RS, RD and Secret of fresh-app are swept",
+      "the RS, RD and Secret of fresh-app to be swept",
       async () => {
         const left = await Promise.all([
           getObject(volsync("replicationsources", "fresh-app-backup")),
@@ -427,7 +381,7 @@ describe("the four scenarios with pvc-guardian as a real webhook", { skip: requi
         ]);
         return left.every((object) => object === undefined) ? true : undefined;
       },
-      200_000,
+      { ...withinSeconds, timeoutMs: 200_000 },
     );
     assert.ok(await getObject(volsync("replicationdestinations", "restored-backup")), "objects of protected PVCs stay");
     assert.equal(await repository.listSnapshotsJson(), before, "the repository is untouched");

@@ -15,9 +15,17 @@ import { createGuardianServer, type GuardianServerOptions } from "../../../webho
 import { createRecordingLogger } from "../../support/recording-logger.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { createReadiness } from "../../../webhook/server/readiness.ts";
-import { callHttp, callHttps, createTestPki, normaliseSerial, type TestPki } from "./tls-fixture.ts";
+import { eventually, type EventuallyOptions } from "../../support/eventually.ts";
+import { callHttp, callHttps, postJson } from "../../support/https-call.ts";
+import { parseReview } from "../../support/parse-review.ts";
 import { pvcCreateReview } from "../../support/pvc-review.ts";
 import { guardianServerSettings } from "../../support/default-settings.ts";
+import type { RecordingLogger } from "../../support/recording-logger.ts";
+import { createTestPki, normaliseSerial, type TestPki } from "../../support/test-pki.ts";
+
+// The server reloads certificates every 25 ms and probes itself every 50 ms: what the tests wait
+// for comes within moments.
+const promptly: EventuallyOptions = { timeoutMs: 5_000, intervalMs: 25 };
 
 // A repository that holds one complete snapshot for every identity: the restore path.
 const catalogWithBackups: SnapshotCatalog = {
@@ -40,20 +48,14 @@ type Started = {
   certPath: string;
   keyPath: string;
   servingSerial: string;
-  log: ReturnType<typeof createRecordingLogger>;
+  log: RecordingLogger;
   server: ReturnType<typeof createGuardianServer>;
   metrics: ReturnType<typeof createMetrics>;
 };
 
 async function startServer(t: TestContext, overrides: Partial<GuardianServerOptions> = {}, existingPki?: TestPki): Promise<Started> {
   const pki = existingPki ?? (await createTestPki());
-  const issued = await pki.issue("first");
-  const servingDir = path.join(pki.dir, "serving");
-  await mkdir(servingDir);
-  const certPath = path.join(servingDir, "tls.crt");
-  const keyPath = path.join(servingDir, "tls.key");
-  await writeFile(certPath, issued.certPem);
-  await writeFile(keyPath, await readFile(issued.keyPath));
+  const { certPath, keyPath, certPem } = await pki.issueServingPair("first");
   const log = createRecordingLogger();
   const metrics = createMetrics({ collectProcessMetrics: false });
   const handlers = createReviewHandlers({ policy: DEFAULT_POLICY, catalog: catalogWithBackups });
@@ -79,27 +81,7 @@ async function startServer(t: TestContext, overrides: Partial<GuardianServerOpti
     await server.stop();
     await pki.cleanup();
   });
-  return { pki, port, opsPort, ca: pki.ca.certPem, certPath, keyPath, servingSerial: new X509Certificate(issued.certPem).serialNumber, log, server, metrics };
-}
-
-function postReview(ca: string, port: number, pathName: string, review: unknown, agent?: Agent) {
-  return callHttps(ca, port, { method: "POST", path: pathName, body: JSON.stringify(review), headers: { "content-type": "application/json" }, agent });
-}
-
-function parseReview(text: string): AdmissionReviewOut {
-  const parsed = JSON.parse(text) as AdmissionReviewOut;
-  assert.equal(parsed.kind, "AdmissionReview");
-  return parsed;
-}
-
-async function eventually<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await attempt();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  return { pki, port, opsPort, ca: pki.ca.certPem, certPath, keyPath, servingSerial: new X509Certificate(certPem).serialNumber, log, server, metrics };
 }
 
 test("answers mutate and validate reviews over one keep-alive TLS connection", async (t) => {
@@ -107,7 +89,7 @@ test("answers mutate and validate reviews over one keep-alive TLS connection", a
   const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: s.ca });
   t.after(() => agent.destroy());
 
-  const mutated = await postReview(s.ca, s.port, "/mutate-v1-pvc", pvcReview("uid-mutate"), agent);
+  const mutated = await postJson(s.ca, s.port, "/mutate-v1-pvc", pvcReview("uid-mutate"), { agent });
   assert.equal(mutated.status, 200);
   assert.equal(normaliseSerial(mutated.serialNumber), normaliseSerial(s.servingSerial));
   const mutation = parseReview(mutated.text).response;
@@ -121,12 +103,12 @@ test("answers mutate and validate reviews over one keep-alive TLS connection", a
   assert.equal(patch[0]?.value["kind"], "ReplicationDestination");
 
   // Without the patch the validator blocks; with it, it allows.
-  const unpatched = parseReview((await postReview(s.ca, s.port, "/validate-v1-pvc", pvcReview("uid-unpatched"), agent)).text).response;
+  const unpatched = parseReview((await postJson(s.ca, s.port, "/validate-v1-pvc", pvcReview("uid-unpatched"), { agent })).text).response;
   assert.equal(unpatched.allowed, false);
   assert.equal(unpatched.uid, "uid-unpatched");
   const patchedReview = pvcReview("uid-patched", { dataSourceRef: patch[0]?.value });
   for (let i = 0; i < 10; i += 1) {
-    const answer = await postReview(s.ca, s.port, "/validate-v1-pvc", patchedReview, agent);
+    const answer = await postJson(s.ca, s.port, "/validate-v1-pvc", patchedReview, { agent });
     assert.equal(answer.status, 200);
     assert.equal(answer.reusedSocket, true, "the connection is kept alive between reviews");
     assert.equal(parseReview(answer.text).response.allowed, true);
@@ -155,13 +137,7 @@ test("answers malformed, oversized and wrongly typed bodies with AdmissionReview
   const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: s.ca });
   t.after(() => agent.destroy());
 
-  const malformed = await callHttps(s.ca, s.port, {
-    method: "POST",
-    path: "/validate-v1-pvc",
-    body: '{"apiVersion": "admission.k8s.io/v1", "request": {',
-    headers: { "content-type": "application/json" },
-    agent,
-  });
+  const malformed = await postJson(s.ca, s.port, "/validate-v1-pvc", '{"apiVersion": "admission.k8s.io/v1", "request": {', { agent });
   assert.equal(malformed.status, 200);
   assert.deepEqual(parseReview(malformed.text).response.status?.code, 400);
   assert.equal(parseReview(malformed.text).response.allowed, false);
@@ -177,38 +153,21 @@ test("answers malformed, oversized and wrongly typed bodies with AdmissionReview
   assert.equal(parseReview(wrongType.text).response.status?.code, 400);
   assert.equal(wrongType.reusedSocket, true);
 
-  const notAReview = await postReview(s.ca, s.port, "/validate-v1-pvc", { hello: "world" }, agent);
+  const notAReview = await postJson(s.ca, s.port, "/validate-v1-pvc", { hello: "world" }, { agent });
   assert.equal(notAReview.status, 200);
   assert.equal(parseReview(notAReview.text).response.status?.code, 400);
 
   const padding = "x".repeat(maxBodyBytes + 1024);
-  const oversizedDeclared = await callHttps(s.ca, s.port, {
-    method: "POST",
-    path: "/validate-v1-pvc",
-    body: JSON.stringify({ ...pvcReview("uid-big"), padding }),
-    headers: { "content-type": "application/json" },
-  });
+  const oversizedDeclared = await postJson(s.ca, s.port, "/validate-v1-pvc", { ...pvcReview("uid-big"), padding });
   assert.equal(oversizedDeclared.status, 200);
   assert.equal(parseReview(oversizedDeclared.text).response.status?.code, 413);
 
-  const oversizedChunked = await callHttps(s.ca, s.port, {
-    method: "POST",
-    path: "/mutate-v1-pvc",
-    body: JSON.stringify({ ...pvcReview("uid-chunked"), padding }),
-    headers: { "content-type": "application/json" },
-    isChunked: true,
-  });
+  const oversizedChunked = await postJson(s.ca, s.port, "/mutate-v1-pvc", { ...pvcReview("uid-chunked"), padding }, { isChunked: true });
   assert.equal(oversizedChunked.status, 200);
   assert.equal(parseReview(oversizedChunked.text).response.status?.code, 413);
 
   // A chunked body within the limit is read whole.
-  const chunkedOk = await callHttps(s.ca, s.port, {
-    method: "POST",
-    path: "/mutate-v1-pvc",
-    body: JSON.stringify({ ...pvcReview("uid-chunked-ok"), padding: "y".repeat(100 * 1024) }),
-    headers: { "content-type": "application/json" },
-    isChunked: true,
-  });
+  const chunkedOk = await postJson(s.ca, s.port, "/mutate-v1-pvc", { ...pvcReview("uid-chunked-ok"), padding: "y".repeat(100 * 1024) }, { isChunked: true });
   assert.equal(parseReview(chunkedOk.text).response.uid, "uid-chunked-ok");
   assert.equal(parseReview(chunkedOk.text).response.allowed, true);
 
@@ -218,10 +177,14 @@ test("answers malformed, oversized and wrongly typed bodies with AdmissionReview
 
 test("reports readiness tersely on the webhook port and with named checks on the operations port", async (t) => {
   const s = await startServer(t);
-  const ready = await eventually("readyz 200", async () => {
-    const answer = await callHttp(s.opsPort, "/readyz?verbose");
-    return answer.status === 200 ? answer : undefined;
-  });
+  const ready = await eventually(
+    "readyz 200",
+    async () => {
+      const answer = await callHttp(s.opsPort, "/readyz?verbose");
+      return answer.status === 200 ? answer : undefined;
+    },
+    promptly,
+  );
   assert.equal(ready.text, "[+]tls ok\n[+]webhook-port ok\n[+]shutdown ok\nreadyz check passed\n");
   const terse = await callHttps(s.ca, s.port, { path: "/readyz?verbose" });
   assert.equal(terse.status, 200);
@@ -248,10 +211,14 @@ test("serves a rotated certificate to new connections and keeps the last good pa
   assert.equal(normaliseSerial(mismatched.serialNumber), normaliseSerial(s.servingSerial), "a half-written pair is not served");
   await writeFile(s.certPath, second.certPem);
 
-  const rotated = await eventually("the second certificate", async () => {
-    const answer = await callHttps(s.ca, s.port, { path: "/healthz" });
-    return normaliseSerial(answer.serialNumber) === normaliseSerial(secondSerial) ? answer : undefined;
-  });
+  const rotated = await eventually(
+    "the second certificate",
+    async () => {
+      const answer = await callHttps(s.ca, s.port, { path: "/healthz" });
+      return normaliseSerial(answer.serialNumber) === normaliseSerial(secondSerial) ? answer : undefined;
+    },
+    promptly,
+  );
   assert.equal(rotated.status, 200);
   // The established connection keeps the certificate it was opened with.
   const reused = await callHttps(s.ca, s.port, { path: "/healthz", agent });
@@ -259,8 +226,10 @@ test("serves a rotated certificate to new connections and keeps the last good pa
   assert.equal(normaliseSerial(reused.serialNumber), normaliseSerial(s.servingSerial));
 
   await writeFile(s.keyPath, "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
-  await eventually("the rejection to be logged", async () =>
-    s.log.entries.some((e) => e.message?.startsWith("changed serving certificate rejected")) ? true : undefined,
+  await eventually(
+    "the rejection to be logged",
+    async () => (s.log.entries.some((e) => e.message?.startsWith("changed serving certificate rejected")) ? true : undefined),
+    promptly,
   );
   const afterGarbage = await callHttps(s.ca, s.port, { path: "/healthz" });
   assert.equal(afterGarbage.status, 200);
@@ -298,10 +267,14 @@ test("follows a Kubernetes Secret volume update (the ..data symlink swap)", asyn
   await rename(path.join(volume, "..data_tmp"), path.join(volume, "..data"));
 
   const secondSerial = normaliseSerial(new X509Certificate(second.certPem).serialNumber);
-  await eventually("the swapped certificate", async () => {
-    const answer = await callHttps(s.ca, s.port, { path: "/healthz" });
-    return normaliseSerial(answer.serialNumber) === secondSerial ? true : undefined;
-  });
+  await eventually(
+    "the swapped certificate",
+    async () => {
+      const answer = await callHttps(s.ca, s.port, { path: "/healthz" });
+      return normaliseSerial(answer.serialNumber) === secondSerial ? true : undefined;
+    },
+    promptly,
+  );
 });
 
 test("finishes an in-flight review on shutdown, refuses new connections and reports not ready while draining", async (t) => {
@@ -316,9 +289,9 @@ test("finishes an in-flight review on shutdown, refuses new connections and repo
   };
   const handlers = createReviewHandlers({ policy: DEFAULT_POLICY, catalog: catalogWithBackups });
   const s = await startServer(t, { handlers: { mutate: handlers.mutate, validate: slowValidate }, drainDelayMs: 400 });
-  await eventually("ready", async () => ((await callHttps(s.ca, s.port, { path: "/readyz" })).status === 200 ? true : undefined));
+  await eventually("ready", async () => ((await callHttps(s.ca, s.port, { path: "/readyz" })).status === 200 ? true : undefined), promptly);
 
-  const inFlight = postReview(s.ca, s.port, "/validate-v1-pvc", pvcReview("uid-in-flight"));
+  const inFlight = postJson(s.ca, s.port, "/validate-v1-pvc", pvcReview("uid-in-flight"));
   await requestArrived;
   const stopped = s.server.stop();
 
@@ -330,14 +303,18 @@ test("finishes an in-flight review on shutdown, refuses new connections and repo
   assert.match((await callHttp(s.opsPort, "/readyz")).text, /\[-\]shutdown failed: server is shutting down/);
 
   // Then the listener closes: new connections are refused while the review is still held.
-  await eventually("connection refused", async () => {
-    try {
-      await callHttps(s.ca, s.port, { path: "/healthz" });
-      return undefined;
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === "ECONNREFUSED" ? true : undefined;
-    }
-  });
+  await eventually(
+    "connection refused",
+    async () => {
+      try {
+        await callHttps(s.ca, s.port, { path: "/healthz" });
+        return undefined;
+      } catch (error) {
+        return (error as NodeJS.ErrnoException).code === "ECONNREFUSED" ? true : undefined;
+      }
+    },
+    promptly,
+  );
   let isStopped = false;
   void stopped.then(() => (isStopped = true));
   await new Promise((resolve) => setTimeout(resolve, 50));

@@ -7,7 +7,6 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { connect as netConnect } from "node:net";
 import path from "node:path";
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
@@ -18,28 +17,26 @@ import { DEFAULT_POLICY } from "../../../webhook/domain/policy.ts";
 import { createUnconfiguredCatalog } from "../../../webhook/domain/snapshot-catalog.ts";
 import { createServiceAccountTokenVerifier } from "../../../webhook/server/bearer-auth.ts";
 import { createGuardianServer, type GuardianServerOptions } from "../../../webhook/server/guardian-server.ts";
-import { createRecordingLogger } from "../../support/recording-logger.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { createReadApiRoutes } from "../../../webhook/server/read-api-routes.ts";
 import { createReadiness } from "../../../webhook/server/readiness.ts";
 import { issueClientCertificate } from "../../../certs/pki.ts";
+import { callHttp, callHttps, postJson } from "../../support/https-call.ts";
+import { parseReview } from "../../support/parse-review.ts";
 import { pvcCreateReview } from "../../support/pvc-review.ts";
 import { signingKeyReadSettings, defaultSettings, guardianServerSettings } from "../../support/default-settings.ts";
-import { callHttp, callHttps, createTestPki, type TestPki } from "./tls-fixture.ts";
+import { createRecordingLogger, type RecordingLogger } from "../../support/recording-logger.ts";
+import { createTestPki, type TestPki } from "../../support/test-pki.ts";
 
-type Started = { pki: TestPki; port: number; opsPort: number; ca: string; log: ReturnType<typeof createRecordingLogger> };
+type Started = { pki: TestPki; port: number; opsPort: number; ca: string; log: RecordingLogger };
 
 async function startServer(t: TestContext, overrides: Partial<GuardianServerOptions> = {}, pkiIn?: TestPki): Promise<Started> {
   const pki = pkiIn ?? (await createTestPki());
-  const issued = await pki.issue(`serving-${Math.random().toString(36).slice(2)}`);
-  const dir = path.join(pki.dir, `serving-${Math.random().toString(36).slice(2)}`);
-  await mkdir(dir);
-  await writeFile(path.join(dir, "tls.crt"), issued.certPem);
-  await writeFile(path.join(dir, "tls.key"), await readFile(issued.keyPath));
+  const { certPath, keyPath } = await pki.issueServingPair(`serving-${Math.random().toString(36).slice(2)}`);
   const log = createRecordingLogger();
   const server = createGuardianServer({
     ...guardianServerSettings,
-    tls: { certPath: path.join(dir, "tls.crt"), keyPath: path.join(dir, "tls.key"), pollIntervalMs: 1_000 },
+    tls: { certPath, keyPath, pollIntervalMs: 1_000 },
     host: "127.0.0.1",
     port: 0,
     opsPort: 0,
@@ -60,16 +57,6 @@ async function startServer(t: TestContext, overrides: Partial<GuardianServerOpti
     if (pkiIn === undefined) await pki.cleanup();
   });
   return { pki, port, opsPort, ca: pki.ca.certPem, log };
-}
-
-function parseReview(text: string): AdmissionReviewOut {
-  const parsed = JSON.parse(text) as AdmissionReviewOut;
-  assert.equal(parsed.kind, "AdmissionReview", text.slice(0, 200));
-  return parsed;
-}
-
-function postJson(s: Started, pathName: string, body: string | Buffer, isChunked = false) {
-  return callHttps(s.ca, s.port, { method: "POST", path: pathName, body, headers: { "content-type": "application/json" }, isChunked });
 }
 
 function reviewWithLabels(uid: string, labels: Record<string, string>): string {
@@ -113,7 +100,7 @@ test("answers a deeply nested body and oversized bodies with AdmissionReviews, a
   const s = await startServer(t);
   // 1.4 million nested arrays in 2.8 MB: under the size limit, fatal to JSON.parse on a small heap.
   const nested = "[".repeat(1_400_000) + "]".repeat(1_400_000);
-  const deep = await postJson(s, "/validate-v1-pvc", nested);
+  const deep = await postJson(s.ca, s.port, "/validate-v1-pvc", nested);
   assert.equal(deep.status, 200);
   assert.equal(parseReview(deep.text).response.allowed, false);
   assert.equal(parseReview(deep.text).response.status?.code, 400);
@@ -122,7 +109,7 @@ test("answers a deeply nested body and oversized bodies with AdmissionReviews, a
   // The reported attack: 4.77 MiB of nested arrays, declared and chunked.
   const huge = "[".repeat(2_500_000) + "]".repeat(2_500_000);
   for (const isChunked of [false, true]) {
-    const answer = await postJson(s, "/mutate-v1-pvc", huge, isChunked).catch((error: NodeJS.ErrnoException) => {
+    const answer = await postJson(s.ca, s.port, "/mutate-v1-pvc", huge, { isChunked }).catch((error: NodeJS.ErrnoException) => {
       // The 413 goes out once the headers are read and the connection closes after it; a client
       // still sending may see the close first. Either way the body was refused unread.
       assert.match(error.code ?? "", /^(EPIPE|ECONNRESET)$/);
@@ -136,12 +123,12 @@ test("answers a deeply nested body and oversized bodies with AdmissionReviews, a
 
   // A million tiny values within the size limit: refused before they are built.
   const wide = `[${"0,".repeat(1_000_000)}0]`;
-  const values = await postJson(s, "/validate-v1-pvc", wide);
+  const values = await postJson(s.ca, s.port, "/validate-v1-pvc", wide);
   assert.equal(parseReview(values.text).response.status?.code, 400);
   assert.match(parseReview(values.text).response.status?.message ?? "", /more than 100000 JSON values/);
 
   assert.equal((await callHttps(s.ca, s.port, { path: "/healthz" })).text, "ok\n");
-  const normal = parseReview((await postJson(s, "/validate-v1-pvc", JSON.stringify(pvcCreateReview({ uid: "after" })))).text);
+  const normal = parseReview((await postJson(s.ca, s.port, "/validate-v1-pvc", pvcCreateReview({ uid: "after" }))).text);
   assert.equal(normal.response.uid, "after");
 });
 
@@ -154,30 +141,30 @@ test("refuses labels and annotations beyond Kubernetes limits before the handler
   const s = await startServer(t, { handlers: { mutate: spy, validate: spy } });
 
   // The reported 530k-label PVC (6.4 MiB) is over the body limit.
-  const huge = await postJson(s, "/mutate-v1-pvc", reviewWithLabels("huge", manyLabels(530_000))).catch((error: NodeJS.ErrnoException) => {
+  const huge = await postJson(s.ca, s.port, "/mutate-v1-pvc", reviewWithLabels("huge", manyLabels(530_000))).catch((error: NodeJS.ErrnoException) => {
     assert.match(error.code ?? "", /^(EPIPE|ECONNRESET)$/, "refused unread, the connection closed");
     return undefined;
   });
   if (huge !== undefined) assert.equal(parseReview(huge.text).response.status?.code, 413);
 
-  const tooMany = parseReview((await postJson(s, "/mutate-v1-pvc", reviewWithLabels("many", manyLabels(2_000)))).text);
+  const tooMany = parseReview((await postJson(s.ca, s.port, "/mutate-v1-pvc", reviewWithLabels("many", manyLabels(2_000)))).text);
   assert.deepEqual(
     { uid: tooMany.response.uid, allowed: tooMany.response.allowed, code: tooMany.response.status?.code },
     { uid: "many", allowed: false, code: 400 },
   );
   assert.match(tooMany.response.status?.message ?? "", /more than 1000 labels/);
 
-  const longValue = parseReview((await postJson(s, "/validate-v1-pvc", reviewWithLabels("long", { app: "x".repeat(64) }))).text);
+  const longValue = parseReview((await postJson(s.ca, s.port, "/validate-v1-pvc", reviewWithLabels("long", { app: "x".repeat(64) }))).text);
   assert.equal(longValue.response.status?.code, 400);
-  const longName = parseReview((await postJson(s, "/validate-v1-pvc", reviewWithLabels("name", { [`example.com/${"n".repeat(64)}`]: "v" }))).text);
+  const longName = parseReview((await postJson(s.ca, s.port, "/validate-v1-pvc", reviewWithLabels("name", { [`example.com/${"n".repeat(64)}`]: "v" }))).text);
   assert.equal(longName.response.status?.code, 400);
 
   const annotated = pvcCreateReview({ uid: "annotations" }) as { request: { object: { metadata: { annotations?: Record<string, string> } } } };
   annotated.request.object.metadata.annotations = { a: "x".repeat(200 * 1024), b: "y".repeat(100 * 1024) };
-  assert.equal(parseReview((await postJson(s, "/validate-v1-pvc", JSON.stringify(annotated))).text).response.status?.code, 400);
+  assert.equal(parseReview((await postJson(s.ca, s.port, "/validate-v1-pvc", annotated)).text).response.status?.code, 400);
 
   assert.deepEqual(seen, [], "the handler never saw any of them");
-  const fine = parseReview((await postJson(s, "/validate-v1-pvc", reviewWithLabels("fine", manyLabels(50)))).text);
+  const fine = parseReview((await postJson(s.ca, s.port, "/validate-v1-pvc", reviewWithLabels("fine", manyLabels(50)))).text);
   assert.equal(fine.response.allowed, true);
   assert.deepEqual(seen, ["fine"]);
 });
@@ -193,20 +180,20 @@ test("answers at once over the bound on reviews in progress: the validator 429, 
     return allowed("held");
   };
   const s = await startServer(t, { handlers: { mutate: slow, validate: slow }, maxConcurrentReviews: 1 });
-  const first = postJson(s, "/validate-v1-pvc", JSON.stringify(pvcCreateReview({ uid: "first" })));
+  const first = postJson(s.ca, s.port, "/validate-v1-pvc", pvcCreateReview({ uid: "first" }));
   await hasArrived;
 
-  const shed = parseReview((await postJson(s, "/validate-v1-pvc", JSON.stringify(pvcCreateReview({ uid: "second" })))).text);
+  const shed = parseReview((await postJson(s.ca, s.port, "/validate-v1-pvc", pvcCreateReview({ uid: "second" }))).text);
   assert.equal(shed.response.allowed, false);
   assert.equal(shed.response.status?.code, 429);
-  const open = parseReview((await postJson(s, "/mutate-v1-pvc", JSON.stringify(pvcCreateReview({ uid: "third" })))).text);
+  const open = parseReview((await postJson(s.ca, s.port, "/mutate-v1-pvc", pvcCreateReview({ uid: "third" }))).text);
   assert.equal(open.response.allowed, true);
   assert.equal(open.response.patch, undefined);
   assert.match(open.response.warnings?.[0] ?? "", /admitted unchanged/);
 
   release();
   assert.equal(parseReview((await first).text).response.uid, "first");
-  assert.equal(parseReview((await postJson(s, "/validate-v1-pvc", JSON.stringify(pvcCreateReview({ uid: "fourth" })))).text).response.uid, "fourth");
+  assert.equal(parseReview((await postJson(s.ca, s.port, "/validate-v1-pvc", pvcCreateReview({ uid: "fourth" }))).text).response.uid, "fourth");
 });
 
 test("cuts bare connections, slow headers and stalled bodies after the configured timeouts", async (t) => {
@@ -236,7 +223,7 @@ test("cuts bare connections, slow headers and stalled bodies after the configure
 
   t.diagnostic(`closed after: bare ${Math.round(bareMs)} ms, slow headers ${Math.round(headersMs)} ms, stalled body ${Math.round(bodyMs)} ms`);
   // The server is fine, and the stalled body's bytes were given back.
-  const after = parseReview((await postJson(s, "/validate-v1-pvc", JSON.stringify(pvcCreateReview({ uid: "after-stall" })))).text);
+  const after = parseReview((await postJson(s.ca, s.port, "/validate-v1-pvc", pvcCreateReview({ uid: "after-stall" }))).text);
   assert.equal(after.response.uid, "after-stall");
 });
 
@@ -256,13 +243,13 @@ test("bounds the body bytes held by reviews in progress: a body the budget canno
   }
   // Let the server take both in.
   await new Promise((resolve) => setTimeout(resolve, 200));
-  const refused = parseReview((await postJson(s, "/validate-v1-pvc", JSON.stringify({ ...pvcCreateReview({ uid: "third" }), pad: "p".repeat(30_000) }))).text);
+  const refused = parseReview((await postJson(s.ca, s.port, "/validate-v1-pvc", { ...pvcCreateReview({ uid: "third" }), pad: "p".repeat(30_000) })).text);
   assert.equal(refused.response.status?.code, 429);
   // Small reviews still fit in what is left.
-  assert.equal(parseReview((await postJson(s, "/validate-v1-pvc", JSON.stringify(pvcCreateReview({ uid: "small" })))).text).response.uid, "small");
+  assert.equal(parseReview((await postJson(s.ca, s.port, "/validate-v1-pvc", pvcCreateReview({ uid: "small" }))).text).response.uid, "small");
   for (const socket of stalled) socket.destroy();
   await new Promise((resolve) => setTimeout(resolve, 200));
-  const later = parseReview((await postJson(s, "/validate-v1-pvc", JSON.stringify({ ...pvcCreateReview({ uid: "later" }), pad: "p".repeat(30_000) }))).text);
+  const later = parseReview((await postJson(s.ca, s.port, "/validate-v1-pvc", { ...pvcCreateReview({ uid: "later" }), pad: "p".repeat(30_000) })).text);
   assert.equal(later.response.uid, "later", "the bytes of closed connections are given back");
 });
 
@@ -381,7 +368,7 @@ test("answers admission only to callers with a client certificate from the confi
   t.after(() => pki.cleanup());
   const s = await startServer(t, { clientCaPath: pki.ca.certPath }, pki);
   const review = JSON.stringify(pvcCreateReview({ uid: "anonymous" }));
-  const anonymous = parseReview((await postJson(s, "/validate-v1-pvc", review)).text);
+  const anonymous = parseReview((await postJson(s.ca, s.port, "/validate-v1-pvc", review)).text);
   assert.equal(anonymous.response.allowed, false);
   assert.equal(anonymous.response.status?.code, 403);
   assert.equal((await callHttps(s.ca, s.port, { path: "/healthz" })).status, 200, "the kubelet presents no certificate");

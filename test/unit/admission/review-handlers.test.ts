@@ -103,6 +103,49 @@ function withObject(body: any, object: unknown): any {
   return next;
 }
 
+/** Mutates, applies the patch as the API server would, and validates the review carrying the patched PVC. */
+async function mutateThenValidate(handlers: Pick<ReturnType<typeof setup>, "mutate" | "validate">, body: any) {
+  const mutation = await handlers.mutate(body, signal());
+  const pvc = patchedObject(mutation.review, body.request["object"]);
+  const validation = await handlers.validate(withObject(body, pvc), signal());
+  return { mutation, pvc, validation };
+}
+
+/** The `unknown` path end to end: the mutator admits unchanged, the validator denies, nothing is generated. Returns the denial's message. */
+async function unknownDenial(body: any, options: { catalog: AdmissionCatalog; deadlineMs?: number }): Promise<string> {
+  const { generator, calls } = createRecordingGenerator();
+  const { mutate, validate } = setup({ ...options, generator });
+  const mutation = await mutate(body, signal());
+  assert.deepEqual(mutation.review.response, { uid: body.request["uid"], allowed: true });
+  assert.equal(mutation.reason, "unknown");
+  const validation = await validate(body, signal());
+  assertEchoes(validation, body);
+  assert.equal(validation.review.response.allowed, false);
+  assert.equal(validation.reason, "unknown");
+  assert.equal(calls.length, 0);
+  return validation.review.response.status!.message;
+}
+
+/**
+ * Both handlers allow `body` as it is for `reason`, with the repository unreadable, without asking
+ * the catalog or generating anything. Returns their outcomes, mutate's first.
+ */
+async function leftAlone(body: any, reason: string): Promise<AnsweredReview[]> {
+  const { catalog, lookups } = createMemoryCatalog({ unreadable: "down" });
+  const { generator, calls } = createRecordingGenerator();
+  const { mutate, validate } = setup({ catalog, generator });
+  const outcomes: AnsweredReview[] = [];
+  for (const handler of [mutate, validate]) {
+    const outcome = await handler(body, signal());
+    assert.deepEqual(outcome.review.response, { uid: body.request["uid"], allowed: true });
+    assert.equal(outcome.reason, reason);
+    outcomes.push(outcome);
+  }
+  assert.deepEqual(lookups, []);
+  assert.equal(calls.length, 0);
+  return outcomes;
+}
+
 const restoreCatalog = () => createMemoryCatalog({ snapshots: { [APP_DATA]: [nov19, nov21] } });
 
 test("injects dataSourceRef when a snapshot exists, and the patched PVC passes validation", async () => {
@@ -185,32 +228,13 @@ test("allows a fresh PVC without a patch and generates a paused RD for it", asyn
 test("denies a protected PVC while the repository is unreadable, and the mutator fails open", async () => {
   const body = fixture("protected-create.json");
   const { catalog } = createMemoryCatalog({ unreadable: "cannot read kopia.repository.f: permission denied" });
-  const { generator, calls } = createRecordingGenerator();
-  const { mutate, validate } = setup({ catalog, generator });
-  const mutation = await mutate(body, signal());
-  assert.deepEqual(mutation.review.response, { uid: body.request["uid"], allowed: true });
-  assert.equal(mutation.reason, "unknown");
-  const validation = await validate(body, signal());
-  assertEchoes(validation, body);
-  assert.equal(validation.review.response.allowed, false);
-  assert.equal(validation.reason, "unknown");
-  assert.match(validation.review.response.status!.message, /app-data-backup@media:\/data/);
-  assert.match(validation.review.response.status!.message, /permission denied/);
-  assert.equal(calls.length, 0);
+  const message = await unknownDenial(body, { catalog });
+  assert.match(message, /app-data-backup@media:\/data/);
+  assert.match(message, /permission denied/);
 });
 
 test("leaves an unprotected PVC alone without asking the catalog", async () => {
-  const body = fixture("unprotected-create.json");
-  const { catalog, lookups } = createMemoryCatalog({ unreadable: "down" });
-  const { generator, calls } = createRecordingGenerator();
-  const { mutate, validate } = setup({ catalog, generator });
-  for (const handler of [mutate, validate]) {
-    const outcome = await handler(body, signal());
-    assert.deepEqual(outcome.review.response, { uid: body.request["uid"], allowed: true });
-    assert.equal(outcome.reason, "unlabelled");
-  }
-  assert.deepEqual(lookups, []);
-  assert.equal(calls.length, 0);
+  await leftAlone(fixture("unprotected-create.json"), "unlabelled");
 });
 
 test("warns about a mistyped tier on both webhooks and allows it", async () => {
@@ -231,29 +255,15 @@ test("warns about a mistyped tier on both webhooks and allows it", async () => {
 for (const name of ["update.json", "delete.json"]) {
   test(`allows ${name.replace(".json", "").toUpperCase()} without a decision, even while the repository is unreadable`, async () => {
     const body = fixture(name);
-    const { catalog, lookups } = createMemoryCatalog({ unreadable: "down" });
-    const { generator, calls } = createRecordingGenerator();
-    const { mutate, validate } = setup({ catalog, generator });
-    for (const handler of [mutate, validate]) {
-      const outcome = await handler(body, signal());
-      assert.deepEqual(outcome.review.response, { uid: body.request["uid"], allowed: true });
-      assert.equal(outcome.operation, body.request["operation"]);
-      assert.equal(outcome.reason, "not-create");
-    }
-    assert.deepEqual(lookups, []);
-    assert.equal(calls.length, 0);
+    for (const outcome of await leftAlone(body, "not-create")) assert.equal(outcome.operation, body.request["operation"]);
   });
 }
 
 test("honours dryRun: the patch is returned but the generator is never called", async () => {
   const body = fixture("dry-run-create.json");
   const { generator, calls } = createRecordingGenerator();
-  const { mutate, validate } = setup({ catalog: restoreCatalog().catalog, generator });
-  const mutation = await mutate(body, signal());
-  const pvc = patchedObject(mutation.review, body.request["object"]);
+  const { pvc, validation } = await mutateThenValidate(setup({ catalog: restoreCatalog().catalog, generator }), body);
   assert.deepEqual(pvc.spec.dataSourceRef, EXPECTED_REF);
-  const afterMutation = withObject(body, pvc);
-  const validation = await validate(afterMutation, signal());
   assert.equal(validation.review.response.allowed, true);
   const fresh = await setup({ catalog: createMemoryCatalog({}).catalog, generator }).validate(body, signal());
   assert.equal(fresh.review.response.allowed, true);
@@ -277,15 +287,7 @@ test("never overwrites an existing dataSourceRef; the validator denies it when a
 });
 
 test("leaves a PVC in an excluded namespace alone without asking the catalog", async () => {
-  const body = fixture("excluded-namespace-create.json");
-  const { catalog, lookups } = createMemoryCatalog({ unreadable: "down" });
-  const { mutate, validate } = setup({ catalog });
-  for (const handler of [mutate, validate]) {
-    const outcome = await handler(body, signal());
-    assert.deepEqual(outcome.review.response, { uid: body.request["uid"], allowed: true });
-    assert.equal(outcome.reason, "excluded-namespace");
-  }
-  assert.deepEqual(lookups, []);
+  await leftAlone(fixture("excluded-namespace-create.json"), "excluded-namespace");
 });
 
 test("skip-restore with a reason creates the PVC empty over a backup, says so, and generates a paused RD", async () => {
@@ -325,12 +327,9 @@ test("denies skip-restore without a reason, whatever the catalog says", async ()
 test("restore-as-of restores the newest snapshot at or before the time and passes it to the generator", async () => {
   const body = fixture("restore-as-of-create.json");
   const { generator, calls } = createRecordingGenerator();
-  const { mutate, validate } = setup({ catalog: restoreCatalog().catalog, generator });
-  const mutation = await mutate(body, signal());
-  const pvc = patchedObject(mutation.review, body.request["object"]);
+  const { pvc, validation } = await mutateThenValidate(setup({ catalog: restoreCatalog().catalog, generator }), body);
   assert.deepEqual(pvc.spec.dataSourceRef, EXPECTED_REF);
-  const afterMutation = withObject(body, pvc);
-  assert.equal((await validate(afterMutation, signal())).review.response.allowed, true);
+  assert.equal(validation.review.response.allowed, true);
   const evaluation = calls[0]!.evaluation;
   assert.equal(evaluation.annotations.restoreAsOf, "2026-11-20T00:00:00Z");
   assert.ok(evaluation.decision.answer === "restore" && evaluation.decision.snapshot.id === "k19");
@@ -388,16 +387,15 @@ test("dormant allows a protected PVC while the repository is unreadable, with a 
 
 test("a failed generation on the restore path denies and is counted", async () => {
   const body = fixture("protected-create.json");
-  const { mutate, validate, failures } = setup({
+  const handlers = setup({
     catalog: restoreCatalog().catalog,
     generator: createRecordingGenerator(async () => ({ ok: false, message: "the API server refused the ReplicationDestination" })).generator,
   });
-  const afterMutation = withObject(body, patchedObject((await mutate(body, signal())).review, body.request["object"]));
-  const validation = await validate(afterMutation, signal());
+  const { validation } = await mutateThenValidate(handlers, body);
   assert.equal(validation.review.response.allowed, false);
   assert.equal(validation.reason, "generation-failed");
   assert.match(validation.review.response.status!.message, /the API server refused the ReplicationDestination/);
-  assert.deepEqual(failures, ["restore"]);
+  assert.deepEqual(handlers.failures, ["restore"]);
 });
 
 test("a failed generation on the fresh path allows with a warning and is counted", async () => {
@@ -502,30 +500,16 @@ test("a refresh that fails makes the answer unknown and denies, saying why", asy
   ];
   for (const [refresh, message] of refreshes) {
     const { catalog } = createMemoryCatalog({ snapshots: {}, refresh });
-    const { mutate, validate } = setup({ catalog });
-    assert.equal((await mutate(body, signal())).reason, "unknown");
-    const validation = await validate(body, signal());
-    assert.equal(validation.review.response.allowed, false);
-    assert.equal(validation.reason, "unknown");
-    assert.match(validation.review.response.status!.message, message);
-    assert.doesNotMatch(validation.review.response.status!.message, /deadline/);
+    const denial = await unknownDenial(body, { catalog });
+    assert.match(denial, message);
+    assert.doesNotMatch(denial, /deadline/);
   }
 });
 
 test("a refresh that never resolves ends in an unknown denial by the deadline", { timeout: 10_000 }, async () => {
   const body = fixture("protected-create.json");
   const { catalog } = createMemoryCatalog({ snapshots: {}, refresh: () => new Promise<CatalogLookup>(() => {}) });
-  const { generator, calls } = createRecordingGenerator();
-  const { mutate, validate } = setup({ catalog, generator, deadlineMs: 50 });
-  const mutation = await mutate(body, signal());
-  assert.deepEqual(mutation.review.response, { uid: body.request["uid"], allowed: true });
-  assert.equal(mutation.reason, "unknown");
-  const validation = await validate(body, signal());
-  assertEchoes(validation, body);
-  assert.equal(validation.review.response.allowed, false);
-  assert.equal(validation.reason, "unknown");
-  assert.match(validation.review.response.status!.message, /deadline/);
-  assert.equal(calls.length, 0);
+  assert.match(await unknownDenial(body, { catalog, deadlineMs: 50 }), /deadline/);
 });
 
 test("a caller that gives up (request aborted) gets unknown, not fresh", { timeout: 10_000 }, async () => {

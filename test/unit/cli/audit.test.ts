@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { formatAuditTable, runAuditCommand } from "../../../webhook/cli/audit.ts";
 import type { AuditReport } from "../../../webhook/domain/backup-audit.ts";
+import { recordingCliIo } from "../../support/recording-cli-io.ts";
 
 const report: AuditReport = {
   generatedAt: "2026-11-25T12:30:00.000Z",
@@ -71,22 +72,6 @@ const report: AuditReport = {
   ],
 };
 
-function io(files: Record<string, string>) {
-  const out = { stdout: "", stderr: "" };
-  return {
-    out,
-    io: {
-      stdout: (text: string) => (out.stdout += text),
-      stderr: (text: string) => (out.stderr += text),
-      readFile: (file: string) => {
-        const content = files[file];
-        if (content === undefined) throw new Error(`ENOENT: ${file}`);
-        return content;
-      },
-    },
-  };
-}
-
 test("the table aligns columns, flags objects S D R, shows restore verdicts and explains problems below", () => {
   assert.equal(
     formatAuditTable(report),
@@ -110,31 +95,31 @@ test("audit asks the read API with the token and CA from files and prints the ta
     calls.push({ ...options, url: options.url.href });
     return { status: 200, text: JSON.stringify(report) };
   };
-  const table = io({ token: "eyJ.token\n", "ca.crt": "PEM" });
+  const table = recordingCliIo({ token: "eyJ.token\n", "ca.crt": "PEM" });
   assert.equal(
     await runAuditCommand(
       ["--server", "https://localhost:8443", "--token-file", "token", "--ca-file", "ca.crt", "--server-name", "pvc-guardian.pvc-guardian.svc"],
-      table.io,
+      table,
       fetchAudit,
     ),
     0,
   );
   assert.deepEqual(calls[0], { url: "https://localhost:8443/v1/audit", token: "eyJ.token", caPem: "PEM", serverName: "pvc-guardian.pvc-guardian.svc" });
-  assert.equal(table.out.stdout, formatAuditTable(report));
-  const json = io({ token: "t", "ca.crt": "PEM" });
-  assert.equal(await runAuditCommand(["--server", "https://h", "--token-file", "token", "--ca-file", "ca.crt", "-o", "json"], json.io, fetchAudit), 0);
-  assert.deepEqual(JSON.parse(json.out.stdout), report);
+  assert.equal(table.out, formatAuditTable(report));
+  const json = recordingCliIo({ token: "t", "ca.crt": "PEM" });
+  assert.equal(await runAuditCommand(["--server", "https://h", "--token-file", "token", "--ca-file", "ca.crt", "-o", "json"], json, fetchAudit), 0);
+  assert.deepEqual(JSON.parse(json.out), report);
 });
 
 test("audit refuses plain http, reports a refusal with the server message, and exits 2 on bad usage", async () => {
   const never = async () => assert.fail("no request expected");
-  const plain = io({ token: "t", "ca.crt": "PEM" });
-  assert.equal(await runAuditCommand(["--server", "http://h", "--token-file", "token", "--ca-file", "ca.crt"], plain.io, never), 2);
-  assert.match(plain.out.stderr, /https/);
-  const refused = io({ token: "t", "ca.crt": "PEM" });
+  const plain = recordingCliIo({ token: "t", "ca.crt": "PEM" });
+  assert.equal(await runAuditCommand(["--server", "http://h", "--token-file", "token", "--ca-file", "ca.crt"], plain, never), 2);
+  assert.match(plain.err, /https/);
+  const refused = recordingCliIo({ token: "t", "ca.crt": "PEM" });
   const forbidden = async () => ({ status: 403, text: JSON.stringify({ error: "forbidden", message: "system:serviceaccount:a:b may not read" }) });
-  assert.equal(await runAuditCommand(["--server", "https://h", "--token-file", "token", "--ca-file", "ca.crt"], refused.io, forbidden), 1);
-  assert.match(refused.out.stderr, /HTTP 403\): system:serviceaccount:a:b may not read/);
-  const usage = io({});
-  assert.equal(await runAuditCommand(["--server", "https://h"], usage.io, never), 2);
+  assert.equal(await runAuditCommand(["--server", "https://h", "--token-file", "token", "--ca-file", "ca.crt"], refused, forbidden), 1);
+  assert.match(refused.err, /HTTP 403\): system:serviceaccount:a:b may not read/);
+  const usage = recordingCliIo({});
+  assert.equal(await runAuditCommand(["--server", "https://h"], usage, never), 2);
 });

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { CliIo } from "../../../webhook/cli/cli-io.ts";
 import { runPlanCommand } from "../../../webhook/cli/plan.ts";
 import { backupTargetOf, desiredSecret } from "../../../webhook/domain/desired-resources.ts";
+import { recordingCliIo } from "../../support/recording-cli-io.ts";
 
 const pvc = `
 apiVersion: v1
@@ -16,29 +16,11 @@ spec:
   resources: { requests: { storage: 1Gi } }
 `;
 
-function createIo(files: Record<string, string>): CliIo & { out: string; err: string } {
-  const io = {
-    out: "",
-    err: "",
-    stdout: (text: string) => void (io.out += text),
-    stderr: (text: string) => void (io.err += text),
-    readFile: (path: string) => {
-      const text = files[path];
-      if (text === undefined) throw new Error(`ENOENT: no such file ${path}`);
-      return text;
-    },
-    readStdin: async () => "",
-    env: {},
-    now: () => Date.parse("2026-11-25T12:00:00Z"),
-  };
-  return io;
-}
-
 type Generated = { kind: string; spec?: { kopia?: Record<string, unknown> } };
 
 describe("generated objects for an S3 repository", () => {
   it("plan shows no mover volume and says the Secret clone carries the S3 keys", async () => {
-    const io = createIo({
+    const io = recordingCliIo({
       "m.yaml": pvc,
       "policy.yaml": "repository:\n  s3:\n    credentialsDir: /etc/pvc-guardian/repository\n    url: s3://backups/cluster-a\n",
     });

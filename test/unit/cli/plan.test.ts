@@ -1,32 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse as parseYaml } from "yaml";
-import type { CliIo } from "../../../webhook/cli/cli-io.ts";
 import { runPlanCommand } from "../../../webhook/cli/plan.ts";
+import { recordingCliIo } from "../../support/recording-cli-io.ts";
 
 const NOW_MS = Date.parse("2026-11-25T12:00:00Z");
 
-function createIo(files: Record<string, string>, stdin = ""): CliIo & { out: string; err: string } {
-  const io = {
-    out: "",
-    err: "",
-    stdout: (text: string) => {
-      io.out += text;
-    },
-    stderr: (text: string) => {
-      io.err += text;
-    },
-    readFile: (path: string) => {
-      const text = files[path];
-      if (text === undefined) throw new Error(`ENOENT: no such file ${path}`);
-      return text;
-    },
-    readStdin: async () => stdin,
-    env: {},
-    now: () => NOW_MS,
-  };
-  return io;
-}
+const createIo = (files: Record<string, string>, stdin = "") => recordingCliIo(files, { stdin, nowMs: NOW_MS });
 
 const manifests = `
 apiVersion: v1

@@ -76,7 +76,9 @@ test("desiredSecret copies every key of the source Secret under our labels only"
   assert.notEqual(secret.data, source, "a copy, so later edits to one do not leak into the other");
 });
 
-test("desiredReplicationDestination for a fresh PVC is paused, exactly as product.md 3.2", () => {
+// The `fresh` row of the README's decision table (How the pieces fit): the RD is created paused.
+// Its fields are the policy defaults of the README's Configuration section.
+test("desiredReplicationDestination for a fresh PVC is paused and carries the default policy exactly", () => {
   const rd = desiredReplicationDestination(backupTargetOf(appData, "app-data", "media"), DEFAULT_POLICY, { paused: true });
   assert.deepEqual(rd, {
     apiVersion: "volsync.backube/v1alpha1",
@@ -168,7 +170,9 @@ test("desiredReplicationDestination restoring from VolSync's automatic identity 
   assert.equal(rs.spec.kopia["username"], backup.written.username);
 });
 
-test("desiredReplicationSource is exactly as product.md 3.3", () => {
+// The fields of the README's Configuration section (`resources`, the tier's retention), the
+// PVC's own identity and the schedule given.
+test("desiredReplicationSource carries the schedule, the identity and the default policy exactly", () => {
   const rs = desiredReplicationSource(backupTargetOf(appData, "app-data", "media"), DEFAULT_POLICY, { schedule: "17 * * * *", retain: DEFAULT_RETENTION });
   assert.deepEqual(rs, {
     apiVersion: "volsync.backube/v1alpha1",

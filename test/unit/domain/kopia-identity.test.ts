@@ -46,8 +46,10 @@ const usernames: Array<{ name: string; customResourceName: string; expected: str
   { name: "dropped characters do not count toward 50", customResourceName: `${".".repeat(10)}${"f".repeat(50)}`, expected: "f".repeat(50) },
 ];
 
-// Cases from VolSync's own Kopia mover tests (username_split_test.go), where they agree with
-// product.md 3.1 (VolSync versions differ on cutting long names; we follow 3.1 and cut at 50).
+// Cases from VolSync's own Kopia mover tests (username_split_test.go), where they agree with the
+// automatic naming the README's "Kopia identities" section describes and kopiaUsername
+// (webhook/domain/kopia-identity.ts) implements: VolSync versions differ on cutting long names;
+// we cut at 50.
 usernames.push(
   { name: "VolSync: @ and . are removed", customResourceName: "app@backup.service", expected: "appbackupservice" },
   { name: "VolSync: spaces are removed", customResourceName: "app backup service", expected: "appbackupservice" },

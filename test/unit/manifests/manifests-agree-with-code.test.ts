@@ -13,7 +13,7 @@ import { mutatePath, validatePath } from "../../../webhook/server/admission-rout
 import { healthzPath, readyzPath } from "../../../webhook/server/ops-routes.ts";
 import { REPLICATION_DESTINATIONS, REPLICATION_SOURCES } from "../../../webhook/kube/kube-objects.ts";
 import { crdNameOf } from "../../../webhook/kube/volsync-capabilities.ts";
-import { findObject, manifestsDir, readObjects, type ManifestObject } from "./manifest-files.ts";
+import { findObject, manifestsDir, readObjects, type ManifestObject } from "../../support/manifest-files.ts";
 
 type LabelSelector = { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
 type Webhook = {
@@ -173,7 +173,7 @@ describe("webhook configurations agree with the server", () => {
     const config = builtInConfig();
     const policy = shippedPolicy();
     for (const webhook of [mutator, validator]) {
-      assert.ok(webhook.timeoutSeconds <= 10, "at most 10 s, as product.md 2.3 asks");
+      assert.ok(webhook.timeoutSeconds <= 10, "at most 10 s, the admission.webhookTimeoutSeconds the README's Configuration section ships");
       assert.ok(
         webhook.timeoutSeconds * 1000 > config.admission.deadlineMs,
         `${webhook.timeoutSeconds}s is above the default deadline ${config.admission.deadlineMs}ms`,

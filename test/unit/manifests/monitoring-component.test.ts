@@ -7,7 +7,7 @@ import path from "node:path";
 import { loadConfig } from "../../../webhook/config.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { metricsPath } from "../../../webhook/server/ops-routes.ts";
-import { findObject, manifestsDir, readKustomization, readObjects, type ManifestObject } from "./manifest-files.ts";
+import { findObject, manifestsDir, readKustomization, readObjects, type ManifestObject } from "../../support/manifest-files.ts";
 
 type Rule = { alert: string; expr: string; for?: string; labels: Record<string, string>; annotations: Record<string, string> };
 type PrometheusRule = ManifestObject & { spec: { groups: { name: string; rules: Rule[] }[] } };

@@ -13,6 +13,7 @@ import type { PersistentVolumeClaim } from "../../../webhook/domain/pvc.ts";
 import { snapshotRecord, type SnapshotCatalog, type SnapshotRecord } from "../../../webhook/domain/snapshot-catalog.ts";
 import { sharedDir } from "../../harness/crds.ts";
 import { automaticHostname, automaticUsername, crdIdentityPattern, moverJobEnvironment, type VolSyncObject } from "../../harness/volsync-mover-oracle.ts";
+import { pvcObject } from "../../support/pvc-object.ts";
 
 const fixtures = path.join(sharedDir(), "fixtures", "volsync");
 
@@ -42,17 +43,7 @@ function recordedCase(kind: string, name: string): RecordedCase {
 
 /** The PVC the recorded objects were generated for: `media/<name>`, hourly tier. */
 function recordedPvc(name: string, restoreAsOf?: string): PersistentVolumeClaim {
-  return {
-    apiVersion: "v1",
-    kind: "PersistentVolumeClaim",
-    metadata: {
-      name,
-      namespace: "media",
-      labels: { backup: "hourly" },
-      ...(restoreAsOf === undefined ? {} : { annotations: { "volsync.backup/restore-as-of": restoreAsOf } }),
-    },
-    spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
-  };
+  return pvcObject("media", name, { backup: "hourly" }, restoreAsOf === undefined ? undefined : { "volsync.backup/restore-as-of": restoreAsOf });
 }
 
 /** The recording's policy: the defaults with the NFS repository volume it shows. */

@@ -1,6 +1,7 @@
 // Reads the kustomize base the way kustomize lists it (kustomization.yaml's resources, in order),
-// without the kustomize binary, so the agreement tests run as unit tests. The integration test
-// renders the same files with the real kustomize.
+// without the kustomize binary: the agreement tests run as unit tests, and the harness registers
+// the shipped objects on a test cluster. The manifests integration test renders the same files
+// with the real kustomize.
 
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -14,7 +15,7 @@ export type ManifestObject = {
   [field: string]: unknown;
 };
 
-export const manifestsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "manifests");
+export const manifestsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "manifests");
 
 export function readKustomization(dir: string): { resources?: string[]; components?: string[] } {
   return parse(readFileSync(path.join(dir, "kustomization.yaml"), "utf8")) as { resources?: string[] };

@@ -1,32 +1,10 @@
-// Certificates and an HTTPS client for the server's integration tests: a throwaway CA from
-// certs/pki.ts, serving certificates for 127.0.0.1, and requests that trust only that CA.
+// HTTPS (and plain HTTP) requests from tests to servers on loopback, trusting only the test CA
+// given: never `rejectUnauthorized: false`. Each answer is read whole, with the serving
+// certificate's serial number and whether the connection was reused.
 
-import { mkdtemp, rm } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { Agent, request } from "node:https";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import type { TLSSocket } from "node:tls";
-import { createCertificateAuthority, issueServerCertificate, type CertificateAuthority, type IssuedCertificate } from "../../../certs/pki.ts";
-
-export type TestPki = {
-  dir: string;
-  ca: CertificateAuthority;
-  issue(name: string): Promise<IssuedCertificate>;
-  cleanup(): Promise<void>;
-};
-
-export async function createTestPki(): Promise<TestPki> {
-  const dir = await mkdtemp(path.join(tmpdir(), "pvc-guardian-server-"));
-  const ca = await createCertificateAuthority(path.join(dir, "ca"), { commonName: "pvc-guardian test CA" });
-  return {
-    dir,
-    ca,
-    issue: (name) =>
-      issueServerCertificate(ca, path.join(dir, "issued"), { name, commonName: "pvc-guardian", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] }),
-    cleanup: () => rm(dir, { recursive: true, force: true }),
-  };
-}
 
 export type HttpsAnswer = {
   status: number;
@@ -81,6 +59,21 @@ export function callHttps(ca: string, port: number, call: HttpsCall): Promise<Ht
   });
 }
 
+/**
+ * A POST with `content-type: application/json`: a string or Buffer is sent as it is (for bodies
+ * that are malformed or oversized on purpose), anything else as its JSON text.
+ */
+export function postJson(
+  ca: string,
+  port: number,
+  pathName: string,
+  body: unknown,
+  options: Pick<HttpsCall, "agent" | "isChunked"> = {},
+): Promise<HttpsAnswer> {
+  const payload = typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+  return callHttps(ca, port, { ...options, method: "POST", path: pathName, body: payload, headers: { "content-type": "application/json" } });
+}
+
 /** A GET over plain HTTP, for the operations port. */
 export function callHttp(port: number, pathName: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
@@ -93,9 +86,4 @@ export function callHttp(port: number, pathName: string): Promise<{ status: numb
     req.on("error", reject);
     req.end();
   });
-}
-
-/** Serial numbers compared without case or leading zeros, which printers disagree on. */
-export function normaliseSerial(serial: string): string {
-  return serial.toUpperCase().replace(/^0+/, "");
 }
