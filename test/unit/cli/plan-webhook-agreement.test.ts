@@ -11,6 +11,7 @@ import { snapshotRecord, type SnapshotCatalog } from "../../../webhook/domain/sn
 import { createAdmissionRoutes, mutatePath, validatePath } from "../../../webhook/server/admission-routes.ts";
 import { createMetrics } from "../../../webhook/server/metrics.ts";
 import { applyAdmissionPatch } from "../../support/apply-json-patch.ts";
+import { pvcCreateReviewOf } from "../../support/pvc-review.ts";
 import { createSilentLogger } from "../../support/recording-logger.ts";
 import { admissionRouteSettings } from "../../support/default-settings.ts";
 
@@ -100,28 +101,6 @@ function pvcOf(c: PvcCase): PersistentVolumeClaim {
   return pvc as PersistentVolumeClaim;
 }
 
-/** The review the API server sends for a CREATE of `object` in `namespace`. */
-function apiServerReview(uid: string, namespace: string, object: unknown): Record<string, unknown> {
-  const name = (object as { metadata?: { name?: string } }).metadata?.name;
-  return {
-    apiVersion: "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    request: {
-      uid,
-      kind: { group: "", version: "v1", kind: "PersistentVolumeClaim" },
-      resource: { group: "", version: "v1", resource: "persistentvolumeclaims" },
-      requestKind: { group: "", version: "v1", kind: "PersistentVolumeClaim" },
-      ...(name !== undefined ? { name } : {}),
-      namespace,
-      operation: "CREATE",
-      userInfo: { username: "system:serviceaccount:argocd:argocd-application-controller" },
-      object,
-      oldObject: null,
-      dryRun: false,
-    },
-  };
-}
-
 const writesNothingButSucceeds: BackupObjectGenerator = { generate: async () => ({ ok: true, warnings: [] }) };
 
 function webhookFor(policy: Policy, catalog: SnapshotCatalog) {
@@ -149,7 +128,7 @@ async function post(app: ReturnType<typeof webhookFor>, path: string, review: un
 /** What the webhook does with the PVC, as the API server would see it. */
 async function askWebhook(c: PvcCase, pvc: PersistentVolumeClaim) {
   const app = webhooks.get(`${c.policy}/${c.catalog}`)!;
-  const mutation = await post(app, mutatePath, apiServerReview("uid-m", c.namespace, pvc));
+  const mutation = await post(app, mutatePath, pvcCreateReviewOf(pvc, { uid: "uid-m" }));
   assert.equal(mutation.allowed, true, "the mutator never denies a well-formed PVC");
   let object: unknown = pvc;
   let patch: unknown[] = [];
@@ -159,7 +138,7 @@ async function askWebhook(c: PvcCase, pvc: PersistentVolumeClaim) {
     assert.ok(applied.ok, `the mutator's patch applies: ${applied.ok ? "" : applied.error}`);
     object = applied.document;
   }
-  const validation = await post(app, validatePath, apiServerReview("uid-v", c.namespace, object));
+  const validation = await post(app, validatePath, pvcCreateReviewOf(object as PersistentVolumeClaim, { uid: "uid-v" }));
   return { patch, validation, warnings: [...(mutation.warnings ?? []), ...(validation.warnings ?? [])] };
 }
 

@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import type { BlobStore } from "../../../webhook/kopia/blob-store.ts";
 import { RepositoryError } from "../../../webhook/kopia/repository-error.ts";
 import { type CatalogRefreshOutcome, createKopiaCatalog } from "../../../webhook/kopia/snapshot-catalog.ts";
+import type { Logger } from "../../../webhook/domain/logger.ts";
 import { createRecordingLogger } from "../../support/recording-logger.ts";
 
 /** A store whose format-blob reads wait until the test releases them, then fail or succeed. */
@@ -40,7 +41,7 @@ describe("kopia catalog", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  function createCatalog(store: BlobStore, outcomes: CatalogRefreshOutcome[] = []) {
+  function createCatalog(store: BlobStore, outcomes: CatalogRefreshOutcome[] = [], log?: Logger) {
     return createKopiaCatalog({
       repositoryPath: "/repository",
       passwordFile,
@@ -49,6 +50,7 @@ describe("kopia catalog", () => {
       missRefreshTimeoutMs: 50,
       store,
       onRefresh: (o) => outcomes.push(o),
+      ...(log === undefined ? {} : { log }),
     });
   }
 
@@ -125,15 +127,7 @@ describe("kopia catalog", () => {
       readRange: async () => Buffer.alloc(0),
     };
     const log = createRecordingLogger();
-    const catalog = createKopiaCatalog({
-      repositoryPath: "/repository",
-      passwordFile,
-      refreshIntervalMs: 3_600_000,
-      freshnessBoundMs: 60_000,
-      missRefreshTimeoutMs: 50,
-      store,
-      log,
-    });
+    const catalog = createCatalog(store, [], log);
     await catalog.start();
     catalog.stop();
     assert.deepEqual(
