@@ -223,7 +223,9 @@ try {
   });
   const pid = guardian.child.pid!;
   const serveSeconds = (performance.now() - guardianStartedMs) / 1000;
-  const report = await Promise.race([firstPass, sleep(Math.max(0, setupDeadlineMs - Date.now())).then(() => undefined)]);
+  // Unreferenced: once the pass is done, this timer must not hold the process until the deadline.
+  const setupExpired = sleep(Math.max(0, setupDeadlineMs - Date.now()), undefined, { ref: false });
+  const report = await Promise.race([firstPass, setupExpired]);
   if (report === undefined) throw new Error("the first reconcile pass did not finish within --setup-timeout");
   const reconcileSeconds = (performance.now() - guardianStartedMs) / 1000;
   const { inventory: _inventory, ...summary } = report as Record<string, unknown>;
