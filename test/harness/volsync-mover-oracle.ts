@@ -1,6 +1,8 @@
-// What VolSync's Kopia mover would do with an object we generate, written from the measured
-// contract (shared/spec/volsync-contract.md §1, §2 and §4) and nothing else: not from
-// pvc-guardian's own code, so a test that compares the two can disagree.
+// What VolSync's Kopia mover would do with an object we generate, written from VolSync's own
+// behaviour (its controller's Job environment and the mover's `kopia snapshot list` / restore-as-of
+// selection, as measured by running them; the README's "Kopia identities" and "The restore point
+// is pinned" say what that is) and nothing else: not from pvc-guardian's own code, so a test that
+// compares the two can disagree.
 //
 // - moverJobEnvironment: the environment the controller gives the mover Job for a
 //   ReplicationSource or ReplicationDestination (identity, DATA_DIR, restore selectors, retention).

@@ -187,9 +187,7 @@ describe("VolSync CRD capabilities against a real API server", { skip }, () => {
     const policyFile = path.join(workDir, "policy.yaml");
     await writeFile(
       policyFile,
-      // A short reconcile interval bounds stop(): a stop that lands during a reconcile pass
-      // waits out the interval (background-controllers.ts adds its abort listener to a signal
-      // that may already be aborted).
+      // A short reconcile interval, so the guardian's passes in this test come quickly.
       `repository: { nfs: { server: ${nfs.server}, path: ${nfs.path} } }\nsourceSecret: ${JSON.stringify(policy.sourceSecret)}\nreconcile: { interval: 2s }\n`,
     );
     const ownNamespace = await createNamespace(cluster);

@@ -122,7 +122,7 @@ test("newestCompleteSnapshot skips incomplete snapshots and those after the boun
   assert.equal(newestCompleteSnapshot([at("2026-11-05T00:00:00Z", true)]), undefined);
 });
 
-// VolSync's mover, as volsync-contract.md section 4 describes it, written here apart from the
+// VolSync's mover, as the README's "The restore point is pinned" describes it, written here apart from the
 // implementation: kopia's order, keep start-time TEXT <= restoreAsOf text, newest first, skip
 // `previous`, take one (complete or not).
 function moverPick(snapshots: readonly SnapshotRecord[], point: Partial<RestorePoint> & { previous: number }): string | undefined {
@@ -132,7 +132,7 @@ function moverPick(snapshots: readonly SnapshotRecord[], point: Partial<RestoreP
   return eligible[point.previous]?.id;
 }
 
-// The snapshots and restore-as-of texts measured with the real mover (volsync-contract.md section 4).
+// The snapshots and restore-as-of texts measured with the real mover (README, "The restore point is pinned").
 const T1 = snapshot("T1", "2026-11-19T22:30:00Z");
 const T2 = snapshot("T2", "2026-11-19T23:30:00.25Z");
 const T3 = snapshot("T3", "2026-11-20T00:00:00.5Z");
