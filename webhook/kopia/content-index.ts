@@ -16,12 +16,11 @@ export type IndexEntry = {
   encryptionKeyId: number;
 };
 
-const v1HeaderBytes = 8;
-const v1ValueBytes = 20;
-const v2HeaderBytes = 17;
-const v2PackBytes = 5;
-const v2FormatBytes = 6;
-const deletedBit = 0x80000000;
+/** Fixed sizes of kopia's index layouts (repo/content/index: index_v1.go, index_v2.go). */
+const INDEX_V1 = { headerBytes: 8, valueBytes: 20 } as const;
+const INDEX_V2 = { headerBytes: 17, packBytes: 5, formatBytes: 6 } as const;
+/** The top bit of an entry's pack offset marks a deleted content. */
+const DELETED_BIT = 0x80000000;
 
 function contentIdFromKey(bytes: Buffer, offset: number, keySize: number): string {
   const prefix = bytes[offset]!;
@@ -54,14 +53,15 @@ function parseV1(bytes: Buffer, what: string, prefixByte: number): IndexEntry[] 
   const entrySize = bytes.readUInt16BE(2);
   const count = bytes.readUInt32BE(4);
   if (keySize === 255 || count === 0) return [];
-  if (entrySize !== v1ValueBytes || keySize < 2) throw new RepositoryError("corrupt", `${what}: unexpected index v1 key/entry size ${keySize}/${entrySize}`);
+  if (entrySize !== INDEX_V1.valueBytes || keySize < 2)
+    throw new RepositoryError("corrupt", `${what}: unexpected index v1 key/entry size ${keySize}/${entrySize}`);
   const stride = keySize + entrySize;
-  if (v1HeaderBytes + count * stride > bytes.length) throw new RepositoryError("corrupt", `${what}: index v1 is truncated`);
-  const [from, to] = prefixRange(bytes, v1HeaderBytes, stride, count, prefixByte);
+  if (INDEX_V1.headerBytes + count * stride > bytes.length) throw new RepositoryError("corrupt", `${what}: index v1 is truncated`);
+  const [from, to] = prefixRange(bytes, INDEX_V1.headerBytes, stride, count, prefixByte);
   const out: IndexEntry[] = [];
   const packNames = new Map<number, string>();
   for (let i = from; i < to; i++) {
-    const at = v1HeaderBytes + i * stride;
+    const at = INDEX_V1.headerBytes + i * stride;
     const value = at + keySize;
     const formatVersion = bytes[value + 6]!;
     const nameLength = bytes[value + 7]!;
@@ -75,9 +75,9 @@ function parseV1(bytes: Buffer, what: string, prefixByte: number): IndexEntry[] 
     out.push({
       contentId: contentIdFromKey(bytes, at, keySize),
       timestampSeconds: bytes.readUIntBE(value, 6),
-      deleted: (offsetAndFlag & deletedBit) !== 0,
+      deleted: (offsetAndFlag & DELETED_BIT) !== 0,
       packBlobId,
-      packOffset: offsetAndFlag & ~deletedBit & 0x7fffffff,
+      packOffset: offsetAndFlag & ~DELETED_BIT & 0x7fffffff,
       packedLength: bytes.readUInt32BE(value + 16),
       compressionHeaderId: 0,
       formatVersion,
@@ -88,7 +88,7 @@ function parseV1(bytes: Buffer, what: string, prefixByte: number): IndexEntry[] 
 }
 
 function parseV2(bytes: Buffer, what: string, prefixByte: number): IndexEntry[] {
-  if (bytes.length < v2HeaderBytes) throw new RepositoryError("corrupt", `${what}: index v2 header is truncated`);
+  if (bytes.length < INDEX_V2.headerBytes) throw new RepositoryError("corrupt", `${what}: index v2 header is truncated`);
   const keySize = bytes[1]!;
   const entrySize = bytes.readUInt16BE(2);
   const count = bytes.readUInt32BE(4);
@@ -98,14 +98,14 @@ function parseV2(bytes: Buffer, what: string, prefixByte: number): IndexEntry[] 
   if (keySize <= 1 || entrySize < 16 || entrySize > 19)
     throw new RepositoryError("corrupt", `${what}: unexpected index v2 key/entry size ${keySize}/${entrySize}`);
   const stride = keySize + entrySize;
-  const packsOffset = v2HeaderBytes + count * stride;
-  const formatsOffset = packsOffset + packCount * v2PackBytes;
-  if (formatsOffset + formatCount * v2FormatBytes > bytes.length) throw new RepositoryError("corrupt", `${what}: index v2 is truncated`);
-  const [from, to] = prefixRange(bytes, v2HeaderBytes, stride, count, prefixByte);
+  const packsOffset = INDEX_V2.headerBytes + count * stride;
+  const formatsOffset = packsOffset + packCount * INDEX_V2.packBytes;
+  if (formatsOffset + formatCount * INDEX_V2.formatBytes > bytes.length) throw new RepositoryError("corrupt", `${what}: index v2 is truncated`);
+  const [from, to] = prefixRange(bytes, INDEX_V2.headerBytes, stride, count, prefixByte);
   const out: IndexEntry[] = [];
   const packNames = new Map<number, string>();
   for (let i = from; i < to; i++) {
-    const at = v2HeaderBytes + i * stride;
+    const at = INDEX_V2.headerBytes + i * stride;
     const value = at + keySize;
     const offsetAndFlag = bytes.readUInt32BE(value + 4);
     let packedLength = bytes.readUIntBE(value + 11, 3);
@@ -116,16 +116,16 @@ function parseV2(bytes: Buffer, what: string, prefixByte: number): IndexEntry[] 
     if (packIndex >= packCount) throw new RepositoryError("corrupt", `${what}: pack index ${packIndex} out of range`);
     let packBlobId = packNames.get(packIndex);
     if (packBlobId === undefined) {
-      const packAt = packsOffset + packIndex * v2PackBytes;
+      const packAt = packsOffset + packIndex * INDEX_V2.packBytes;
       packBlobId = readPackName(bytes, bytes.readUInt32BE(packAt + 1), bytes[packAt]!, what);
       packNames.set(packIndex, packBlobId);
     }
     if (formatIndex >= formatCount) throw new RepositoryError("corrupt", `${what}: format index ${formatIndex} out of range`);
-    const formatAt = formatsOffset + formatIndex * v2FormatBytes;
+    const formatAt = formatsOffset + formatIndex * INDEX_V2.formatBytes;
     out.push({
       contentId: contentIdFromKey(bytes, at, keySize),
       timestampSeconds: baseTimestamp + bytes.readUInt32BE(value),
-      deleted: (offsetAndFlag & deletedBit) !== 0,
+      deleted: (offsetAndFlag & DELETED_BIT) !== 0,
       packBlobId,
       packOffset: offsetAndFlag & 0x7fffffff,
       packedLength,
@@ -142,7 +142,7 @@ function parseV2(bytes: Buffer, what: string, prefixByte: number): IndexEntry[] 
  * `m` for manifests). Entries for file data are skipped without being decoded.
  */
 export function parseIndexEntries(bytes: Buffer, what: string, prefix: string): IndexEntry[] {
-  if (bytes.length < v1HeaderBytes) throw new RepositoryError("corrupt", `${what}: index is truncated`);
+  if (bytes.length < INDEX_V1.headerBytes) throw new RepositoryError("corrupt", `${what}: index is truncated`);
   const prefixByte = prefix.charCodeAt(0);
   switch (bytes[0]) {
     case 1:
