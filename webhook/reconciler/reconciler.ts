@@ -259,7 +259,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         report.failed += verification.failed;
         report.outcome = report.failed > 0 ? "error" : "ok";
         metrics.reconcilePasses.inc({ outcome: report.outcome });
-        log.info({ ...report }, "reconcile pass done");
+        // The counts at info; the per-PVC inventory only at debug, or every pass on a large
+        // cluster would write a line of thousands of entries.
+        const { inventory, ...counts } = report;
+        log.info(counts, "reconcile pass done");
+        log.debug({ inventory }, "reconcile pass inventory");
         return report;
       } catch (error) {
         report.outcome = "error";

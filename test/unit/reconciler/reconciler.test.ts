@@ -126,6 +126,21 @@ describe("reconciler over in-memory objects", () => {
     );
   });
 
+  it("logs each pass's counts at info and its per-PVC inventory only at debug", async () => {
+    const { objects, clock } = await seed();
+    const recorded = createRecordingLogger();
+    const reconciler = createReconciler({ ...reconcilerSettings, objects, policy, log: recorded, metrics: createNoopReconcilerMetrics(), now: () => clock.ms });
+    const report = await reconciler.runPass();
+    assert.ok(report.inventory.length > 0, "the seeded cluster has protected PVCs");
+    const done = recorded.entries.find((entry) => entry.message === "reconcile pass done")!;
+    assert.equal(done.level, "info");
+    assert.equal(done.fields["protectedPvcs"], report.protectedPvcs);
+    assert.equal(done.fields["inventory"], undefined);
+    const inventory = recorded.entries.find((entry) => entry.message === "reconcile pass inventory")!;
+    assert.equal(inventory.level, "debug");
+    assert.deepEqual(inventory.fields["inventory"], report.inventory);
+  });
+
   it("leaves an RS alone that was replaced after it was listed", async () => {
     const { objects, clock } = await seed();
     const replacing: KubeObjects = {
