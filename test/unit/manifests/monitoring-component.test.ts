@@ -86,6 +86,7 @@ describe("the monitoring component", () => {
       "PvcGuardianBackupOverdue",
       "PvcGuardianCatalogStale",
       "PvcGuardianCertificateExpiresSoon",
+      "PvcGuardianNoLeader",
       "PvcGuardianRepositoryUnreadable",
       "PvcGuardianRestoreNotVerified",
       "PvcGuardianRestoreUnverified",
