@@ -11,6 +11,11 @@ import { formatMicroTime } from "../domain/rfc3339-time.ts";
 // within the renew deadline (shorter than the duration) stops leading before anyone else may
 // start. Stopping releases the lease so a successor need not wait.
 
+/** Releasing is the last thing a stopping process does: bounded, so shutdown never hangs on it. */
+const RELEASE_TIMEOUT_MS = 2_000;
+/** Reads and writes of the release; only a conflict with our own aborted renew is tried again. */
+const RELEASE_ATTEMPTS = 3;
+
 export type LeaderElectionOptions = {
   objects: KubeObjects;
   namespace: string;
@@ -134,17 +139,29 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
     }
   }
 
+  /**
+   * Clears the holder if the Lease still names us, whether or not we still thought we led (a
+   * missed renew deadline steps down locally but leaves our name on it). A renew aborted by
+   * stop() may still land on the API server after our read: that conflict is read again.
+   */
   async function release(): Promise<void> {
-    const signal = AbortSignal.timeout(2_000);
+    const signal = AbortSignal.timeout(RELEASE_TIMEOUT_MS);
     try {
-      const lease = await objects.get(LEASES, namespace, leaseName, signal);
-      const spec = (lease?.["spec"] as LeaseSpec | undefined) ?? {};
-      if (!lease || spec.holderIdentity !== identity) return;
-      await objects.replace(
-        { ...lease, spec: { ...spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: formatMicroTime(Date.now()) } } as KubeObject,
-        signal,
-      );
-      log.info({ ...leaseRef, identity }, "lease released");
+      for (let attempt = 1; ; attempt++) {
+        const lease = await objects.get(LEASES, namespace, leaseName, signal);
+        const spec = (lease?.["spec"] as LeaseSpec | undefined) ?? {};
+        if (!lease || spec.holderIdentity !== identity) return;
+        try {
+          await objects.replace(
+            { ...lease, spec: { ...spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: formatMicroTime(Date.now()) } } as KubeObject,
+            signal,
+          );
+          log.info({ ...leaseRef, identity }, "lease released");
+          return;
+        } catch (error) {
+          if (!isConflict(error) || attempt >= RELEASE_ATTEMPTS) throw error;
+        }
+      }
     } catch (error) {
       log.warn({ err: error }, "lease release failed; a successor waits out the lease");
     }
@@ -162,9 +179,8 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
       running = false;
       stopController.abort();
       await loop;
-      const wasLeader = leadership !== undefined;
       stepDown("stopping");
-      if (wasLeader) await release();
+      await release();
     },
     isLeader: () => leadership !== undefined,
   };

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createLeaderElector } from "../../../webhook/reconciler/leader-election.ts";
 import { createNoopReconcilerMetrics } from "../../../webhook/reconciler/reconciler-metrics.ts";
 import { createSilentLogger } from "../../support/recording-logger.ts";
-import { LEASES } from "../../../webhook/kube/kube-objects.ts";
+import { KubeApiError, LEASES, type KubeObjects } from "../../../webhook/kube/kube-objects.ts";
 import { createInMemoryObjects } from "./in-memory-objects.ts";
 import { renewDeadlineFor } from "../../../webhook/config.ts";
 
@@ -70,5 +70,43 @@ describe("leader election over an in-memory Lease", () => {
     assert.equal(elector.isLeader(), false);
     assert.equal(stopped, 1);
     await elector.stop();
+  });
+
+  it("releases the lease on stop even when a renew it aborted lands first, and after a local step-down", async () => {
+    const objects = createInMemoryObjects();
+    let lateRenewOnNextReplace = false;
+    // A renew that stop() aborted but the API server applied anyway: it changes the Lease just
+    // before the release's write, which then conflicts.
+    const racing: KubeObjects = {
+      ...objects,
+      async replace(object, signal) {
+        if (lateRenewOnNextReplace && object.kind === "Lease") {
+          lateRenewOnNextReplace = false;
+          const current = (await objects.get(LEASES, "pvc-guardian", "leader"))!;
+          await objects.replace({ ...current, spec: { ...(current["spec"] as object), renewTime: "2026-12-01T00:00:00.000000Z" } }, signal);
+          throw new KubeApiError(409, "Conflict", "the object has been modified");
+        }
+        return objects.replace(object, signal);
+      },
+    };
+    const elector = createLeaderElector({
+      objects: racing,
+      namespace: "pvc-guardian",
+      leaseName: "leader",
+      identity: "a",
+      leaseDurationMs: 1_000,
+      renewDeadlineMs: renewDeadlineFor(1_000),
+      retryPeriodMs: 50,
+      log,
+      metrics: createNoopReconcilerMetrics(),
+      onStartedLeading: () => {},
+    });
+    elector.start();
+    await sleep(200);
+    assert.equal(elector.isLeader(), true);
+    lateRenewOnNextReplace = true;
+    await elector.stop();
+    const lease = await objects.get(LEASES, "pvc-guardian", "leader");
+    assert.equal((lease?.["spec"] as { holderIdentity: string }).holderIdentity, "", "released despite the conflict");
   });
 });
