@@ -13,11 +13,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { build } from "esbuild";
-import { DEFAULT_S3_REQUEST_TIMEOUT_MS } from "../../webhook/config.ts";
 import type { BlobStore } from "../../webhook/kopia/blob-store.ts";
 import { createFilesystemBlobStore } from "../../webhook/kopia/filesystem-blob-store.ts";
-import { createS3BlobStore } from "../../webhook/kopia/s3-blob-store.ts";
-import { startVersityGw } from "../../test/harness/versitygw.ts";
+import { startVersityGw, versityGwStore } from "../../test/harness/versitygw.ts";
 import { createKopiaCatalog } from "../../webhook/kopia/snapshot-catalog.ts";
 import { forEachConcurrently } from "../../webhook/domain/bounded-concurrency.ts";
 import {
@@ -351,16 +349,7 @@ async function measureS3(binaryPath: string) {
       "--override-username=bench",
       "--override-hostname=bench",
     ]);
-    const store = createS3BlobStore({
-      bucket,
-      prefix,
-      endpoint: server.endpoint,
-      useTls: false,
-      region: "us-east-1",
-      addressing: "path",
-      requestTimeoutMs: DEFAULT_S3_REQUEST_TIMEOUT_MS,
-      readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
-    });
+    const store = versityGwStore(server, bucket, prefix);
     const indexBlobs = (await store.list("x")).length;
 
     // A cold kopia, as in a pod: its cache would otherwise hold the index blobs from the last run.

@@ -7,6 +7,9 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DEFAULT_S3_REQUEST_TIMEOUT_MS } from "../../webhook/config.ts";
+import type { BlobStore } from "../../webhook/kopia/blob-store.ts";
+import { createS3BlobStore, type S3BlobStoreDeps } from "../../webhook/kopia/s3-blob-store.ts";
 import { eventually } from "../support/eventually.ts";
 import { requireBinary, requireOrSkip } from "./binaries.ts";
 
@@ -130,4 +133,22 @@ export async function startVersityGw(
       if (options.workDir === undefined) await rm(workDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * pvc-guardian's S3 blob store on `bucket`/`prefix` of this server, with its credentials and the
+ * configured request timeout; path-style unless `overrides` say otherwise.
+ */
+export function versityGwStore(server: VersityGw, bucket: string, prefix: string, overrides: Partial<S3BlobStoreDeps> = {}): BlobStore {
+  return createS3BlobStore({
+    bucket,
+    prefix,
+    endpoint: server.endpoint,
+    useTls: server.useTls,
+    region: "us-east-1",
+    addressing: "path",
+    requestTimeoutMs: DEFAULT_S3_REQUEST_TIMEOUT_MS,
+    readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
+    ...overrides,
+  });
 }

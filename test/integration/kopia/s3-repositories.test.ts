@@ -9,15 +9,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createCertificateAuthority, issueServerCertificate } from "../../../certs/pki.ts";
-import { DEFAULT_S3_REQUEST_TIMEOUT_MS } from "../../../webhook/config.ts";
 import { readPasswordFile } from "../../../webhook/kopia/password-file.ts";
 import { createRepositoryReader } from "../../../webhook/kopia/repository-reader.ts";
-import { createS3BlobStore } from "../../../webhook/kopia/s3-blob-store.ts";
+import type { BlobStore } from "../../../webhook/kopia/blob-store.ts";
 import { formatSnapshotListJson } from "../../../webhook/kopia/snapshot-list-output.ts";
 import { computeRetentionReasons } from "../../../webhook/kopia/snapshot-retention.ts";
 import { requireBinary } from "../../harness/binaries.ts";
 import { type KopiaS3Location, createKopiaS3Repository, loadCatalogOnce } from "../../harness/kopia.ts";
-import { type VersityGw, startVersityGw, versityGwSkip } from "../../harness/versitygw.ts";
+import { type VersityGw, startVersityGw, versityGwSkip, versityGwStore } from "../../harness/versitygw.ts";
 import { assertListingMatchesKopia, createRecordingBlobStore, groupByIdentity, runOurListing } from "./kopia-comparison.ts";
 
 /** Resolves `localhost` and `<bucket>.localhost` to 127.0.0.1 and nothing else: loopback only. */
@@ -66,7 +65,7 @@ async function snapshotEach(repository: Awaited<ReturnType<typeof makeRepository
 }
 
 /** What `pvc-guardian snapshots --json` prints, through a given store (the CLI's path after parsing). */
-async function listThrough(store: ReturnType<typeof createS3BlobStore>, passwordFile: string) {
+async function listThrough(store: BlobStore, passwordFile: string) {
   const { snapshots, policies } = await createRepositoryReader({ store, readPassword: () => readPasswordFile(passwordFile) }).read();
   return formatSnapshotListJson(snapshots, computeRetentionReasons(snapshots, policies));
 }
@@ -91,19 +90,7 @@ describe("S3 repositories on a real S3 server over HTTP", { skip }, () => {
     assert.deepEqual(await assertListingMatchesKopia(repository), afterDelete);
 
     // The catalog the server builds from the same bucket gives every identity kopia's snapshots.
-    const catalog = await loadCatalogOnce(
-      repository,
-      createS3BlobStore({
-        bucket: "backups",
-        prefix: "app/",
-        endpoint: server.endpoint,
-        useTls: false,
-        region: "us-east-1",
-        addressing: "path",
-        requestTimeoutMs: DEFAULT_S3_REQUEST_TIMEOUT_MS,
-        readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
-      }),
-    );
+    const catalog = await loadCatalogOnce(repository, versityGwStore(server, "backups", "app/"));
     assert.equal(catalog.health().lastError, null);
     for (const [identity, snapshots] of groupByIdentity(afterDelete)) {
       const answer = catalog.lookup(identity, Date.now());
@@ -127,16 +114,10 @@ describe("S3 repositories on a real S3 server over HTTP", { skip }, () => {
   it("lists what kopia lists with virtual-hosted addressing (bucket.localhost on loopback)", async () => {
     const repository = await makeRepository(server, "backups", "virtual/");
     await snapshotEach(repository, ["app@default:/data", "db@default:/data"]);
-    const store = createS3BlobStore({
-      bucket: "backups",
-      prefix: "virtual/",
+    const store = versityGwStore(server, "backups", "virtual/", {
       endpoint: `localhost:${server.port}`,
-      useTls: false,
-      region: "us-east-1",
       addressing: "virtual-hosted",
       lookup: loopbackLookup,
-      requestTimeoutMs: DEFAULT_S3_REQUEST_TIMEOUT_MS,
-      readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
     });
     assert.equal(await listThrough(store, repository.passwordFile), await repository.listSnapshotsJson());
   });
@@ -144,16 +125,7 @@ describe("S3 repositories on a real S3 server over HTTP", { skip }, () => {
   it("refreshes incrementally: nothing new reads only the format blob and lists only the index prefix", async () => {
     const repository = await makeRepository(server, "backups", "incremental/");
     await snapshotEach(repository, ["app@default:/data", "db@default:/data"]);
-    const inner = createS3BlobStore({
-      bucket: "backups",
-      prefix: "incremental/",
-      endpoint: server.endpoint,
-      useTls: false,
-      region: "us-east-1",
-      addressing: "path",
-      requestTimeoutMs: DEFAULT_S3_REQUEST_TIMEOUT_MS,
-      readCredentials: async () => ({ accessKeyId: server.accessKey, secretAccessKey: server.secretKey }),
-    });
+    const inner = versityGwStore(server, "backups", "incremental/");
     const recording = createRecordingBlobStore(inner);
     const listed: string[] = [];
     const store = { ...recording.store, list: (prefix: string) => (listed.push(prefix), inner.list(prefix)) };
