@@ -59,6 +59,8 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
   const stopController = new AbortController();
   let leadership: AbortController | undefined;
   let lastRenewMs = 0;
+  /** Once this process has held the Lease its name may stay on it; a replica that never led has nothing to release. */
+  let hasLed = false;
   // What we last saw of the lease, and when (on our clock).
   let observedResourceVersion: string | undefined;
   let observedAtMs = 0;
@@ -66,6 +68,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
   function becomeLeader(nowMs: number): void {
     lastRenewMs = nowMs;
     if (leadership) return;
+    hasLed = true;
     leadership = new AbortController();
     metrics.leader.set({ name: leaseName }, 1);
     log.info({ ...leaseRef, identity }, "became leader");
@@ -140,8 +143,8 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
   }
 
   /**
-   * Clears the holder if the Lease still names us, whether or not we still thought we led (a
-   * missed renew deadline steps down locally but leaves our name on it). A renew aborted by
+   * Clears the holder if the Lease still names us, even after a local step-down (a missed renew
+   * deadline leaves our name on it). A renew aborted by
    * stop() may still land on the API server after our read: that conflict is read again.
    */
   async function release(): Promise<void> {
@@ -180,7 +183,7 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
       stopController.abort();
       await loop;
       stepDown("stopping");
-      await release();
+      if (hasLed) await release();
     },
     isLeader: () => leadership !== undefined,
   };

@@ -42,7 +42,6 @@ export type AdmissionMetrics = {
 
 /** Requests to the Kubernetes API server, as webhook/kube/kube-client.ts reports them. */
 export type KubeRequestMetrics = {
-  /** `verb` as the client reports it (the HTTP method, or WATCH); `status` 0 when no answer came. */
   /** One request to the API server: its Kubernetes verb, and its HTTP status as text or "error" when none came. */
   countKubeRequest(verb: string, code: string): void;
 };
